@@ -1,0 +1,148 @@
+//! Incident-beam sources: a divergence x dispersion grid, or a user source file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::Options;
+use crate::config::Notes;
+use crate::error::{Error, Result};
+use crate::vec3::*;
+
+/// One point source: unit vector from the sample towards the source, wavelength (m) and weight.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub dir: V3,
+    pub lambda: f64,
+    pub weight: f64,
+}
+
+/// Distance of generated sources from the sample (m); only their direction matters.
+pub const SOURCE_DISTANCE: f64 = 10.0;
+
+pub struct SourceGrid {
+    pub beam_vector: V3,
+    pub polar_vector: V3,
+    pub lambda0: f64,
+    pub hdivsteps: usize,
+    pub hdivrange: f64,
+    pub hdivstep: f64,
+    pub vdivsteps: usize,
+    pub vdivrange: f64,
+    pub vdivstep: f64,
+    pub round_div: bool,
+    pub dispsteps: usize,
+    pub dispersion: f64,
+    pub dispstep: f64,
+}
+
+/// Divergence offsets (h, v) in radians kept by the elliptical trim (or all with -square_div).
+pub fn divergence_grid(g: &SourceGrid) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for ht in 0..g.hdivsteps {
+        for vt in 0..g.vdivsteps {
+            let hdiv = g.hdivstep * ht as f64 - g.hdivrange / 2.0;
+            let vdiv = g.vdivstep * vt as f64 - g.vdivrange / 2.0;
+            // even step counts have no central sample: shift the ellipse test by half a step
+            let mut test = (hdiv * hdiv - g.hdivstep * g.hdivstep / 4.0 * (1 - g.hdivsteps % 2) as f64)
+                / g.hdivrange
+                / g.hdivrange;
+            test += (vdiv * vdiv - g.vdivstep * g.vdivstep / 4.0 * (1 - g.vdivsteps % 2) as f64)
+                / g.vdivrange
+                / g.vdivrange;
+            if g.round_div && test * 4.0 > 1.1 {
+                continue;
+            }
+            out.push((hdiv, vdiv));
+        }
+    }
+    out
+}
+
+pub fn build_sources(o: &Options, notes: &mut Notes, g: SourceGrid) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    if let Some(path) = &o.sourcefile {
+        let rows = crate::io::sourcefile::read_sourcefile(std::path::Path::new(path))?;
+        for r in &rows {
+            let pos = [
+                r.x.unwrap_or(-SOURCE_DISTANCE * g.beam_vector[0]),
+                r.y.unwrap_or(-SOURCE_DISTANCE * g.beam_vector[1]),
+                r.z.unwrap_or(-SOURCE_DISTANCE * g.beam_vector[2]),
+            ];
+            let lambda = r.lambda.unwrap_or(g.lambda0);
+            if !(lambda > 0.0) {
+                return Err(Error::new(format!("{path}: source wavelength must be positive, got {lambda}")));
+            }
+            let (dir, len) = unitize(pos);
+            if len == 0.0 {
+                return Err(Error::new(format!("{path}: a source sits at the sample position (0,0,0)")));
+            }
+            sources.push(Source { dir, lambda, weight: r.weight.unwrap_or(1.0) });
+        }
+        let w0 = sources[0].weight;
+        if sources.iter().any(|s| s.weight != w0) && !o.source_weights {
+            notes.warnings.push(format!(
+                "WARNING: {path} has non-uniform source weights; they are ignored (every source counts equally, as in the reference program). Use -source_weights to scale each source by its weight"
+            ));
+        }
+        if o.hdivrange.is_some() || o.vdivrange.is_some() || o.hdivstep.is_some() || o.vdivstep.is_some()
+            || o.hdivsteps.is_some() || o.vdivsteps.is_some() || o.dispersion.is_some() || o.dispsteps.is_some()
+        {
+            notes.warnings.push(format!(
+                "WARNING: -sourcefile {path} given: divergence and dispersion flags are ignored"
+            ));
+        }
+        if o.source_weights {
+            let sum: f64 = sources.iter().map(|s| s.weight).sum();
+            if !(sum > 0.0) || sources.iter().any(|s| s.weight < 0.0 || !s.weight.is_finite()) {
+                return Err(Error::new(format!("{path}: -source_weights needs non-negative weights with a positive sum")));
+            }
+        }
+        return Ok(sources);
+    }
+    let vert = unitize(cross(g.beam_vector, g.polar_vector)).0;
+    let grid = divergence_grid(&g);
+    let weight = 1.0 / (grid.len() * g.dispsteps) as f64;
+    for (hdiv, vdiv) in grid {
+        let v = scale(g.beam_vector, -SOURCE_DISTANCE);
+        let v = rotate_axis(v, g.polar_vector, vdiv);
+        let v = rotate_axis(v, vert, hdiv);
+        let dir = unitize(v).0;
+        for d in 0..g.dispsteps {
+            let lambda = g.lambda0 * (1.0 + g.dispstep * d as f64 - g.dispersion / 2.0);
+            sources.push(Source { dir, lambda, weight });
+        }
+    }
+    if sources.is_empty() {
+        return Err(Error::new("beam: the divergence settings leave no source"));
+    }
+    Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(h: usize, v: usize, range: f64, round: bool) -> SourceGrid {
+        SourceGrid {
+            beam_vector: [1.0, 0.0, 0.0],
+            polar_vector: [0.0, 0.0, 1.0],
+            lambda0: 1e-10,
+            hdivsteps: h,
+            hdivrange: range,
+            hdivstep: range / (h - 1) as f64,
+            vdivsteps: v,
+            vdivrange: range,
+            vdivstep: range / (v - 1) as f64,
+            round_div: round,
+            dispsteps: 1,
+            dispersion: 0.0,
+            dispstep: 0.0,
+        }
+    }
+
+    #[test]
+    fn elliptical_trim_drops_corners() {
+        assert_eq!(divergence_grid(&grid(3, 3, 0.5e-3, false)).len(), 9);
+        // 3x3 round: corners have test = 0.5 -> 2.0 > 1.1, dropped
+        assert_eq!(divergence_grid(&grid(3, 3, 0.5e-3, true)).len(), 5);
+    }
+}

@@ -1,0 +1,593 @@
+//! Command-line flags of the C program (single dash, exact names) parsed into [`Options`].
+//!
+//! Unlike the reference, option names are matched exactly: `-seed` never matches
+//! `-mosaic_seed`, and `-misset_seed` is never read as `-misset`.
+
+use crate::error::{Error, Result};
+
+/// Detector pivot: what stays fixed when the detector is rotated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Pivot {
+    Sample,
+    Beam,
+}
+
+/// Beam-centre and axis convention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Convention {
+    Custom,
+    Adxv,
+    Mosflm,
+    Xds,
+    Dials,
+    Denzo,
+}
+
+/// Crystal shape, which sets the lattice transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Shape {
+    Square,
+    Round,
+    Gauss,
+    Tophat,
+}
+
+/// Orientation request: explicit angles (radians) or a random one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Misset {
+    Angles([f64; 3]),
+    Random,
+}
+
+/// Everything the user typed, in the C program's units as typed (mm, degrees, Angstrom, ...),
+/// with `None` meaning "not given". Flags that the C program lets later flags override
+/// (pivot, convention) are tracked in the order they were given.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    // input files
+    pub hkl: Option<String>,
+    pub mat: Option<String>,
+    pub dump: Option<String>,
+    pub img: Option<String>,
+    pub mask: Option<String>,
+    pub sourcefile: Option<String>,
+    pub source_weights: bool,
+    // crystal
+    pub cell: Option<Vec<f64>>,
+    pub default_f: Option<f64>,
+    pub misset: Option<Misset>,
+    pub na: Option<f64>,
+    pub nb: Option<f64>,
+    pub nc: Option<f64>,
+    pub sample_x: Option<f64>,
+    pub sample_y: Option<f64>,
+    pub sample_z: Option<f64>,
+    pub shape: Option<Shape>,
+    pub fudge: Option<f64>,
+    pub mosaic: Option<f64>,
+    pub mosaic_domains: Option<i64>,
+    pub mosaic_seed: Option<i64>,
+    pub misset_seed: Option<i64>,
+    pub phi: Option<f64>,
+    pub osc: Option<f64>,
+    pub phistep: Option<f64>,
+    pub phisteps: Option<i64>,
+    // detector
+    pub pixel: Option<f64>,
+    pub detpixels_f: Option<i64>,
+    pub detpixels_s: Option<i64>,
+    pub detsize_f: Option<f64>,
+    pub detsize_s: Option<f64>,
+    pub distance: Option<f64>,
+    pub close_distance: Option<f64>,
+    pub point_pixel: bool,
+    pub curved_det: bool,
+    pub detector_rot: [Option<f64>; 3],
+    pub twotheta: Option<f64>,
+    pub twotheta_axis: Option<[f64; 3]>,
+    /// `Some(None)` means "inf" / 0: no absorption modelled.
+    pub detector_abs: Option<Option<f64>>,
+    pub detector_thick: Option<f64>,
+    pub detector_thicksteps: Option<i64>,
+    pub roi: Option<[i64; 4]>,
+    pub pivot: Option<Pivot>,
+    pub convention: Option<Convention>,
+    pub fdet_vector: Option<[f64; 3]>,
+    pub sdet_vector: Option<[f64; 3]>,
+    pub odet_vector: Option<[f64; 3]>,
+    pub beam_vector: Option<[f64; 3]>,
+    pub polar_vector: Option<[f64; 3]>,
+    pub spindle_axis: Option<[f64; 3]>,
+    pub pix0_vector: Option<[f64; 3]>,
+    pub xbeam: Option<f64>,
+    pub ybeam: Option<f64>,
+    pub xclose: Option<f64>,
+    pub yclose: Option<f64>,
+    pub orgx: Option<f64>,
+    pub orgy: Option<f64>,
+    // beam
+    pub lambda: Option<f64>,
+    pub energy_lambda: Option<f64>,
+    pub dispersion: Option<f64>,
+    pub dispsteps: Option<i64>,
+    pub hdivrange: Option<f64>,
+    pub vdivrange: Option<f64>,
+    pub hdivstep: Option<f64>,
+    pub vdivstep: Option<f64>,
+    pub hdivsteps: Option<i64>,
+    pub vdivsteps: Option<i64>,
+    pub square_div: bool,
+    pub polar: Option<f64>,
+    pub nopolar: bool,
+    pub fluence: Option<f64>,
+    pub flux: Option<f64>,
+    pub exposure: Option<f64>,
+    pub beamsize: Option<f64>,
+    // sampling
+    pub oversample: Option<i64>,
+    pub oversample_thick: bool,
+    pub oversample_polar: bool,
+    pub oversample_omega: bool,
+    pub dmin: Option<f64>,
+    /// `Some(true)` = -interpolate, `Some(false)` = -nointerpolate, `None` = automatic.
+    pub interpolate: Option<bool>,
+    pub water: Option<f64>,
+    // outputs
+    pub floatfile: Option<String>,
+    pub intfile: Option<String>,
+    pub noisefile: Option<String>,
+    pub pgmfile: Option<String>,
+    pub scale: Option<f64>,
+    pub pgmscale: Option<f64>,
+    pub adc: Option<f64>,
+    pub seed: Option<i64>,
+    pub nonoise: bool,
+    pub nopgm: bool,
+    pub progress: Option<bool>,
+    pub printout: bool,
+    pub printout_pixel: Option<[i64; 2]>,
+    pub trace_pixel: Option<[i64; 2]>,
+    // engine
+    pub chunk_elements: Option<usize>,
+    pub threads: Option<usize>,
+    pub help: bool,
+}
+
+fn num(flag: &str, s: &str) -> Result<f64> {
+    let t = s.trim();
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(Error::new(format!("{flag}: expected a number, got '{s}'"))),
+    }
+}
+
+fn int(flag: &str, s: &str) -> Result<i64> {
+    let t = s.trim();
+    if let Ok(v) = t.parse::<i64>() {
+        return Ok(v);
+    }
+    // accept integral floats such as "5.0" or "1e3"
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(v as i64),
+        _ => Err(Error::new(format!("{flag}: expected an integer, got '{s}'"))),
+    }
+}
+
+struct Args<'a> {
+    argv: &'a [String],
+    i: usize,
+}
+
+impl<'a> Args<'a> {
+    fn value(&mut self, flag: &str, what: &str) -> Result<&'a str> {
+        if self.i + 1 >= self.argv.len() {
+            return Err(Error::new(format!("{flag}: missing {what}")));
+        }
+        self.i += 1;
+        Ok(self.argv[self.i].as_str())
+    }
+    fn f(&mut self, flag: &str) -> Result<f64> {
+        let v = self.value(flag, "value")?;
+        num(flag, v)
+    }
+    fn n(&mut self, flag: &str) -> Result<i64> {
+        let v = self.value(flag, "value")?;
+        int(flag, v)
+    }
+    fn s(&mut self, flag: &str) -> Result<String> {
+        Ok(self.value(flag, "file name")?.to_string())
+    }
+    fn v3(&mut self, flag: &str) -> Result<[f64; 3]> {
+        let mut v = [0.0; 3];
+        for x in v.iter_mut() {
+            let t = self.value(flag, "three numbers")?;
+            *x = num(flag, t)?;
+        }
+        Ok(v)
+    }
+    /// The next argument, if it exists and looks like a number (C: does not start with '-').
+    fn optional_number(&mut self, flag: &str) -> Result<Option<f64>> {
+        match self.argv.get(self.i + 1) {
+            Some(t) if !t.starts_with('-') => {
+                self.i += 1;
+                Ok(Some(num(flag, t)?))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Parse the simulation flags (everything after the program name).
+pub fn parse(argv: &[String]) -> Result<Options> {
+    let mut o = Options::default();
+    let mut a = Args { argv, i: 0 };
+    while a.i < argv.len() {
+        let flag = argv[a.i].as_str();
+        let f = flag;
+        match flag {
+            "-h" | "--help" | "-help" => o.help = true,
+            // input files
+            "-hkl" => o.hkl = Some(a.s(f)?),
+            "-mat" | "-matrix" => o.mat = Some(a.s(f)?),
+            "-dump" => o.dump = Some(a.s(f)?),
+            "-img" => o.img = Some(a.s(f)?),
+            "-mask" => o.mask = Some(a.s(f)?),
+            "-sourcefile" => o.sourcefile = Some(a.s(f)?),
+            "-source_weights" => o.source_weights = true,
+            // crystal
+            "-cell" => {
+                let mut v = Vec::new();
+                while v.len() < 6 {
+                    match a.optional_number(f)? {
+                        Some(x) => v.push(x),
+                        None => break,
+                    }
+                }
+                if v.is_empty() {
+                    return Err(Error::new("-cell: missing values (a b c alpha beta gamma)"));
+                }
+                o.cell = Some(v);
+            }
+            "-default_F" => o.default_f = Some(a.f(f)?),
+            "-misset" => {
+                let first = a.value(f, "angles or 'random'")?;
+                if first.starts_with("rand") {
+                    o.misset = Some(Misset::Random);
+                } else {
+                    let x = num(f, first)?;
+                    let y = a.f(f)?;
+                    let z = a.f(f)?;
+                    o.misset = Some(Misset::Angles([x, y, z]));
+                }
+            }
+            "-N" => {
+                let n = a.n(f)? as f64;
+                o.na = Some(n);
+                o.nb = Some(n);
+                o.nc = Some(n);
+            }
+            "-Na" => o.na = Some(a.n(f)? as f64),
+            "-Nb" => o.nb = Some(a.n(f)? as f64),
+            "-Nc" => o.nc = Some(a.n(f)? as f64),
+            "-samplesize" | "-sample_size" | "-xtalsize" | "-xtal_size" => {
+                let v = a.f(f)?;
+                o.sample_x = Some(v);
+                o.sample_y = Some(v);
+                o.sample_z = Some(v);
+            }
+            "-sample_thick" | "-sample_x" | "-xtal_thick" | "-xtal_x" => o.sample_x = Some(a.f(f)?),
+            "-sample_width" | "-sample_y" | "-width" | "-xtal_width" | "-xtal_y" => {
+                o.sample_y = Some(a.f(f)?)
+            }
+            "-sample_height" | "-sample_z" | "-height" | "-xtal_height" | "-xtal_z" => {
+                o.sample_z = Some(a.f(f)?)
+            }
+            // accepted for compatibility; they do not change the image
+            "-density" | "-sample_density" | "-MW" | "-molecular_weight" => {
+                a.f(f)?;
+            }
+            "-square_xtal" => o.shape = Some(Shape::Square),
+            "-round_xtal" => o.shape = Some(Shape::Round),
+            "-gauss_xtal" => o.shape = Some(Shape::Gauss),
+            "-tophat_spots" | "-binary_spots" => o.shape = Some(Shape::Tophat),
+            "-fudge" => o.fudge = Some(a.f(f)?),
+            "-mosaic" | "-mosaici" | "-mosaic_spr" | "-mosaic_spread" => o.mosaic = Some(a.f(f)?),
+            "-mosaic_dom" | "-mosaic_domains" => o.mosaic_domains = Some(a.n(f)?),
+            "-mosaic_seed" => o.mosaic_seed = Some(a.n(f)?),
+            "-misset_seed" => o.misset_seed = Some(a.n(f)?),
+            "-phi" => o.phi = Some(a.f(f)?),
+            "-osc" => o.osc = Some(a.f(f)?),
+            "-phistep" => o.phistep = Some(a.f(f)?),
+            "-phisteps" => o.phisteps = Some(a.n(f)?),
+            // detector
+            "-pixel" => o.pixel = Some(a.f(f)?),
+            "-detpixels" => {
+                let n = a.n(f)?;
+                o.detpixels_f = Some(n);
+                o.detpixels_s = Some(n);
+            }
+            "-detpixels_f" | "-detpixels_x" => o.detpixels_f = Some(a.n(f)?),
+            "-detpixels_s" | "-detpixels_y" => o.detpixels_s = Some(a.n(f)?),
+            "-detsize" => {
+                let v = a.f(f)?;
+                o.detsize_f = Some(v);
+                o.detsize_s = Some(v);
+            }
+            "-detsize_f" | "-detsize_x" => o.detsize_f = Some(a.f(f)?),
+            "-detsize_s" | "-detsize_y" => o.detsize_s = Some(a.f(f)?),
+            "-distance" => {
+                o.distance = Some(a.f(f)?);
+                o.pivot = Some(Pivot::Beam);
+            }
+            "-close_distance" => {
+                o.close_distance = Some(a.f(f)?);
+                o.pivot = Some(Pivot::Sample);
+            }
+            "-point_pixel" => o.point_pixel = true,
+            "-curved_det" => o.curved_det = true,
+            "-detector_rotx" => o.detector_rot[0] = Some(a.f(f)?),
+            "-detector_roty" => o.detector_rot[1] = Some(a.f(f)?),
+            "-detector_rotz" => o.detector_rot[2] = Some(a.f(f)?),
+            "-twotheta" => {
+                o.twotheta = Some(a.f(f)?);
+                o.pivot = Some(Pivot::Sample);
+            }
+            "-twotheta_axis" => {
+                o.twotheta_axis = Some(a.v3(f)?);
+                o.convention = Some(Convention::Custom);
+            }
+            "-detector_abs" | "-detector_absorb" => {
+                let t = a.value(f, "attenuation depth (um) or 'inf'")?;
+                if t.starts_with("inf") {
+                    o.detector_abs = Some(None);
+                } else {
+                    let v = num(f, t)?;
+                    o.detector_abs = Some(if v == 0.0 { None } else { Some(v) });
+                }
+            }
+            "-detector_thick" => o.detector_thick = Some(a.f(f)?),
+            "-detector_thicksteps" | "-thicksteps" => o.detector_thicksteps = Some(a.n(f)?),
+            "-roi" => {
+                let mut r = [0i64; 4];
+                for x in r.iter_mut() {
+                    let t = a.value(f, "four pixel limits (xmin xmax ymin ymax)")?;
+                    *x = int(f, t)?;
+                }
+                o.roi = Some(r);
+            }
+            "-pivot" => {
+                let t = a.value(f, "'sample' or 'beam'")?;
+                o.pivot = Some(match t {
+                    "sample" => Pivot::Sample,
+                    "beam" => Pivot::Beam,
+                    _ => return Err(Error::new(format!("-pivot: expected 'sample' or 'beam', got '{t}'"))),
+                });
+            }
+            "-mosflm" => {
+                o.convention = Some(Convention::Mosflm);
+                o.pivot = Some(Pivot::Beam);
+            }
+            "-xds" => {
+                o.convention = Some(Convention::Xds);
+                o.pivot = Some(Pivot::Sample);
+            }
+            "-adxv" => {
+                o.convention = Some(Convention::Adxv);
+                o.pivot = Some(Pivot::Beam);
+            }
+            "-denzo" => {
+                o.convention = Some(Convention::Denzo);
+                o.pivot = Some(Pivot::Beam);
+            }
+            "-dials" => {
+                o.convention = Some(Convention::Dials);
+                o.pivot = Some(Pivot::Beam);
+            }
+            "-fdet_vector" | "-sdet_vector" | "-odet_vector" | "-beam_vector" | "-polar_vector"
+            | "-spindle_axis" | "-pix0_vector" => {
+                let v = a.v3(f)?;
+                o.convention = Some(Convention::Custom);
+                match flag {
+                    "-fdet_vector" => o.fdet_vector = Some(v),
+                    "-sdet_vector" => o.sdet_vector = Some(v),
+                    "-odet_vector" => o.odet_vector = Some(v),
+                    "-beam_vector" => o.beam_vector = Some(v),
+                    "-polar_vector" => o.polar_vector = Some(v),
+                    "-spindle_axis" => o.spindle_axis = Some(v),
+                    _ => o.pix0_vector = Some(v),
+                }
+            }
+            "-Xbeam" => {
+                o.xbeam = Some(a.f(f)?);
+                o.pivot = Some(Pivot::Beam);
+            }
+            "-Ybeam" => {
+                o.ybeam = Some(a.f(f)?);
+                o.pivot = Some(Pivot::Beam);
+            }
+            "-Xclose" => {
+                o.xclose = Some(a.f(f)?);
+                o.pivot = Some(Pivot::Sample);
+            }
+            "-Yclose" => {
+                o.yclose = Some(a.f(f)?);
+                o.pivot = Some(Pivot::Sample);
+            }
+            "-ORGX" => {
+                o.orgx = Some(a.f(f)?);
+                o.pivot = Some(Pivot::Sample);
+            }
+            "-ORGY" => {
+                o.orgy = Some(a.f(f)?);
+                o.pivot = Some(Pivot::Sample);
+            }
+            // beam
+            "-lambda" | "-wave" => {
+                o.lambda = Some(a.f(f)?);
+                o.energy_lambda = None;
+            }
+            "-energy" => {
+                let e = a.f(f)?;
+                if e == 0.0 {
+                    return Err(Error::new("-energy: photon energy must be non-zero"));
+                }
+                o.lambda = Some(12398.42 / e);
+            }
+            "-dispersion" => o.dispersion = Some(a.f(f)?),
+            "-dispsteps" => o.dispsteps = Some(a.n(f)?),
+            "-divergence" => {
+                let v = a.f(f)?;
+                o.hdivrange = Some(v);
+                o.vdivrange = Some(v);
+            }
+            "-hdivrange" => o.hdivrange = Some(a.f(f)?),
+            "-vdivrange" => o.vdivrange = Some(a.f(f)?),
+            "-hdivstep" => o.hdivstep = Some(a.f(f)?),
+            "-vdivstep" => o.vdivstep = Some(a.f(f)?),
+            "-hdivsteps" => o.hdivsteps = Some(a.n(f)?),
+            "-vdivsteps" => o.vdivsteps = Some(a.n(f)?),
+            "-divsteps" => {
+                let n = a.n(f)?;
+                o.hdivsteps = Some(n);
+                o.vdivsteps = Some(n);
+            }
+            "-square_div" => o.square_div = true,
+            "-round_div" => o.square_div = false,
+            "-polar" => {
+                o.polar = Some(a.f(f)?);
+                o.nopolar = false;
+            }
+            "-nopolar" => o.nopolar = true,
+            "-fluence" => o.fluence = Some(a.f(f)?),
+            "-flux" => o.flux = Some(a.f(f)?),
+            "-exposure" => o.exposure = Some(a.f(f)?),
+            "-beamsize" => o.beamsize = Some(a.f(f)?),
+            // sampling
+            "-oversample" => o.oversample = Some(a.n(f)?),
+            "-oversample_thick" => o.oversample_thick = true,
+            "-oversample_polar" => o.oversample_polar = true,
+            "-oversample_omega" => o.oversample_omega = true,
+            "-dmin" => o.dmin = Some(a.f(f)?),
+            "-interpolate" => o.interpolate = Some(true),
+            "-nointerpolate" => o.interpolate = Some(false),
+            "-water" => o.water = Some(a.f(f)?),
+            "-coherent" => {}
+            // outputs
+            "-floatfile" | "-floatimage" => o.floatfile = Some(a.s(f)?),
+            "-intfile" | "-intimage" => o.intfile = Some(a.s(f)?),
+            "-noisefile" | "-noiseimage" => o.noisefile = Some(a.s(f)?),
+            "-pgmfile" | "-pgmimage" => o.pgmfile = Some(a.s(f)?),
+            "-scale" => o.scale = Some(a.f(f)?),
+            "-pgmscale" => o.pgmscale = Some(a.f(f)?),
+            "-adc" => o.adc = Some(a.f(f)?),
+            "-seed" => o.seed = Some(a.n(f)?),
+            "-nonoise" => o.nonoise = true,
+            "-nopgm" => o.nopgm = true,
+            "-noprogress" => o.progress = Some(false),
+            "-progress" => o.progress = Some(true),
+            "-printout" => o.printout = true,
+            "-printout_pixel" => {
+                let fp = a.n(f)?;
+                let sp = a.n(f)?;
+                o.printout_pixel = Some([fp, sp]);
+                o.printout = true;
+            }
+            "-trace_pixel" => {
+                let sp = a.n(f)?;
+                let fp = a.n(f)?;
+                o.trace_pixel = Some([sp, fp]);
+            }
+            // engine
+            "-chunk_elements" => {
+                let n = a.n(f)?;
+                if n < 1 {
+                    return Err(Error::new("-chunk_elements: must be at least 1"));
+                }
+                o.chunk_elements = Some(n as usize);
+            }
+            "-threads" | "-nthreads" => {
+                let n = a.n(f)?;
+                if n < 1 {
+                    return Err(Error::new(format!("{flag}: must be at least 1")));
+                }
+                o.threads = Some(n as usize);
+            }
+            _ => {
+                if flag.starts_with('-') {
+                    return Err(Error::new(format!("unknown option '{flag}' (see -h for the list)")));
+                }
+                return Err(Error::new(format!("unexpected argument '{flag}' (options start with '-')")));
+            }
+        }
+        a.i += 1;
+    }
+    Ok(o)
+}
+
+/// Help text printed by `-h`.
+pub const HELP: &str = "\
+nanobragg: absolute-scale diffraction images of small crystals (nanoBragg-compatible)
+
+usage: nanobragg -cell a b c al be ga | -mat A.mat   -hkl F.hkl | -default_F F   [options]
+
+crystal:   -cell -mat/-matrix -misset x y z|random -misset_seed -N -Na -Nb -Nc -xtalsize
+           -sample_x/-y/-z -square_xtal -round_xtal -gauss_xtal -tophat_spots -fudge
+           -mosaic -mosaic_domains -mosaic_seed -phi -osc -phistep -phisteps
+structure: -hkl -default_F -interpolate -nointerpolate (Fdump.bin is read when -hkl is absent)
+detector:  -distance -close_distance -pixel -detpixels -detpixels_f -detpixels_s -detsize
+           -detsize_f -detsize_s -Xbeam -Ybeam -Xclose -Yclose -ORGX -ORGY -pivot sample|beam
+           -mosflm -xds -adxv -denzo -dials -fdet_vector -sdet_vector -odet_vector
+           -beam_vector -polar_vector -spindle_axis -pix0_vector -twotheta -twotheta_axis
+           -detector_rotx -detector_roty -detector_rotz -curved_det -point_pixel
+           -detector_abs -detector_thick -detector_thicksteps -roi xmin xmax ymin ymax -mask
+           -img header.img
+beam:      -lambda/-wave -energy -dispersion -dispsteps -divergence -hdivrange -vdivrange
+           -hdivstep -vdivstep -hdivsteps -vdivsteps -divsteps -square_div -round_div
+           -sourcefile -source_weights -polar -nopolar -fluence -flux -exposure -beamsize
+sampling:  -oversample -oversample_thick -oversample_polar -oversample_omega -dmin -water
+output:    -floatfile -intfile -noisefile -pgmfile -scale -pgmscale -adc -seed -nonoise
+           -nopgm -noprogress -progress -printout -printout_pixel f s -trace_pixel s f
+engine:    -chunk_elements N (elements per tensor batch) -threads N
+
+Units: mm, degrees, Angstrom, mrad (divergence), percent (dispersion), um (detector
+thickness and attenuation depth), photons/m^2 (fluence). See docs/cli.md.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn exact_names_only() {
+        assert!(parse(&args("-seedy 3")).is_err());
+        let o = parse(&args("-misset_seed 777 -misset random -mosaic_seed 5 -seed 9")).unwrap();
+        assert_eq!(o.misset_seed, Some(777));
+        assert_eq!(o.misset, Some(Misset::Random));
+        assert_eq!(o.mosaic_seed, Some(5));
+        assert_eq!(o.seed, Some(9));
+    }
+
+    #[test]
+    fn cell_takes_up_to_six_numbers_and_pivot_follows_order() {
+        let o = parse(&args("-cell 70 80 90 -N 5 -xds -distance 100")).unwrap();
+        assert_eq!(o.cell, Some(vec![70.0, 80.0, 90.0]));
+        assert_eq!(o.pivot, Some(Pivot::Beam));
+        assert_eq!(o.convention, Some(Convention::Xds));
+        let o = parse(&args("-distance 100 -twotheta 5")).unwrap();
+        assert_eq!(o.pivot, Some(Pivot::Sample));
+    }
+
+    #[test]
+    fn bad_numbers_and_missing_values_are_errors() {
+        let e = parse(&args("-lambda abc")).unwrap_err();
+        assert!(e.0.contains("-lambda"), "{e}");
+        assert!(parse(&args("-distance")).is_err());
+        assert!(parse(&args("-N 2.5")).is_err());
+        assert!(parse(&args("-fdet_vector 1 0")).is_err());
+        assert!(parse(&args("stray")).is_err());
+    }
+}

@@ -1,0 +1,229 @@
+//! The binary structure-factor cache ("Fdump.bin") the reference writes after reading an HKL
+//! file: a one-line text header with the six index bounds, a form feed, then the padded grid as
+//! little-endian doubles.
+
+use super::hkl::{padded_cells, HklGrid};
+use super::{read_all, write_atomic};
+use crate::bail;
+use crate::error::Result;
+use std::path::Path;
+
+/// Longest header accepted when reading (six 11-character integers fit easily).
+const MAX_HEADER: usize = 256;
+
+/// The dump's header bytes for a grid.
+fn header(g: &HklGrid) -> String {
+    format!(
+        "{} {} {} {} {} {}\n\x0c",
+        g.h_min, g.h_max, g.k_min, g.k_max, g.l_min, g.l_max
+    )
+}
+
+/// Writes the grid in the reference's dump layout (byte-identical to the reference's output).
+pub fn write_fdump(path: &Path, grid: &HklGrid) -> Result<()> {
+    let cells = padded_cells([
+        grid.h_min, grid.h_max, grid.k_min, grid.k_max, grid.l_min, grid.l_max,
+    ]);
+    if cells != Some(grid.values.len()) {
+        bail!(
+            "{}: cannot write structure-factor dump: grid holds {} values but its bounds need {}",
+            path.display(),
+            grid.values.len(),
+            cells.map_or_else(|| "an impossible size".to_string(), |c| c.to_string())
+        );
+    }
+    let head = header(grid);
+    let mut bytes = Vec::with_capacity(head.len() + 8 * grid.values.len());
+    bytes.extend_from_slice(head.as_bytes());
+    for v in &grid.values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    write_atomic(path, &bytes)
+}
+
+/// Reads a dump written by `write_fdump` (or by the reference program).
+/// `count` is set to the number of real (unpadded) cells, as the reference does.
+pub fn read_fdump(path: &Path) -> Result<HklGrid> {
+    let name = path.display();
+    let bytes = read_all(path)?;
+    let Some(ff) = bytes.iter().take(MAX_HEADER).position(|&b| b == 0x0c) else {
+        bail!(
+            "{name}: not a structure-factor dump (no header ending in a form feed near the start)"
+        );
+    };
+    let Ok(text) = std::str::from_utf8(&bytes[..ff]) else {
+        bail!("{name}: not a structure-factor dump (header is not text)");
+    };
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    if fields.len() != 6 {
+        bail!(
+            "{name}: structure-factor dump header should hold 6 integers (h_min h_max k_min k_max l_min l_max), found {} fields",
+            fields.len()
+        );
+    }
+    let mut b = [0i32; 6];
+    for (i, f) in fields.iter().enumerate() {
+        match f.parse::<i32>() {
+            Ok(v) => b[i] = v,
+            Err(_) => bail!(
+                "{name}: structure-factor dump header field '{}' is not an integer",
+                f.escape_debug()
+            ),
+        }
+    }
+    let Some(cells) = padded_cells(b) else {
+        bail!(
+            "{name}: structure-factor dump bounds h {}..{}, k {}..{}, l {}..{} are empty or too large",
+            b[0], b[1], b[2], b[3], b[4], b[5]
+        );
+    };
+    let data = &bytes[ff + 1..];
+    let want = cells * 8;
+    if data.len() != want {
+        bail!(
+            "{name}: structure-factor dump should hold {want} bytes of data after its header for these bounds, found {}{}",
+            data.len(),
+            if data.len() < want { " (truncated)" } else { "" }
+        );
+    }
+    let values: Vec<f64> = data
+        .chunks_exact(8)
+        .map(|c| f64::from_le_bytes(c.try_into().expect("8-byte chunk")))
+        .collect();
+    let mut g = HklGrid {
+        h_min: b[0],
+        h_max: b[1],
+        k_min: b[2],
+        k_max: b[3],
+        l_min: b[4],
+        l_max: b[5],
+        values,
+        count: 0,
+    };
+    let (hr, kr, lr) = g.ranges();
+    g.count = hr * kr * lr;
+    Ok(g)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::io::hkl::read_hkl;
+    use crate::io::testutil::{temp_file, temp_path};
+    use std::path::PathBuf;
+
+    /// The shared golden-data directory, or None (with a note) when it is absent.
+    pub(crate) fn golden_dir() -> Option<PathBuf> {
+        let dir = match std::env::var_os("NB_GOLDEN_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"),
+        };
+        if dir.join("inputs").is_dir() {
+            Some(dir)
+        } else {
+            eprintln!("note: golden data not found at {}; skipping", dir.display());
+            None
+        }
+    }
+
+    #[test]
+    fn header_and_layout() {
+        let p = temp_file("tiny.hkl", b"0 0 0 1.5\n1 -1 0 2.5\n");
+        let (g, _) = read_hkl(&p, 0.0).unwrap();
+        let out = temp_path("tiny.Fdump.bin");
+        write_fdump(&out, &g).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        let head = b"0 1 -1 0 0 0\n\x0c";
+        assert_eq!(&bytes[..head.len()], head);
+        // dims 3 x 3 x 2 = 18 doubles
+        assert_eq!(bytes.len(), head.len() + 18 * 8);
+        let vals: Vec<f64> = bytes[head.len()..]
+            .chunks(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        // (h=0,k=0,l=0): ((0)*3 + 1)*2 + 0 = 2 ; (h=1,k=-1,l=0): ((1)*3+0)*2 = 6
+        let mut want = vec![0.0; 18];
+        want[2] = 1.5;
+        want[6] = 2.5;
+        assert_eq!(vals, want);
+
+        let back = read_fdump(&out).unwrap();
+        assert_eq!(back.values, g.values);
+        assert_eq!(back.count, 4); // 2 x 2 x 1 real cells
+        assert_eq!(
+            (back.h_min, back.h_max, back.k_min, back.k_max, back.l_min, back.l_max),
+            (0, 1, -1, 0, 0, 0)
+        );
+        std::fs::remove_file(&p).unwrap();
+        std::fs::remove_file(&out).unwrap();
+    }
+
+    #[test]
+    fn round_trip_preserves_all_bits() {
+        let mut g = HklGrid::filled([-3, 2, 0, 4, -1, 1], 7.25, "test").unwrap();
+        for (i, v) in g.values.iter_mut().enumerate() {
+            if *v != 0.0 {
+                *v = (i as f64).sqrt() * -1e-3 + f64::EPSILON;
+            }
+        }
+        g.count = 6 * 5 * 3;
+        let out = temp_path("rt.Fdump.bin");
+        write_fdump(&out, &g).unwrap();
+        let back = read_fdump(&out).unwrap();
+        assert_eq!(back, g);
+        std::fs::remove_file(&out).unwrap();
+    }
+
+    #[test]
+    fn malformed_dumps_are_errors() {
+        let g = HklGrid::filled([0, 1, 0, 1, 0, 1], 1.0, "t").unwrap();
+        let out = temp_path("trunc.Fdump.bin");
+        write_fdump(&out, &g).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        std::fs::write(&out, &bytes[..bytes.len() - 3]).unwrap();
+        let e = read_fdump(&out).unwrap_err().0;
+        assert!(
+            e.contains("trunc.Fdump.bin") && e.contains("truncated"),
+            "{e}"
+        );
+
+        std::fs::write(&out, b"0 1 0 1 0\n\x0c").unwrap();
+        assert!(read_fdump(&out).unwrap_err().0.contains("6 integers"));
+        std::fs::write(&out, b"0 1 0 1 0 z\n\x0c").unwrap();
+        assert!(read_fdump(&out).unwrap_err().0.contains("'z'"));
+        std::fs::write(&out, b"hello world").unwrap();
+        assert!(read_fdump(&out)
+            .unwrap_err()
+            .0
+            .contains("not a structure-factor dump"));
+        std::fs::write(&out, b"2 1 0 0 0 0\n\x0c").unwrap();
+        assert!(read_fdump(&out)
+            .unwrap_err()
+            .0
+            .contains("empty or too large"));
+        std::fs::remove_file(&out).unwrap();
+
+        // Inconsistent grid refuses to be written and leaves no file.
+        let mut bad = g.clone();
+        bad.values.pop();
+        let out2 = temp_path("bad.Fdump.bin");
+        assert!(write_fdump(&out2, &bad).is_err());
+        assert!(!out2.exists());
+    }
+
+    #[test]
+    fn golden_fdump_byte_identical() {
+        let Some(dir) = golden_dir() else { return };
+        let (g, _) = read_hkl(&dir.join("inputs/P1_random.hkl"), 100.0).unwrap();
+        let out = temp_path("golden.Fdump.bin");
+        write_fdump(&out, &g).unwrap();
+        let ours = std::fs::read(&out).unwrap();
+        let reference = std::fs::read(dir.join("hkl_nearest/Fdump.bin")).unwrap();
+        assert_eq!(ours.len(), reference.len());
+        assert!(ours == reference, "Fdump.bin differs from the reference");
+        let back = read_fdump(&dir.join("hkl_nearest/Fdump.bin")).unwrap();
+        assert_eq!(back.values, g.values);
+        assert_eq!(back.count, 25 * 25 * 25);
+        std::fs::remove_file(&out).unwrap();
+    }
+}

@@ -1,0 +1,232 @@
+//! File formats read and written by the simulator: HKL text, the binary structure-factor dump,
+//! MOSFLM orientation matrices, source lists, SMV images, PGM previews and raw float images.
+
+pub mod cfmt;
+pub mod fdump;
+pub mod floatimg;
+pub mod hkl;
+pub mod matrix;
+pub mod pgm;
+pub mod smv;
+pub mod sourcefile;
+
+use crate::error::{Error, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` through a temporary file in the same directory that is renamed into
+/// place at the end, so an error never leaves a partial output behind.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::new(format!("{}: not a file path", path.display())))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.flush()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::new(format!(
+            "{}: cannot write file: {}",
+            path.display(),
+            e
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a whole file, with a one-line error naming it.
+pub fn read_all(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| Error::new(format!("{}: cannot read file: {}", path.display(), e)))
+}
+
+/// Length of the longest prefix of `s` that C's `strtod` would consume as a decimal number
+/// (leading white space included), or 0 when there is none. `inf`/`nan` words are accepted.
+pub(crate) fn c_number_prefix(s: &[u8]) -> usize {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        i += 1;
+    }
+    let start = i;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        i += 1;
+    }
+    // Special words.
+    let rest = &s[i..];
+    let lower: Vec<u8> = rest
+        .iter()
+        .take(8)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if lower.starts_with(b"infinity") {
+        return i + 8;
+    }
+    if lower.starts_with(b"inf") || lower.starts_with(b"nan") {
+        return i + 3;
+    }
+    let mut digits = 0;
+    while i < s.len() && s[i].is_ascii_digit() {
+        i += 1;
+        digits += 1;
+    }
+    if i < s.len() && s[i] == b'.' {
+        i += 1;
+        while i < s.len() && s[i].is_ascii_digit() {
+            i += 1;
+            digits += 1;
+        }
+    }
+    if digits == 0 {
+        let _ = start;
+        return 0;
+    }
+    // Optional exponent, only taken when complete.
+    if i < s.len() && (s[i] == b'e' || s[i] == b'E') {
+        let mut j = i + 1;
+        if j < s.len() && (s[j] == b'+' || s[j] == b'-') {
+            j += 1;
+        }
+        let exp_start = j;
+        while j < s.len() && s[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j > exp_start {
+            i = j;
+        }
+    }
+    i
+}
+
+/// C `atof`: the value of the leading number in `s`, or 0.0 when there is none.
+pub(crate) fn c_atof(s: &[u8]) -> f64 {
+    let n = c_number_prefix(s);
+    if n == 0 {
+        return 0.0;
+    }
+    let text = std::str::from_utf8(&s[..n]).unwrap_or("").trim_start();
+    parse_number(text).unwrap_or(0.0)
+}
+
+/// Parses a whole token as a number (decimal, exponent, `inf`, `nan`), or None.
+pub(crate) fn parse_number(tok: &str) -> Option<f64> {
+    if tok.is_empty() {
+        return None;
+    }
+    let b = tok.as_bytes();
+    if c_number_prefix(b) != b.len() || matches!(b[0], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+        return None;
+    }
+    tok.parse::<f64>().ok()
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+    /// A fresh path in the system temp directory (the file is not created).
+    pub fn temp_path(tag: &str) -> PathBuf {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        std::env::temp_dir().join(format!(
+            "nanobragg_test_{}_{}_{}",
+            std::process::id(),
+            n,
+            tag
+        ))
+    }
+
+    /// Writes `bytes` to a fresh temp file and returns its path.
+    pub fn temp_file(tag: &str, bytes: &[u8]) -> PathBuf {
+        let p = temp_path(tag);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// Tiny xorshift64* generator for fuzz-style tests.
+    pub struct XorShift(pub u64);
+    impl XorShift {
+        pub fn next_u64(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            x.wrapping_mul(0x2545F4914F6CDD1D)
+        }
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next_u64() % n as u64) as usize
+        }
+        /// Random bytes biased towards characters that matter to text parsers.
+        pub fn bytes(&mut self, max_len: usize, alphabet: &[u8]) -> Vec<u8> {
+            let len = self.below(max_len + 1);
+            (0..len)
+                .map(|_| {
+                    if self.below(4) == 0 {
+                        self.next_u64() as u8
+                    } else {
+                        alphabet[self.below(alphabet.len())]
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atof_like_c() {
+        assert_eq!(c_atof(b"  512;\n"), 512.0);
+        assert_eq!(c_atof(b"-1.5e3xyz"), -1500.0);
+        assert_eq!(c_atof(b"1e"), 1.0);
+        assert_eq!(c_atof(b".5"), 0.5);
+        assert_eq!(c_atof(b"abc"), 0.0);
+        assert_eq!(c_atof(b""), 0.0);
+        assert_eq!(c_atof(b"+"), 0.0);
+        assert_eq!(c_atof(b"7."), 7.0);
+        assert!(c_atof(b"nan").is_nan());
+        assert_eq!(c_atof(b"-inf"), f64::NEG_INFINITY);
+    }
+
+    #[test]
+    fn parse_number_whole_token() {
+        assert_eq!(parse_number("3"), Some(3.0));
+        assert_eq!(parse_number("-0.25E+2"), Some(-25.0));
+        assert_eq!(parse_number("3x"), None);
+        assert_eq!(parse_number(""), None);
+        assert_eq!(parse_number("."), None);
+        assert_eq!(parse_number(" 3"), None);
+        assert_eq!(parse_number("1e5"), Some(1e5));
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_cleans_up() {
+        let p = testutil::temp_path("atomic.bin");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        std::fs::remove_file(&p).unwrap();
+        // Directory that does not exist: error naming the file, nothing left behind.
+        let bad = testutil::temp_path("nodir").join("x.bin");
+        let e = write_atomic(&bad, b"x").unwrap_err();
+        assert!(e.0.contains("x.bin"), "{}", e.0);
+        assert!(!e.0.contains('\n'));
+    }
+}

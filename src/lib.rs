@@ -1,0 +1,19 @@
+//! nanobragg: a differentiable re-implementation of nanoBragg on burn.
+//!
+//! Layers, each depending only on those below it:
+//! `cli` (flags) -> `config` (resolved experiment) -> `render` (chunked batches) ->
+//! `physics` (tensor functions), beside `crystal`, `beam` and the host vector math in `vec3`;
+//! `io` reads and writes files; `rng` reproduces the reference program's random numbers.
+
+pub mod beam;
+pub mod cli;
+pub mod config;
+pub mod crystal;
+pub mod device;
+pub mod error;
+pub mod io;
+pub mod output;
+pub mod physics;
+pub mod render;
+pub mod rng;
+pub mod vec3;

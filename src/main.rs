@@ -1,0 +1,152 @@
+//! The `nanobragg` command: the C program's flags, the same images.
+
+use std::io::Write;
+use std::path::Path;
+
+use nanobragg::config::{self, Experiment, RTD};
+use nanobragg::error::Result;
+use nanobragg::io::cfmt::fmt_g;
+use nanobragg::render::{statistics, Params, Renderer};
+use nanobragg::{cli, device, io, output};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run(&args) {
+        let _ = std::io::stdout().flush();
+        eprintln!("nanobragg: error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &[String]) -> Result<()> {
+    let o = cli::parse(args)?;
+    if o.help || args.is_empty() {
+        print!("{}", cli::HELP);
+        return Ok(());
+    }
+    let (exp, notes) = config::build(&o)?;
+    // decide every output name before rendering, so a bad name fails before any work
+    let floatfile = o.floatfile.clone().unwrap_or_else(|| "floatimage.bin".to_string());
+    let out = std::io::stdout();
+    let mut out = out.lock();
+    let _ = writeln!(out, "nanobragg (nanoBragg-compatible diffraction simulator)");
+    summary(&mut out, &exp);
+    for line in &notes.info {
+        let _ = writeln!(out, "{line}");
+    }
+    for line in &notes.warnings {
+        let _ = writeln!(out, "{line}");
+        eprintln!("{line}");
+    }
+    if let (Some(_), Some(grid)) = (&o.hkl, &exp.structure.grid) {
+        let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
+        match io::fdump::write_fdump(Path::new(&dump), grid) {
+            Ok(()) => {
+                let _ = writeln!(out, "writing dump file for next time: {dump}");
+            }
+            Err(e) => {
+                let _ = writeln!(out, "WARNING: {e}");
+            }
+        }
+    }
+
+    let dev = device::cpu();
+    let mut renderer = Renderer::new(&exp, &dev);
+    if let Some(n) = o.chunk_elements {
+        renderer = renderer.with_chunk_elements(n);
+    }
+    let params = Params::from_experiment(&exp, &dev);
+    let image64 = renderer.render_image(&params, |_, _| {});
+    let image: Vec<f32> = image64.iter().map(|&v| v as f32).collect();
+    let rendered = renderer.rendered_pixels();
+    let roi_pixels: Vec<usize> = (0..image.len())
+        .filter(|&i| {
+            let d = &exp.detector;
+            let (f, s) = ((i % d.fpixels) as i64, (i / d.fpixels) as i64);
+            f >= d.roi[0] && f <= d.roi[1] && s >= d.roi[2] && s <= d.roi[3]
+        })
+        .collect();
+    let stats = statistics(&image, &rendered, &roi_pixels, exp.detector.fpixels);
+
+    io::floatimg::write_float_image(Path::new(&floatfile), &image)?;
+    let _ = writeln!(out, "writing {floatfile} as {} 4-byte floats", image.len());
+    let _ = writeln!(
+        out,
+        "max_I = {}  at pixel {} {} (fast slow)",
+        fmt_g(stats.max),
+        stats.max_fast,
+        stats.max_slow
+    );
+    let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
+    let adc = o.adc.unwrap_or(40.0);
+    let iscale = output::int_scale(o.scale, &stats);
+    let header = output::smv_header_lines(&exp);
+    let (fp, sp) = (exp.detector.fpixels, exp.detector.spixels);
+    if let Some(intfile) = &o.intfile {
+        let _ = writeln!(out, "intfile_scale = {}", fmt_g(iscale));
+        let data = output::int_image(&exp, &image, iscale, adc);
+        io::smv::write_smv(Path::new(intfile), &header, fp, sp, &data)?;
+        let _ = writeln!(out, "writing {intfile} as 2-byte integers");
+    }
+    if o.pgmfile.is_some() && !o.nopgm {
+        let pgmfile = o.pgmfile.clone().unwrap();
+        let pscale = output::pgm_scale(o.pgmscale, iscale, &stats);
+        let _ = writeln!(out, "pgm_scale = {}", fmt_g(pscale));
+        let bytes = output::pgm_bytes(&exp, &image, pscale);
+        io::pgm::write_pgm(Path::new(&pgmfile), fp, sp, pscale, &bytes)?;
+        let _ = writeln!(out, "writing {pgmfile} as 1-byte integers");
+    }
+    if let Some(noisefile) = o.noisefile.clone().filter(|_| !o.nonoise) {
+        let seed = o.seed.map(|s| -s).unwrap_or_else(nanobragg::crystal::clock_seed);
+        let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
+        let (data, photons, overloads) = output::noise_image(&exp, &image, adc, seed);
+        let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", photons);
+        io::smv::write_smv(Path::new(&noisefile), &header, fp, sp, &data)?;
+        let _ = writeln!(out, "writing {noisefile} as 2-byte integers");
+    }
+    Ok(())
+}
+
+fn summary(out: &mut impl Write, exp: &Experiment) {
+    let d = &exp.detector;
+    let c = &exp.crystal;
+    let b = &exp.beam;
+    let s = &exp.sampling;
+    let _ = writeln!(out, "{:?} convention, pivot {:?}", d.convention, d.pivot);
+    let _ = writeln!(
+        out,
+        "Unit Cell: {} {} {} {} {} {}",
+        fmt_g(c.cell[0]),
+        fmt_g(c.cell[1]),
+        fmt_g(c.cell[2]),
+        fmt_g(c.cell[3]),
+        fmt_g(c.cell[4]),
+        fmt_g(c.cell[5])
+    );
+    let _ = writeln!(out, "volume = {} A^3", fmt_g(c.volume));
+    let _ = writeln!(out, "  {} sources, {} mosaic domains, {} phi steps, {}x{} sub-pixels, {} detector layers: {} steps",
+        b.sources.len(), c.mosaic_umats.len(), c.phisteps, s.oversample, s.oversample, d.thicksteps, s.steps);
+    let _ = writeln!(out, "  crystal: {}x{}x{} cells, shape {:?}", c.na, c.nb, c.nc, c.shape);
+    let _ = writeln!(out, "  wave={} meters +/- {}% in {} steps", fmt_g(b.lambda0), fmt_g(b.dispersion * 100.0), b.dispsteps);
+    if b.nopolar {
+        let _ = writeln!(out, "  polarization effect disabled");
+    } else {
+        let _ = writeln!(out, "  Kahn polarization factor: {:.6}", b.kahn_factor);
+    }
+    let _ = writeln!(out, "  incident fluence: {} photons/m^2", fmt_g(b.fluence));
+    let _ = writeln!(
+        out,
+        "  distance={} detsize={}x{}  pixel={} meters ({}x{} pixels)",
+        fmt_g(d.distance),
+        fmt_g(d.detsize_f),
+        fmt_g(d.detsize_s),
+        fmt_g(d.pixel_size),
+        d.fpixels,
+        d.spixels
+    );
+    let _ = writeln!(out, "  Xbeam={} Ybeam={}", fmt_g(d.xbeam), fmt_g(d.ybeam));
+    let _ = writeln!(out, "  Fbeam={} Sbeam={}", fmt_g(d.fbeam), fmt_g(d.sbeam));
+    let _ = writeln!(out, "  Fclose={} Sclose={}", fmt_g(d.fclose), fmt_g(d.sclose));
+    let _ = writeln!(out, "  dials origin= {} {} {}", fmt_g(d.dials_origin[0]), fmt_g(d.dials_origin[1]), fmt_g(d.dials_origin[2]));
+    let _ = writeln!(out, "  {} phi steps from {} to {} degrees", c.phisteps, fmt_g(c.phi0 * RTD), fmt_g((c.phi0 + c.osc) * RTD));
+}

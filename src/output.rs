@@ -1,0 +1,126 @@
+//! Image products derived from the float image, as the reference program makes them:
+//! the scaled SMV integer image, the Poisson-noise SMV image and the PGM preview.
+
+use crate::config::{Experiment, RTD};
+use crate::io::cfmt::fmt_g;
+use crate::io::smv::{smv_line, smv_preamble};
+use crate::render::Stats;
+use crate::rng::PoissonDeviates;
+
+/// Header lines of every SMV image the simulator writes (same keys and order as the reference).
+pub fn smv_header_lines(exp: &Experiment) -> Vec<String> {
+    let d = &exp.detector;
+    let px = d.pixel_size;
+    let mut l = smv_preamble();
+    let g = fmt_g;
+    l.push(smv_line("SIZE1", &d.fpixels.to_string()));
+    l.push(smv_line("SIZE2", &d.spixels.to_string()));
+    l.push(smv_line("PIXEL_SIZE", &g(px * 1000.0)));
+    l.push(smv_line("DISTANCE", &g(d.distance * 1000.0)));
+    l.push(smv_line("WAVELENGTH", &g(exp.beam.lambda0 * 1e10)));
+    l.push(smv_line("BEAM_CENTER_X", &g(d.xbeam * 1000.0)));
+    l.push(smv_line("BEAM_CENTER_Y", &g(d.ybeam * 1000.0)));
+    l.push(smv_line("ADXV_CENTER_X", &g(d.fbeam * 1000.0)));
+    l.push(smv_line("ADXV_CENTER_Y", &g((d.detsize_s - d.sbeam) * 1000.0)));
+    l.push(smv_line("MOSFLM_CENTER_X", &g((d.sbeam - 0.5 * px) * 1000.0)));
+    l.push(smv_line("MOSFLM_CENTER_Y", &g((d.fbeam - 0.5 * px) * 1000.0)));
+    l.push(smv_line("DENZO_X_BEAM", &g(d.sbeam * 1000.0)));
+    l.push(smv_line("DENZO_Y_BEAM", &g(d.fbeam * 1000.0)));
+    // the reference writes this one without a terminating semicolon
+    l.push(format!("DIALS_ORIGIN={},{},{}", g(d.dials_origin[0]), g(d.dials_origin[1]), g(d.dials_origin[2])));
+    l.push(smv_line("XDS_ORGX", &g(d.orgx)));
+    l.push(smv_line("XDS_ORGY", &g(d.orgy)));
+    l.push(smv_line("CLOSE_DISTANCE", &g(d.close_distance * 1000.0)));
+    let c = &exp.crystal;
+    l.push(smv_line("PHI", &g(c.phi0 * RTD)));
+    l.push(smv_line("OSC_START", &g(c.phi0 * RTD)));
+    l.push(smv_line("OSC_RANGE", &g(c.osc * RTD)));
+    l.push(smv_line("TWOTHETA", &g(d.twotheta * RTD)));
+    l.push(smv_line("DETECTOR_SN", "000"));
+    l.push(smv_line("BEAMLINE", "fake"));
+    l
+}
+
+fn in_roi(exp: &Experiment, idx: usize) -> bool {
+    let d = &exp.detector;
+    let (f, s) = ((idx % d.fpixels) as i64, (idx / d.fpixels) as i64);
+    f >= d.roi[0] && f <= d.roi[1] && s >= d.roi[2] && s <= d.roi[3]
+}
+
+/// Scale for the integer image: the user's, or 55000 / max.
+pub fn int_scale(user: Option<f64>, stats: &Stats) -> f64 {
+    match user {
+        Some(s) if s > 0.0 => s,
+        _ => {
+            if stats.max > 0.0 {
+                55000.0 / stats.max
+            } else {
+                1.0
+            }
+        }
+    }
+}
+
+/// Noiseless integer image: value * scale + adc, clipped to 0..65535, rounded (in single
+/// precision, as the reference does).
+pub fn int_image(exp: &Experiment, image: &[f32], scale: f64, adc: f64) -> Vec<u16> {
+    (0..image.len())
+        .map(|i| {
+            if !in_roi(exp, i) {
+                return 0;
+            }
+            let t = (image[i] as f64 * scale + adc).clamp(0.0, 65535.0);
+            ((t + 0.5) as f32).floor() as u16
+        })
+        .collect()
+}
+
+/// PGM scale: the user's, or 250 / (5 rmsd), or the integer scale when the image is flat.
+pub fn pgm_scale(user: Option<f64>, int_scale: f64, stats: &Stats) -> f64 {
+    match user {
+        Some(s) if s > 0.0 => s,
+        _ => {
+            if stats.rmsd > 0.0 {
+                250.0 / (5.0 * stats.rmsd)
+            } else {
+                int_scale
+            }
+        }
+    }
+}
+
+pub fn pgm_bytes(exp: &Experiment, image: &[f32], scale: f64) -> Vec<u8> {
+    (0..image.len())
+        .map(|i| {
+            if !in_roi(exp, i) {
+                return 0;
+            }
+            let t = (image[i] as f64 * scale).min(255.0);
+            t as u8
+        })
+        .collect()
+}
+
+/// Poisson-noise image from the reference's generator; returns pixels, photon total and the
+/// number of overloads.
+pub fn noise_image(exp: &Experiment, image: &[f32], adc: f64, seed: i64) -> (Vec<u16>, f64, usize) {
+    let mut dev = PoissonDeviates::new(seed);
+    let mut sum = 0.0;
+    let mut overloads = 0;
+    let data = (0..image.len())
+        .map(|i| {
+            if !in_roi(exp, i) {
+                return 0;
+            }
+            let n = dev.poidev(image[i]) as f64;
+            sum += n;
+            let mut t = n + adc;
+            if t > 65535.0 {
+                t = 65535.0;
+                overloads += 1;
+            }
+            t as u16
+        })
+        .collect();
+    (data, sum, overloads)
+}

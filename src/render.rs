@@ -1,0 +1,561 @@
+//! Chunked, batched rendering of the detector image.
+//!
+//! A batch is pixels x sources x orientations (phi steps x mosaic domains), looped over
+//! detector layers and sub-pixels; pixels, sources and orientations are all split into chunks
+//! so that no tensor holds more than `chunk_elements` values, whatever the image size and the
+//! sampling. Every parameter that can be refined enters as a tensor ([`Params`]), so the same
+//! code yields gradients on an autodiff device.
+
+use burn::tensor::{Bool, Device, Int, Tensor};
+
+use crate::cli::Shape;
+use crate::config::{Experiment, AVOGADRO, R_E_SQR};
+use crate::device::{scalar3, tensor, to_vec};
+use crate::physics::{frac_index, polarization, sinc3_of_sq, sincg, Vec3T};
+use crate::vec3::{self, V3};
+
+/// Water background constants of the reference program.
+const WATER_F: f64 = 2.57;
+const WATER_MW: f64 = 18.0;
+/// Default number of values per batch tensor (8 MiB in float64).
+pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 20;
+
+/// Continuous parameters of the model as tensors (rank 3, shape [1,1,1] for scalars so they
+/// broadcast against [pixels, sources, orientations] batches).
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// Real-space cell vectors at phi = 0 (m).
+    pub a: Vec3T<3>,
+    pub b: Vec3T<3>,
+    pub c: Vec3T<3>,
+    pub pix0: Vec3T<3>,
+    pub fdet: Vec3T<3>,
+    pub sdet: Vec3T<3>,
+    pub odet: Vec3T<3>,
+    pub pixel_size: Tensor<3>,
+    pub close_distance: Tensor<3>,
+    pub distance: Tensor<3>,
+    pub fluence: Tensor<3>,
+    pub na: Tensor<3>,
+    pub nb: Tensor<3>,
+    pub nc: Tensor<3>,
+    /// Structure-factor grid in the padded layout of [`crate::io::hkl::HklGrid`].
+    pub fgrid: Option<Tensor<1>>,
+}
+
+fn v3t(v: V3, device: &Device) -> Vec3T<3> {
+    Vec3T::new(scalar3(v[0], device), scalar3(v[1], device), scalar3(v[2], device))
+}
+
+impl Params {
+    pub fn from_experiment(exp: &Experiment, device: &Device) -> Self {
+        let d = &exp.detector;
+        let c = &exp.crystal;
+        let fgrid = exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| {
+            let n = g.values.len();
+            tensor(g.values.clone(), [n], device)
+        });
+        Params {
+            a: v3t(c.a, device),
+            b: v3t(c.b, device),
+            c: v3t(c.c, device),
+            pix0: v3t(d.pix0, device),
+            fdet: v3t(d.fdet, device),
+            sdet: v3t(d.sdet, device),
+            odet: v3t(d.odet, device),
+            pixel_size: scalar3(d.pixel_size, device),
+            close_distance: scalar3(d.close_distance, device),
+            distance: scalar3(d.distance, device),
+            fluence: scalar3(exp.beam.fluence, device),
+            na: scalar3(c.na, device),
+            nb: scalar3(c.nb, device),
+            nc: scalar3(c.nc, device),
+            fgrid,
+        }
+    }
+}
+
+/// Crystal orientations (phi steps x mosaic domains) as rotation matrices applied to the
+/// phi = 0 cell. A phi of exactly 0 means the unrotated crystal (the reference program can
+/// reuse a stale rotation there; we do not).
+pub fn orientation_matrices(exp: &Experiment) -> Vec<[[f64; 3]; 3]> {
+    let c = &exp.crystal;
+    let mut out = Vec::with_capacity(c.phisteps * c.mosaic_umats.len());
+    for p in 0..c.phisteps {
+        let phi = c.phi0 + c.phistep * p as f64;
+        let rphi = if phi != 0.0 { vec3::axis_rotation_matrix(c.spindle, phi) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] };
+        for u in &c.mosaic_umats {
+            let um = if c.mosaic_spread > 0.0 { [[u[0], u[1], u[2]], [u[3], u[4], u[5]], [u[6], u[7], u[8]]] } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] };
+            out.push(vec3::matmul3(&um, &rphi));
+        }
+    }
+    out
+}
+
+/// The renderer: host-side constants and the batch plan for one experiment on one device.
+pub struct Renderer<'a> {
+    pub exp: &'a Experiment,
+    pub device: Device,
+    pub chunk_elements: usize,
+    orientations: Vec<[[f64; 3]; 3]>,
+}
+
+/// Per-source host data for one source chunk.
+struct SourceChunk {
+    inc: Vec3T<3>,
+    e_in: Vec3T<3>,
+    b_in: Vec3T<3>,
+    lambda: Tensor<3>,
+    weight: Option<Tensor<3>>,
+    n: usize,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(exp: &'a Experiment, device: &Device) -> Self {
+        Renderer { exp, device: device.clone(), chunk_elements: DEFAULT_CHUNK_ELEMENTS, orientations: orientation_matrices(exp) }
+    }
+
+    pub fn with_chunk_elements(mut self, n: usize) -> Self {
+        self.chunk_elements = n.max(1);
+        self
+    }
+
+    /// Indices (slow * fpixels + fast) of the pixels that are rendered: inside the ROI
+    /// (inclusive limits) and not masked out.
+    pub fn rendered_pixels(&self) -> Vec<usize> {
+        let d = &self.exp.detector;
+        let mut out = Vec::new();
+        for s in 0..d.spixels {
+            if (s as i64) < d.roi[2] || (s as i64) > d.roi[3] {
+                continue;
+            }
+            for f in 0..d.fpixels {
+                if (f as i64) < d.roi[0] || (f as i64) > d.roi[1] {
+                    continue;
+                }
+                let idx = s * d.fpixels + f;
+                if let Some(m) = &self.exp.mask {
+                    if m[idx] == 0 {
+                        continue;
+                    }
+                }
+                out.push(idx);
+            }
+        }
+        out
+    }
+
+    /// Source and orientation chunk sizes, and how many pixels fit in one batch.
+    fn plan(&self) -> (usize, usize, usize) {
+        let s = self.exp.beam.sources.len().max(1);
+        let m = self.orientations.len().max(1);
+        let budget = self.chunk_elements;
+        let sc = s.min(budget).max(1);
+        let mc = m.min((budget / sc).max(1)).max(1);
+        let pc = (budget / (sc * mc)).max(1);
+        (sc, mc, pc)
+    }
+
+    /// Number of pixels per batch.
+    pub fn pixel_chunk(&self) -> usize {
+        self.plan().2
+    }
+
+    fn source_chunks(&self, sc: usize) -> Vec<SourceChunk> {
+        let b = &self.exp.beam;
+        let dev = &self.device;
+        let mean_w = b.sources.iter().map(|s| s.weight).sum::<f64>() / b.sources.len() as f64;
+        b.sources
+            .chunks(sc)
+            .map(|chunk| {
+                let n = chunk.len();
+                let mut inc = [vec![], vec![], vec![]];
+                let mut ein = [vec![], vec![], vec![]];
+                let mut bin = [vec![], vec![], vec![]];
+                let mut lam = vec![];
+                let mut w = vec![];
+                for s in chunk {
+                    let i = vec3::scale(s.dir, -1.0);
+                    // E-vector of this source: closest to the polarization axis
+                    let bv = vec3::unitize(vec3::cross(b.polar_vector, i)).0;
+                    let ev = vec3::unitize(vec3::cross(i, bv)).0;
+                    for k in 0..3 {
+                        inc[k].push(i[k]);
+                        ein[k].push(ev[k]);
+                        bin[k].push(bv[k]);
+                    }
+                    lam.push(s.lambda);
+                    w.push(if mean_w > 0.0 { s.weight / mean_w } else { 0.0 });
+                }
+                let mk = |v: &[Vec<f64>; 3]| {
+                    Vec3T::new(tensor(v[0].clone(), [1, n, 1], dev), tensor(v[1].clone(), [1, n, 1], dev), tensor(v[2].clone(), [1, n, 1], dev))
+                };
+                SourceChunk {
+                    inc: mk(&inc),
+                    e_in: mk(&ein),
+                    b_in: mk(&bin),
+                    lambda: tensor(lam, [1, n, 1], dev),
+                    weight: if b.use_weights { Some(tensor(w, [1, n, 1], dev)) } else { None },
+                    n,
+                }
+            })
+            .collect()
+    }
+
+    /// Render the whole image (fast index fastest), in photons per pixel. Pixels outside the
+    /// ROI or masked are zero.
+    pub fn render_image(&self, params: &Params, mut progress: impl FnMut(usize, usize)) -> Vec<f64> {
+        let d = &self.exp.detector;
+        let mut image = vec![0.0; d.fpixels * d.spixels];
+        let pixels = self.rendered_pixels();
+        let pc = self.pixel_chunk();
+        let total = pixels.len();
+        let mut done = 0;
+        for chunk in pixels.chunks(pc) {
+            let values = to_vec(self.render_pixels(params, chunk));
+            for (&idx, v) in chunk.iter().zip(values) {
+                image[idx] = v;
+            }
+            done += chunk.len();
+            progress(done, total);
+        }
+        image
+    }
+
+    /// Render the given pixels (indices slow * fpixels + fast). Returns one value per pixel,
+    /// carrying the autodiff graph when the parameters do.
+    pub fn render_pixels(&self, p: &Params, pixels: &[usize]) -> Tensor<1> {
+        let exp = self.exp;
+        let det = &exp.detector;
+        let smp = &exp.sampling;
+        let beam = &exp.beam;
+        let cr = &exp.crystal;
+        let dev = &self.device;
+        let np = pixels.len();
+        let (sc, mc, _) = self.plan();
+        let os = smp.oversample.max(1);
+        let fidx: Vec<f64> = pixels.iter().map(|&i| (i % det.fpixels) as f64).collect();
+        let sidx: Vec<f64> = pixels.iter().map(|&i| (i / det.fpixels) as f64).collect();
+        let fi = tensor(fidx, [np, 1, 1], dev);
+        let si = tensor(sidx, [np, 1, 1], dev);
+        let subpix = p.pixel_size.clone() / os as f64;
+        let sources = self.source_chunks(sc);
+        let orient_chunks: Vec<&[[[f64; 3]; 3]]> = self.orientations.chunks(mc).collect();
+        let zeros = || Tensor::<3>::zeros([np, 1, 1], dev);
+        let mut isum = zeros();
+        let mut omega_first = zeros();
+        let mut capture_last = Tensor::<3>::ones([np, 1, 1], dev);
+        let mut polar_first = if beam.nopolar { Tensor::<3>::ones([np, 1, 1], dev) } else { zeros() };
+        let mut polar_found: Tensor<3, Bool> = zeros().greater_elem(1.0);
+        let need_polar_first = !beam.nopolar;
+        let last_layer = det.thicksteps.max(1) - 1;
+        for t in 0..det.thicksteps.max(1) {
+            let odet_off = t as f64 * det.thickstep;
+            for sub_s in 0..os {
+                for sub_f in 0..os {
+                    let first_sub = sub_s == 0 && sub_f == 0;
+                    let fdet = (fi.clone() * os as f64 + (sub_f as f64 + 0.5)) * subpix.clone();
+                    let sdet = (si.clone() * os as f64 + (sub_s as f64 + 0.5)) * subpix.clone();
+                    let mut pos = p.fdet.mul(&fdet).add(&p.sdet.mul(&sdet)).add(&p.pix0);
+                    if odet_off != 0.0 {
+                        pos = pos.add(&p.odet.map(|x| x * odet_off));
+                    }
+                    if det.curved {
+                        pos = self.curve(p, pos);
+                    }
+                    let airpath = pos.norm();
+                    let dvec = pos.div(&airpath);
+                    let omega = if det.point_pixel {
+                        (airpath.clone() * airpath.clone()).recip()
+                    } else {
+                        p.pixel_size.clone() * p.pixel_size.clone() / (airpath.clone() * airpath.clone()) * p.close_distance.clone() / airpath.clone()
+                    };
+                    let capture = if det.thick > 0.0 {
+                        let par = dvec.dot(&p.odet);
+                        let k = det.thickstep * det.mu;
+                        ((par.clone().recip() * (-(t as f64) * k)).exp()) - ((par.recip() * (-((t + 1) as f64) * k)).exp())
+                    } else {
+                        Tensor::<3>::ones([np, 1, 1], dev)
+                    };
+                    if t == 0 && first_sub {
+                        omega_first = omega.clone();
+                    }
+                    if t == last_layer && first_sub {
+                        capture_last = capture.clone();
+                    }
+                    let mut psum = zeros();
+                    for src in &sources {
+                        // scattering vector (1/m) for every pixel x source
+                        let q = dvec.sub(&src.inc).div(&src.lambda);
+                        let fail: Option<Tensor<3, Bool>> = if smp.dmin > 0.0 {
+                            let stol = q.norm() * 0.5;
+                            Some(stol.mul_scalar(smp.dmin).greater_elem(0.5))
+                        } else {
+                            None
+                        };
+                        let pol = if beam.nopolar {
+                            None
+                        } else {
+                            Some(polarization(beam.kahn_factor, &src.inc, &src.e_in, &src.b_in, &dvec))
+                        };
+                        // the reference fixes the polarization factor at the first sub-pixel and
+                        // the first source that survives the resolution cut
+                        if need_polar_first && (first_sub && t == 0 || fail.is_some()) {
+                            let pol = pol.clone().unwrap();
+                            for s in 0..src.n {
+                                let ps = pol.clone().slice([0..np, s..s + 1, 0..1]);
+                                let pass = match &fail {
+                                    Some(f) => f.clone().slice([0..np, s..s + 1, 0..1]).bool_not(),
+                                    None => Tensor::<3>::ones([np, 1, 1], dev).greater_elem(0.5),
+                                };
+                                let newly = pass.clone().bool_and(polar_found.clone().bool_not());
+                                polar_first = polar_first.mask_where(newly, ps);
+                                polar_found = polar_found.bool_or(pass);
+                            }
+                        }
+                        let mut ssum = Tensor::<3>::zeros([np, src.n, 1], dev);
+                        for oc in &orient_chunks {
+                            ssum = ssum + self.lattice_terms(p, &q, oc).sum_dim(2);
+                        }
+                        if let Some(f) = fail {
+                            ssum = ssum.mask_fill(f, 0.0);
+                        }
+                        if smp.oversample_polar {
+                            if let Some(pol) = pol {
+                                ssum = ssum * pol;
+                            }
+                        }
+                        if let Some(w) = &src.weight {
+                            ssum = ssum * w.clone();
+                        }
+                        psum = psum + ssum.sum_dim(1);
+                    }
+                    if smp.oversample_thick {
+                        psum = psum * capture;
+                    }
+                    if smp.oversample_omega {
+                        psum = psum * omega;
+                    }
+                    isum = isum + psum;
+                }
+            }
+        }
+        let _ = cr;
+        // background from the water layer, on the same (double) fluence scaling as the reference
+        let i_bg = WATER_F * WATER_F * R_E_SQR * beam.fluence * smp.water_size.powi(3) * 1e6 * AVOGADRO / WATER_MW;
+        let first_factors = capture_last.clone() * polar_first.clone() * omega_first.clone();
+        let mut bragg = isum;
+        if !smp.oversample_thick {
+            bragg = bragg * capture_last;
+        }
+        if !smp.oversample_polar {
+            bragg = bragg * polar_first;
+        }
+        if !smp.oversample_omega {
+            bragg = bragg * omega_first;
+        }
+        let total = if i_bg != 0.0 { bragg + first_factors * i_bg } else { bragg };
+        let value = total * p.fluence.clone() * (R_E_SQR / smp.steps as f64);
+        value.reshape([np])
+    }
+
+    /// Curved detector: every pixel at the same distance, pixel coordinates read as angles.
+    fn curve(&self, p: &Params, pos: Vec3T<3>) -> Vec3T<3> {
+        let det = &self.exp.detector;
+        let dist = p.distance.clone();
+        let base = Vec3T::new(
+            dist.clone() * det.beam_vector[0],
+            dist.clone() * det.beam_vector[1],
+            dist.clone() * det.beam_vector[2],
+        );
+        let r1 = rotate_about(&base, &p.sdet, pos.y.clone() / dist.clone());
+        rotate_about(&r1, &p.fdet, pos.z / dist)
+    }
+
+    /// F_cell^2 F_latt^2 for every pixel x source x orientation of one orientation chunk.
+    fn lattice_terms(&self, p: &Params, q: &Vec3T<3>, orients: &[[[f64; 3]; 3]]) -> Tensor<3> {
+        let exp = self.exp;
+        let cr = &exp.crystal;
+        let dev = &self.device;
+        let m = orients.len();
+        // rotated cell vectors for this chunk: [1,1,M] per component
+        let rot = |v: &Vec3T<3>| -> Vec3T<3> {
+            let comp = |i: usize| -> Tensor<3> {
+                let r0: Vec<f64> = orients.iter().map(|r| r[i][0]).collect();
+                let r1: Vec<f64> = orients.iter().map(|r| r[i][1]).collect();
+                let r2: Vec<f64> = orients.iter().map(|r| r[i][2]).collect();
+                tensor(r0, [1, 1, m], dev) * v.x.clone() + tensor(r1, [1, 1, m], dev) * v.y.clone() + tensor(r2, [1, 1, m], dev) * v.z.clone()
+            };
+            Vec3T::new(comp(0), comp(1), comp(2))
+        };
+        let h = q.dot(&rot(&p.a));
+        let k = q.dot(&rot(&p.b));
+        let l = q.dot(&rot(&p.c));
+        let (fh, h0) = frac_index(h.clone());
+        let (fk, k0) = frac_index(k.clone());
+        let (fl, l0) = frac_index(l.clone());
+        let nnn = p.na.clone() * p.nb.clone() * p.nc.clone();
+        let f_latt = match cr.shape {
+            Shape::Square => sincg(fh.clone(), &p.na) * sincg(fk.clone(), &p.nb) * sincg(fl.clone(), &p.nc),
+            Shape::Round => {
+                let hrad = fh.clone() * fh.clone() * p.na.clone() * p.na.clone()
+                    + fk.clone() * fk.clone() * p.nb.clone() * p.nb.clone()
+                    + fl.clone() * fl.clone() * p.nc.clone() * p.nc.clone();
+                let x2 = hrad * (std::f64::consts::PI * std::f64::consts::PI * cr.fudge);
+                sinc3_of_sq(x2) * nnn.clone() * 0.723601254558268
+            }
+            Shape::Gauss | Shape::Tophat => {
+                let (a, b, c) = (cr.a_star, cr.b_star, cr.c_star);
+                let comp = |i: usize| fh.clone() * a[i] + fk.clone() * b[i] + fl.clone() * c[i];
+                let (dx, dy, dz) = (comp(0), comp(1), comp(2));
+                let rad = (dx.clone() * dx + dy.clone() * dy + dz.clone() * dz) * (nnn.clone() * nnn.clone());
+                if cr.shape == Shape::Gauss {
+                    (rad * (-cr.fudge / 0.63)).exp() * nnn.clone()
+                } else {
+                    let inside = rad.mul_scalar(cr.fudge).lower_elem(0.3969);
+                    Tensor::<3>::zeros(inside.dims(), dev).mask_fill(inside, 1.0) * nnn.clone()
+                }
+            }
+        };
+        let latt_sq = f_latt.clone() * f_latt;
+        let st = &exp.structure;
+        match (&p.fgrid, &st.grid) {
+            (Some(fgrid), Some(grid)) => {
+                let f_cell = if st.interpolate {
+                    self.interpolated_f(fgrid, grid, &h, &k, &l, &h0, &k0, &l0)
+                } else {
+                    nearest_f(fgrid, grid, st.default_f, &h0, &k0, &l0)
+                };
+                f_cell.clone() * f_cell * latt_sq
+            }
+            _ => latt_sq * (st.default_f * st.default_f),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn interpolated_f(
+        &self,
+        fgrid: &Tensor<1>,
+        g: &crate::io::hkl::HklGrid,
+        h: &Tensor<3>,
+        k: &Tensor<3>,
+        l: &Tensor<3>,
+        h0: &Tensor<3>,
+        k0: &Tensor<3>,
+        l0: &Tensor<3>,
+    ) -> Tensor<3> {
+        let (hr, kr, lr) = ((g.h_max - g.h_min + 1) as f64, (g.k_max - g.k_min + 1) as f64, (g.l_max - g.l_min + 1) as f64);
+        let (k1, l1) = (kr + 1.0, lr + 1.0);
+        // the reference's test for a complete 4x4x4 neighbourhood
+        let out_of = |x: &Tensor<3>, min: i32, range: f64| -> Tensor<3, Bool> {
+            let hi = (x.clone() - min as f64 + 3.0).greater_elem(range);
+            let lo = (x.clone() - 2.0).lower_elem(min as f64);
+            hi.bool_or(lo)
+        };
+        let outside = out_of(h, g.h_min, hr).bool_or(out_of(k, g.k_min, kr)).bool_or(out_of(l, g.l_min, lr));
+        let hf = h.clone().floor().detach();
+        let kf = k.clone().floor().detach();
+        let lf = l.clone().floor().detach();
+        let weights = |x: &Tensor<3>, xf: &Tensor<3>| -> [Tensor<3>; 4] {
+            let u = x.clone() - xf.clone();
+            let um1 = u.clone() - 1.0;
+            let um2 = u.clone() - 2.0;
+            let up1 = u.clone() + 1.0;
+            [
+                u.clone() * um1.clone() * um2.clone() * (-1.0 / 6.0),
+                up1.clone() * um1.clone() * um2.clone() * 0.5,
+                up1.clone() * u.clone() * um2 * (-0.5),
+                up1 * u * um1 * (1.0 / 6.0),
+            ]
+        };
+        let wh = weights(h, &hf);
+        let wk = weights(k, &kf);
+        let wl = weights(l, &lf);
+        let n = fgrid.dims()[0] as f64;
+        let max_off = 3.0 * k1 * l1 + 3.0 * l1 + 3.0;
+        let base = ((hf - (g.h_min as f64 + 1.0)) * k1 + (kf - (g.k_min as f64 + 1.0))) * l1 + (lf - (g.l_min as f64 + 1.0));
+        let base = base.mask_fill(outside.clone(), 0.0).clamp(0.0, (n - 1.0 - max_off).max(0.0));
+        let dims = h.dims();
+        let count = dims.iter().product::<usize>();
+        let mut acc: Option<Tensor<3>> = None;
+        for i in 0..4 {
+            for j in 0..4 {
+                let wij = wh[i].clone() * wk[j].clone();
+                for kk in 0..4 {
+                    let off = i as f64 * k1 * l1 + j as f64 * l1 + kk as f64;
+                    let idx: Tensor<1, Int> = (base.clone() + off).reshape([count]).int();
+                    let vals: Tensor<3> = fgrid.clone().select(0, idx).reshape(dims);
+                    let term = vals * wij.clone() * wl[kk].clone();
+                    acc = Some(match acc {
+                        Some(a) => a + term,
+                        None => term,
+                    });
+                }
+            }
+        }
+        let interp = acc.unwrap();
+        // incomplete neighbourhood: nearest neighbour (or default_F) for this evaluation only
+        let nearest = nearest_f(fgrid, g, self.exp.structure.default_f, h0, k0, l0);
+        interp.mask_where(outside, nearest)
+    }
+}
+
+/// Nearest-neighbour structure factor; indices outside the grid give `default_f`.
+fn nearest_f(fgrid: &Tensor<1>, g: &crate::io::hkl::HklGrid, default_f: f64, h0: &Tensor<3>, k0: &Tensor<3>, l0: &Tensor<3>) -> Tensor<3> {
+    let (kr, lr) = ((g.k_max - g.k_min + 1) as f64, (g.l_max - g.l_min + 1) as f64);
+    let (k1, l1) = (kr + 1.0, lr + 1.0);
+    let outside = |x: &Tensor<3>, min: i32, max: i32| -> Tensor<3, Bool> {
+        x.clone().lower_elem(min as f64).bool_or(x.clone().greater_elem(max as f64))
+    };
+    let out = outside(h0, g.h_min, g.h_max).bool_or(outside(k0, g.k_min, g.k_max)).bool_or(outside(l0, g.l_min, g.l_max));
+    let idx = ((h0.clone() - g.h_min as f64) * k1 + (k0.clone() - g.k_min as f64)) * l1 + (l0.clone() - g.l_min as f64);
+    let idx = idx.mask_fill(out.clone(), 0.0);
+    let dims = h0.dims();
+    let count = dims.iter().product::<usize>();
+    let vals: Tensor<3> = fgrid.clone().select(0, idx.reshape([count]).int()).reshape(dims);
+    vals.mask_fill(out, default_f)
+}
+
+/// Rodrigues rotation of a vector field about an axis field by per-element angles.
+fn rotate_about(v: &Vec3T<3>, axis: &Vec3T<3>, angle: Tensor<3>) -> Vec3T<3> {
+    let (s, c) = (angle.clone().sin(), angle.cos());
+    let d = axis.dot(v) * (c.clone().neg() + 1.0);
+    let axv = axis.cross(v);
+    axis.mul(&d).add(&v.mul(&c)).add(&axv.mul(&s))
+}
+
+/// Statistics the reference prints over the rendered pixels.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub max: f64,
+    pub max_fast: usize,
+    pub max_slow: usize,
+    pub mean: f64,
+    pub rms: f64,
+    pub rmsd: f64,
+    pub count: usize,
+}
+
+/// Statistics over the rendered pixels (max, mean, rms); the deviation is taken over every
+/// pixel of the ROI, masked ones included, as the reference does.
+pub fn statistics(image: &[f32], rendered: &[usize], roi: &[usize], fpixels: usize) -> Stats {
+    let mut st = Stats::default();
+    let (mut sum, mut sumsq) = (0.0f64, 0.0f64);
+    for &i in rendered {
+        let v = image[i] as f64;
+        if v > st.max {
+            st.max = v;
+            st.max_fast = i % fpixels;
+            st.max_slow = i / fpixels;
+        }
+        sum += v;
+        sumsq += v * v;
+    }
+    let n = rendered.len();
+    st.count = n;
+    st.mean = sum / n.max(1) as f64;
+    st.rms = (sumsq / (n.max(2) - 1) as f64).sqrt();
+    let dev: f64 = roi.iter().map(|&i| (image[i] as f64 - st.mean).powi(2)).sum();
+    st.rmsd = (dev / (roi.len().max(2) - 1) as f64).sqrt();
+    st
+}
