@@ -1,0 +1,65 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_nanobragg")
+}
+
+/// A fresh, empty scratch directory for one test.
+pub fn scratch(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "nanobragg_it_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        tag
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Run the binary in `dir` with `args` (whitespace-separated).
+pub fn run_in(dir: &Path, args: &str) -> Output {
+    run_args(dir, &args.split_whitespace().map(String::from).collect::<Vec<_>>())
+}
+
+pub fn run_args(dir: &Path, args: &[String]) -> Output {
+    Command::new(bin()).args(args).current_dir(dir).output().expect("run nanobragg")
+}
+
+pub fn read_f32(path: &Path) -> Vec<f32> {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Render with the given flags in a scratch directory and return the float image.
+pub fn render(args: &str) -> Vec<f32> {
+    let d = scratch("render");
+    let out = run_in(&d, &format!("{args} -floatfile img.bin -noprogress"));
+    assert!(out.status.success(), "nanobragg {args} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let img = read_f32(&d.join("img.bin"));
+    let _ = std::fs::remove_dir_all(&d);
+    img
+}
+
+/// The golden folder: $NB_GOLDEN_DIR, else ../shared/golden beside the crate.
+pub fn golden_dir() -> Option<PathBuf> {
+    let p = match std::env::var_os("NB_GOLDEN_DIR") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"),
+    };
+    if p.join("index.json").exists() {
+        Some(p)
+    } else {
+        let in_ci = std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false);
+        if in_ci {
+            panic!("golden reference folder {} is missing (CI=true: parity must run)", p.display());
+        }
+        eprintln!("NOTE: golden reference folder {} not found: skipping the C-parity comparison (set NB_GOLDEN_DIR)", p.display());
+        None
+    }
+}

@@ -1,0 +1,236 @@
+//! Physical invariants that hold whatever the reference says: exact values where the
+//! mathematics gives them, scaling laws, normalisation and Bragg's law.
+
+use crate::common::*;
+use nanobragg::config::{build, R_E_SQR};
+use nanobragg::vec3;
+
+fn opts(s: &str) -> nanobragg::cli::Options {
+    nanobragg::cli::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+}
+
+/// 64x64 detector, 0.1 mm pixels, direct beam exactly on the centre of pixel (32, 32).
+const CENTRED: &str = "-cell 100 100 100 90 90 90 -lambda 1 -distance 100 -pixel 0.1 -detpixels 64 -Xbeam 3.2 -Ybeam 3.2 -oversample 1";
+
+#[test]
+fn direct_beam_pixel_has_the_exact_n6_f2_value() {
+    // at the direct beam h = k = l = 0, so F_latt = Na Nb Nc, polarization = 1 and
+    // omega = pixel^2 / distance^2: the pixel is r_e^2 fluence F^2 N^6 omega exactly
+    for (n, f) in [(3.0f64, 10.0f64), (5.0, 10.0), (5.0, 20.0)] {
+        let img = render(&format!("{CENTRED} -N {n} -default_F {f}"));
+        let got = img[32 * 64 + 32] as f64;
+        let want = R_E_SQR * nanobragg::config::DEFAULT_FLUENCE * f * f * n.powi(6) * (1e-4f64 * 1e-4 / (0.1 * 0.1));
+        assert!(((got - want) / want).abs() < 1e-6, "N={n} F={f}: {got} vs {want}");
+    }
+}
+
+#[test]
+fn intensity_scales_as_f_squared_everywhere() {
+    let a = render(&format!("{CENTRED} -N 4 -default_F 10 -misset 3 7 11"));
+    let b = render(&format!("{CENTRED} -N 4 -default_F 30 -misset 3 7 11"));
+    let mut checked = 0;
+    for (x, y) in a.iter().zip(&b) {
+        if *x > 1e-6 {
+            assert!(((*y / *x) as f64 - 9.0).abs() < 1e-4, "{x} {y}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100);
+}
+
+#[test]
+fn peaks_sit_on_reciprocal_lattice_points() {
+    // every local maximum of a simple-cubic still image lies where h, k and l are all close to
+    // integers (Bragg's law in vector form: S = h a* + k b* + l c*)
+    let args = "-cell 40 40 40 90 90 90 -N 8 -default_F 10 -lambda 1 -distance 80 -pixel 0.1 -detpixels 128 -misset 4 9 13 -oversample 1";
+    let img = render(args);
+    let (exp, _) = build(&opts(args)).unwrap();
+    let d = &exp.detector;
+    let max = img.iter().cloned().fold(0.0f32, f32::max);
+    let mut peaks = 0;
+    for s in 1..127usize {
+        for f in 1..127usize {
+            let v = img[s * 128 + f];
+            if v < 0.05 * max {
+                continue;
+            }
+            let neighbours = [(s - 1, f), (s + 1, f), (s, f - 1), (s, f + 1)];
+            if neighbours.iter().any(|&(ss, ff)| img[ss * 128 + ff] > v) {
+                continue;
+            }
+            let pos = vec3::add(
+                vec3::add(vec3::scale(d.fdet, (f as f64 + 0.5) * d.pixel_size), vec3::scale(d.sdet, (s as f64 + 0.5) * d.pixel_size)),
+                d.pix0,
+            );
+            let dir = vec3::unitize(pos).0;
+            let svec = vec3::scale(vec3::sub(dir, d.beam_vector), 1.0 / exp.beam.lambda0);
+            for cell in [exp.crystal.a, exp.crystal.b, exp.crystal.c] {
+                let h = vec3::dot(svec, cell);
+                assert!((h - h.round()).abs() < 0.2, "peak at ({f},{s}) has index {h}");
+            }
+            peaks += 1;
+        }
+    }
+    assert!(peaks >= 5, "only {peaks} peaks found");
+}
+
+#[test]
+fn identical_sources_phi_steps_and_domains_normalise_away() {
+    let dir = scratch("norm");
+    let one = dir.join("one.txt");
+    let three = dir.join("three.txt");
+    std::fs::write(&one, "-10 0 0 1 1e-10\n").unwrap();
+    // three copies of the same source, one with zero weight: every source counts in steps
+    std::fs::write(&three, "-10 0 0 1 1e-10\n-10 0 0 0 1e-10\n-10 0 0 2 1e-10\n").unwrap();
+    let base = "-cell 70 80 90 75 85 95 -misset 10 20 30 -N 5 -default_F 100 -lambda 1 -distance 100 -pixel 0.1 -detpixels 48 -oversample 1";
+    let a = render(&format!("{base} -sourcefile {}", one.display()));
+    let b = render(&format!("{base} -sourcefile {}", three.display()));
+    // three phi steps of zero width at the same angle
+    let c = render(&format!("{base} -phi 1 -osc 0 -phisteps 1"));
+    let d = render(&format!("{base} -phi 1 -phistep 0 -osc 0 -phisteps 3"));
+    for i in 0..a.len() {
+        assert!((a[i] - b[i]).abs() <= 1e-6 * a[i].abs().max(1e-30), "pixel {i}: {} vs {}", a[i], b[i]);
+        assert!((c[i] - d[i]).abs() <= 1e-6 * c[i].abs().max(1e-30), "pixel {i}: {} vs {}", c[i], d[i]);
+    }
+    // the steps count itself
+    let (exp, _) = build(&opts(&format!("{base} -sourcefile {} -mosaic 0.3 -mosaic_domains 4 -phi 1 -osc 2 -phisteps 5 -oversample 2", three.display()))).unwrap();
+    assert_eq!(exp.sampling.steps, 3 * 4 * 5 * 4);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn source_file_warnings_are_raised() {
+    let dir = scratch("warn");
+    let weighted = dir.join("w.txt");
+    std::fs::write(&weighted, "-10 0 0 1.0 1e-10\n-10 0.02 0 0.2 1e-10\n").unwrap();
+    let base = "-cell 70 80 90 75 85 95 -N 5 -default_F 100 -detpixels 16";
+    let (_, notes) = build(&opts(&format!("{base} -sourcefile {}", weighted.display()))).unwrap();
+    assert!(notes.warnings.iter().any(|w| w.contains("non-uniform source weights") && w.contains("-source_weights")), "{:?}", notes.warnings);
+    let (_, notes) = build(&opts(&format!("{base} -sourcefile {} -divergence 0.3 -dispersion 1", weighted.display()))).unwrap();
+    assert!(notes.warnings.iter().any(|w| w.contains("divergence and dispersion flags are ignored")), "{:?}", notes.warnings);
+    // uniform weights: no weight warning; opt-in weights: no warning either
+    let uniform = dir.join("u.txt");
+    std::fs::write(&uniform, "-10 0 0 1\n-10 0.01 0 1\n").unwrap();
+    let (_, notes) = build(&opts(&format!("{base} -sourcefile {}", uniform.display()))).unwrap();
+    assert!(!notes.warnings.iter().any(|w| w.contains("weights")));
+    let (_, notes) = build(&opts(&format!("{base} -sourcefile {} -source_weights", weighted.display()))).unwrap();
+    assert!(!notes.warnings.iter().any(|w| w.contains("non-uniform")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn source_weights_opt_in_scales_each_source() {
+    let dir = scratch("weights");
+    // two sources with different wavelengths; weights 3 and 1 -> factors 1.5 and 0.5
+    let w = dir.join("w.txt");
+    std::fs::write(&w, "-10 0 0 3 1e-10\n-10 0 0 1 1.1e-10\n").unwrap();
+    let s1 = dir.join("s1.txt");
+    std::fs::write(&s1, "-10 0 0 1 1e-10\n").unwrap();
+    let s2 = dir.join("s2.txt");
+    std::fs::write(&s2, "-10 0 0 1 1.1e-10\n").unwrap();
+    let base = "-cell 70 80 90 75 85 95 -misset 10 20 30 -N 5 -default_F 100 -distance 100 -pixel 0.1 -detpixels 32 -oversample 1";
+    let weighted = render(&format!("{base} -sourcefile {} -source_weights", w.display()));
+    let a = render(&format!("{base} -sourcefile {}", s1.display()));
+    let b = render(&format!("{base} -sourcefile {}", s2.display()));
+    for i in 0..a.len() {
+        // each single-source image is normalised by 1 step; the pair by 2
+        let want = (1.5 * a[i] as f64 + 0.5 * b[i] as f64) / 2.0;
+        assert!((weighted[i] as f64 - want).abs() <= 1e-6 * want.abs().max(1e-30), "pixel {i}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn chunk_size_does_not_change_the_image() {
+    let base = "-cell 70 80 90 75 85 95 -misset 10 20 30 -N 5 -default_F 100 -distance 100 -pixel 0.1 -detpixels 40 -oversample 2 -mosaic 0.5 -mosaic_domains 3 -phi 2 -osc 1 -phisteps 2 -divergence 0.2 -divsteps 2";
+    let a = render(base);
+    let b = render(&format!("{base} -chunk_elements 7"));
+    assert_eq!(a.len(), b.len());
+    for i in 0..a.len() {
+        assert!((a[i] - b[i]).abs() <= 1e-6 * a[i].abs().max(1e-30));
+    }
+}
+
+#[test]
+fn oversample_flags_weight_each_subpixel_term() {
+    // with a single unit cell the lattice factor is 1, so the per-sub-pixel corrections average
+    // over the pixel: the result sits between the extreme sub-pixel values and differs from the
+    // first-sub-pixel ("last value") result only slightly
+    let base = "-cell 100 100 100 90 90 90 -N 1 -default_F 10 -lambda 1 -distance 20 -pixel 0.5 -detpixels 16 -oversample 3";
+    let plain = render(base);
+    let flagged = render(&format!("{base} -oversample_omega -oversample_polar"));
+    for i in 0..plain.len() {
+        let r = flagged[i] / plain[i];
+        assert!(r > 0.9 && r < 1.1 && r != 1.0, "pixel {i}: ratio {r}");
+    }
+}
+
+#[test]
+fn oversample_omega_averages_the_solid_angle_over_subpixels() {
+    // N = 1 (lattice factor 1), no polarization, point pixels: each sub-pixel term is
+    // r_e^2 fluence F^2 / R^2 and the pixel is their mean, exactly
+    let args = "-cell 100 100 100 90 90 90 -N 1 -default_F 10 -lambda 1 -distance 30 -pixel 0.4 -detpixels 12 -oversample 3 -nopolar -point_pixel -oversample_omega";
+    let img = render(args);
+    let (exp, _) = build(&opts(args)).unwrap();
+    let d = &exp.detector;
+    let os = 3usize;
+    let sub = d.pixel_size / os as f64;
+    for (s, f) in [(0usize, 0usize), (5, 7), (11, 3)] {
+        let mut sum = 0.0;
+        for ss in 0..os {
+            for ff in 0..os {
+                let fd = sub * ((f * os + ff) as f64 + 0.5);
+                let sd = sub * ((s * os + ss) as f64 + 0.5);
+                let pos = vec3::add(vec3::add(vec3::scale(d.fdet, fd), vec3::scale(d.sdet, sd)), d.pix0);
+                sum += 1.0 / vec3::dot(pos, pos);
+            }
+        }
+        let want = R_E_SQR * exp.beam.fluence * 100.0 * sum / (os * os) as f64;
+        let got = img[s * 12 + f] as f64;
+        assert!(((got - want) / want).abs() < 1e-6, "pixel ({f},{s}): {got} vs {want}");
+    }
+}
+
+#[test]
+fn phi_zero_step_uses_the_unrotated_crystal() {
+    let base = "-cell 70 80 90 75 85 95 -misset 10 20 30 -N 5 -default_F 100 -distance 100 -pixel 0.1 -detpixels 48 -oversample 1";
+    let both = render(&format!("{base} -phi 0 -osc 2 -phisteps 2"));
+    let at0 = render(&format!("{base} -phi 0"));
+    let at1 = render(&format!("{base} -phi 1"));
+    for i in 0..both.len() {
+        let want = (at0[i] as f64 + at1[i] as f64) / 2.0;
+        assert!((both[i] as f64 - want).abs() <= 1e-6 * want.abs().max(1e-30), "pixel {i}: {} vs {want}", both[i]);
+    }
+}
+
+#[test]
+fn interpolation_does_not_depend_on_which_pixels_are_rendered() {
+    // a small HKL grid: many pixels have an incomplete 4x4x4 neighbourhood and fall back to the
+    // nearest neighbour; the reference would switch interpolation off for every later pixel.
+    let dir = scratch("interp");
+    let hkl = dir.join("small.hkl");
+    let mut text = String::new();
+    for h in -3..=3 {
+        for k in -3..=3 {
+            for l in -3..=3 {
+                text += &format!("{h} {k} {l} {}\n", 10.0 + (h * 7 + k * 3 + l) as f64 * 0.5);
+            }
+        }
+    }
+    std::fs::write(&hkl, text).unwrap();
+    let base = format!("-cell 30 30 30 90 90 90 -misset 5 8 3 -N 2 -lambda 1 -distance 60 -pixel 0.2 -detpixels 64 -oversample 1 -interpolate -hkl {}", hkl.display());
+    let full = render(&base);
+    let part = render(&format!("{base} -roi 40 63 40 63"));
+    let mut compared = 0;
+    for s in 40..64 {
+        for f in 40..64 {
+            let i = s * 64 + f;
+            assert!((full[i] - part[i]).abs() <= 1e-6 * full[i].abs().max(1e-30), "pixel ({f},{s})");
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 24 * 24);
+    let nearest = render(&base.replace("-interpolate", "-nointerpolate"));
+    assert!(full.iter().zip(&nearest).any(|(a, b)| (a - b).abs() > 1e-3 * a.abs()), "interpolation had no effect");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,6 @@
+//! The integration suite: one test binary (build time is real cost), several modules.
+
+mod cli_errors;
+mod common;
+mod invariants;
+mod parity;
