@@ -59,6 +59,29 @@ pub struct Detector {
     pub detsize_f: f64,
     pub detsize_s: f64,
     pub twotheta: f64,
+    /// The inputs of the placement, kept so the placement can be redone with tensors.
+    pub setup: DetectorSetup,
+}
+
+/// Detector state before placement (after the convention and unit vectors are fixed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DetectorSetup {
+    pub fdet0: V3,
+    pub sdet0: V3,
+    pub odet0: V3,
+    pub twotheta_axis: V3,
+    /// Detector rotations about x, y, z (rad).
+    pub rot: V3,
+    /// The distance the user gave (m): the close distance when `close_given`.
+    pub distance_in: f64,
+    pub close_given: bool,
+    /// Beam spot and near point on the unrotated detector (m).
+    pub fbeam0: f64,
+    pub sbeam0: f64,
+    pub fclose0: f64,
+    pub sclose0: f64,
+    /// Whether the detector size follows the pixel size (pixel counts given).
+    pub size_from_pixels: bool,
 }
 
 /// Incident beam.
@@ -109,6 +132,19 @@ pub struct Crystal {
     /// One row-major rotation per mosaic domain (identity for the first).
     pub mosaic_umats: Vec<[f64; 9]>,
     pub misset_deg: Option<V3>,
+    /// The inputs of the cell construction, kept so it can be redone with tensors.
+    pub setup: CrystalSetup,
+}
+
+/// Cell construction inputs: cell lengths (Angstrom) and angles (rad), missetting angles (rad),
+/// the rotation from the standard frame to the -mat orientation (identity for -cell), and each
+/// mosaic domain's rotation axis and angle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrystalSetup {
+    pub cell_params: [f64; 6],
+    pub misset: V3,
+    pub r0: [[f64; 3]; 3],
+    pub mosaic: Vec<(V3, f64)>,
 }
 
 /// Structure factors.
@@ -332,6 +368,7 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     }
 
     // ---- detector size ----
+    let fpixels_given = fpixels != 0 && spixels != 0;
     if fpixels != 0 {
         detsize_f = pixel_size * fpixels as f64;
     }
@@ -367,7 +404,7 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     if flux != 0.0 && exposure > 0.0 && beamsize >= 0.0 {
         fluence = flux * exposure / beamsize / beamsize;
     }
-    let mut sample_x = o.sample_x.map(mm).unwrap_or(0.0);
+    let sample_x = o.sample_x.map(mm).unwrap_or(0.0);
     let mut sample_y = o.sample_y.map(mm).unwrap_or(0.0);
     let mut sample_z = o.sample_z.map(mm).unwrap_or(0.0);
     if beamsize >= 0.0 {
@@ -397,8 +434,8 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     let mut sclose = orgy.map(|v| (v - 0.5) * pixel_size).unwrap_or(detsize_s / 2.0);
     let xclose = o.xclose.map(mm).unwrap_or(fclose);
     let yclose = o.yclose.map(mm).unwrap_or(sclose);
-    let mut fbeam = fclose;
-    let mut sbeam = sclose;
+    let mut fbeam;
+    let mut sbeam;
     let roi = match o.roi {
         Some(r) => [r[0].max(0), if r[1] < 0 { fpixels as i64 } else { r[1] }, r[2].max(0), if r[3] < 0 { spixels as i64 } else { r[3] }],
         None => [0, fpixels as i64, 0, spixels as i64],
@@ -563,7 +600,7 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     let (thicksteps, thick, thickstep) = {
         let mut n = o.detector_thicksteps.unwrap_or(-1);
         let mut t = thick_in.unwrap_or(0.0);
-        let mut s = -1.0f64;
+        let mut s;
         if n <= 0 {
             if t < 0.0 {
                 n = 1;
@@ -628,6 +665,20 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
         o.detector_rot[2].map(deg).unwrap_or(0.0),
     ];
     let detector_twotheta = o.twotheta.map(deg).unwrap_or(0.0);
+    let setup = DetectorSetup {
+        fdet0: fdet,
+        sdet0: sdet,
+        odet0: odet,
+        twotheta_axis,
+        rot,
+        distance_in: close_distance.unwrap_or(distance),
+        close_given: close_distance.is_some(),
+        fbeam0: fbeam,
+        sbeam0: sbeam,
+        fclose0: fclose,
+        sclose0: sclose,
+        size_from_pixels: fpixels_given,
+    };
     let mut ratio = dot(beam_vector, rotate_xyz(odet, rot[0], rot[1], rot[2]));
     if ratio == 0.0 {
         ratio = f64::MIN_POSITIVE;
@@ -701,6 +752,7 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
         detsize_f,
         detsize_s,
         twotheta: detector_twotheta,
+        setup,
     };
 
     // ---- crystal ----
@@ -711,7 +763,9 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     crystal.osc = osc_v;
     crystal.spindle = spindle;
     crystal.mosaic_spread = mosaic_spread;
-    crystal.mosaic_umats = crate::crystal::mosaic_umats(mosaic_spread, mosaic_domains, o.mosaic_seed.map(|s| -s).unwrap_or(-12345678));
+    let mosaic_seed = o.mosaic_seed.map(|s| -s).unwrap_or(-12345678);
+    crystal.mosaic_umats = crate::crystal::mosaic_umats(mosaic_spread, mosaic_domains, mosaic_seed);
+    crystal.setup.mosaic = crate::crystal::mosaic_axes_angles(mosaic_spread, mosaic_domains, mosaic_seed);
     // size in unit cells
     let mut na = o.na.unwrap_or(1.0);
     let mut nb = o.nb.unwrap_or(1.0);

@@ -2,10 +2,11 @@
 //! program does (same cell construction, same random orientations for a given seed).
 
 use crate::cli::{Misset, Options};
-use crate::config::{Crystal, Notes, Structure, RTD};
+use crate::config::{Crystal, CrystalSetup, Notes, Structure, RTD};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::rng::{mosaic_rotation_umat, umat2misset, Ran1};
+
 use crate::vec3::*;
 
 /// Build cell vectors from `-cell` and/or `-mat`, apply the missetting rotation, and derive
@@ -15,66 +16,26 @@ pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Cry
     let mut b_star = [0.0; 3];
     let mut c_star = [0.0; 3];
     let mut user_cell: Option<([f64; 3], f64)> = None; // (a,b,c lengths, V_cell)
+    let mut cell_params: Option<[f64; 6]> = None;
     if let Some(cell) = &o.cell {
         let a0 = cell[0];
-        let mut b0 = cell.get(1).copied().unwrap_or(0.0);
-        let mut c0 = cell.get(2).copied().unwrap_or(0.0);
-        let mut al = cell.get(3).copied().unwrap_or(0.0) / RTD;
-        let mut be = cell.get(4).copied().unwrap_or(0.0) / RTD;
-        let mut ga = cell.get(5).copied().unwrap_or(0.0) / RTD;
         if !(a0 > 0.0) {
             return Err(Error::new(format!("-cell: cell length a must be positive, got {a0}")));
         }
-        if b0 <= 0.0 {
-            b0 = a0;
-        }
-        if c0 <= 0.0 {
-            c0 = a0;
-        }
-        if al <= 0.0 {
-            al = std::f64::consts::FRAC_PI_2;
-        }
-        if be <= 0.0 {
-            be = std::f64::consts::FRAC_PI_2;
-        }
-        if ga <= 0.0 {
-            ga = std::f64::consts::FRAC_PI_2;
-        }
-        let aavg = (al + be + ga) / 2.0;
-        let skew = (aavg.sin() * (aavg - al).sin() * (aavg - be).sin() * (aavg - ga).sin()).abs();
-        let mut v_cell = 2.0 * a0 * b0 * c0 * skew.sqrt();
-        if v_cell <= 0.0 {
-            notes.warnings.push(format!("WARNING: impossible unit cell volume: {}", fmt_g(v_cell)));
-            v_cell = f64::MIN_POSITIVE;
-        }
-        let v_star = 1.0 / v_cell;
-        let mut las = b0 * c0 * al.sin() * v_star;
-        let mut lbs = c0 * a0 * be.sin() * v_star;
-        let mut lcs = a0 * b0 * ga.sin() * v_star;
-        if las <= 0.0 || lbs <= 0.0 || lcs <= 0.0 {
-            notes.warnings.push("WARNING: impossible reciprocal cell lengths".into());
-            las = las.abs().max(f64::MIN_POSITIVE);
-            lbs = lbs.abs().max(f64::MIN_POSITIVE);
-            lcs = lcs.abs().max(f64::MIN_POSITIVE);
-        }
-        let mut cas = (be.cos() * ga.cos() - al.cos()) / (be.sin() * ga.sin());
-        let mut cbs = (ga.cos() * al.cos() - be.cos()) / (ga.sin() * al.sin());
-        let mut cgs = (al.cos() * be.cos() - ga.cos()) / (al.sin() * be.sin());
-        let mut sgs = c0 * v_star / las / lbs;
-        let over = |x: f64| !(-1.0000001..=1.0000001).contains(&x);
-        if over(cas) || over(cbs) || over(cgs) || over(sgs) {
-            notes.warnings.push("WARNING: oddball reciprocal cell angles".into());
-        }
-        sgs = sgs.clamp(-1.0, 1.0);
-        for c in [&mut cas, &mut cbs, &mut cgs] {
-            if *c * *c > 1.0 {
-                *c = 1.0;
-            }
-        }
-        a_star = [las, 0.0, 0.0];
-        b_star = [lbs * cgs, lbs * sgs, 0.0];
-        c_star = [lcs * cbs, lcs * (cas - cbs * cgs) / sgs, lcs * v_cell / (a0 * b0 * c0 * sgs)];
-        user_cell = Some(([a0, b0, c0], v_cell));
+        let or_default = |i: usize, d: f64| cell.get(i).copied().filter(|&v| v > 0.0).unwrap_or(d);
+        let right = std::f64::consts::FRAC_PI_2;
+        let p = [
+            a0,
+            or_default(1, a0),
+            or_default(2, a0),
+            cell.get(3).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
+            cell.get(4).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
+            cell.get(5).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
+        ];
+        let (stars, v_cell) = canonical_reciprocal(p, notes);
+        [a_star, b_star, c_star] = stars;
+        user_cell = Some(([p[0], p[1], p[2]], v_cell));
+        cell_params = Some(p);
     }
     if let Some(path) = &o.mat {
         let m = crate::io::matrix::read_mosflm_matrix(std::path::Path::new(path))?;
@@ -84,10 +45,22 @@ pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Cry
         b_star = [m[0][1] * s, m[1][1] * s, m[2][1] * s];
         c_star = [m[0][2] * s, m[1][2] * s, m[2][2] * s];
         notes.info.push(format!("reading {path}"));
+        // the cell the matrix describes, so the model can rebuild it from cell parameters
+        if cell_params.is_none() {
+            let vs = dot(a_star, cross(b_star, c_star));
+            let (ra, rb, rc) = (scale(cross(b_star, c_star), 1.0 / vs), scale(cross(c_star, a_star), 1.0 / vs), scale(cross(a_star, b_star), 1.0 / vs));
+            let ang = |u: V3, v: V3| (dot(u, v) / norm(u) / norm(v)).clamp(-1.0, 1.0).acos();
+            cell_params = Some([norm(ra), norm(rb), norm(rc), ang(rb, rc), ang(ra, rc), ang(ra, rb)]);
+        }
     }
-    if o.cell.is_none() && o.mat.is_none() {
-        return Err(Error::new("no unit cell: give -cell a b c alpha beta gamma or -mat matrix_file"));
-    }
+    let cell_params = cell_params.ok_or_else(|| Error::new("no unit cell: give -cell a b c alpha beta gamma or -mat matrix_file"))?;
+    // rotation taking the standard-frame reciprocal vectors to the ones in use (identity for -cell)
+    let r0 = {
+        let (canon, _) = canonical_reciprocal(cell_params, &mut Notes::default());
+        let c = [[canon[0][0], canon[1][0], canon[2][0]], [canon[0][1], canon[1][1], canon[2][1]], [canon[0][2], canon[1][2], canon[2][2]]];
+        let m = [[a_star[0], b_star[0], c_star[0]], [a_star[1], b_star[1], c_star[1]], [a_star[2], b_star[2], c_star[2]]];
+        if o.mat.is_some() { matmul3(&m, &invert3(&c)) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] }
+    };
     // orientation
     let mut misset_deg = None;
     let angles = match o.misset {
@@ -164,7 +137,53 @@ pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Cry
         mosaic_spread: 0.0,
         mosaic_umats: vec![],
         misset_deg,
+        setup: CrystalSetup { cell_params, misset: angles.unwrap_or([0.0; 3]), r0, mosaic: vec![] },
     })
+}
+
+/// Reciprocal cell vectors (1/Angstrom) of a cell given as lengths (Angstrom) and angles (rad),
+/// in the reference's standard frame (a* along x, b* in the xy plane), and the cell volume.
+pub fn canonical_reciprocal(p: [f64; 6], notes: &mut Notes) -> ([V3; 3], f64) {
+    let [a0, b0, c0, al, be, ga] = p;
+    let aavg = (al + be + ga) / 2.0;
+    let skew = (aavg.sin() * (aavg - al).sin() * (aavg - be).sin() * (aavg - ga).sin()).abs();
+    let mut v_cell = 2.0 * a0 * b0 * c0 * skew.sqrt();
+    if v_cell <= 0.0 {
+        notes.warnings.push(format!("WARNING: impossible unit cell volume: {}", fmt_g(v_cell)));
+        v_cell = f64::MIN_POSITIVE;
+    }
+    let v_star = 1.0 / v_cell;
+    let mut las = b0 * c0 * al.sin() * v_star;
+    let mut lbs = c0 * a0 * be.sin() * v_star;
+    let mut lcs = a0 * b0 * ga.sin() * v_star;
+    if las <= 0.0 || lbs <= 0.0 || lcs <= 0.0 {
+        notes.warnings.push("WARNING: impossible reciprocal cell lengths".into());
+        las = las.abs().max(f64::MIN_POSITIVE);
+        lbs = lbs.abs().max(f64::MIN_POSITIVE);
+        lcs = lcs.abs().max(f64::MIN_POSITIVE);
+    }
+    let mut cas = (be.cos() * ga.cos() - al.cos()) / (be.sin() * ga.sin());
+    let mut cbs = (ga.cos() * al.cos() - be.cos()) / (ga.sin() * al.sin());
+    let mut cgs = (al.cos() * be.cos() - ga.cos()) / (al.sin() * be.sin());
+    let mut sgs = c0 * v_star / las / lbs;
+    let over = |x: f64| !(-1.0000001..=1.0000001).contains(&x);
+    if over(cas) || over(cbs) || over(cgs) || over(sgs) {
+        notes.warnings.push("WARNING: oddball reciprocal cell angles".into());
+    }
+    sgs = sgs.clamp(-1.0, 1.0);
+    for c in [&mut cas, &mut cbs, &mut cgs] {
+        if *c * *c > 1.0 {
+            *c = 1.0;
+        }
+    }
+    (
+        [
+            [las, 0.0, 0.0],
+            [lbs * cgs, lbs * sgs, 0.0],
+            [lcs * cbs, lcs * (cas - cbs * cgs) / sgs, lcs * v_cell / (a0 * b0 * c0 * sgs)],
+        ],
+        v_cell,
+    )
 }
 
 /// The reference program's default seed: minus the current time in seconds.
@@ -179,15 +198,22 @@ pub fn clock_seed() -> i64 {
 /// Mosaic domain rotations: one random rotation per domain from the seeded generator, the
 /// first forced to the identity (its random draw is still consumed, as in the reference).
 pub fn mosaic_umats(spread: f64, domains: usize, seed: i64) -> Vec<[f64; 9]> {
+    mosaic_axes_angles(spread, domains, seed)
+        .into_iter()
+        .map(|(axis, angle)| crate::rng::axis_angle_umat(axis, angle))
+        .collect()
+}
+
+/// Axis and angle of every mosaic domain (the first has angle 0: the identity).
+pub fn mosaic_axes_angles(spread: f64, domains: usize, seed: i64) -> Vec<(V3, f64)> {
     let mut rng = Ran1::new(seed);
-    let identity = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0];
     (0..domains.max(1))
         .map(|i| {
-            let u = mosaic_rotation_umat(spread as f32, &mut rng);
+            let (axis, angle) = crate::rng::mosaic_axis_angle(spread as f32, &mut rng);
             if i == 0 || spread <= 0.0 {
-                identity
+                ([0.0, 0.0, 1.0], 0.0)
             } else {
-                u
+                (axis, angle)
             }
         })
         .collect()
@@ -263,4 +289,13 @@ mod tests {
             assert!(m[0] < 1.0);
         }
     }
+}
+
+/// Inverse of a 3x3 matrix (adjugate over determinant).
+pub fn invert3(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let c0 = cross(m[1], m[2]);
+    let c1 = cross(m[2], m[0]);
+    let c2 = cross(m[0], m[1]);
+    let det = dot(m[0], c0);
+    [[c0[0] / det, c1[0] / det, c2[0] / det], [c0[1] / det, c1[1] / det, c2[1] / det], [c0[2] / det, c1[2] / det, c2[2] / det]]
 }

@@ -5,6 +5,7 @@ use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 /// The CPU device configured for float64. Configuration happens once per process; later
 /// calls return the same configured device.
 pub fn cpu() -> Device {
+    #[allow(deprecated)]
     let mut d = Device::ndarray();
     // Settings can be set only once; a second call reports AlreadyInitialized, which is fine.
     let _ = d.configure(FloatDType::F64);

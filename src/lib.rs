@@ -14,6 +14,8 @@ pub mod error;
 pub mod io;
 pub mod output;
 pub mod physics;
+pub mod progress;
 pub mod render;
 pub mod rng;
+pub mod trace;
 pub mod vec3;

@@ -25,6 +25,7 @@ fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     let (exp, notes) = config::build(&o)?;
+    let trace_requests = nanobragg::trace::requests(&o, &exp)?;
     // decide every output name before rendering, so a bad name fails before any work
     let floatfile = o.floatfile.clone().unwrap_or_else(|| "floatimage.bin".to_string());
     let out = std::io::stdout();
@@ -56,7 +57,10 @@ fn run(args: &[String]) -> Result<()> {
         renderer = renderer.with_chunk_elements(n);
     }
     let params = Params::from_experiment(&exp, &dev);
-    let image64 = renderer.render_image(&params, |_, _| {});
+    let mut meter = nanobragg::progress::Meter::new(o.progress);
+    let image64 = renderer.render_image(&params, |done, total| meter.update(done, total));
+    meter.finish();
+    nanobragg::trace::report(&mut out, &exp, &trace_requests, &image64);
     let image: Vec<f32> = image64.iter().map(|&v| v as f32).collect();
     let rendered = renderer.rendered_pixels();
     let roi_pixels: Vec<usize> = (0..image.len())

@@ -85,7 +85,7 @@ pub fn sinc3_of_sq<const D: usize>(x2: Tensor<D>) -> Tensor<D> {
 /// 1/2 (1 + cos^2 2theta - K cos(2 psi) sin^2 2theta), with cos 2psi written from the
 /// projections so that 2theta = 0 (psi undefined) is a removable point.
 pub fn polarization<const D: usize>(
-    kahn: f64,
+    kahn: &Tensor<D>,
     inc: &Vec3T<D>,
     e_in: &Vec3T<D>,
     b_in: &Vec3T<D>,
@@ -95,16 +95,13 @@ pub fn polarization<const D: usize>(
     let c2t_sq = c2t.clone() * c2t;
     let s2t_sq = c2t_sq.clone().neg() + 1.0;
     let base = c2t_sq + 1.0;
-    if kahn == 0.0 {
-        return base * 0.5;
-    }
     let e = d.dot(e_in);
     let b = d.dot(b_in);
     let r2 = e.clone() * e.clone() + b.clone() * b.clone();
     let tiny = r2.clone().lower_elem(1e-300);
     let r2s = r2.mask_fill(tiny.clone(), 1.0);
     let cos2psi = ((e.clone() * e - b.clone() * b) / r2s).mask_fill(tiny, 1.0);
-    (base - cos2psi * s2t_sq * kahn) * 0.5
+    (base - cos2psi * s2t_sq * kahn.clone()) * 0.5
 }
 
 #[cfg(test)]

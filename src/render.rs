@@ -41,6 +41,19 @@ pub struct Params {
     pub nc: Tensor<3>,
     /// Structure-factor grid in the padded layout of [`crate::io::hkl::HklGrid`].
     pub fgrid: Option<Tensor<1>>,
+    /// Orientation matrices (phi step x mosaic domain, phi-major): element [i][j] holds
+    /// R_ij of every orientation, shape [1, 1, M].
+    pub orient: [[Tensor<3>; 3]; 3],
+    /// Factor applied to every source wavelength (1 = as configured).
+    pub lambda_scale: Tensor<3>,
+    /// Kahn polarization factor.
+    pub kahn: Tensor<3>,
+}
+
+/// Orientation matrices as the [i][j] tensors of [`Params::orient`].
+pub fn orientation_tensors(mats: &[[[f64; 3]; 3]], device: &Device) -> [[Tensor<3>; 3]; 3] {
+    let m = mats.len();
+    std::array::from_fn(|i| std::array::from_fn(|j| tensor(mats.iter().map(|r| r[i][j]).collect(), [1, 1, m], device)))
 }
 
 fn v3t(v: V3, device: &Device) -> Vec3T<3> {
@@ -71,6 +84,9 @@ impl Params {
             nb: scalar3(c.nb, device),
             nc: scalar3(c.nc, device),
             fgrid,
+            orient: orientation_tensors(&orientation_matrices(exp), device),
+            lambda_scale: scalar3(1.0, device),
+            kahn: scalar3(exp.beam.kahn_factor, device),
         }
     }
 }
@@ -97,7 +113,7 @@ pub struct Renderer<'a> {
     pub exp: &'a Experiment,
     pub device: Device,
     pub chunk_elements: usize,
-    orientations: Vec<[[f64; 3]; 3]>,
+    n_orient: usize,
 }
 
 /// Per-source host data for one source chunk.
@@ -112,7 +128,7 @@ struct SourceChunk {
 
 impl<'a> Renderer<'a> {
     pub fn new(exp: &'a Experiment, device: &Device) -> Self {
-        Renderer { exp, device: device.clone(), chunk_elements: DEFAULT_CHUNK_ELEMENTS, orientations: orientation_matrices(exp) }
+        Renderer { exp, device: device.clone(), chunk_elements: DEFAULT_CHUNK_ELEMENTS, n_orient: exp.crystal.phisteps * exp.crystal.mosaic_umats.len().max(1) }
     }
 
     pub fn with_chunk_elements(mut self, n: usize) -> Self {
@@ -148,7 +164,7 @@ impl<'a> Renderer<'a> {
     /// Source and orientation chunk sizes, and how many pixels fit in one batch.
     fn plan(&self) -> (usize, usize, usize) {
         let s = self.exp.beam.sources.len().max(1);
-        let m = self.orientations.len().max(1);
+        let m = self.n_orient.max(1);
         let budget = self.chunk_elements;
         let sc = s.min(budget).max(1);
         let mc = m.min((budget / sc).max(1)).max(1);
@@ -240,7 +256,8 @@ impl<'a> Renderer<'a> {
         let si = tensor(sidx, [np, 1, 1], dev);
         let subpix = p.pixel_size.clone() / os as f64;
         let sources = self.source_chunks(sc);
-        let orient_chunks: Vec<&[[[f64; 3]; 3]]> = self.orientations.chunks(mc).collect();
+        let orient_chunks: Vec<(usize, usize)> =
+            (0..self.n_orient).step_by(mc).map(|start| (start, mc.min(self.n_orient - start))).collect();
         let zeros = || Tensor::<3>::zeros([np, 1, 1], dev);
         let mut isum = zeros();
         let mut omega_first = zeros();
@@ -286,7 +303,7 @@ impl<'a> Renderer<'a> {
                     let mut psum = zeros();
                     for src in &sources {
                         // scattering vector (1/m) for every pixel x source
-                        let q = dvec.sub(&src.inc).div(&src.lambda);
+                        let q = dvec.sub(&src.inc).div(&(src.lambda.clone() * p.lambda_scale.clone()));
                         let fail: Option<Tensor<3, Bool>> = if smp.dmin > 0.0 {
                             let stol = q.norm() * 0.5;
                             Some(stol.mul_scalar(smp.dmin).greater_elem(0.5))
@@ -296,7 +313,7 @@ impl<'a> Renderer<'a> {
                         let pol = if beam.nopolar {
                             None
                         } else {
-                            Some(polarization(beam.kahn_factor, &src.inc, &src.e_in, &src.b_in, &dvec))
+                            Some(polarization(&p.kahn, &src.inc, &src.e_in, &src.b_in, &dvec))
                         };
                         // the reference fixes the polarization factor at the first sub-pixel and
                         // the first source that survives the resolution cut
@@ -314,8 +331,8 @@ impl<'a> Renderer<'a> {
                             }
                         }
                         let mut ssum = Tensor::<3>::zeros([np, src.n, 1], dev);
-                        for oc in &orient_chunks {
-                            ssum = ssum + self.lattice_terms(p, &q, oc).sum_dim(2);
+                        for &(start, len) in &orient_chunks {
+                            ssum = ssum + self.lattice_terms(p, &q, start, len).sum_dim(2);
                         }
                         if let Some(f) = fail {
                             ssum = ssum.mask_fill(f, 0.0);
@@ -373,19 +390,22 @@ impl<'a> Renderer<'a> {
     }
 
     /// F_cell^2 F_latt^2 for every pixel x source x orientation of one orientation chunk.
-    fn lattice_terms(&self, p: &Params, q: &Vec3T<3>, orients: &[[[f64; 3]; 3]]) -> Tensor<3> {
+    fn lattice_terms(&self, p: &Params, q: &Vec3T<3>, start: usize, len: usize) -> Tensor<3> {
         let exp = self.exp;
         let cr = &exp.crystal;
         let dev = &self.device;
-        let m = orients.len();
+        let whole = start == 0 && len == self.n_orient;
+        let r = |i: usize, j: usize| -> Tensor<3> {
+            let t = p.orient[i][j].clone();
+            if whole {
+                t
+            } else {
+                t.narrow(2, start, len)
+            }
+        };
         // rotated cell vectors for this chunk: [1,1,M] per component
         let rot = |v: &Vec3T<3>| -> Vec3T<3> {
-            let comp = |i: usize| -> Tensor<3> {
-                let r0: Vec<f64> = orients.iter().map(|r| r[i][0]).collect();
-                let r1: Vec<f64> = orients.iter().map(|r| r[i][1]).collect();
-                let r2: Vec<f64> = orients.iter().map(|r| r[i][2]).collect();
-                tensor(r0, [1, 1, m], dev) * v.x.clone() + tensor(r1, [1, 1, m], dev) * v.y.clone() + tensor(r2, [1, 1, m], dev) * v.z.clone()
-            };
+            let comp = |i: usize| -> Tensor<3> { r(i, 0) * v.x.clone() + r(i, 1) * v.y.clone() + r(i, 2) * v.z.clone() };
             Vec3T::new(comp(0), comp(1), comp(2))
         };
         let h = q.dot(&rot(&p.a));

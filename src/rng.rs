@@ -87,6 +87,12 @@ impl Ran1 {
 /// size `mosaicity` (radians); 90 degrees worth of mosaicity gives an isotropic rotation.
 /// Returns the row-major 3x3 rotation matrix.
 pub fn mosaic_rotation_umat(mosaicity: f32, rng: &mut Ran1) -> [f64; 9] {
+    let (axis, rot) = mosaic_axis_angle(mosaicity, rng);
+    axis_angle_umat(axis, rot)
+}
+
+/// The random draw behind [`mosaic_rotation_umat`]: rotation axis (unit) and angle (radians).
+pub fn mosaic_axis_angle(mosaicity: f32, rng: &mut Ran1) -> ([f64; 3], f64) {
     // Three uniform deviates on [-1, 1], widened to double before the arithmetic.
     let r1 = 2.0 * rng.next() as f64 - 1.0;
     let r2 = 2.0 * rng.next() as f64 - 1.0;
@@ -96,13 +102,12 @@ pub fn mosaic_rotation_umat(mosaicity: f32, rng: &mut Ran1) -> [f64; 9] {
     // The angle is computed entirely in single precision (powf and a float product).
     let base = (1.0 - r3 * r3) as f32;
     let rot = (mosaicity * base.powf((1.0f64 / 3.0) as f32)) as f64;
+    ([xyrad * (PI * r1).sin(), xyrad * (PI * r1).cos(), r2], rot)
+}
 
-    // Rotation axis.
-    let v1 = xyrad * (PI * r1).sin();
-    let v2 = xyrad * (PI * r1).cos();
-    let v3 = r2;
-
-    // Axis-angle (Rodrigues) matrix, term by term in the same order as the reference.
+/// Axis-angle (Rodrigues) rotation matrix, row-major, term by term in the reference's order.
+pub fn axis_angle_umat(axis: [f64; 3], rot: f64) -> [f64; 9] {
+    let [v1, v2, v3] = axis;
     let c = rot.cos();
     let omc = 1.0 - c;
     let s = rot.sin();
