@@ -11,7 +11,16 @@ use nanobragg::{cli, device, io, output};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if let Err(e) = run(&args) {
+    let result = match args.first().map(String::as_str) {
+        Some("gradcheck") => nanobragg::refine::commands::gradcheck_command(&args[1..]).map(|code| {
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }),
+        Some("refine") => nanobragg::refine::commands::refine_command(&args[1..]),
+        _ => run(&args),
+    };
+    if let Err(e) = result {
         let _ = std::io::stdout().flush();
         eprintln!("nanobragg: error: {e}");
         std::process::exit(1);
@@ -26,6 +35,8 @@ fn run(args: &[String]) -> Result<()> {
     }
     let (exp, notes) = config::build(&o)?;
     let trace_requests = nanobragg::trace::requests(&o, &exp)?;
+    let wanted = [o.floatfile.as_deref().or(Some("floatimage.bin")), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
+    output::check_writable(&wanted.into_iter().flatten().collect::<Vec<_>>())?;
     // decide every output name before rendering, so a bad name fails before any work
     let floatfile = o.floatfile.clone().unwrap_or_else(|| "floatimage.bin".to_string());
     let out = std::io::stdout();
@@ -60,6 +71,10 @@ fn run(args: &[String]) -> Result<()> {
     let mut meter = nanobragg::progress::Meter::new(o.progress);
     let image64 = renderer.render_image(&params, |done, total| meter.update(done, total));
     meter.finish();
+    if let Some(i) = image64.iter().position(|v| !v.is_finite()) {
+        let fp = exp.detector.fpixels;
+        return Err(nanobragg::error::Error::new(format!("internal error: pixel ({}, {}) is not a finite number; no file written (please report these flags)", i % fp, i / fp)));
+    }
     nanobragg::trace::report(&mut out, &exp, &trace_requests, &image64);
     let image: Vec<f32> = image64.iter().map(|&v| v as f32).collect();
     let rendered = renderer.rendered_pixels();

@@ -5,6 +5,9 @@
 use burn::tensor::Tensor;
 use std::f64::consts::PI;
 
+// Note: scalar factors are applied with `*`, never `/`: burn's backward of a division by a
+// host scalar rounds the reciprocal to single precision.
+
 /// A 3-vector field: three tensors of the same shape holding x, y and z.
 #[derive(Clone, Debug)]
 pub struct Vec3T<const D: usize> {
@@ -65,7 +68,7 @@ pub fn sincg<const D: usize>(f: Tensor<D>, n: &Tensor<D>) -> Tensor<D> {
     let ratio = (x.clone() * n.clone()).sin() / den;
     // series about 0: n (1 - (n^2 - 1) x^2 / 6)
     let n2 = n.clone() * n.clone();
-    let series = n.clone() * (1.0 - (n2 - 1.0) * x.clone() * x / 6.0);
+    let series = n.clone() * (1.0 - (n2 - 1.0) * x.clone() * x * (1.0 / 6.0));
     ratio.mask_where(small, series)
 }
 
@@ -76,7 +79,7 @@ pub fn sinc3_of_sq<const D: usize>(x2: Tensor<D>) -> Tensor<D> {
     let x2s = x2.clone().mask_fill(small.clone(), 1.0);
     let x = x2s.clone().sqrt();
     let exact = (x.clone().sin() - x.clone() * x.clone().cos()) * 3.0 / (x2s * x);
-    let series = 1.0 - x2.clone() / 10.0 + x2.clone() * x2 / 280.0;
+    let series = 1.0 - x2.clone() * 0.1 + x2.clone() * x2 * (1.0 / 280.0);
     exact.mask_where(small, series)
 }
 
@@ -114,7 +117,7 @@ mod tests {
         Tensor::from_data(TensorData::new(v, [n]), &crate::device::cpu())
     }
     fn v(x: Tensor<1>) -> Vec<f64> {
-        x.into_data().to_vec::<f64>().unwrap()
+        crate::device::to_vec(x)
     }
 
     #[test]

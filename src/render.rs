@@ -254,7 +254,7 @@ impl<'a> Renderer<'a> {
         let sidx: Vec<f64> = pixels.iter().map(|&i| (i / det.fpixels) as f64).collect();
         let fi = tensor(fidx, [np, 1, 1], dev);
         let si = tensor(sidx, [np, 1, 1], dev);
-        let subpix = p.pixel_size.clone() / os as f64;
+        let subpix = p.pixel_size.clone() * (1.0 / os as f64);
         let sources = self.source_chunks(sc);
         let orient_chunks: Vec<(usize, usize)> =
             (0..self.n_orient).step_by(mc).map(|start| (start, mc.min(self.n_orient - start))).collect();

@@ -1,0 +1,392 @@
+//! The differentiable model: named continuous parameters (in the units of the command line)
+//! mapped by tensor operations onto the renderer's [`Params`]. The mapping redoes the cell
+//! construction and the detector placement of `config` with tensors, so gradients flow from the
+//! image back to cell lengths and angles, missetting angles, phi, oscillation, mosaic spread,
+//! crystal size, detector distance, beam centre, detector rotations, two-theta, pixel size,
+//! wavelength, fluence and the Kahn factor.
+//!
+//! Scalar factors are always applied by multiplication: burn's backward pass of a division by
+//! a host scalar rounds the reciprocal to single precision (a 5e-8 relative gradient error).
+
+use std::collections::BTreeMap;
+
+use burn::tensor::{Device, Tensor};
+
+use crate::cli::{Convention, Pivot};
+use crate::config::{Experiment, RTD};
+use crate::device::{scalar3, tensor};
+use crate::physics::Vec3T;
+use crate::render::Params;
+use crate::vec3::V3;
+
+/// A continuous parameter the model exposes.
+#[derive(Debug, Clone, Copy)]
+pub struct ParamInfo {
+    pub name: &'static str,
+    pub unit: &'static str,
+    /// Finite-difference step (in `unit`) used by the gradient checker.
+    pub fd_step: f64,
+    /// Typical size of a refinement step (in `unit`); the optimiser works in these units.
+    pub scale: f64,
+}
+
+/// Every parameter, in the order they are reported.
+pub const PARAMS: &[ParamInfo] = &[
+    ParamInfo { name: "cell_a", unit: "A", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "cell_b", unit: "A", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "cell_c", unit: "A", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "cell_alpha", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "cell_beta", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "cell_gamma", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "misset_x", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "misset_y", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "misset_z", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "phi", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "osc", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "mosaic", unit: "deg", fd_step: 1e-2, scale: 0.05 },
+    ParamInfo { name: "Na", unit: "cells", fd_step: 1e-2, scale: 0.2 },
+    ParamInfo { name: "Nb", unit: "cells", fd_step: 1e-2, scale: 0.2 },
+    ParamInfo { name: "Nc", unit: "cells", fd_step: 1e-2, scale: 0.2 },
+    ParamInfo { name: "distance", unit: "mm", fd_step: 5e-2, scale: 0.5 },
+    ParamInfo { name: "beam_x", unit: "mm", fd_step: 5e-3, scale: 0.05 },
+    ParamInfo { name: "beam_y", unit: "mm", fd_step: 5e-3, scale: 0.05 },
+    ParamInfo { name: "rotx", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "roty", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "rotz", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "twotheta", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    ParamInfo { name: "pixel", unit: "mm", fd_step: 1e-5, scale: 1e-4 },
+    ParamInfo { name: "lambda", unit: "A", fd_step: 1e-5, scale: 1e-4 },
+    ParamInfo { name: "fluence", unit: "photons/m^2", fd_step: 0.0, scale: 0.0 },
+    ParamInfo { name: "polar", unit: "", fd_step: 0.05, scale: 0.05 },
+];
+
+pub fn param_info(name: &str) -> Option<&'static ParamInfo> {
+    PARAMS.iter().find(|p| p.name == name)
+}
+
+/// Parameter values in command-line units.
+pub type Values = BTreeMap<String, f64>;
+
+/// Starting values of every parameter for an experiment.
+pub fn initial_values(exp: &Experiment) -> Values {
+    let d = &exp.detector;
+    let c = &exp.crystal;
+    let cp = c.setup.cell_params;
+    let mut v = Values::new();
+    let mut put = |k: &str, x: f64| {
+        v.insert(k.to_string(), x);
+    };
+    put("cell_a", cp[0]);
+    put("cell_b", cp[1]);
+    put("cell_c", cp[2]);
+    put("cell_alpha", cp[3] * RTD);
+    put("cell_beta", cp[4] * RTD);
+    put("cell_gamma", cp[5] * RTD);
+    put("misset_x", c.setup.misset[0] * RTD);
+    put("misset_y", c.setup.misset[1] * RTD);
+    put("misset_z", c.setup.misset[2] * RTD);
+    put("phi", c.phi0 * RTD);
+    put("osc", c.osc * RTD);
+    put("mosaic", c.mosaic_spread * RTD);
+    put("Na", c.na);
+    put("Nb", c.nb);
+    put("Nc", c.nc);
+    put("distance", d.setup.distance_in * 1000.0);
+    let (bx, by) = if d.pivot == Pivot::Beam { (d.xbeam, d.ybeam) } else { (d.setup.fclose0, d.setup.sclose0) };
+    put("beam_x", bx * 1000.0);
+    put("beam_y", by * 1000.0);
+    put("rotx", d.setup.rot[0] * RTD);
+    put("roty", d.setup.rot[1] * RTD);
+    put("rotz", d.setup.rot[2] * RTD);
+    put("twotheta", d.twotheta * RTD);
+    put("pixel", d.pixel_size * 1000.0);
+    put("lambda", exp.beam.lambda0 * 1e10);
+    put("fluence", exp.beam.fluence);
+    put("polar", exp.beam.kahn_factor);
+    v
+}
+
+/// Scalar tensors of shape [1,1,1] for every parameter.
+pub struct ParamTensors {
+    pub map: BTreeMap<String, Tensor<3>>,
+}
+
+impl ParamTensors {
+    /// Tensors for `values` on `device`; those named in `grad` require gradients.
+    pub fn new(values: &Values, grad: &[String], device: &Device) -> Self {
+        let map = values
+            .iter()
+            .map(|(k, &v)| {
+                let t = scalar3(v, device);
+                (k.clone(), if grad.iter().any(|g| g == k) { t.require_grad() } else { t })
+            })
+            .collect();
+        ParamTensors { map }
+    }
+    pub fn get(&self, k: &str) -> Tensor<3> {
+        self.map.get(k).unwrap_or_else(|| panic!("unknown parameter {k}")).clone()
+    }
+}
+
+type S = Tensor<3>;
+type V3s = [S; 3];
+type M3s = [[S; 3]; 3];
+
+fn c(v: f64, dev: &Device) -> S {
+    scalar3(v, dev)
+}
+fn vconst(v: V3, dev: &Device) -> V3s {
+    [c(v[0], dev), c(v[1], dev), c(v[2], dev)]
+}
+fn mconst(m: &[[f64; 3]; 3], dev: &Device) -> M3s {
+    std::array::from_fn(|i| std::array::from_fn(|j| c(m[i][j], dev)))
+}
+fn dot(a: &V3s, b: &V3s) -> S {
+    a[0].clone() * b[0].clone() + a[1].clone() * b[1].clone() + a[2].clone() * b[2].clone()
+}
+fn cross(a: &V3s, b: &V3s) -> V3s {
+    [
+        a[1].clone() * b[2].clone() - a[2].clone() * b[1].clone(),
+        a[2].clone() * b[0].clone() - a[0].clone() * b[2].clone(),
+        a[0].clone() * b[1].clone() - a[1].clone() * b[0].clone(),
+    ]
+}
+fn scale(a: &V3s, s: &S) -> V3s {
+    [a[0].clone() * s.clone(), a[1].clone() * s.clone(), a[2].clone() * s.clone()]
+}
+fn add(a: &V3s, b: &V3s) -> V3s {
+    [a[0].clone() + b[0].clone(), a[1].clone() + b[1].clone(), a[2].clone() + b[2].clone()]
+}
+fn norm(a: &V3s) -> S {
+    dot(a, a).sqrt()
+}
+fn mat_vec(m: &M3s, v: &V3s) -> V3s {
+    std::array::from_fn(|i| m[i][0].clone() * v[0].clone() + m[i][1].clone() * v[1].clone() + m[i][2].clone() * v[2].clone())
+}
+fn mat_mul(a: &M3s, b: &M3s) -> M3s {
+    std::array::from_fn(|i| {
+        std::array::from_fn(|j| a[i][0].clone() * b[0][j].clone() + a[i][1].clone() * b[1][j].clone() + a[i][2].clone() * b[2][j].clone())
+    })
+}
+
+/// Rotation about x, then y, then z (the reference's `rotate`), angles in radians.
+fn rot_xyz(rx: S, ry: S, rz: S, dev: &Device) -> M3s {
+    let (sx, cx) = (rx.clone().sin(), rx.cos());
+    let (sy, cy) = (ry.clone().sin(), ry.cos());
+    let (sz, cz) = (rz.clone().sin(), rz.cos());
+    let z = || c(0.0, dev);
+    let o = || c(1.0, dev);
+    let mx = [[o(), z(), z()], [z(), cx.clone(), sx.clone().neg()], [z(), sx, cx]];
+    let my = [[cy.clone(), z(), sy.clone()], [z(), o(), z()], [sy.neg(), z(), cy]];
+    let mz = [[cz.clone(), sz.clone().neg(), z()], [sz, cz, z()], [z(), z(), o()]];
+    mat_mul(&mz, &mat_mul(&my, &mx))
+}
+
+/// Rodrigues rotation matrix about a fixed unit axis by `angle` (any shape).
+fn rodrigues(axis: V3, angle: S) -> M3s {
+    let (s, cth) = (angle.clone().sin(), angle.cos());
+    let omc = cth.clone().neg() + 1.0;
+    let k = axis;
+    let cross_m = [[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]];
+    std::array::from_fn(|i| {
+        std::array::from_fn(|j| {
+            let delta = if i == j { 1.0 } else { 0.0 };
+            cth.clone() * delta + s.clone() * cross_m[i][j] + omc.clone() * (k[i] * k[j])
+        })
+    })
+}
+
+/// Reciprocal vectors of a cell in the reference's standard frame (tensor version of
+/// `crystal::canonical_reciprocal`, without its degenerate-cell repairs).
+fn canonical_reciprocal(p: &[S; 6], dev: &Device) -> [V3s; 3] {
+    let [a0, b0, c0, al, be, ga] = p.clone();
+    let aavg = (al.clone() + be.clone() + ga.clone()) * 0.5;
+    let skew = (aavg.clone().sin() * (aavg.clone() - al.clone()).sin() * (aavg.clone() - be.clone()).sin() * (aavg - ga.clone()).sin()).abs();
+    let v_cell = a0.clone() * b0.clone() * c0.clone() * skew.sqrt() * 2.0;
+    let v_star = v_cell.clone().recip();
+    let las = b0.clone() * c0.clone() * al.clone().sin() * v_star.clone();
+    let lbs = c0.clone() * a0.clone() * be.clone().sin() * v_star.clone();
+    let lcs = a0.clone() * b0.clone() * ga.clone().sin() * v_star.clone();
+    let clamp_cos = |x: S| {
+        let over = (x.clone() * x.clone()).greater_elem(1.0);
+        x.mask_fill(over, 1.0)
+    };
+    let cas = clamp_cos((be.clone().cos() * ga.clone().cos() - al.clone().cos()) / (be.clone().sin() * ga.clone().sin()));
+    let cbs = clamp_cos((ga.clone().cos() * al.clone().cos() - be.clone().cos()) / (ga.clone().sin() * al.clone().sin()));
+    let cgs = clamp_cos((al.clone().cos() * be.clone().cos() - ga.clone().cos()) / (al.sin() * be.sin()));
+    let sgs = (c0.clone() * v_star / las.clone() / lbs.clone()).clamp(-1.0, 1.0);
+    let z = || c(0.0, dev);
+    [
+        [las, z(), z()],
+        [lbs.clone() * cgs.clone(), lbs * sgs.clone(), z()],
+        [
+            lcs.clone() * cbs.clone(),
+            lcs.clone() * (cas - cbs * cgs) / sgs.clone(),
+            lcs * v_cell / (a0 * b0 * c0 * sgs),
+        ],
+    ]
+}
+
+fn vec3t(v: V3s) -> Vec3T<3> {
+    let [x, y, z] = v;
+    Vec3T::new(x, y, z)
+}
+
+/// Build the renderer's parameters from named parameter tensors.
+pub fn build_params(exp: &Experiment, pt: &ParamTensors, fgrid: Option<Tensor<1>>, dev: &Device) -> Params {
+    let deg = |k: &str| pt.get(k) * (1.0 / RTD);
+    // ---- crystal ----
+    let cs = &exp.crystal.setup;
+    let cell = [pt.get("cell_a"), pt.get("cell_b"), pt.get("cell_c"), deg("cell_alpha"), deg("cell_beta"), deg("cell_gamma")];
+    let canon = canonical_reciprocal(&cell, dev);
+    let rmis = rot_xyz(deg("misset_x"), deg("misset_y"), deg("misset_z"), dev);
+    let rtot = mat_mul(&rmis, &mconst(&cs.r0, dev));
+    let [ast, bst, cst] = canon.map(|v| mat_vec(&rtot, &v));
+    let unit_times = |v: V3s, len: S| {
+        let n = norm(&v);
+        scale(&v, &(len / n * 1e-10))
+    };
+    let a = unit_times(cross(&bst, &cst), cell[0].clone());
+    let b = unit_times(cross(&cst, &ast), cell[1].clone());
+    let cvec = unit_times(cross(&ast, &bst), cell[2].clone());
+
+    // ---- orientations: mosaic rotation after phi rotation ----
+    let cr = &exp.crystal;
+    let nd = cr.mosaic_umats.len().max(1);
+    let m = cr.phisteps * nd;
+    let phi_idx: Vec<f64> = (0..m).map(|i| (i / nd) as f64).collect();
+    let phi0 = deg("phi");
+    let phistep = if cr.osc != 0.0 { deg("osc") * (cr.phistep / cr.osc) } else { c(cr.phistep, dev) };
+    let phis = tensor(phi_idx, [1, 1, m], dev) * phistep + phi0;
+    let rphi = rodrigues(cr.spindle, phis);
+    let orient: M3s = if cr.mosaic_spread > 0.0 {
+        let axes: Vec<V3> = (0..m).map(|i| cs.mosaic[i % nd].0).collect();
+        let angles: Vec<f64> = (0..m).map(|i| cs.mosaic[i % nd].1).collect();
+        let ang = tensor(angles, [1, 1, m], dev) * (deg("mosaic") * (1.0 / cr.mosaic_spread));
+        let (s, cth) = (ang.clone().sin(), ang.cos());
+        let omc = cth.clone().neg() + 1.0;
+        let comp = |k: usize| tensor(axes.iter().map(|a| a[k]).collect(), [1, 1, m], dev);
+        let v = [comp(0), comp(1), comp(2)];
+        let zero = || Tensor::<3>::zeros([1, 1, m], dev);
+        let cross_m: M3s = [
+            [zero(), v[2].clone().neg(), v[1].clone()],
+            [v[2].clone(), zero(), v[0].clone().neg()],
+            [v[1].clone().neg(), v[0].clone(), zero()],
+        ];
+        let u: M3s = std::array::from_fn(|i| {
+            std::array::from_fn(|j| {
+                let delta = if i == j { cth.clone() } else { zero() };
+                delta + s.clone() * cross_m[i][j].clone() + omc.clone() * v[i].clone() * v[j].clone()
+            })
+        });
+        mat_mul(&u, &rphi)
+    } else {
+        rphi
+    };
+
+    // ---- detector ----
+    let d = &exp.detector;
+    let st = &d.setup;
+    let px = pt.get("pixel") * 1e-3;
+    let r = rot_xyz(deg("rotx"), deg("roty"), deg("rotz"), dev);
+    let tt = rodrigues(st.twotheta_axis, deg("twotheta"));
+    let rt = mat_mul(&tt, &r);
+    let (f0, s0, o0) = (vconst(st.fdet0, dev), vconst(st.sdet0, dev), vconst(st.odet0, dev));
+    let fdet = mat_vec(&rt, &f0);
+    let sdet = mat_vec(&rt, &s0);
+    let odet = mat_vec(&rt, &o0);
+    let beam = vconst(d.beam_vector, dev);
+    let ratio = dot(&beam, &mat_vec(&r, &o0));
+    let dist_in = pt.get("distance") * 1e-3;
+    let close = if st.close_given { dist_in } else { (ratio.clone() * dist_in).abs() };
+    let bx = pt.get("beam_x") * 1e-3;
+    let by = pt.get("beam_y") * 1e-3;
+    let size_s = if st.size_from_pixels { px.clone() * d.spixels as f64 } else { c(d.detsize_s, dev) };
+    let pix0 = match d.pivot {
+        Pivot::Beam => {
+            let (fb, sb) = match d.convention {
+                Convention::Mosflm => (by + px.clone() * 0.5, bx + px.clone() * 0.5),
+                Convention::Denzo => (by, bx),
+                Convention::Adxv => (bx, size_s - by),
+                _ => (bx, by),
+            };
+            let distance = close.clone() / ratio.clone();
+            add(&add(&scale(&fdet, &fb.neg()), &scale(&sdet, &sb.neg())), &scale(&beam, &distance))
+        }
+        Pivot::Sample => {
+            let base = add(&add(&scale(&f0, &bx.neg()), &scale(&s0, &by.neg())), &scale(&o0, &close));
+            mat_vec(&rt, &base)
+        }
+    };
+    let close_final = dot(&pix0, &odet);
+    let distance_final = close_final.clone() / ratio;
+
+    let lambda0 = exp.beam.lambda0 * 1e10;
+    Params {
+        a: vec3t(a),
+        b: vec3t(b),
+        c: vec3t(cvec),
+        pix0: vec3t(pix0),
+        fdet: vec3t(fdet),
+        sdet: vec3t(sdet),
+        odet: vec3t(odet),
+        pixel_size: px,
+        close_distance: close_final,
+        distance: distance_final,
+        fluence: pt.get("fluence"),
+        na: pt.get("Na"),
+        nb: pt.get("Nb"),
+        nc: pt.get("Nc"),
+        fgrid,
+        orient,
+        lambda_scale: pt.get("lambda") * (1.0 / lambda0),
+        kahn: pt.get("polar"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::{cpu, to_vec};
+
+    fn exp_of(args: &str) -> Experiment {
+        let o = crate::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
+        crate::config::build(&o).unwrap().0
+    }
+
+    fn close(a: &Tensor<3>, b: &Tensor<3>, what: &str) {
+        let (x, y) = (to_vec(a.clone()), to_vec(b.clone()));
+        for (u, v) in x.iter().zip(&y) {
+            assert!((u - v).abs() <= 1e-12 * u.abs().max(v.abs()).max(1e-300) + 1e-25, "{what}: {u} vs {v}");
+        }
+    }
+
+    #[test]
+    fn model_reproduces_the_configured_geometry() {
+        let dev = cpu();
+        for args in [
+            "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 1 -N 5 -detpixels 64 -Xbeam 4 -Ybeam 9 -detector_rotx 3 -detector_roty -2 -detector_rotz 5 -twotheta 7 -pivot beam",
+            "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 1 -N 5 -detpixels 64 -xds -ORGX 40 -ORGY 20 -twotheta 12",
+            "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 1 -N 5 -detpixels 64 -adxv -Xbeam 3 -Ybeam 4 -mosaic 0.5 -mosaic_domains 4 -phi 5 -osc 2 -phisteps 3",
+            "-cell 50 60 70 90 100 110 -default_F 1 -N 5 -detpixels_x 40 -detpixels_y 30 -dials -close_distance 80 -detector_roty 4",
+            "-cell 60 60 60 90 90 90 -default_F 1 -N 5 -detpixels 32 -denzo -Xbeam 1.5 -Ybeam 1.7 -distance 90",
+        ] {
+            let exp = exp_of(args);
+            let reference = Params::from_experiment(&exp, &dev);
+            let pt = ParamTensors::new(&initial_values(&exp), &[], &dev);
+            let model = build_params(&exp, &pt, None, &dev);
+            for (x, y, w) in [(&reference.a, &model.a, "a"), (&reference.b, &model.b, "b"), (&reference.c, &model.c, "c"), (&reference.pix0, &model.pix0, "pix0"), (&reference.fdet, &model.fdet, "fdet"), (&reference.sdet, &model.sdet, "sdet"), (&reference.odet, &model.odet, "odet")] {
+                close(&x.x, &y.x, w);
+                close(&x.y, &y.y, w);
+                close(&x.z, &y.z, w);
+            }
+            close(&reference.close_distance, &model.close_distance, "close_distance");
+            close(&reference.distance, &model.distance, "distance");
+            for i in 0..3 {
+                for j in 0..3 {
+                    close(&reference.orient[i][j], &model.orient[i][j], "orient");
+                }
+            }
+        }
+    }
+}

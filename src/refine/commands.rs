@@ -1,0 +1,158 @@
+//! The `gradcheck` and `refine` subcommands: simulation flags as for a render, plus options
+//! of their own written with a double dash.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::gradcheck::gradcheck;
+use super::optimize::{refine, Optimizer};
+use super::{parse_names, Evaluator, Loss, Objective};
+use crate::error::{Error, Result};
+use crate::model::initial_values;
+
+/// Split `--name value` options (and bare `--flag` switches listed in `switches`) from the
+/// simulation flags.
+fn split_options(args: &[String], switches: &[&str]) -> Result<(Vec<String>, Vec<(String, String)>)> {
+    let mut sim = Vec::new();
+    let mut opts = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if let Some(name) = a.strip_prefix("--") {
+            if switches.contains(&name) {
+                opts.push((name.to_string(), String::new()));
+            } else {
+                let v = args.get(i + 1).ok_or_else(|| Error::new(format!("{a}: missing value")))?;
+                opts.push((name.to_string(), v.clone()));
+                i += 1;
+            }
+        } else {
+            sim.push(a.clone());
+        }
+        i += 1;
+    }
+    Ok((sim, opts))
+}
+
+fn build(sim: &[String]) -> Result<crate::config::Experiment> {
+    let o = crate::cli::parse(sim)?;
+    let (exp, notes) = crate::config::build(&o)?;
+    for w in &notes.warnings {
+        eprintln!("{w}");
+    }
+    Ok(exp)
+}
+
+fn num(flag: &str, v: &str) -> Result<f64> {
+    v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| Error::new(format!("--{flag}: expected a number, got '{v}'")))
+}
+
+/// `nanobragg gradcheck <simulation flags> --params LIST [--h STEP] [--tol T] [--sum]`.
+/// Returns the process exit status (non-zero when a relative error exceeds the tolerance).
+pub fn gradcheck_command(args: &[String]) -> Result<i32> {
+    let (sim, opts) = split_options(args, &["sum"])?;
+    let mut names = None;
+    let mut h = None;
+    let mut tol = 1e-6;
+    let mut weighted = true;
+    for (k, v) in &opts {
+        match k.as_str() {
+            "params" => names = Some(parse_names(v, "--params")?),
+            "h" => h = Some(num(k, v)?).filter(|x: &f64| *x > 0.0).or_else(|| None),
+            "tol" => tol = num(k, v)?,
+            "sum" => weighted = false,
+            _ => return Err(Error::new(format!("gradcheck: unknown option --{k}"))),
+        }
+    }
+    let names = names.ok_or_else(|| Error::new("gradcheck: --params LIST is required (e.g. --params cell_a,distance)"))?;
+    if opts.iter().any(|(k, _)| k == "h") && h.is_none() {
+        return Err(Error::new("--h: step must be positive"));
+    }
+    let exp = build(&sim)?;
+    let rows = gradcheck(&exp, &names, h, weighted);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "objective: {} of the image over {} pixels (float64)",
+        if weighted { "smoothly weighted sum" } else { "sum" },
+        Evaluator::new(&exp).pixels.len()
+    );
+    let _ = writeln!(out, "{:<12} {:>22} {:>22} {:>12}", "parameter", "autodiff", "finite-difference", "rel.error");
+    let mut worst: f64 = 0.0;
+    for r in &rows {
+        let _ = writeln!(out, "{:<12} {:>22.14e} {:>22.14e} {:>12.3e}", r.name, r.autodiff, r.finite_difference, r.rel_error);
+        worst = worst.max(r.rel_error);
+    }
+    let ok = worst <= tol;
+    let _ = writeln!(out, "{} (worst relative error {:.3e}, tolerance {:.1e})", if ok { "PASS" } else { "FAIL" }, worst, tol);
+    Ok(if ok { 0 } else { 2 })
+}
+
+/// Read a target image: raw float32 (by size) or SMV (counts minus the ADC offset).
+pub fn read_target(path: &str, npix: usize, adc: f64) -> Result<Vec<f64>> {
+    let p = Path::new(path);
+    let bytes = crate::io::read_all(p)?;
+    if bytes.starts_with(b"{\nHEADER_BYTES=") {
+        let img = crate::io::smv::read_smv(p)?;
+        if img.data.len() != npix {
+            return Err(Error::new(format!("{path}: target has {} pixels but the model has {npix}", img.data.len())));
+        }
+        return Ok(img.data.iter().map(|&v| v as f64 - adc).collect());
+    }
+    let img = crate::io::floatimg::read_float_image(p, Some(npix))?;
+    Ok(img.into_iter().map(f64::from).collect())
+}
+
+/// `nanobragg refine <simulation flags> --target FILE --refine LIST [--loss L] [--steps N]
+/// [--optimizer lbfgs|adam] [--out FILE] [--adc A]`.
+pub fn refine_command(args: &[String]) -> Result<()> {
+    let (sim, opts) = split_options(args, &[])?;
+    let mut target = None;
+    let mut names = None;
+    let mut loss = Loss::Poisson;
+    let mut steps = 100usize;
+    let mut optimizer = Optimizer::Lbfgs;
+    let mut outfile = None;
+    let mut adc = 40.0;
+    for (k, v) in &opts {
+        match k.as_str() {
+            "target" => target = Some(v.clone()),
+            "refine" => names = Some(parse_names(v, "--refine")?),
+            "loss" => loss = Loss::parse(v)?,
+            "steps" => {
+                steps = v.parse::<usize>().map_err(|_| Error::new(format!("--steps: expected a count, got '{v}'")))?;
+            }
+            "optimizer" => {
+                optimizer = match v.as_str() {
+                    "lbfgs" => Optimizer::Lbfgs,
+                    "adam" => Optimizer::Adam,
+                    _ => return Err(Error::new(format!("--optimizer: expected lbfgs or adam, got '{v}'"))),
+                }
+            }
+            "out" => outfile = Some(v.clone()),
+            "adc" => adc = num(k, v)?,
+            _ => return Err(Error::new(format!("refine: unknown option --{k}"))),
+        }
+    }
+    let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
+    let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
+    let exp = build(&sim)?;
+    let ev = Evaluator::new(&exp);
+    let full = read_target(&target, exp.detector.fpixels * exp.detector.spixels, adc)?;
+    let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
+    let obj = Objective::Fit { target: t, loss };
+    let start = initial_values(&exp);
+    let result = refine(&ev, &start, &names, &obj, steps, optimizer, |it, f, v| {
+        let shown: Vec<String> = names.iter().map(|n| format!("{n}={:.6}", v[n])).collect();
+        eprintln!("iteration {it}: loss {f:.10e} {}", shown.join(" "));
+    });
+    let params: serde_json::Map<String, serde_json::Value> =
+        names.iter().map(|n| (n.clone(), serde_json::Value::from(result.values[n]))).collect();
+    let json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations });
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    println!("{text}");
+    if let Some(path) = outfile {
+        crate::io::write_atomic(Path::new(&path), format!("{text}\n").as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Refinement: minimise a loss against a target image over chosen parameters, in coordinates
+//! scaled by each parameter's typical step so no learning rate needs tuning.
+
+use super::{Evaluator, Objective};
+use crate::model::{param_info, Values};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Optimizer {
+    Lbfgs,
+    Adam,
+}
+
+pub struct RefineResult {
+    pub values: Values,
+    pub loss: f64,
+    pub iterations: usize,
+}
+
+/// Scale (command-line units per optimiser unit) of each parameter.
+pub fn scales(names: &[String], values: &Values) -> Vec<f64> {
+    names
+        .iter()
+        .map(|n| {
+            let info = param_info(n).expect("checked name");
+            if info.scale > 0.0 {
+                info.scale
+            } else {
+                0.05 * values[n].abs().max(1e-30)
+            }
+        })
+        .collect()
+}
+
+fn with_x(base: &Values, names: &[String], s: &[f64], x0: &[f64], x: &[f64]) -> Values {
+    let mut v = base.clone();
+    for i in 0..names.len() {
+        v.insert(names[i].clone(), x0[i] + s[i] * x[i]);
+    }
+    v
+}
+
+fn dotv(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Minimise `obj` over `names` starting from `start`. `report` is called after every iteration
+/// with (iteration, loss, values).
+pub fn refine(
+    ev: &Evaluator,
+    start: &Values,
+    names: &[String],
+    obj: &Objective,
+    max_steps: usize,
+    optimizer: Optimizer,
+    mut report: impl FnMut(usize, f64, &Values),
+) -> RefineResult {
+    let s = scales(names, start);
+    let x0: Vec<f64> = names.iter().map(|n| start[n]).collect();
+    let n = names.len();
+    let eval = |x: &[f64]| -> (f64, Vec<f64>) {
+        let v = with_x(start, names, &s, &x0, x);
+        let (f, g) = ev.value_and_grad(&v, names, obj);
+        (f, g.iter().zip(&s).map(|(gi, si)| gi * si).collect())
+    };
+    let mut x = vec![0.0; n];
+    let (mut f, mut g) = eval(&x);
+    let mut iterations = 0;
+    match optimizer {
+        Optimizer::Lbfgs => {
+            let mut hist: Vec<(Vec<f64>, Vec<f64>, f64)> = Vec::new();
+            for it in 0..max_steps {
+                // two-loop recursion for the search direction
+                let mut q = g.clone();
+                let mut alphas = Vec::with_capacity(hist.len());
+                for (sv, yv, rho) in hist.iter().rev() {
+                    let a = rho * dotv(sv, &q);
+                    for i in 0..n {
+                        q[i] -= a * yv[i];
+                    }
+                    alphas.push(a);
+                }
+                let gamma = match hist.last() {
+                    Some((sv, yv, _)) => dotv(sv, yv) / dotv(yv, yv),
+                    None => 1.0 / dotv(&g, &g).sqrt().max(1e-300),
+                };
+                for qi in q.iter_mut() {
+                    *qi *= gamma;
+                }
+                for ((sv, yv, rho), a) in hist.iter().zip(alphas.iter().rev()) {
+                    let b = rho * dotv(yv, &q);
+                    for i in 0..n {
+                        q[i] += sv[i] * (a - b);
+                    }
+                }
+                let mut dir: Vec<f64> = q.iter().map(|v| -v).collect();
+                let mut slope = dotv(&dir, &g);
+                if !(slope < 0.0) {
+                    // not a descent direction: restart from steepest descent
+                    hist.clear();
+                    let gn = dotv(&g, &g).sqrt().max(1e-300);
+                    dir = g.iter().map(|v| -v / gn).collect();
+                    slope = dotv(&dir, &g);
+                }
+                // backtracking line search (Armijo), never moving more than 3 scale units
+                let dn = dotv(&dir, &dir).sqrt();
+                let mut step = if dn > 3.0 { 3.0 / dn } else { 1.0 };
+                let mut accepted = None;
+                for _ in 0..30 {
+                    let xn: Vec<f64> = x.iter().zip(&dir).map(|(xi, di)| xi + step * di).collect();
+                    let (fn_, gn) = eval(&xn);
+                    if fn_.is_finite() && fn_ <= f + 1e-4 * step * slope {
+                        accepted = Some((xn, fn_, gn));
+                        break;
+                    }
+                    step *= 0.5;
+                }
+                iterations = it + 1;
+                let Some((xn, fn_, gn)) = accepted else { break };
+                let sv: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
+                let yv: Vec<f64> = gn.iter().zip(&g).map(|(a, b)| a - b).collect();
+                let sy = dotv(&sv, &yv);
+                if sy > 1e-300 {
+                    hist.push((sv.clone(), yv, 1.0 / sy));
+                    if hist.len() > 10 {
+                        hist.remove(0);
+                    }
+                }
+                let df = f - fn_;
+                x = xn;
+                f = fn_;
+                g = gn;
+                report(iterations, f, &with_x(start, names, &s, &x0, &x));
+                let smax = sv.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                if df.abs() <= 1e-13 * f.abs().max(1e-300) || smax < 1e-7 {
+                    break;
+                }
+            }
+        }
+        Optimizer::Adam => {
+            let (b1, b2, lr, eps) = (0.9, 0.999, 0.05, 1e-12);
+            let mut m = vec![0.0; n];
+            let mut v = vec![0.0; n];
+            let mut best = (f, x.clone());
+            for it in 0..max_steps {
+                for i in 0..n {
+                    m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                    v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                    let mh = m[i] / (1.0 - b1.powi(it as i32 + 1));
+                    let vh = v[i] / (1.0 - b2.powi(it as i32 + 1));
+                    x[i] -= lr * mh / (vh.sqrt() + eps);
+                }
+                let (fn_, gn) = eval(&x);
+                f = fn_;
+                g = gn;
+                iterations = it + 1;
+                if f < best.0 {
+                    best = (f, x.clone());
+                }
+                report(iterations, f, &with_x(start, names, &s, &x0, &x));
+            }
+            f = best.0;
+            x = best.1;
+        }
+    }
+    RefineResult { values: with_x(start, names, &s, &x0, &x), loss: f, iterations }
+}
