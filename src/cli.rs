@@ -194,8 +194,38 @@ impl<'a> Args<'a> {
         let v = self.value(flag, "value")?;
         int(flag, v)
     }
+    /// A number that must not be negative (0 usually means "not given", as in the reference).
+    fn nonneg(&mut self, flag: &str) -> Result<f64> {
+        let v = self.f(flag)?;
+        if v < 0.0 {
+            return Err(Error::new(format!("{flag}: must not be negative, got {v}")));
+        }
+        Ok(v)
+    }
+    /// A count that must not be negative (0 means "not given").
+    fn count(&mut self, flag: &str) -> Result<i64> {
+        let n = self.n(flag)?;
+        if n < 0 {
+            return Err(Error::new(format!("{flag}: must not be negative, got {n}")));
+        }
+        Ok(n)
+    }
+    /// A pixel count: at least 1.
+    fn pixels(&mut self, flag: &str) -> Result<i64> {
+        let n = self.n(flag)?;
+        if n < 1 {
+            return Err(Error::new(format!("{flag}: number of pixels must be at least 1, got {n}")));
+        }
+        Ok(n)
+    }
     fn s(&mut self, flag: &str) -> Result<String> {
-        Ok(self.value(flag, "file name")?.to_string())
+        let v = self.value(flag, "file name")?;
+        // a name that looks like an option is a forgotten file name (write ./-name for a file
+        // that really starts with a dash)
+        if v.starts_with('-') && v.len() > 1 {
+            return Err(Error::new(format!("{flag}: missing file name (got the option '{v}')")));
+        }
+        Ok(v.to_string())
     }
     fn v3(&mut self, flag: &str) -> Result<[f64; 3]> {
         let mut v = [0.0; 3];
@@ -246,6 +276,15 @@ pub fn parse(argv: &[String]) -> Result<Options> {
                 if v.is_empty() {
                     return Err(Error::new("-cell: missing values (a b c alpha beta gamma)"));
                 }
+                for (i, &x) in v.iter().enumerate() {
+                    // 0 means "default" (lengths: a, angles: 90), as in the reference
+                    if x < 0.0 || (i >= 3 && x >= 180.0) {
+                        return Err(Error::new(format!(
+                            "-cell: {} {x} is impossible (lengths must be positive, angles between 0 and 180 degrees)",
+                            ["a", "b", "c", "alpha", "beta", "gamma"][i]
+                        )));
+                    }
+                }
                 o.cell = Some(v);
             }
             "-default_F" => o.default_f = Some(a.f(f)?),
@@ -270,17 +309,17 @@ pub fn parse(argv: &[String]) -> Result<Options> {
             "-Nb" => o.nb = Some(a.n(f)? as f64),
             "-Nc" => o.nc = Some(a.n(f)? as f64),
             "-samplesize" | "-sample_size" | "-xtalsize" | "-xtal_size" => {
-                let v = a.f(f)?;
+                let v = a.nonneg(f)?;
                 o.sample_x = Some(v);
                 o.sample_y = Some(v);
                 o.sample_z = Some(v);
             }
-            "-sample_thick" | "-sample_x" | "-xtal_thick" | "-xtal_x" => o.sample_x = Some(a.f(f)?),
+            "-sample_thick" | "-sample_x" | "-xtal_thick" | "-xtal_x" => o.sample_x = Some(a.nonneg(f)?),
             "-sample_width" | "-sample_y" | "-width" | "-xtal_width" | "-xtal_y" => {
-                o.sample_y = Some(a.f(f)?)
+                o.sample_y = Some(a.nonneg(f)?)
             }
             "-sample_height" | "-sample_z" | "-height" | "-xtal_height" | "-xtal_z" => {
-                o.sample_z = Some(a.f(f)?)
+                o.sample_z = Some(a.nonneg(f)?)
             }
             // accepted for compatibility; they do not change the image
             "-density" | "-sample_density" | "-MW" | "-molecular_weight" => {
@@ -290,24 +329,30 @@ pub fn parse(argv: &[String]) -> Result<Options> {
             "-round_xtal" => o.shape = Some(Shape::Round),
             "-gauss_xtal" => o.shape = Some(Shape::Gauss),
             "-tophat_spots" | "-binary_spots" => o.shape = Some(Shape::Tophat),
-            "-fudge" => o.fudge = Some(a.f(f)?),
-            "-mosaic" | "-mosaici" | "-mosaic_spr" | "-mosaic_spread" => o.mosaic = Some(a.f(f)?),
-            "-mosaic_dom" | "-mosaic_domains" => o.mosaic_domains = Some(a.n(f)?),
+            "-fudge" => {
+                let v = a.f(f)?;
+                if v <= 0.0 {
+                    return Err(Error::new(format!("-fudge: must be positive, got {v}")));
+                }
+                o.fudge = Some(v);
+            }
+            "-mosaic" | "-mosaici" | "-mosaic_spr" | "-mosaic_spread" => o.mosaic = Some(a.nonneg(f)?),
+            "-mosaic_dom" | "-mosaic_domains" => o.mosaic_domains = Some(a.count(f)?),
             "-mosaic_seed" => o.mosaic_seed = Some(a.n(f)?),
             "-misset_seed" => o.misset_seed = Some(a.n(f)?),
             "-phi" => o.phi = Some(a.f(f)?),
             "-osc" => o.osc = Some(a.f(f)?),
             "-phistep" => o.phistep = Some(a.f(f)?),
-            "-phisteps" => o.phisteps = Some(a.n(f)?),
+            "-phisteps" => o.phisteps = Some(a.count(f)?),
             // detector
             "-pixel" => o.pixel = Some(a.f(f)?),
             "-detpixels" => {
-                let n = a.n(f)?;
+                let n = a.pixels(f)?;
                 o.detpixels_f = Some(n);
                 o.detpixels_s = Some(n);
             }
-            "-detpixels_f" | "-detpixels_x" => o.detpixels_f = Some(a.n(f)?),
-            "-detpixels_s" | "-detpixels_y" => o.detpixels_s = Some(a.n(f)?),
+            "-detpixels_f" | "-detpixels_x" => o.detpixels_f = Some(a.pixels(f)?),
+            "-detpixels_s" | "-detpixels_y" => o.detpixels_s = Some(a.pixels(f)?),
             "-detsize" => {
                 let v = a.f(f)?;
                 o.detsize_f = Some(v);
@@ -316,7 +361,11 @@ pub fn parse(argv: &[String]) -> Result<Options> {
             "-detsize_f" | "-detsize_x" => o.detsize_f = Some(a.f(f)?),
             "-detsize_s" | "-detsize_y" => o.detsize_s = Some(a.f(f)?),
             "-distance" => {
-                o.distance = Some(a.f(f)?);
+                let v = a.f(f)?;
+                if v <= 0.0 {
+                    return Err(Error::new(format!("-distance: must be positive, got {v} mm")));
+                }
+                o.distance = Some(v);
                 o.pivot = Some(Pivot::Beam);
             }
             "-close_distance" => {
@@ -345,8 +394,8 @@ pub fn parse(argv: &[String]) -> Result<Options> {
                     o.detector_abs = Some(if v == 0.0 { None } else { Some(v) });
                 }
             }
-            "-detector_thick" => o.detector_thick = Some(a.f(f)?),
-            "-detector_thicksteps" | "-thicksteps" => o.detector_thicksteps = Some(a.n(f)?),
+            "-detector_thick" => o.detector_thick = Some(a.nonneg(f)?),
+            "-detector_thicksteps" | "-thicksteps" => o.detector_thicksteps = Some(a.count(f)?),
             "-roi" => {
                 let mut r = [0i64; 4];
                 for x in r.iter_mut() {
@@ -428,49 +477,53 @@ pub fn parse(argv: &[String]) -> Result<Options> {
             }
             "-energy" => {
                 let e = a.f(f)?;
-                if e == 0.0 {
-                    return Err(Error::new("-energy: photon energy must be non-zero"));
+                if e <= 0.0 {
+                    return Err(Error::new(format!("-energy: photon energy must be positive, got {e} eV")));
                 }
                 o.lambda = Some(12398.42 / e);
             }
-            "-dispersion" => o.dispersion = Some(a.f(f)?),
-            "-dispsteps" => o.dispsteps = Some(a.n(f)?),
+            "-dispersion" => o.dispersion = Some(a.nonneg(f)?),
+            "-dispsteps" => o.dispsteps = Some(a.count(f)?),
             "-divergence" => {
-                let v = a.f(f)?;
+                let v = a.nonneg(f)?;
                 o.hdivrange = Some(v);
                 o.vdivrange = Some(v);
             }
-            "-hdivrange" => o.hdivrange = Some(a.f(f)?),
-            "-vdivrange" => o.vdivrange = Some(a.f(f)?),
-            "-hdivstep" => o.hdivstep = Some(a.f(f)?),
-            "-vdivstep" => o.vdivstep = Some(a.f(f)?),
-            "-hdivsteps" => o.hdivsteps = Some(a.n(f)?),
-            "-vdivsteps" => o.vdivsteps = Some(a.n(f)?),
+            "-hdivrange" => o.hdivrange = Some(a.nonneg(f)?),
+            "-vdivrange" => o.vdivrange = Some(a.nonneg(f)?),
+            "-hdivstep" => o.hdivstep = Some(a.nonneg(f)?),
+            "-vdivstep" => o.vdivstep = Some(a.nonneg(f)?),
+            "-hdivsteps" => o.hdivsteps = Some(a.count(f)?),
+            "-vdivsteps" => o.vdivsteps = Some(a.count(f)?),
             "-divsteps" => {
-                let n = a.n(f)?;
+                let n = a.count(f)?;
                 o.hdivsteps = Some(n);
                 o.vdivsteps = Some(n);
             }
             "-square_div" => o.square_div = true,
             "-round_div" => o.square_div = false,
             "-polar" => {
-                o.polar = Some(a.f(f)?);
+                let k = a.f(f)?;
+                if !(-1.0..=1.0).contains(&k) {
+                    return Err(Error::new(format!("-polar: the Kahn polarization factor must be between -1 and 1, got {k}")));
+                }
+                o.polar = Some(k);
                 o.nopolar = false;
             }
             "-nopolar" => o.nopolar = true,
             "-fluence" => o.fluence = Some(a.f(f)?),
-            "-flux" => o.flux = Some(a.f(f)?),
-            "-exposure" => o.exposure = Some(a.f(f)?),
-            "-beamsize" => o.beamsize = Some(a.f(f)?),
+            "-flux" => o.flux = Some(a.nonneg(f)?),
+            "-exposure" => o.exposure = Some(a.nonneg(f)?),
+            "-beamsize" => o.beamsize = Some(a.nonneg(f)?),
             // sampling
             "-oversample" => o.oversample = Some(a.n(f)?),
             "-oversample_thick" => o.oversample_thick = true,
             "-oversample_polar" => o.oversample_polar = true,
             "-oversample_omega" => o.oversample_omega = true,
-            "-dmin" => o.dmin = Some(a.f(f)?),
+            "-dmin" => o.dmin = Some(a.nonneg(f)?),
             "-interpolate" => o.interpolate = Some(true),
             "-nointerpolate" => o.interpolate = Some(false),
-            "-water" => o.water = Some(a.f(f)?),
+            "-water" => o.water = Some(a.nonneg(f)?),
             "-coherent" => {}
             // outputs
             "-floatfile" | "-floatimage" => o.floatfile = Some(a.s(f)?),

@@ -714,8 +714,10 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     if !distance.is_finite() || distance.abs() > 1e6 {
         return Err(Error::new("detector geometry: the detector plane does not meet the direct beam (check -distance and the detector rotations)"));
     }
-    if close_distance == 0.0 {
-        return Err(Error::new("detector geometry: the detector plane passes through the sample"));
+    // a plane within a nanometre of the sample (e.g. turned edge-on to the beam by
+    // -detector_roty 90) makes every solid angle vanish
+    if !(close_distance.abs() >= 1e-9) {
+        return Err(Error::new("detector geometry: the detector plane passes through the sample (check -distance, -close_distance, -detector_rotx/-roty/-rotz and -twotheta)"));
     }
 
     let detector = Detector {
@@ -818,6 +820,11 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
 
     // ---- structure factors ----
     let structure = crate::crystal::load_structure(o, &mut notes, na, nb, nc)?;
+    if let Some(g) = &structure.grid {
+        if let Some(bad) = g.values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::new(format!("{}: structure factor {bad} is not a finite number", structure.origin)));
+        }
+    }
 
     // ---- sources ----
     let sources = crate::beam::build_sources(
@@ -839,6 +846,14 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
             dispstep,
         },
     )?;
+    if let Some(bad) = sources.iter().find(|s| !(s.dir.iter().all(|x| x.is_finite()) && s.lambda.is_finite())) {
+        return Err(Error::new(format!(
+            "{}: source position {:?} or wavelength {} is not a finite number",
+            o.sourcefile.as_deref().unwrap_or("beam"),
+            bad.dir,
+            bad.lambda
+        )));
+    }
     let divsteps = if o.sourcefile.is_some() { 0 } else { sources.len() / dispsteps as usize };
     let steps = sources.len() * crystal.mosaic_umats.len() * phisteps * (oversample * oversample) as usize;
 

@@ -124,3 +124,32 @@ pub fn noise_image(exp: &Experiment, image: &[f32], adc: f64, seed: i64) -> (Vec
         .collect();
     (data, sum, overloads)
 }
+
+/// Check, before any work, that each output file can be created: its folder exists and is
+/// writable and the name is not a folder. (A failure while writing later could otherwise leave
+/// the outputs written before it behind.)
+pub fn check_writable(paths: &[&str]) -> crate::error::Result<()> {
+    use crate::error::Error;
+    use std::path::Path;
+    for p in paths {
+        let path = Path::new(p);
+        if path.is_dir() {
+            return Err(Error::new(format!("{p}: cannot write file: it is a folder")));
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(Error::new(format!("{p}: cannot write file: folder {} does not exist", dir.display())));
+        }
+        let probe = dir.join(format!(".nanobragg_probe_{}", std::process::id()));
+        match std::fs::File::create(&probe) {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&probe);
+            }
+            Err(e) => return Err(Error::new(format!("{p}: cannot write file: {e}"))),
+        }
+    }
+    Ok(())
+}

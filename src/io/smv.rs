@@ -201,10 +201,19 @@ pub fn write_smv(
     }
     let mut bytes = smv_header_text(lines);
     if bytes.len() > SMV_HEADER_BYTES {
-        bail!(
-            "{name}: SMV header text is {} bytes, more than the {SMV_HEADER_BYTES} it must fit in",
-            bytes.len()
-        );
+        // long values (unusual geometry) overflow 512 bytes: grow the header to the next
+        // multiple of 512 and say so in HEADER_BYTES, as SMV readers expect
+        let Some(pos) = lines.iter().position(|l| l.starts_with("HEADER_BYTES=")) else {
+            bail!(
+                "{name}: SMV header text is {} bytes, more than the {SMV_HEADER_BYTES} it must fit in",
+                bytes.len()
+            );
+        };
+        let size = bytes.len().div_ceil(SMV_HEADER_BYTES) * SMV_HEADER_BYTES;
+        let mut grown = lines.to_vec();
+        grown[pos] = smv_line("HEADER_BYTES", &size.to_string());
+        bytes = smv_header_text(&grown);
+        bytes.resize(size, b' ');
     }
     bytes.reserve(2 * data.len());
     for v in data {
@@ -217,6 +226,22 @@ pub fn write_smv(
 mod tests {
     use super::*;
     use crate::io::testutil::{temp_file, temp_path, XorShift};
+
+    #[test]
+    fn long_header_grows_to_next_multiple_of_512() {
+        let mut lines = sample_lines(3, 2);
+        for i in 0..30 {
+            lines.push(smv_line(&format!("LONG_KEY_{i}"), "-1.23457e+06"));
+        }
+        let p = temp_path("long.img");
+        write_smv(&p, &lines, 3, 2, &[1, 2, 3, 4, 5, 65535]).unwrap();
+        let img = read_smv(&p).unwrap();
+        assert_eq!(img.header_bytes, 1024);
+        assert_eq!(std::fs::read(&p).unwrap().len(), 1024 + 12);
+        assert_eq!(img.data, vec![1, 2, 3, 4, 5, 65535]);
+        assert_eq!(img.value_of("LONG_KEY_29"), Some(-1.23457e6));
+        std::fs::remove_file(&p).unwrap();
+    }
 
     fn sample_lines(w: usize, h: usize) -> Vec<String> {
         let mut l = smv_preamble();

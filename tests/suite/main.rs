@@ -2,5 +2,7 @@
 
 mod cli_errors;
 mod common;
+mod fabio;
 mod invariants;
 mod parity;
+mod trace;
