@@ -1,6 +1,36 @@
 //! Device selection. The CPU device runs burn-ndarray in float64 (the default precision).
 
-use burn::tensor::{Device, FloatDType, Tensor, TensorData};
+use std::cell::Cell;
+
+use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
+
+/// Floating-point precision of the tensors this crate creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Precision {
+    F64,
+    F32,
+}
+
+thread_local! {
+    static PRECISION: Cell<Precision> = const { Cell::new(Precision::F64) };
+}
+
+/// Precision of tensors created on this thread from now on (float64 by default). Every tensor
+/// of one computation must share it, so set it before building parameters and rendering.
+pub fn set_precision(p: Precision) {
+    PRECISION.with(|c| c.set(p));
+}
+
+pub fn precision() -> Precision {
+    PRECISION.with(|c| c.get())
+}
+
+fn dtype() -> DType {
+    match precision() {
+        Precision::F64 => DType::F64,
+        Precision::F32 => DType::F32,
+    }
+}
 
 /// The CPU device configured for float64. Configuration happens once per process; later
 /// calls return the same configured device.
@@ -14,7 +44,17 @@ pub fn cpu() -> Device {
 
 /// A float tensor of the given shape from host values.
 pub fn tensor<const D: usize>(values: Vec<f64>, shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(values, shape), device)
+    Tensor::from_data(TensorData::new(values, shape), (device, dtype()))
+}
+
+/// Zeros in the thread's precision.
+pub fn zeros<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::zeros(shape, (device, dtype()))
+}
+
+/// Ones in the thread's precision.
+pub fn ones<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::ones(shape, (device, dtype()))
 }
 
 /// A scalar broadcastable against rank-3 batches.

@@ -267,7 +267,7 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, fgrid: Option<Tensor<1>
         let omc = cth.clone().neg() + 1.0;
         let comp = |k: usize| tensor(axes.iter().map(|a| a[k]).collect(), [1, 1, m], dev);
         let v = [comp(0), comp(1), comp(2)];
-        let zero = || Tensor::<3>::zeros([1, 1, m], dev);
+        let zero = || crate::device::zeros([1, 1, m], dev);
         let cross_m: M3s = [
             [zero(), v[2].clone().neg(), v[1].clone()],
             [v[2].clone(), zero(), v[0].clone().neg()],

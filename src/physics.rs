@@ -101,7 +101,7 @@ pub fn polarization<const D: usize>(
     let e = d.dot(e_in);
     let b = d.dot(b_in);
     let r2 = e.clone() * e.clone() + b.clone() * b.clone();
-    let tiny = r2.clone().lower_elem(1e-300);
+    let tiny = r2.clone().lower_elem(1e-30);
     let r2s = r2.mask_fill(tiny.clone(), 1.0);
     let cos2psi = ((e.clone() * e - b.clone() * b) / r2s).mask_fill(tiny, 1.0);
     (base - cos2psi * s2t_sq * kahn.clone()) * 0.5

@@ -258,11 +258,11 @@ impl<'a> Renderer<'a> {
         let sources = self.source_chunks(sc);
         let orient_chunks: Vec<(usize, usize)> =
             (0..self.n_orient).step_by(mc).map(|start| (start, mc.min(self.n_orient - start))).collect();
-        let zeros = || Tensor::<3>::zeros([np, 1, 1], dev);
+        let zeros = || crate::device::zeros([np, 1, 1], dev);
         let mut isum = zeros();
         let mut omega_first = zeros();
-        let mut capture_last = Tensor::<3>::ones([np, 1, 1], dev);
-        let mut polar_first = if beam.nopolar { Tensor::<3>::ones([np, 1, 1], dev) } else { zeros() };
+        let mut capture_last = crate::device::ones([np, 1, 1], dev);
+        let mut polar_first = if beam.nopolar { crate::device::ones([np, 1, 1], dev) } else { zeros() };
         let mut polar_found: Tensor<3, Bool> = zeros().greater_elem(1.0);
         let need_polar_first = !beam.nopolar;
         let last_layer = det.thicksteps.max(1) - 1;
@@ -292,7 +292,7 @@ impl<'a> Renderer<'a> {
                         let k = det.thickstep * det.mu;
                         ((par.clone().recip() * (-(t as f64) * k)).exp()) - ((par.recip() * (-((t + 1) as f64) * k)).exp())
                     } else {
-                        Tensor::<3>::ones([np, 1, 1], dev)
+                        crate::device::ones([np, 1, 1], dev)
                     };
                     if t == 0 && first_sub {
                         omega_first = omega.clone();
@@ -305,7 +305,8 @@ impl<'a> Renderer<'a> {
                         // scattering vector (1/m) for every pixel x source
                         let q = dvec.sub(&src.inc).div(&(src.lambda.clone() * p.lambda_scale.clone()));
                         let fail: Option<Tensor<3, Bool>> = if smp.dmin > 0.0 {
-                            let stol = q.norm() * 0.5;
+                            // a cut, not a differentiable quantity: |S| has no gradient at S = 0
+                            let stol = q.map(|t| t.detach()).norm() * 0.5;
                             Some(stol.mul_scalar(smp.dmin).greater_elem(0.5))
                         } else {
                             None
@@ -323,14 +324,14 @@ impl<'a> Renderer<'a> {
                                 let ps = pol.clone().slice([0..np, s..s + 1, 0..1]);
                                 let pass = match &fail {
                                     Some(f) => f.clone().slice([0..np, s..s + 1, 0..1]).bool_not(),
-                                    None => Tensor::<3>::ones([np, 1, 1], dev).greater_elem(0.5),
+                                    None => crate::device::ones([np, 1, 1], dev).greater_elem(0.5),
                                 };
                                 let newly = pass.clone().bool_and(polar_found.clone().bool_not());
                                 polar_first = polar_first.mask_where(newly, ps);
                                 polar_found = polar_found.bool_or(pass);
                             }
                         }
-                        let mut ssum = Tensor::<3>::zeros([np, src.n, 1], dev);
+                        let mut ssum = crate::device::zeros([np, src.n, 1], dev);
                         for &(start, len) in &orient_chunks {
                             ssum = ssum + self.lattice_terms(p, &q, start, len).sum_dim(2);
                         }
@@ -433,7 +434,7 @@ impl<'a> Renderer<'a> {
                     (rad * (-cr.fudge / 0.63)).exp() * nnn.clone()
                 } else {
                     let inside = rad.mul_scalar(cr.fudge).lower_elem(0.3969);
-                    Tensor::<3>::zeros(inside.dims(), dev).mask_fill(inside, 1.0) * nnn.clone()
+                    crate::device::zeros(inside.dims(), dev).mask_fill(inside, 1.0) * nnn.clone()
                 }
             }
         };

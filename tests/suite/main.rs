@@ -3,6 +3,7 @@
 mod cli_errors;
 mod common;
 mod fabio;
+mod gradients;
 mod invariants;
 mod parity;
 mod trace;
