@@ -67,6 +67,7 @@ fn run(args: &[String]) -> Result<()> {
     if let Some(n) = o.chunk_elements {
         renderer = renderer.with_chunk_elements(n);
     }
+    renderer = renderer.with_threads(o.threads.unwrap_or(0));
     let params = Params::from_experiment(&exp, &dev);
     let mut meter = nanobragg::progress::Meter::new(o.progress);
     let image64 = renderer.render_image(&params, |done, total| meter.update(done, total));

@@ -17,8 +17,8 @@ use crate::vec3::{self, V3};
 /// Water background constants of the reference program.
 const WATER_F: f64 = 2.57;
 const WATER_MW: f64 = 18.0;
-/// Default number of values per batch tensor (8 MiB in float64).
-pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 20;
+/// Default number of values per batch tensor (512 KiB in float64).
+pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 16;
 
 /// Continuous parameters of the model as tensors (rank 3, shape [1,1,1] for scalars so they
 /// broadcast against [pixels, sources, orientations] batches).
@@ -114,6 +114,8 @@ pub struct Renderer<'a> {
     pub device: Device,
     pub chunk_elements: usize,
     n_orient: usize,
+    /// Worker threads for `render_image` (each renders whole pixel chunks).
+    pub threads: usize,
 }
 
 /// Per-source host data for one source chunk.
@@ -128,7 +130,19 @@ struct SourceChunk {
 
 impl<'a> Renderer<'a> {
     pub fn new(exp: &'a Experiment, device: &Device) -> Self {
-        Renderer { exp, device: device.clone(), chunk_elements: DEFAULT_CHUNK_ELEMENTS, n_orient: exp.crystal.phisteps * exp.crystal.mosaic_umats.len().max(1) }
+        Renderer {
+            exp,
+            device: device.clone(),
+            chunk_elements: DEFAULT_CHUNK_ELEMENTS,
+            n_orient: exp.crystal.phisteps * exp.crystal.mosaic_umats.len().max(1),
+            threads: 1,
+        }
+    }
+
+    /// Use `n` worker threads in `render_image` (0: one per available core).
+    pub fn with_threads(mut self, n: usize) -> Self {
+        self.threads = if n == 0 { std::thread::available_parallelism().map(|v| v.get()).unwrap_or(1) } else { n };
+        self
     }
 
     pub fn with_chunk_elements(mut self, n: usize) -> Self {
@@ -224,17 +238,55 @@ impl<'a> Renderer<'a> {
         let d = &self.exp.detector;
         let mut image = vec![0.0; d.fpixels * d.spixels];
         let pixels = self.rendered_pixels();
-        let pc = self.pixel_chunk();
         let total = pixels.len();
-        let mut done = 0;
-        for chunk in pixels.chunks(pc) {
-            let values = to_vec(self.render_pixels(params, chunk));
-            for (&idx, v) in chunk.iter().zip(values) {
-                image[idx] = v;
+        let threads = self.threads.max(1).min(total.max(1));
+        if threads == 1 {
+            let mut done = 0;
+            for chunk in pixels.chunks(self.pixel_chunk()) {
+                let values = to_vec(self.render_pixels(params, chunk));
+                for (&idx, v) in chunk.iter().zip(values) {
+                    image[idx] = v;
+                }
+                done += chunk.len();
+                progress(done, total);
             }
-            done += chunk.len();
-            progress(done, total);
+            return image;
         }
+        // independent pixel chunks on several threads (burn-ndarray runs each operation on one
+        // thread); each thread gets its share of the memory budget
+        let per_thread = Renderer { exp: self.exp, device: self.device.clone(), chunk_elements: (self.chunk_elements / threads).max(1), n_orient: self.n_orient, threads: 1 };
+        let chunks: Vec<&[usize]> = pixels.chunks(per_thread.pixel_chunk()).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let precision = crate::device::precision();
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<f64>)>();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let (next, chunks, per_thread) = (&next, &chunks, &per_thread);
+                scope.spawn(move || {
+                    crate::device::set_precision(precision);
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= chunks.len() {
+                            break;
+                        }
+                        let values = to_vec(per_thread.render_pixels(params, chunks[i]));
+                        if tx.send((i, values)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut done = 0;
+            for (i, values) in rx {
+                for (&idx, v) in chunks[i].iter().zip(values) {
+                    image[idx] = v;
+                }
+                done += chunks[i].len();
+                progress(done, total);
+            }
+        });
         image
     }
 
