@@ -233,7 +233,29 @@ fn vec3t(v: V3s) -> Vec3T<3> {
 }
 
 /// Build the renderer's parameters from named parameter tensors.
-pub fn build_params(exp: &Experiment, pt: &ParamTensors, fgrid: Option<Tensor<1>>, dev: &Device) -> Params {
+/// Parameters that are vectors rather than scalars.
+#[derive(Clone, Default)]
+pub struct VectorParams {
+    /// Structure-factor grid (padded layout of `HklGrid`).
+    pub fgrid: Option<Tensor<1>>,
+    /// Raw source weights (only used with -source_weights).
+    pub source_weights: Option<Tensor<1>>,
+}
+
+impl VectorParams {
+    /// The experiment's own values; `grad_fgrid` / `grad_weights` mark them for gradients.
+    pub fn from_experiment(exp: &Experiment, dev: &Device, grad_fgrid: bool, grad_weights: bool) -> Self {
+        let fgrid = exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| tensor(g.values.clone(), [g.values.len()], dev));
+        let source_weights = crate::render::source_weight_tensor(exp, dev);
+        VectorParams {
+            fgrid: fgrid.map(|t| if grad_fgrid { t.require_grad() } else { t }),
+            source_weights: source_weights.map(|t| if grad_weights { t.require_grad() } else { t }),
+        }
+    }
+}
+
+pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, dev: &Device) -> Params {
+    let VectorParams { fgrid, source_weights } = vectors;
     let deg = |k: &str| pt.get(k) * (1.0 / RTD);
     // ---- crystal ----
     let cs = &exp.crystal.setup;
@@ -341,6 +363,7 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, fgrid: Option<Tensor<1>
         orient,
         lambda_scale: pt.get("lambda") * (1.0 / lambda0),
         kahn: pt.get("polar"),
+        source_weights,
     }
 }
 
@@ -374,7 +397,7 @@ mod tests {
             let exp = exp_of(args);
             let reference = Params::from_experiment(&exp, &dev);
             let pt = ParamTensors::new(&initial_values(&exp), &[], &dev);
-            let model = build_params(&exp, &pt, None, &dev);
+            let model = build_params(&exp, &pt, VectorParams::default(), &dev);
             for (x, y, w) in [(&reference.a, &model.a, "a"), (&reference.b, &model.b, "b"), (&reference.c, &model.c, "c"), (&reference.pix0, &model.pix0, "pix0"), (&reference.fdet, &model.fdet, "fdet"), (&reference.sdet, &model.sdet, "sdet"), (&reference.odet, &model.odet, "odet")] {
                 close(&x.x, &y.x, w);
                 close(&x.y, &y.y, w);

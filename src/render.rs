@@ -48,6 +48,15 @@ pub struct Params {
     pub lambda_scale: Tensor<3>,
     /// Kahn polarization factor.
     pub kahn: Tensor<3>,
+    /// Raw source weights, one per source, when weights are honoured (-source_weights); each
+    /// source contributes with weight / mean(weight).
+    pub source_weights: Option<Tensor<1>>,
+}
+
+/// The raw source weights as a tensor when they are honoured.
+pub fn source_weight_tensor(exp: &Experiment, device: &Device) -> Option<Tensor<1>> {
+    let b = &exp.beam;
+    b.use_weights.then(|| tensor(b.sources.iter().map(|s| s.weight).collect(), [b.sources.len()], device))
 }
 
 /// Orientation matrices as the [i][j] tensors of [`Params::orient`].
@@ -87,6 +96,7 @@ impl Params {
             orient: orientation_tensors(&orientation_matrices(exp), device),
             lambda_scale: scalar3(1.0, device),
             kahn: scalar3(exp.beam.kahn_factor, device),
+            source_weights: source_weight_tensor(exp, device),
         }
     }
 }
@@ -124,7 +134,7 @@ struct SourceChunk {
     e_in: Vec3T<3>,
     b_in: Vec3T<3>,
     lambda: Tensor<3>,
-    weight: Option<Tensor<3>>,
+    start: usize,
     n: usize,
 }
 
@@ -194,16 +204,15 @@ impl<'a> Renderer<'a> {
     fn source_chunks(&self, sc: usize) -> Vec<SourceChunk> {
         let b = &self.exp.beam;
         let dev = &self.device;
-        let mean_w = b.sources.iter().map(|s| s.weight).sum::<f64>() / b.sources.len() as f64;
         b.sources
             .chunks(sc)
-            .map(|chunk| {
+            .enumerate()
+            .map(|(ci, chunk)| {
                 let n = chunk.len();
                 let mut inc = [vec![], vec![], vec![]];
                 let mut ein = [vec![], vec![], vec![]];
                 let mut bin = [vec![], vec![], vec![]];
                 let mut lam = vec![];
-                let mut w = vec![];
                 for s in chunk {
                     let i = vec3::scale(s.dir, -1.0);
                     // E-vector of this source: closest to the polarization axis
@@ -215,7 +224,6 @@ impl<'a> Renderer<'a> {
                         bin[k].push(bv[k]);
                     }
                     lam.push(s.lambda);
-                    w.push(if mean_w > 0.0 { s.weight / mean_w } else { 0.0 });
                 }
                 let mk = |v: &[Vec<f64>; 3]| {
                     Vec3T::new(tensor(v[0].clone(), [1, n, 1], dev), tensor(v[1].clone(), [1, n, 1], dev), tensor(v[2].clone(), [1, n, 1], dev))
@@ -225,7 +233,7 @@ impl<'a> Renderer<'a> {
                     e_in: mk(&ein),
                     b_in: mk(&bin),
                     lambda: tensor(lam, [1, n, 1], dev),
-                    weight: if b.use_weights { Some(tensor(w, [1, n, 1], dev)) } else { None },
+                    start: ci * sc,
                     n,
                 }
             })
@@ -318,6 +326,11 @@ impl<'a> Renderer<'a> {
         let mut polar_found: Tensor<3, Bool> = zeros().greater_elem(1.0);
         let need_polar_first = !beam.nopolar;
         let last_layer = det.thicksteps.max(1) - 1;
+        // weight / mean(weight), shape [1, S, 1]
+        let source_factor = p.source_weights.as_ref().map(|w| {
+            let n = w.dims()[0];
+            (w.clone() * (n as f64) / w.clone().sum()).reshape([1, n, 1])
+        });
         for t in 0..det.thicksteps.max(1) {
             let odet_off = t as f64 * det.thickstep;
             for sub_s in 0..os {
@@ -395,8 +408,8 @@ impl<'a> Renderer<'a> {
                                 ssum = ssum * pol;
                             }
                         }
-                        if let Some(w) = &src.weight {
-                            ssum = ssum * w.clone();
+                        if let Some(w) = &source_factor {
+                            ssum = ssum * w.clone().narrow(1, src.start, src.n);
                         }
                         psum = psum + ssum.sum_dim(1);
                     }

@@ -10,7 +10,7 @@ use burn::tensor::Tensor;
 use crate::config::Experiment;
 use crate::device::{cpu, tensor, to_vec};
 use crate::error::{Error, Result};
-use crate::model::{build_params, ParamTensors, Values};
+use crate::model::{build_params, ParamTensors, Values, VectorParams};
 use crate::render::{Params, Renderer};
 
 /// What is being minimised (or differentiated), over the rendered pixels.
@@ -97,16 +97,13 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn fgrid(&self, dev: &burn::tensor::Device) -> Option<Tensor<1>> {
-        self.exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| tensor(g.values.clone(), [g.values.len()], dev))
-    }
 
     /// The model image (one value per rendered pixel) for parameter values.
     pub fn image(&self, values: &Values) -> Vec<f64> {
         let dev = cpu();
         let renderer = self.renderer(&dev);
         let pt = ParamTensors::new(values, &[], &dev);
-        let params: Params = build_params(self.exp, &pt, self.fgrid(&dev), &dev);
+        let params: Params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
         let mut out = Vec::with_capacity(self.pixels.len());
         for chunk in self.pixels.chunks(renderer.pixel_chunk()) {
             out.extend(to_vec(renderer.render_pixels(&params, chunk)));
@@ -119,7 +116,7 @@ impl<'a> Evaluator<'a> {
         let dev = cpu();
         let renderer = self.renderer(&dev);
         let pt = ParamTensors::new(values, &[], &dev);
-        let params = build_params(self.exp, &pt, self.fgrid(&dev), &dev);
+        let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
         let mut total = 0.0;
         let mut start = 0;
         for chunk in self.pixels.chunks(renderer.pixel_chunk()) {
@@ -128,6 +125,36 @@ impl<'a> Evaluator<'a> {
             start += chunk.len();
         }
         total
+    }
+
+    /// Gradient of the objective with respect to a vector parameter: every structure factor of
+    /// the HKL grid (padded layout), or every raw source weight (with -source_weights). Returns
+    /// None when the experiment has no such vector.
+    pub fn vector_gradient(&self, values: &Values, which: VectorKind, obj: &Objective) -> Option<Vec<f64>> {
+        let dev = cpu().autodiff();
+        let renderer = self.renderer(&dev);
+        let mut grad: Option<Vec<f64>> = None;
+        let mut start = 0;
+        for chunk in self.pixels.chunks(renderer.pixel_chunk()) {
+            let pt = ParamTensors::new(values, &[], &dev);
+            let vp = VectorParams::from_experiment(self.exp, &dev, which == VectorKind::StructureFactors, which == VectorKind::SourceWeights);
+            let leaf = match which {
+                VectorKind::StructureFactors => vp.fgrid.clone()?,
+                VectorKind::SourceWeights => vp.source_weights.clone()?,
+            };
+            let params = build_params(self.exp, &pt, vp, &dev);
+            let m = renderer.render_pixels(&params, chunk);
+            let grads = chunk_objective(obj, m, start..start + chunk.len(), &dev).backward();
+            if let Some(g) = leaf.grad(&grads) {
+                let g = to_vec(g);
+                match &mut grad {
+                    Some(acc) => acc.iter_mut().zip(g).for_each(|(a, b)| *a += b),
+                    None => grad = Some(g),
+                }
+            }
+            start += chunk.len();
+        }
+        grad
     }
 
     /// Objective value and its gradient with respect to `names` (in command-line units).
@@ -139,7 +166,7 @@ impl<'a> Evaluator<'a> {
         let mut start = 0;
         for chunk in self.pixels.chunks(renderer.pixel_chunk()) {
             let pt = ParamTensors::new(values, names, &dev);
-            let params = build_params(self.exp, &pt, self.fgrid(&dev), &dev);
+            let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
             let m = renderer.render_pixels(&params, chunk);
             let loss = chunk_objective(obj, m, start..start + chunk.len(), &dev);
             total += to_vec(loss.clone().detach())[0];
@@ -153,6 +180,13 @@ impl<'a> Evaluator<'a> {
         }
         (total, grad)
     }
+}
+
+/// Vector-valued parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorKind {
+    StructureFactors,
+    SourceWeights,
 }
 
 /// Parse a comma-separated parameter list, checking every name.

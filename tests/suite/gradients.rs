@@ -90,3 +90,71 @@ fn gradcheck_command_passes_and_reports() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("cell_q"));
 }
+
+#[test]
+fn structure_factor_and_source_weight_gradients_match_finite_differences() {
+    let dir = crate::common::scratch("vecgrad");
+    let hkl = dir.join("f.hkl");
+    let mut text = String::new();
+    for h in -6i32..=6 {
+        for k in -6i32..=6 {
+            for l in -6i32..=6 {
+                text += &format!("{h} {k} {l} {}\n", 20.0 + ((h * 31 + k * 17 + l * 7).rem_euclid(23)) as f64);
+            }
+        }
+    }
+    std::fs::write(&hkl, text).unwrap();
+    let src = dir.join("s.txt");
+    std::fs::write(&src, "-10 0 0 1.0 1e-10\n-10 0.01 0 0.5 1.01e-10\n-10 0 0.01 2.0 0.99e-10\n").unwrap();
+    for mode in ["-nointerpolate", "-interpolate"] {
+        let args = format!("-cell 30 30 30 90 90 90 -misset 3 5 7 -hkl {} -N 3 -lambda 1 -distance 50 -pixel 0.2 -detpixels 24 -oversample 1 {mode} -sourcefile {} -source_weights", hkl.display(), src.display());
+        let exp = exp_of(&args);
+        let ev = Evaluator::new(&exp);
+        let obj = Objective::Weighted(ramp_weights(&exp, &ev.pixels));
+        let values = initial_values(&exp);
+        let gf = ev.vector_gradient(&values, nanobragg::refine::VectorKind::StructureFactors, &obj).unwrap();
+        let gw = ev.vector_gradient(&values, nanobragg::refine::VectorKind::SourceWeights, &obj).unwrap();
+        // largest structure-factor gradients are the ones the image depends on
+        let mut order: Vec<usize> = (0..gf.len()).collect();
+        order.sort_by(|&a, &b| gf[b].abs().partial_cmp(&gf[a].abs()).unwrap());
+        assert!(gf[order[0]] != 0.0);
+        for &i in order.iter().take(4) {
+            let fd = {
+                let h = 1e-3;
+                let mut e1 = exp.clone();
+                e1.structure.grid.as_mut().unwrap().values[i] += h;
+                let mut e2 = exp.clone();
+                e2.structure.grid.as_mut().unwrap().values[i] -= h;
+                (Evaluator::new(&e1).value(&values, &obj) - Evaluator::new(&e2).value(&values, &obj)) / (2.0 * h)
+            };
+            assert!((gf[i] - fd).abs() <= 1e-6 * fd.abs().max(gf[i].abs()), "{mode} F[{i}]: {} vs {fd}", gf[i]);
+        }
+        for i in 0..3 {
+            let h = 1e-4;
+            let mut e1 = exp.clone();
+            e1.beam.sources[i].weight += h;
+            let mut e2 = exp.clone();
+            e2.beam.sources[i].weight -= h;
+            let fd = (Evaluator::new(&e1).value(&values, &obj) - Evaluator::new(&e2).value(&values, &obj)) / (2.0 * h);
+            assert!((gw[i] - fd).abs() <= 1e-6 * fd.abs().max(gw[i].abs()), "{mode} weight {i}: {} vs {fd}", gw[i]);
+        }
+    }
+}
+
+/// Gradient checks on the golden geometries themselves (triclinic, tilted detector, mosaic),
+/// restricted to a region of interest so the test stays quick; the geometry is unchanged.
+#[test]
+fn gradcheck_passes_on_golden_geometries() {
+    let cases = [
+        "-misset -89.968546 -31.328953 177.753396 -cell 70 80 90 75 85 95 -default_F 100 -N 5 -lambda 1.0 -detpixels 512 -roi 200 231 250 281",
+        "-lambda 6.2 -N 5 -cell 100 100 100 90 90 90 -default_F 100 -distance 100 -detsize 102.4 -detpixels 1024 -Xbeam 61.2 -Ybeam 61.2 -detector_rotx 5 -detector_roty 3 -detector_rotz 2 -twotheta 15 -oversample 1 -roi 560 599 560 599",
+        "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1.0 -distance 100 -pixel 0.1 -detpixels 128 -oversample 1 -mosaic 0.5 -mosaic_dom 8 -phi 5 -osc 2 -phisteps 4 -roi 60 99 60 99",
+    ];
+    for args in cases {
+        let exp = exp_of(args);
+        let rows = gradcheck(&exp, &all_params(), None, true);
+        for r in &rows {
+            assert!(r.rel_error <= 1e-6, "{args}\n{}: {:e} vs {:e} ({:e})", r.name, r.autodiff, r.finite_difference, r.rel_error);
+        }
+    }
+}

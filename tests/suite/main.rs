@@ -6,4 +6,5 @@ mod fabio;
 mod gradients;
 mod invariants;
 mod parity;
+mod refinement;
 mod trace;
