@@ -149,6 +149,8 @@ pub struct Options {
     pub trace_pixel: Option<[i64; 2]>,
     // engine
     pub chunk_elements: Option<usize>,
+    /// Force the batched tensor path for forward renders (`-engine tensor`).
+    pub tensor_engine: bool,
     pub threads: Option<usize>,
     pub help: bool,
 }
@@ -558,6 +560,14 @@ pub fn parse(argv: &[String]) -> Result<Options> {
                 }
                 o.chunk_elements = Some(n as usize);
             }
+            "-engine" => {
+                let v = a.value(f, "'fused' or 'tensor'")?;
+                o.tensor_engine = match v {
+                    "tensor" => true,
+                    "fused" | "auto" => false,
+                    _ => return Err(Error::new(format!("-engine: expected 'fused' or 'tensor', got '{v}'"))),
+                };
+            }
             "-threads" | "-nthreads" => {
                 let n = a.n(f)?;
                 if n < 1 {
@@ -600,7 +610,7 @@ beam:      -lambda/-wave -energy -dispersion -dispsteps -divergence -hdivrange -
 sampling:  -oversample -oversample_thick -oversample_polar -oversample_omega -dmin -water
 output:    -floatfile -intfile -noisefile -pgmfile -scale -pgmscale -adc -seed -nonoise
            -nopgm -noprogress -progress -printout -printout_pixel f s -trace_pixel s f
-engine:    -chunk_elements N (elements per tensor batch) -threads N
+engine:    -chunk_elements N (elements per tensor batch) -threads N -engine fused|tensor
 
 Units: mm, degrees, Angstrom, mrad (divergence), percent (dispersion), um (detector
 thickness and attenuation depth), photons/m^2 (fluence). See docs/cli.md.

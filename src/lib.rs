@@ -11,6 +11,7 @@ pub mod config;
 pub mod crystal;
 pub mod device;
 pub mod error;
+pub mod fused;
 pub mod io;
 pub mod model;
 pub mod output;

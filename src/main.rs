@@ -68,6 +68,9 @@ fn run(args: &[String]) -> Result<()> {
         renderer = renderer.with_chunk_elements(n);
     }
     renderer = renderer.with_threads(o.threads.unwrap_or(0));
+    if o.tensor_engine {
+        renderer = renderer.with_engine(nanobragg::render::Engine::Tensor);
+    }
     let params = Params::from_experiment(&exp, &dev);
     let mut meter = nanobragg::progress::Meter::new(o.progress);
     let image64 = renderer.render_image(&params, |done, total| meter.update(done, total));

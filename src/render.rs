@@ -126,6 +126,18 @@ pub struct Renderer<'a> {
     n_orient: usize,
     /// Worker threads for `render_image` (each renders whole pixel chunks).
     pub threads: usize,
+    /// How `render_image` evaluates forward renders.
+    pub engine: Engine,
+}
+
+/// Evaluation engine of forward renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// The fused CPU kernel ([`crate::fused`]) for float64 renders on a CPU device without
+    /// autodiff; the tensor path otherwise.
+    Auto,
+    /// Always the batched tensor path.
+    Tensor,
 }
 
 /// Per-source host data for one source chunk.
@@ -146,7 +158,13 @@ impl<'a> Renderer<'a> {
             chunk_elements: DEFAULT_CHUNK_ELEMENTS,
             n_orient: exp.crystal.phisteps * exp.crystal.mosaic_umats.len().max(1),
             threads: 1,
+            engine: Engine::Auto,
         }
+    }
+
+    pub fn with_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// Use `n` worker threads in `render_image` (0: one per available core).
@@ -248,6 +266,39 @@ impl<'a> Renderer<'a> {
         let pixels = self.rendered_pixels();
         let total = pixels.len();
         let threads = self.threads.max(1).min(total.max(1));
+        if self.engine == Engine::Auto && !self.device.is_autodiff() && crate::device::precision() == crate::device::Precision::F64 {
+            let kernel = crate::fused::FusedKernel::new(self.exp, params);
+            let block = 4096;
+            let blocks: Vec<&[usize]> = pixels.chunks(block).collect();
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<f64>)>();
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    let tx = tx.clone();
+                    let (next, blocks, kernel) = (&next, &blocks, &kernel);
+                    scope.spawn(move || loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= blocks.len() {
+                            break;
+                        }
+                        let values: Vec<f64> = blocks[i].iter().map(|&idx| kernel.pixel(idx)).collect();
+                        if tx.send((i, values)).is_err() {
+                            break;
+                        }
+                    });
+                }
+                drop(tx);
+                let mut done = 0;
+                for (i, values) in rx {
+                    for (&idx, v) in blocks[i].iter().zip(values) {
+                        image[idx] = v;
+                    }
+                    done += blocks[i].len();
+                    progress(done, total);
+                }
+            });
+            return image;
+        }
         if threads == 1 {
             let mut done = 0;
             for chunk in pixels.chunks(self.pixel_chunk()) {
@@ -262,7 +313,7 @@ impl<'a> Renderer<'a> {
         }
         // independent pixel chunks on several threads (burn-ndarray runs each operation on one
         // thread); each thread gets its share of the memory budget
-        let per_thread = Renderer { exp: self.exp, device: self.device.clone(), chunk_elements: (self.chunk_elements / threads).max(1), n_orient: self.n_orient, threads: 1 };
+        let per_thread = Renderer { exp: self.exp, device: self.device.clone(), chunk_elements: (self.chunk_elements / threads).max(1), n_orient: self.n_orient, threads: 1, engine: self.engine };
         let chunks: Vec<&[usize]> = pixels.chunks(per_thread.pixel_chunk()).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let precision = crate::device::precision();

@@ -96,14 +96,15 @@ fn pgm_ok(reference: &Path, got: &Path) -> Result<String, String> {
     }
 }
 
-fn run_case(golden: &Path, case: &Value) -> Result<String, String> {
+fn run_case(golden: &Path, case: &Value, extra: &[&str]) -> Result<String, String> {
     let name = case["name"].as_str().unwrap();
     let dir = scratch(name);
     for inp in case["inputs"].as_array().unwrap() {
         let f = inp.as_str().unwrap();
         std::fs::copy(golden.join("inputs").join(f), dir.join(f)).map_err(|e| format!("copy {f}: {e}"))?;
     }
-    let args: Vec<String> = case["run_args"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let mut args: Vec<String> = case["run_args"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
     let out = run_args(&dir, &args);
     if !out.status.success() {
         return Err(format!("exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr)));
@@ -146,8 +147,7 @@ fn run_case(golden: &Path, case: &Value) -> Result<String, String> {
     Ok(report.join("; "))
 }
 
-#[test]
-fn golden_cases_match_the_c_reference() {
+fn all_cases(extra: &[&str]) {
     let Some(golden) = golden_dir() else { return };
     let index: Value = serde_json::from_str(&std::fs::read_to_string(golden.join("index.json")).unwrap()).unwrap();
     let cases = index["cases"].as_array().unwrap();
@@ -155,7 +155,7 @@ fn golden_cases_match_the_c_reference() {
     let mut failures = Vec::new();
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        match run_case(&golden, case) {
+        match run_case(&golden, case, extra) {
             Ok(msg) => eprintln!("PASS {name:28} {msg}"),
             Err(msg) => {
                 eprintln!("FAIL {name:28} {msg}");
@@ -163,6 +163,18 @@ fn golden_cases_match_the_c_reference() {
             }
         }
     }
-    eprintln!("{} passed, {} failed", cases.len() - failures.len(), failures.len());
+    eprintln!("{} passed, {} failed {extra:?}", cases.len() - failures.len(), failures.len());
     assert!(failures.is_empty(), "parity failures:\n{}", failures.join("\n"));
+}
+
+/// The default engine (fused CPU kernel for forward renders).
+#[test]
+fn golden_cases_match_the_c_reference() {
+    all_cases(&[]);
+}
+
+/// The batched tensor path, the one gradients flow through.
+#[test]
+fn golden_cases_match_the_c_reference_on_the_tensor_path() {
+    all_cases(&["-engine", "tensor"]);
 }

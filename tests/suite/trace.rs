@@ -1,9 +1,10 @@
 //! The per-pixel trace is a second, scalar implementation of the physics: its final value must
-//! equal the tensor renderer's image, pixel for pixel, in many configurations.
+//! equal the tensor renderer's image, pixel for pixel, in many configurations; so must the
+//! fused CPU kernel that renders forward images by default.
 
 use crate::common::*;
 use nanobragg::config::build;
-use nanobragg::render::{Params, Renderer};
+use nanobragg::render::{Engine, Params, Renderer};
 use std::path::Path;
 
 fn opts(s: &str) -> nanobragg::cli::Options {
@@ -33,9 +34,14 @@ fn hkl_file(dir: &Path) -> String {
 fn check(args: &str) {
     let (exp, _) = build(&opts(args)).unwrap_or_else(|e| panic!("{args}: {e}"));
     let dev = nanobragg::device::cpu();
-    let renderer = Renderer::new(&exp, &dev);
+    let renderer = Renderer::new(&exp, &dev).with_engine(Engine::Tensor);
     let params = Params::from_experiment(&exp, &dev);
     let image = renderer.render_image(&params, |_, _| {});
+    // the fused CPU kernel (default for forward renders) gives the tensor path's image
+    let fused = Renderer::new(&exp, &dev).with_threads(2).render_image(&params, |_, _| {});
+    for (i, (a, b)) in image.iter().zip(&fused).enumerate() {
+        assert!((a - b).abs() <= 1e-12 * a.abs().max(b.abs()) + 1e-300, "{args}: pixel {i}: tensor {a:e} vs fused {b:e}");
+    }
     let max = image.iter().cloned().fold(0.0f64, f64::max);
     assert!(max > 0.0, "{args}: blank image");
     let fp = exp.detector.fpixels;
