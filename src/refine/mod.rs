@@ -80,13 +80,16 @@ pub struct Evaluator<'a> {
     pub exp: &'a Experiment,
     pub pixels: Vec<usize>,
     pub chunk_elements: Option<usize>,
+    /// Threads evaluating pixel chunks of gradients in parallel (default: one per core).
+    pub threads: usize,
 }
 
 impl<'a> Evaluator<'a> {
     pub fn new(exp: &'a Experiment) -> Self {
         let dev = cpu();
         let pixels = Renderer::new(exp, &dev).rendered_pixels();
-        Evaluator { exp, pixels, chunk_elements: None }
+        let threads = std::thread::available_parallelism().map(|v| v.get()).unwrap_or(1);
+        Evaluator { exp, pixels, chunk_elements: None, threads }
     }
 
     fn renderer(&self, dev: &burn::tensor::Device) -> Renderer<'a> {
@@ -160,23 +163,55 @@ impl<'a> Evaluator<'a> {
     /// Objective value and its gradient with respect to `names` (in command-line units).
     pub fn value_and_grad(&self, values: &Values, names: &[String], obj: &Objective) -> (f64, Vec<f64>) {
         let dev = cpu().autodiff();
+        let threads = self.threads.max(1);
         let renderer = self.renderer(&dev);
-        let mut total = 0.0;
-        let mut grad = vec![0.0; names.len()];
-        let mut start = 0;
-        for chunk in self.pixels.chunks(renderer.pixel_chunk()) {
+        // each thread gets its share of the memory budget
+        let per_thread = (renderer.chunk_elements / threads).max(1);
+        let renderer = if threads > 1 { renderer.with_chunk_elements(per_thread) } else { renderer };
+        let chunk_len = renderer.pixel_chunk();
+        let chunks: Vec<(usize, &[usize])> = self.pixels.chunks(chunk_len).enumerate().map(|(i, c)| (i * chunk_len, c)).collect();
+        let one = |start: usize, chunk: &[usize]| -> (f64, Vec<f64>) {
             let pt = ParamTensors::new(values, names, &dev);
             let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
             let m = renderer.render_pixels(&params, chunk);
             let loss = chunk_objective(obj, m, start..start + chunk.len(), &dev);
-            total += to_vec(loss.clone().detach())[0];
+            let value = to_vec(loss.clone().detach())[0];
             let grads = loss.backward();
-            for (g, name) in grad.iter_mut().zip(names) {
-                if let Some(t) = pt.get(name).grad(&grads) {
-                    *g += to_vec(t).iter().sum::<f64>();
-                }
+            let g = names.iter().map(|name| pt.get(name).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect();
+            (value, g)
+        };
+        // per-chunk results are summed in chunk order, so the result does not depend on the
+        // thread count or on scheduling
+        let mut results: Vec<Option<(f64, Vec<f64>)>> = vec![None; chunks.len()];
+        if threads == 1 || chunks.len() == 1 {
+            for (i, &(start, chunk)) in chunks.iter().enumerate() {
+                results[i] = Some(one(start, chunk));
             }
-            start += chunk.len();
+        } else {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let precision = crate::device::precision();
+            let collected = std::sync::Mutex::new(&mut results);
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| {
+                        crate::device::set_precision(precision);
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= chunks.len() {
+                                break;
+                            }
+                            let r = one(chunks[i].0, chunks[i].1);
+                            collected.lock().unwrap()[i] = Some(r);
+                        }
+                    });
+                }
+            });
+        }
+        let mut total = 0.0;
+        let mut grad = vec![0.0; names.len()];
+        for (v, g) in results.into_iter().flatten() {
+            total += v;
+            grad.iter_mut().zip(g).for_each(|(a, b)| *a += b);
         }
         (total, grad)
     }
