@@ -451,7 +451,8 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     let mut fdet: V3 = o.fdet_vector.unwrap_or([0.0, 0.0, 1.0]);
     let mut sdet: V3 = o.sdet_vector.unwrap_or([0.0, -1.0, 0.0]);
     let mut odet: V3 = o.odet_vector.unwrap_or([1.0, 0.0, 0.0]);
-    let mut twotheta_axis: V3 = o.twotheta_axis.unwrap_or([0.0, 0.0, -1.0]);
+    // the reference's initial two-theta axis is +y; only the named conventions replace it
+    let mut twotheta_axis: V3 = o.twotheta_axis.unwrap_or([0.0, 1.0, 0.0]);
     let mut polar_vector: V3 = o.polar_vector.unwrap_or([0.0, 0.0, 1.0]);
     let mut spindle: V3 = o.spindle_axis.unwrap_or([0.0, 0.0, 1.0]);
     let (xb, yb);
@@ -593,8 +594,10 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
         Some(None) => 0.0,
         None => -1.0,
     };
+    // -detector_abs 0 or inf means "no sensor model", whatever the order of the flags (the
+    // reference zeroes the thickness only when -detector_thick came first)
     let thick_in = match o.detector_abs {
-        Some(None) if o.detector_thick.is_none() => Some(0.0),
+        Some(None) => Some(0.0),
         _ => o.detector_thick.map(|v| v * 1e-6),
     };
     let (thicksteps, thick, thickstep) = {
@@ -888,6 +891,29 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn opts(s: &str) -> Options {
+        crate::cli::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn custom_convention_keeps_the_reference_two_theta_axis() {
+        // the reference starts with a +y two-theta axis and only the named conventions change it
+        let (e, _) = build(&opts("-cell 70 80 90 -default_F 1 -detpixels 16 -spindle_axis 0 0 1 -twotheta 10")).unwrap();
+        assert_eq!(e.detector.convention, Convention::Custom);
+        assert_eq!(e.detector.setup.twotheta_axis, [0.0, 1.0, 0.0]);
+        let (e, _) = build(&opts("-cell 70 80 90 -default_F 1 -detpixels 16 -twotheta 10")).unwrap();
+        assert_eq!(e.detector.setup.twotheta_axis, [0.0, 0.0, -1.0]);
+    }
+
+    #[test]
+    fn zero_or_infinite_attenuation_depth_means_no_sensor_in_either_order() {
+        for args in ["-detector_thick 100 -detector_abs 0", "-detector_abs inf -detector_thick 100"] {
+            let (e, _) = build(&opts(&format!("-cell 70 80 90 -default_F 1 -detpixels 16 {args}"))).unwrap();
+            assert_eq!(e.detector.thick, 0.0, "{args}");
+            assert_eq!(e.detector.thicksteps, 1, "{args}");
+        }
+    }
 
     #[test]
     fn step_resolution_follows_the_reference_rules() {
