@@ -50,7 +50,9 @@ fn child(mode: &str, args: &str) {
     let o = nanobragg::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
     let (exp, _) = nanobragg::config::build(&o).unwrap();
     let t = Instant::now();
-    let ev = nanobragg::refine::Evaluator::new(&exp);
+    // one thread for both passes so the ratio compares like with like
+    let mut ev = nanobragg::refine::Evaluator::new(&exp);
+    ev.threads = 1;
     let values = nanobragg::model::initial_values(&exp);
     let w = vec![1.0; ev.pixels.len()];
     let obj = nanobragg::refine::Objective::Weighted(w);

@@ -159,8 +159,9 @@ impl<'a> FusedKernel<'a> {
                     for src in &self.sources {
                         let q: V3 = std::array::from_fn(|i| (d[i] - src.inc[i]) / src.lambda);
                         let fail = smp.dmin > 0.0 && vec3::norm(q) * 0.5 * smp.dmin > 0.5;
-                        let pol = if beam.nopolar { 1.0 } else { polarization(self.kahn, src, d) };
-                        if !beam.nopolar && !polar_found && !fail && ((first_sub && t == 0) || smp.dmin > 0.0) {
+                        let want_first = !beam.nopolar && !polar_found && !fail && ((first_sub && t == 0) || smp.dmin > 0.0);
+                        let pol = if beam.nopolar || !(want_first || smp.oversample_polar) { 1.0 } else { polarization(self.kahn, src, d) };
+                        if want_first {
                             polar_first = pol;
                             polar_found = true;
                         }
@@ -260,6 +261,20 @@ fn sincg(f: f64, n: f64) -> f64 {
     let x = f * std::f64::consts::PI;
     if x.abs() < 1e-4 {
         n * (1.0 - (n * n - 1.0) * x * x * (1.0 / 6.0))
+    } else if n.fract() == 0.0 && (1.0..=16.0).contains(&n) {
+        // sin(n x) / sin(x) = U_{n-1}(cos x): one cosine and a short Chebyshev recurrence
+        // instead of two sines
+        let c2 = 2.0 * x.cos();
+        let (mut u0, mut u1) = (1.0, c2);
+        if n == 1.0 {
+            return 1.0;
+        }
+        for _ in 2..n as usize {
+            let u2 = c2 * u1 - u0;
+            u0 = u1;
+            u1 = u2;
+        }
+        u1
     } else {
         (x * n).sin() / x.sin()
     }

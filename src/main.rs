@@ -73,23 +73,21 @@ fn run(args: &[String]) -> Result<()> {
     }
     let params = Params::from_experiment(&exp, &dev);
     let mut meter = nanobragg::progress::Meter::new(o.progress);
-    let image64 = renderer.render_image(&params, |done, total| meter.update(done, total));
+    // the float image is single precision, as the file and the reference's own buffer are; a
+    // trace compares against the float64 values
+    let image: Vec<f32> = if trace_requests.is_empty() {
+        renderer.render_image_f32(&params, |done, total| meter.update(done, total))
+    } else {
+        let image64 = renderer.render_image(&params, |done, total| meter.update(done, total));
+        nanobragg::trace::report(&mut out, &exp, &trace_requests, &image64);
+        image64.iter().map(|&v| v as f32).collect()
+    };
     meter.finish();
-    if let Some(i) = image64.iter().position(|v| !v.is_finite()) {
+    if let Some(i) = image.iter().position(|v| !v.is_finite()) {
         let fp = exp.detector.fpixels;
         return Err(nanobragg::error::Error::new(format!("internal error: pixel ({}, {}) is not a finite number; no file written (please report these flags)", i % fp, i / fp)));
     }
-    nanobragg::trace::report(&mut out, &exp, &trace_requests, &image64);
-    let image: Vec<f32> = image64.iter().map(|&v| v as f32).collect();
-    let rendered = renderer.rendered_pixels();
-    let roi_pixels: Vec<usize> = (0..image.len())
-        .filter(|&i| {
-            let d = &exp.detector;
-            let (f, s) = ((i % d.fpixels) as i64, (i / d.fpixels) as i64);
-            f >= d.roi[0] && f <= d.roi[1] && s >= d.roi[2] && s <= d.roi[3]
-        })
-        .collect();
-    let stats = statistics(&image, &rendered, &roi_pixels, exp.detector.fpixels);
+    let stats = statistics(&image, exp.detector.fpixels, |i| renderer.is_rendered(i), |i| renderer.in_roi(i));
 
     io::floatimg::write_float_image(Path::new(&floatfile), &image)?;
     let _ = writeln!(out, "writing {floatfile} as {} 4-byte floats", image.len());

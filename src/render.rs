@@ -178,29 +178,39 @@ impl<'a> Renderer<'a> {
         self
     }
 
-    /// Indices (slow * fpixels + fast) of the pixels that are rendered: inside the ROI
-    /// (inclusive limits) and not masked out.
+    /// Whether pixel `idx` (slow * fpixels + fast) is inside the ROI (inclusive limits).
+    pub fn in_roi(&self, idx: usize) -> bool {
+        let d = &self.exp.detector;
+        let (f, s) = ((idx % d.fpixels) as i64, (idx / d.fpixels) as i64);
+        f >= d.roi[0] && f <= d.roi[1] && s >= d.roi[2] && s <= d.roi[3]
+    }
+
+    /// Whether pixel `idx` is rendered: inside the ROI and not masked out.
+    pub fn is_rendered(&self, idx: usize) -> bool {
+        self.in_roi(idx) && self.exp.mask.as_ref().map(|m| m[idx] != 0).unwrap_or(true)
+    }
+
+    /// Indices (slow * fpixels + fast) of the pixels that are rendered.
     pub fn rendered_pixels(&self) -> Vec<usize> {
         let d = &self.exp.detector;
-        let mut out = Vec::new();
-        for s in 0..d.spixels {
-            if (s as i64) < d.roi[2] || (s as i64) > d.roi[3] {
-                continue;
-            }
-            for f in 0..d.fpixels {
-                if (f as i64) < d.roi[0] || (f as i64) > d.roi[1] {
-                    continue;
+        (0..d.fpixels * d.spixels).filter(|&i| self.is_rendered(i)).collect()
+    }
+
+    /// The rendered pixels in blocks of at most `n`, produced lazily (no list of every pixel).
+    fn rendered_blocks(&self, n: usize) -> impl Iterator<Item = Vec<usize>> + '_ {
+        let d = &self.exp.detector;
+        let total = d.fpixels * d.spixels;
+        let mut next = 0usize;
+        std::iter::from_fn(move || {
+            let mut block = Vec::with_capacity(n.min(1 << 16));
+            while next < total && block.len() < n {
+                if self.is_rendered(next) {
+                    block.push(next);
                 }
-                let idx = s * d.fpixels + f;
-                if let Some(m) = &self.exp.mask {
-                    if m[idx] == 0 {
-                        continue;
-                    }
-                }
-                out.push(idx);
+                next += 1;
             }
-        }
-        out
+            (!block.is_empty()).then_some(block)
+        })
     }
 
     /// Source and orientation chunk sizes, and how many pixels fit in one batch.
@@ -260,77 +270,62 @@ impl<'a> Renderer<'a> {
 
     /// Render the whole image (fast index fastest), in photons per pixel. Pixels outside the
     /// ROI or masked are zero.
-    pub fn render_image(&self, params: &Params, mut progress: impl FnMut(usize, usize)) -> Vec<f64> {
+    pub fn render_image(&self, params: &Params, progress: impl FnMut(usize, usize)) -> Vec<f64> {
         let d = &self.exp.detector;
         let mut image = vec![0.0; d.fpixels * d.spixels];
-        let pixels = self.rendered_pixels();
-        let total = pixels.len();
+        self.render_into(params, progress, |idx, v| image[idx] = v);
+        image
+    }
+
+    /// As [`Renderer::render_image`], stored in single precision as the float image file is.
+    pub fn render_image_f32(&self, params: &Params, progress: impl FnMut(usize, usize)) -> Vec<f32> {
+        let d = &self.exp.detector;
+        let mut image = vec![0.0f32; d.fpixels * d.spixels];
+        self.render_into(params, progress, |idx, v| image[idx] = v as f32);
+        image
+    }
+
+    /// Render every rendered pixel, handing each value to `sink(index, value)` on this thread.
+    /// Blocks of pixels are evaluated on `threads` worker threads.
+    pub fn render_into(&self, params: &Params, mut progress: impl FnMut(usize, usize), mut sink: impl FnMut(usize, f64)) {
+        let total = {
+            let d = &self.exp.detector;
+            (0..d.fpixels * d.spixels).filter(|&i| self.is_rendered(i)).count()
+        };
         let threads = self.threads.max(1).min(total.max(1));
-        if self.engine == Engine::Auto && !self.device.is_autodiff() && crate::device::precision() == crate::device::Precision::F64 {
-            let kernel = crate::fused::FusedKernel::new(self.exp, params);
-            let block = 4096;
-            let blocks: Vec<&[usize]> = pixels.chunks(block).collect();
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<f64>)>();
-            std::thread::scope(|scope| {
-                for _ in 0..threads {
-                    let tx = tx.clone();
-                    let (next, blocks, kernel) = (&next, &blocks, &kernel);
-                    scope.spawn(move || loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= blocks.len() {
-                            break;
-                        }
-                        let values: Vec<f64> = blocks[i].iter().map(|&idx| kernel.pixel(idx)).collect();
-                        if tx.send((i, values)).is_err() {
-                            break;
-                        }
-                    });
-                }
-                drop(tx);
-                let mut done = 0;
-                for (i, values) in rx {
-                    for (&idx, v) in blocks[i].iter().zip(values) {
-                        image[idx] = v;
-                    }
-                    done += blocks[i].len();
-                    progress(done, total);
-                }
-            });
-            return image;
-        }
-        if threads == 1 {
-            let mut done = 0;
-            for chunk in pixels.chunks(self.pixel_chunk()) {
-                let values = to_vec(self.render_pixels(params, chunk));
-                for (&idx, v) in chunk.iter().zip(values) {
-                    image[idx] = v;
-                }
-                done += chunk.len();
-                progress(done, total);
+        let fused = self.engine == Engine::Auto && !self.device.is_autodiff() && crate::device::precision() == crate::device::Precision::F64;
+        // with several threads each gets its share of the memory budget
+        let per_thread = Renderer {
+            exp: self.exp,
+            device: self.device.clone(),
+            chunk_elements: (self.chunk_elements / threads).max(1),
+            n_orient: self.n_orient,
+            threads: 1,
+            engine: self.engine,
+        };
+        let kernel = fused.then(|| crate::fused::FusedKernel::new(self.exp, params));
+        let block = if fused { 4096 } else { per_thread.pixel_chunk() };
+        let evaluate = |pixels: &[usize]| -> Vec<f64> {
+            match &kernel {
+                Some(k) => pixels.iter().map(|&idx| k.pixel(idx)).collect(),
+                None => to_vec(per_thread.render_pixels(params, pixels)),
             }
-            return image;
-        }
-        // independent pixel chunks on several threads (burn-ndarray runs each operation on one
-        // thread); each thread gets its share of the memory budget
-        let per_thread = Renderer { exp: self.exp, device: self.device.clone(), chunk_elements: (self.chunk_elements / threads).max(1), n_orient: self.n_orient, threads: 1, engine: self.engine };
-        let chunks: Vec<&[usize]> = pixels.chunks(per_thread.pixel_chunk()).collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
+        };
+        let blocks = std::sync::Mutex::new(self.rendered_blocks(block));
         let precision = crate::device::precision();
-        let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<f64>)>();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<usize>, Vec<f64>)>(threads * 2);
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 let tx = tx.clone();
-                let (next, chunks, per_thread) = (&next, &chunks, &per_thread);
+                let (blocks, evaluate) = (&blocks, &evaluate);
                 scope.spawn(move || {
+                    // burn-ndarray runs each operation on one thread: parallelism is per block
                     crate::device::set_precision(precision);
                     loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= chunks.len() {
-                            break;
-                        }
-                        let values = to_vec(per_thread.render_pixels(params, chunks[i]));
-                        if tx.send((i, values)).is_err() {
+                        let next = blocks.lock().unwrap().next();
+                        let Some(pixels) = next else { break };
+                        let values = evaluate(&pixels);
+                        if tx.send((pixels, values)).is_err() {
                             break;
                         }
                     }
@@ -338,15 +333,14 @@ impl<'a> Renderer<'a> {
             }
             drop(tx);
             let mut done = 0;
-            for (i, values) in rx {
-                for (&idx, v) in chunks[i].iter().zip(values) {
-                    image[idx] = v;
+            for (pixels, values) in rx {
+                for (&idx, v) in pixels.iter().zip(values) {
+                    sink(idx, v);
                 }
-                done += chunks[i].len();
+                done += pixels.len();
                 progress(done, total);
             }
         });
-        image
     }
 
     /// Render the given pixels (indices slow * fpixels + fast). Returns one value per pixel,
@@ -675,11 +669,15 @@ pub struct Stats {
 
 /// Statistics over the rendered pixels (max, mean, rms); the deviation is taken over every
 /// pixel of the ROI, masked ones included, as the reference does.
-pub fn statistics(image: &[f32], rendered: &[usize], roi: &[usize], fpixels: usize) -> Stats {
+pub fn statistics(image: &[f32], fpixels: usize, rendered: impl Fn(usize) -> bool, in_roi: impl Fn(usize) -> bool) -> Stats {
     let mut st = Stats::default();
     let (mut sum, mut sumsq) = (0.0f64, 0.0f64);
-    for &i in rendered {
-        let v = image[i] as f64;
+    let mut n = 0usize;
+    for (i, &v) in image.iter().enumerate() {
+        if !rendered(i) {
+            continue;
+        }
+        let v = v as f64;
         if v > st.max {
             st.max = v;
             st.max_fast = i % fpixels;
@@ -687,12 +685,18 @@ pub fn statistics(image: &[f32], rendered: &[usize], roi: &[usize], fpixels: usi
         }
         sum += v;
         sumsq += v * v;
+        n += 1;
     }
-    let n = rendered.len();
     st.count = n;
     st.mean = sum / n.max(1) as f64;
     st.rms = (sumsq / (n.max(2) - 1) as f64).sqrt();
-    let dev: f64 = roi.iter().map(|&i| (image[i] as f64 - st.mean).powi(2)).sum();
-    st.rmsd = (dev / (roi.len().max(2) - 1) as f64).sqrt();
+    let (mut dev, mut nroi) = (0.0f64, 0usize);
+    for (i, &v) in image.iter().enumerate() {
+        if in_roi(i) {
+            dev += (v as f64 - st.mean).powi(2);
+            nroi += 1;
+        }
+    }
+    st.rmsd = (dev / (nroi.max(2) - 1) as f64).sqrt();
     st
 }

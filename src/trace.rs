@@ -36,6 +36,13 @@ pub struct Requests {
 
 /// Resolve and validate the trace flags before anything is rendered (so a pixel off the
 /// detector is an error that leaves no output file behind).
+impl Requests {
+    /// Nothing to print.
+    pub fn is_empty(&self) -> bool {
+        !self.all && self.pixels.is_empty()
+    }
+}
+
 pub fn requests(o: &Options, exp: &Experiment) -> Result<Requests> {
     let d = &exp.detector;
     let check = |flag: &str, f: i64, s: i64| -> Result<(usize, usize)> {

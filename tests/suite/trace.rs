@@ -38,9 +38,11 @@ fn check(args: &str) {
     let params = Params::from_experiment(&exp, &dev);
     let image = renderer.render_image(&params, |_, _| {});
     // the fused CPU kernel (default for forward renders) gives the tensor path's image
+    // (to rounding: it evaluates sin(N x)/sin(x) by a Chebyshev recurrence)
     let fused = Renderer::new(&exp, &dev).with_threads(2).render_image(&params, |_, _| {});
+    let top = image.iter().cloned().fold(0.0f64, f64::max);
     for (i, (a, b)) in image.iter().zip(&fused).enumerate() {
-        assert!((a - b).abs() <= 1e-12 * a.abs().max(b.abs()) + 1e-300, "{args}: pixel {i}: tensor {a:e} vs fused {b:e}");
+        assert!((a - b).abs() <= 1e-10 * a.abs().max(b.abs()) + 1e-13 * top, "{args}: pixel {i}: tensor {a:e} vs fused {b:e}");
     }
     let max = image.iter().cloned().fold(0.0f64, f64::max);
     assert!(max > 0.0, "{args}: blank image");
