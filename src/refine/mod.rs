@@ -101,33 +101,63 @@ impl<'a> Evaluator<'a> {
     }
 
 
+    /// Evaluate `f(start, pixels)` for every chunk of rendered pixels on `self.threads` threads
+    /// (chunks sized for the device's per-thread memory budget), results in chunk order so sums
+    /// over them do not depend on the thread count or scheduling.
+    fn map_chunks<T: Send>(&self, dev: &burn::tensor::Device, f: impl Fn(&Renderer<'a>, usize, &[usize]) -> T + Sync) -> Vec<T> {
+        let threads = self.threads.max(1);
+        let renderer = self.renderer(dev);
+        let per_thread = (renderer.chunk_elements / threads).max(1);
+        let renderer = if threads > 1 { renderer.with_chunk_elements(per_thread) } else { renderer };
+        let chunk_len = renderer.pixel_chunk();
+        let chunks: Vec<(usize, &[usize])> = self.pixels.chunks(chunk_len).enumerate().map(|(i, c)| (i * chunk_len, c)).collect();
+        let mut results: Vec<Option<T>> = (0..chunks.len()).map(|_| None).collect();
+        if threads == 1 || chunks.len() <= 1 {
+            for (i, &(start, chunk)) in chunks.iter().enumerate() {
+                results[i] = Some(f(&renderer, start, chunk));
+            }
+        } else {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let precision = crate::device::precision();
+            let collected = std::sync::Mutex::new(&mut results);
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| {
+                        crate::device::set_precision(precision);
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= chunks.len() {
+                                break;
+                            }
+                            let r = f(&renderer, chunks[i].0, chunks[i].1);
+                            collected.lock().unwrap()[i] = Some(r);
+                        }
+                    });
+                }
+            });
+        }
+        results.into_iter().map(|r| r.expect("every chunk evaluated")).collect()
+    }
+
     /// The model image (one value per rendered pixel) for parameter values.
     pub fn image(&self, values: &Values) -> Vec<f64> {
         let dev = cpu();
-        let renderer = self.renderer(&dev);
         let pt = ParamTensors::new(values, &[], &dev);
         let params: Params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
-        let mut out = Vec::with_capacity(self.pixels.len());
-        for chunk in self.pixels.chunks(renderer.pixel_chunk()) {
-            out.extend(to_vec(renderer.render_pixels(&params, chunk)));
-        }
-        out
+        self.map_chunks(&dev, |r, _, chunk| to_vec(r.render_pixels(&params, chunk))).concat()
     }
 
     /// Objective value (float64, no graph).
     pub fn value(&self, values: &Values, obj: &Objective) -> f64 {
         let dev = cpu();
-        let renderer = self.renderer(&dev);
         let pt = ParamTensors::new(values, &[], &dev);
         let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
-        let mut total = 0.0;
-        let mut start = 0;
-        for chunk in self.pixels.chunks(renderer.pixel_chunk()) {
-            let m = renderer.render_pixels(&params, chunk);
-            total += to_vec(chunk_objective(obj, m, start..start + chunk.len(), &dev))[0];
-            start += chunk.len();
-        }
-        total
+        self.map_chunks(&dev, |r, start, chunk| {
+            let m = r.render_pixels(&params, chunk);
+            to_vec(chunk_objective(obj, m, start..start + chunk.len(), &dev))[0]
+        })
+        .into_iter()
+        .sum()
     }
 
     /// Gradient of the objective with respect to a vector parameter: every structure factor of
@@ -163,53 +193,19 @@ impl<'a> Evaluator<'a> {
     /// Objective value and its gradient with respect to `names` (in command-line units).
     pub fn value_and_grad(&self, values: &Values, names: &[String], obj: &Objective) -> (f64, Vec<f64>) {
         let dev = cpu().autodiff();
-        let threads = self.threads.max(1);
-        let renderer = self.renderer(&dev);
-        // each thread gets its share of the memory budget
-        let per_thread = (renderer.chunk_elements / threads).max(1);
-        let renderer = if threads > 1 { renderer.with_chunk_elements(per_thread) } else { renderer };
-        let chunk_len = renderer.pixel_chunk();
-        let chunks: Vec<(usize, &[usize])> = self.pixels.chunks(chunk_len).enumerate().map(|(i, c)| (i * chunk_len, c)).collect();
-        let one = |start: usize, chunk: &[usize]| -> (f64, Vec<f64>) {
+        let per_chunk = self.map_chunks(&dev, |r, start, chunk| {
+            // parameters are rebuilt per chunk so each chunk's graph is freed after its backward
             let pt = ParamTensors::new(values, names, &dev);
             let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
-            let m = renderer.render_pixels(&params, chunk);
-            let loss = chunk_objective(obj, m, start..start + chunk.len(), &dev);
+            let loss = chunk_objective(obj, r.render_pixels(&params, chunk), start..start + chunk.len(), &dev);
             let value = to_vec(loss.clone().detach())[0];
             let grads = loss.backward();
-            let g = names.iter().map(|name| pt.get(name).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect();
+            let g: Vec<f64> = names.iter().map(|name| pt.get(name).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect();
             (value, g)
-        };
-        // per-chunk results are summed in chunk order, so the result does not depend on the
-        // thread count or on scheduling
-        let mut results: Vec<Option<(f64, Vec<f64>)>> = vec![None; chunks.len()];
-        if threads == 1 || chunks.len() == 1 {
-            for (i, &(start, chunk)) in chunks.iter().enumerate() {
-                results[i] = Some(one(start, chunk));
-            }
-        } else {
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let precision = crate::device::precision();
-            let collected = std::sync::Mutex::new(&mut results);
-            std::thread::scope(|scope| {
-                for _ in 0..threads {
-                    scope.spawn(|| {
-                        crate::device::set_precision(precision);
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            if i >= chunks.len() {
-                                break;
-                            }
-                            let r = one(chunks[i].0, chunks[i].1);
-                            collected.lock().unwrap()[i] = Some(r);
-                        }
-                    });
-                }
-            });
-        }
+        });
         let mut total = 0.0;
         let mut grad = vec![0.0; names.len()];
-        for (v, g) in results.into_iter().flatten() {
+        for (v, g) in per_chunk {
             total += v;
             grad.iter_mut().zip(g).for_each(|(a, b)| *a += b);
         }
