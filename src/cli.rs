@@ -151,6 +151,10 @@ pub struct Options {
     pub chunk_elements: Option<usize>,
     /// Force the batched tensor path for forward renders (`-engine tensor`).
     pub tensor_engine: bool,
+    /// Render on the GPU (`-device gpu`, burn-wgpu).
+    pub gpu: bool,
+    /// `-precision f32|f64` (CPU default f64; the GPU uses f32).
+    pub precision: Option<crate::device::Precision>,
     pub threads: Option<usize>,
     pub help: bool,
 }
@@ -560,6 +564,22 @@ pub fn parse(argv: &[String]) -> Result<Options> {
                 }
                 o.chunk_elements = Some(n as usize);
             }
+            "-device" => {
+                let v = a.value(f, "'cpu' or 'gpu'")?;
+                o.gpu = match v {
+                    "gpu" => true,
+                    "cpu" => false,
+                    _ => return Err(Error::new(format!("-device: expected 'cpu' or 'gpu', got '{v}'"))),
+                };
+            }
+            "-precision" => {
+                let v = a.value(f, "'f32' or 'f64'")?;
+                o.precision = Some(match v {
+                    "f32" | "float32" | "single" => crate::device::Precision::F32,
+                    "f64" | "float64" | "double" => crate::device::Precision::F64,
+                    _ => return Err(Error::new(format!("-precision: expected 'f32' or 'f64', got '{v}'"))),
+                });
+            }
             "-engine" => {
                 let v = a.value(f, "'fused' or 'tensor'")?;
                 o.tensor_engine = match v {
@@ -611,6 +631,7 @@ sampling:  -oversample -oversample_thick -oversample_polar -oversample_omega -dm
 output:    -floatfile -intfile -noisefile -pgmfile -scale -pgmscale -adc -seed -nonoise
            -nopgm -noprogress -progress -printout -printout_pixel f s -trace_pixel s f
 engine:    -chunk_elements N (elements per tensor batch) -threads N -engine fused|tensor
+           -device cpu|gpu -precision f64|f32
 
 Units: mm, degrees, Angstrom, mrad (divergence), percent (dispersion), um (detector
 thickness and attenuation depth), photons/m^2 (fluence). See docs/cli.md.

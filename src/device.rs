@@ -42,6 +42,27 @@ pub fn cpu() -> Device {
     d
 }
 
+/// The GPU device (burn-wgpu; any adapter wgpu finds, a software Vulkan driver included),
+/// in float32. Fails with a one-line error when no adapter can run a tensor operation.
+pub fn gpu() -> crate::error::Result<Device> {
+    use burn::tensor::DeviceKind;
+    // Mesa's Vulkan drivers complain on stderr when XDG_RUNTIME_DIR is unset (headless runs)
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    let probe = std::panic::catch_unwind(|| {
+        let mut d = Device::wgpu(DeviceKind::DefaultDevice);
+        let _ = d.configure(FloatDType::F32);
+        let t: Tensor<1> = Tensor::from_data(TensorData::new(vec![1.5f64, -2.0], [2]), (&d, DType::F32));
+        let back = (t * 2.0).into_data().try_into_vec::<f32>().unwrap_or_default();
+        (d, back)
+    });
+    match probe {
+        Ok((d, v)) if v == [3.0, -4.0] => Ok(d),
+        _ => Err(crate::error::Error::new("-device gpu: no usable GPU adapter found by wgpu (install a Vulkan driver, e.g. Debian's mesa-vulkan-drivers)")),
+    }
+}
+
 /// A float tensor of the given shape from host values.
 pub fn tensor<const D: usize>(values: Vec<f64>, shape: [usize; D], device: &Device) -> Tensor<D> {
     Tensor::from_data(TensorData::new(values, shape), (device, dtype()))

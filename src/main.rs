@@ -62,12 +62,22 @@ fn run(args: &[String]) -> Result<()> {
         }
     }
 
-    let dev = device::cpu();
+    let dev = if o.gpu {
+        if o.precision == Some(device::Precision::F64) {
+            return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
+        }
+        device::set_precision(device::Precision::F32);
+        device::gpu()?
+    } else {
+        device::set_precision(o.precision.unwrap_or(device::Precision::F64));
+        device::cpu()
+    };
     let mut renderer = Renderer::new(&exp, &dev);
     if let Some(n) = o.chunk_elements {
         renderer = renderer.with_chunk_elements(n);
     }
-    renderer = renderer.with_threads(o.threads.unwrap_or(0));
+    // one host thread drives the GPU; on the CPU every core renders its own pixel blocks
+    renderer = renderer.with_threads(if o.gpu { 1 } else { o.threads.unwrap_or(0) });
     if o.tensor_engine {
         renderer = renderer.with_engine(nanobragg::render::Engine::Tensor);
     }

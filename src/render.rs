@@ -483,7 +483,8 @@ impl<'a> Renderer<'a> {
             bragg = bragg * omega_first;
         }
         let total = if i_bg != 0.0 { bragg + first_factors * i_bg } else { bragg };
-        let value = total * p.fluence.clone() * (R_E_SQR / smp.steps as f64);
+        // r_e^2 first: in float32 the fluence times a large sum can exceed the range
+        let value = total * (R_E_SQR / smp.steps as f64) * p.fluence.clone();
         value.reshape([np])
     }
 

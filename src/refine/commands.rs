@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::gradcheck::gradcheck;
+use super::gradcheck::gradcheck_on;
 use super::optimize::{refine, Optimizer};
 use super::{parse_names, Evaluator, Loss, Objective};
 use crate::error::{Error, Result};
@@ -43,6 +43,14 @@ fn build(sim: &[String]) -> Result<crate::config::Experiment> {
     Ok(exp)
 }
 
+fn parse_device(v: &str) -> Result<bool> {
+    match v {
+        "gpu" => Ok(true),
+        "cpu" => Ok(false),
+        _ => Err(Error::new(format!("--device: expected cpu or gpu, got '{v}'"))),
+    }
+}
+
 fn num(flag: &str, v: &str) -> Result<f64> {
     v.parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(|| Error::new(format!("--{flag}: expected a number, got '{v}'")))
 }
@@ -55,8 +63,10 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
     let mut h = None;
     let mut tol = 1e-6;
     let mut weighted = true;
+    let mut gpu = false;
     for (k, v) in &opts {
         match k.as_str() {
+            "device" => gpu = parse_device(v)?,
             "params" => names = Some(parse_names(v, "--params")?),
             "h" => h = Some(num(k, v)?).filter(|x: &f64| *x > 0.0).or_else(|| None),
             "tol" => tol = num(k, v)?,
@@ -69,7 +79,8 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
         return Err(Error::new("--h: step must be positive"));
     }
     let exp = build(&sim)?;
-    let rows = gradcheck(&exp, &names, h, weighted);
+    let device = if gpu { Some(crate::device::gpu()?) } else { None };
+    let rows = gradcheck_on(&exp, &names, h, weighted, device);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -114,8 +125,10 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let mut optimizer = Optimizer::Lbfgs;
     let mut outfile = None;
     let mut adc = 40.0;
+    let mut gpu = false;
     for (k, v) in &opts {
         match k.as_str() {
+            "device" => gpu = parse_device(v)?,
             "target" => target = Some(v.clone()),
             "refine" => names = Some(parse_names(v, "--refine")?),
             "loss" => loss = Loss::parse(v)?,
@@ -137,7 +150,12 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
     let exp = build(&sim)?;
-    let ev = Evaluator::new(&exp);
+    let ev = if gpu {
+        crate::device::set_precision(crate::device::Precision::F32);
+        Evaluator::new(&exp).with_device(crate::device::gpu()?)
+    } else {
+        Evaluator::new(&exp)
+    };
     let full = read_target(&target, exp.detector.fpixels * exp.detector.spixels, adc)?;
     let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
     let obj = Objective::Fit { target: t, loss };

@@ -31,11 +31,26 @@ pub fn ramp_weights(_exp: &Experiment, pixels: &[usize]) -> Vec<f64> {
 /// Gradient check of the objective for each named parameter. `h` overrides every
 /// parameter's default step (in its command-line unit).
 pub fn gradcheck(exp: &Experiment, names: &[String], h: Option<f64>, weighted: bool) -> Vec<GradRow> {
+    gradcheck_on(exp, names, h, weighted, None)
+}
+
+/// As [`gradcheck`], with the autodiff gradient computed on `device` (in the thread's
+/// precision) and the finite differences in float64 on the CPU.
+pub fn gradcheck_on(exp: &Experiment, names: &[String], h: Option<f64>, weighted: bool, device: Option<burn::tensor::Device>) -> Vec<GradRow> {
     let ev = Evaluator::new(exp);
     let weights = if weighted { ramp_weights(exp, &ev.pixels) } else { vec![1.0; ev.pixels.len()] };
     let obj = Objective::Weighted(weights);
     let values = initial_values(exp);
-    let (_, grad) = ev.value_and_grad(&values, names, &obj);
+    let grad = match device {
+        Some(d) => {
+            let precision = crate::device::precision();
+            crate::device::set_precision(crate::device::Precision::F32);
+            let g = Evaluator::new(exp).with_device(d).value_and_grad(&values, names, &obj).1;
+            crate::device::set_precision(precision);
+            g
+        }
+        None => ev.value_and_grad(&values, names, &obj).1,
+    };
     names
         .iter()
         .zip(grad)

@@ -82,14 +82,24 @@ pub struct Evaluator<'a> {
     pub chunk_elements: Option<usize>,
     /// Threads evaluating pixel chunks of gradients in parallel (default: one per core).
     pub threads: usize,
+    /// Device of the evaluation (default: the CPU); autodiff is added for gradients.
+    pub device: burn::tensor::Device,
 }
 
 impl<'a> Evaluator<'a> {
+    /// An evaluator on the CPU.
     pub fn new(exp: &'a Experiment) -> Self {
         let dev = cpu();
         let pixels = Renderer::new(exp, &dev).rendered_pixels();
         let threads = std::thread::available_parallelism().map(|v| v.get()).unwrap_or(1);
-        Evaluator { exp, pixels, chunk_elements: None, threads }
+        Evaluator { exp, pixels, chunk_elements: None, threads, device: dev }
+    }
+
+    /// Evaluate on `device` instead (one host thread drives it).
+    pub fn with_device(mut self, device: burn::tensor::Device) -> Self {
+        self.device = device;
+        self.threads = 1;
+        self
     }
 
     fn renderer(&self, dev: &burn::tensor::Device) -> Renderer<'a> {
@@ -141,7 +151,7 @@ impl<'a> Evaluator<'a> {
 
     /// The model image (one value per rendered pixel) for parameter values.
     pub fn image(&self, values: &Values) -> Vec<f64> {
-        let dev = cpu();
+        let dev = self.device.clone();
         let pt = ParamTensors::new(values, &[], &dev);
         let params: Params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
         self.map_chunks(&dev, |r, _, chunk| to_vec(r.render_pixels(&params, chunk))).concat()
@@ -149,7 +159,7 @@ impl<'a> Evaluator<'a> {
 
     /// Objective value (float64, no graph).
     pub fn value(&self, values: &Values, obj: &Objective) -> f64 {
-        let dev = cpu();
+        let dev = self.device.clone();
         let pt = ParamTensors::new(values, &[], &dev);
         let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
         self.map_chunks(&dev, |r, start, chunk| {
@@ -164,7 +174,7 @@ impl<'a> Evaluator<'a> {
     /// the HKL grid (padded layout), or every raw source weight (with -source_weights). Returns
     /// None when the experiment has no such vector.
     pub fn vector_gradient(&self, values: &Values, which: VectorKind, obj: &Objective) -> Option<Vec<f64>> {
-        let dev = cpu().autodiff();
+        let dev = self.device.clone().autodiff();
         let renderer = self.renderer(&dev);
         let mut grad: Option<Vec<f64>> = None;
         let mut start = 0;
@@ -192,10 +202,15 @@ impl<'a> Evaluator<'a> {
 
     /// Objective value and its gradient with respect to `names` (in command-line units).
     pub fn value_and_grad(&self, values: &Values, names: &[String], obj: &Objective) -> (f64, Vec<f64>) {
-        let dev = cpu().autodiff();
+        let dev = self.device.clone().autodiff();
         let per_chunk = self.map_chunks(&dev, |r, start, chunk| {
-            // parameters are rebuilt per chunk so each chunk's graph is freed after its backward
-            let pt = ParamTensors::new(values, names, &dev);
+            // parameters are rebuilt per chunk so each chunk's graph is freed after its backward;
+            // in float32 they are per pixel so the pixel sum happens on the host in float64
+            let pt = if crate::device::precision() == crate::device::Precision::F32 {
+                ParamTensors::new_per_pixel(values, names, &dev, chunk.len())
+            } else {
+                ParamTensors::new(values, names, &dev)
+            };
             let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
             let loss = chunk_objective(obj, r.render_pixels(&params, chunk), start..start + chunk.len(), &dev);
             let value = to_vec(loss.clone().detach())[0];

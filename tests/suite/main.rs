@@ -3,6 +3,7 @@
 mod cli_errors;
 mod common;
 mod fabio;
+mod gpu;
 mod gradients;
 mod invariants;
 mod parity;
