@@ -557,6 +557,14 @@ pub fn parse(argv: &[String]) -> Result<Options> {
                 o.trace_pixel = Some([sp, fp]);
             }
             // engine
+            "-memory_mb" => {
+                // a batch keeps a few dozen float64 tensors of chunk_elements values alive
+                let mb = a.f(f)?;
+                if !(mb >= 1.0) {
+                    return Err(Error::new("-memory_mb: the budget must be at least 1 MB"));
+                }
+                o.chunk_elements = Some(((mb * 1024.0 * 1024.0) / (8.0 * 64.0)).max(1.0) as usize);
+            }
             "-chunk_elements" => {
                 let n = a.n(f)?;
                 if n < 1 {
@@ -630,7 +638,7 @@ beam:      -lambda/-wave -energy -dispersion -dispsteps -divergence -hdivrange -
 sampling:  -oversample -oversample_thick -oversample_polar -oversample_omega -dmin -water
 output:    -floatfile -intfile -noisefile -pgmfile -scale -pgmscale -adc -seed -nonoise
            -nopgm -noprogress -progress -printout -printout_pixel f s -trace_pixel s f
-engine:    -chunk_elements N (elements per tensor batch) -threads N -engine fused|tensor
+engine:    -memory_mb MB or -chunk_elements N (batch size) -threads N -engine fused|tensor
            -device cpu|gpu -precision f64|f32
 
 Units: mm, degrees, Angstrom, mrad (divergence), percent (dispersion), um (detector
