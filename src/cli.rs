@@ -107,7 +107,6 @@ pub struct Options {
     pub orgy: Option<f64>,
     // beam
     pub lambda: Option<f64>,
-    pub energy_lambda: Option<f64>,
     pub dispersion: Option<f64>,
     pub dispsteps: Option<i64>,
     pub hdivrange: Option<f64>,
@@ -479,7 +478,6 @@ pub fn parse(argv: &[String]) -> Result<Options> {
             // beam
             "-lambda" | "-wave" => {
                 o.lambda = Some(a.f(f)?);
-                o.energy_lambda = None;
             }
             "-energy" => {
                 let e = a.f(f)?;

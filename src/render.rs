@@ -350,7 +350,6 @@ impl<'a> Renderer<'a> {
         let det = &exp.detector;
         let smp = &exp.sampling;
         let beam = &exp.beam;
-        let cr = &exp.crystal;
         let dev = &self.device;
         let np = pixels.len();
         let (sc, mc, _) = self.plan();
@@ -468,7 +467,6 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
-        let _ = cr;
         // background from the water layer, on the same (double) fluence scaling as the reference
         let i_bg = WATER_F * WATER_F * R_E_SQR * beam.fluence * smp.water_size.powi(3) * 1e6 * AVOGADRO / WATER_MW;
         let first_factors = capture_last.clone() * polar_first.clone() * omega_first.clone();

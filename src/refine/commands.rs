@@ -68,7 +68,7 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
         match k.as_str() {
             "device" => gpu = parse_device(v)?,
             "params" => names = Some(parse_names(v, "--params")?),
-            "h" => h = Some(num(k, v)?).filter(|x: &f64| *x > 0.0).or_else(|| None),
+            "h" => h = Some(num(k, v)?).filter(|x: &f64| *x > 0.0),
             "tol" => tol = num(k, v)?,
             "sum" => weighted = false,
             _ => return Err(Error::new(format!("gradcheck: unknown option --{k}"))),
