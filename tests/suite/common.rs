@@ -63,3 +63,25 @@ pub fn golden_dir() -> Option<PathBuf> {
         None
     }
 }
+
+/// The part of a full image a golden case keeps (its "crop" window, slow and fast ranges), or
+/// the whole image.
+pub fn crop_to_case(case: &serde_json::Value, image: Vec<f32>) -> Vec<f32> {
+    let Some(crop) = case.get("crop") else { return image };
+    let n = |v: &serde_json::Value| v.as_u64().unwrap() as usize;
+    let nf = n(&crop["full_shape"][1]);
+    let (s0, s1) = (n(&crop["slow"][0]), n(&crop["slow"][1]));
+    let (f0, f1) = (n(&crop["fast"][0]), n(&crop["fast"][1]));
+    let image = &image;
+    (s0..s1).flat_map(|s| (f0..f1).map(move |f| image[s * nf + f])).collect()
+}
+
+/// The experiment the simulation flags describe.
+pub fn experiment(args: &str) -> nanobragg::config::Experiment {
+    nanobragg::config::build(&options(args)).unwrap_or_else(|e| panic!("{args}: {e}")).0
+}
+
+/// Parsed simulation flags.
+pub fn options(args: &str) -> nanobragg::cli::Options {
+    nanobragg::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+}

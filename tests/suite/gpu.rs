@@ -57,13 +57,7 @@ fn golden_cases_on_the_gpu_agree_with_the_reference() {
             failures.push(format!("{name}: {}", String::from_utf8_lossy(&out.stderr)));
             continue;
         }
-        let mut got = read_f32(&dir.join("float.bin"));
-        if let Some(crop) = case.get("crop") {
-            let nf = crop["full_shape"][1].as_u64().unwrap() as usize;
-            let (s0, s1) = (crop["slow"][0].as_u64().unwrap() as usize, crop["slow"][1].as_u64().unwrap() as usize);
-            let (f0, f1) = (crop["fast"][0].as_u64().unwrap() as usize, crop["fast"][1].as_u64().unwrap() as usize);
-            got = (s0..s1).flat_map(|s| (f0..f1).map(move |f| (s, f))).map(|(s, f)| got[s * nf + f]).collect();
-        }
+        let got = crop_to_case(case, read_f32(&dir.join("float.bin")));
         let reference = read_f32(&golden.join(name).join(case["outputs"]["float"].as_str().unwrap()));
         let (r, ratio) = pearson_and_sum(&reference, &got);
         eprintln!("GPU {name:28} r={r:.7} sum={ratio:.7}");

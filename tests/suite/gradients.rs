@@ -6,11 +6,6 @@ use nanobragg::model::{initial_values, PARAMS};
 use nanobragg::refine::gradcheck::{gradcheck, ramp_weights};
 use nanobragg::refine::{Evaluator, Objective};
 
-fn exp_of(args: &str) -> nanobragg::config::Experiment {
-    let o = nanobragg::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
-    nanobragg::config::build(&o).unwrap().0
-}
-
 fn all_params() -> Vec<String> {
     PARAMS.iter().map(|p| p.name.to_string()).collect()
 }
@@ -20,7 +15,7 @@ fn all_params() -> Vec<String> {
 const DIRECT_BEAM: &str = "-cell 40 50 60 80 95 105 -misset 5 10 15 -default_F 10 -N 4 -lambda 1 -distance 30 -pixel 0.1 -detpixels 24 -Xbeam 1.2 -Ybeam 1.2 -oversample 1 -polar 0.9 -mosaic 0.4 -mosaic_domains 3 -phi 1 -osc 0.5 -phisteps 2";
 
 fn check_f64(args: &str, tol: f64) {
-    let exp = exp_of(args);
+    let exp = crate::common::experiment(args);
     let rows = gradcheck(&exp, &all_params(), None, true);
     for r in &rows {
         assert!(r.autodiff.is_finite(), "{}: non-finite gradient", r.name);
@@ -47,7 +42,7 @@ fn every_parameter_f64_sample_pivot_two_theta_and_thick_sensor() {
 #[test]
 fn every_parameter_f32_within_1e3() {
     let args = DIRECT_BEAM;
-    let exp = exp_of(args);
+    let exp = crate::common::experiment(args);
     let names = all_params();
     // float64 finite differences as the reference
     let rows = gradcheck(&exp, &names, None, true);
@@ -65,7 +60,7 @@ fn every_parameter_f32_within_1e3() {
 
 #[test]
 fn gradients_do_not_depend_on_the_chunk_size() {
-    let exp = exp_of(DIRECT_BEAM);
+    let exp = crate::common::experiment(DIRECT_BEAM);
     let names = all_params();
     let mut ev = Evaluator::new(&exp);
     let obj = Objective::Weighted(ramp_weights(&exp, &ev.pixels));
@@ -108,7 +103,7 @@ fn structure_factor_and_source_weight_gradients_match_finite_differences() {
     std::fs::write(&src, "-10 0 0 1.0 1e-10\n-10 0.01 0 0.5 1.01e-10\n-10 0 0.01 2.0 0.99e-10\n").unwrap();
     for mode in ["-nointerpolate", "-interpolate"] {
         let args = format!("-cell 30 30 30 90 90 90 -misset 3 5 7 -hkl {} -N 3 -lambda 1 -distance 50 -pixel 0.2 -detpixels 24 -oversample 1 {mode} -sourcefile {} -source_weights", hkl.display(), src.display());
-        let exp = exp_of(&args);
+        let exp = crate::common::experiment(&args);
         let ev = Evaluator::new(&exp);
         let obj = Objective::Weighted(ramp_weights(&exp, &ev.pixels));
         let values = initial_values(&exp);
@@ -151,7 +146,7 @@ fn gradcheck_passes_on_golden_geometries() {
         "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1.0 -distance 100 -pixel 0.1 -detpixels 128 -oversample 1 -mosaic 0.5 -mosaic_dom 8 -phi 5 -osc 2 -phisteps 4 -roi 60 99 60 99",
     ];
     for args in cases {
-        let exp = exp_of(args);
+        let exp = crate::common::experiment(args);
         let rows = gradcheck(&exp, &all_params(), None, true);
         for r in &rows {
             assert!(r.rel_error <= 1e-6, "{args}\n{}: {:e} vs {:e} ({:e})", r.name, r.autodiff, r.finite_difference, r.rel_error);

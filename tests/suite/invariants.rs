@@ -5,10 +5,6 @@ use crate::common::*;
 use nanobragg::config::{build, R_E_SQR};
 use nanobragg::vec3;
 
-fn opts(s: &str) -> nanobragg::cli::Options {
-    nanobragg::cli::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
-}
-
 /// 64x64 detector, 0.1 mm pixels, direct beam exactly on the centre of pixel (32, 32).
 const CENTRED: &str = "-cell 100 100 100 90 90 90 -lambda 1 -distance 100 -pixel 0.1 -detpixels 64 -Xbeam 3.2 -Ybeam 3.2 -oversample 1";
 
@@ -44,7 +40,7 @@ fn peaks_sit_on_reciprocal_lattice_points() {
     // integers (Bragg's law in vector form: S = h a* + k b* + l c*)
     let args = "-cell 40 40 40 90 90 90 -N 8 -default_F 10 -lambda 1 -distance 80 -pixel 0.1 -detpixels 128 -misset 4 9 13 -oversample 1";
     let img = render(args);
-    let (exp, _) = build(&opts(args)).unwrap();
+    let (exp, _) = build(&crate::common::options(args)).unwrap();
     let d = &exp.detector;
     let max = img.iter().cloned().fold(0.0f32, f32::max);
     let mut peaks = 0;
@@ -93,7 +89,7 @@ fn identical_sources_phi_steps_and_domains_normalise_away() {
         assert!((c[i] - d[i]).abs() <= 1e-6 * c[i].abs().max(1e-30), "pixel {i}: {} vs {}", c[i], d[i]);
     }
     // the steps count itself
-    let (exp, _) = build(&opts(&format!("{base} -sourcefile {} -mosaic 0.3 -mosaic_domains 4 -phi 1 -osc 2 -phisteps 5 -oversample 2", three.display()))).unwrap();
+    let (exp, _) = build(&crate::common::options(&format!("{base} -sourcefile {} -mosaic 0.3 -mosaic_domains 4 -phi 1 -osc 2 -phisteps 5 -oversample 2", three.display()))).unwrap();
     assert_eq!(exp.sampling.steps, 3 * 4 * 5 * 4);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -104,16 +100,16 @@ fn source_file_warnings_are_raised() {
     let weighted = dir.join("w.txt");
     std::fs::write(&weighted, "-10 0 0 1.0 1e-10\n-10 0.02 0 0.2 1e-10\n").unwrap();
     let base = "-cell 70 80 90 75 85 95 -N 5 -default_F 100 -detpixels 16";
-    let (_, notes) = build(&opts(&format!("{base} -sourcefile {}", weighted.display()))).unwrap();
+    let (_, notes) = build(&crate::common::options(&format!("{base} -sourcefile {}", weighted.display()))).unwrap();
     assert!(notes.warnings.iter().any(|w| w.contains("non-uniform source weights") && w.contains("-source_weights")), "{:?}", notes.warnings);
-    let (_, notes) = build(&opts(&format!("{base} -sourcefile {} -divergence 0.3 -dispersion 1", weighted.display()))).unwrap();
+    let (_, notes) = build(&crate::common::options(&format!("{base} -sourcefile {} -divergence 0.3 -dispersion 1", weighted.display()))).unwrap();
     assert!(notes.warnings.iter().any(|w| w.contains("divergence and dispersion flags are ignored")), "{:?}", notes.warnings);
     // uniform weights: no weight warning; opt-in weights: no warning either
     let uniform = dir.join("u.txt");
     std::fs::write(&uniform, "-10 0 0 1\n-10 0.01 0 1\n").unwrap();
-    let (_, notes) = build(&opts(&format!("{base} -sourcefile {}", uniform.display()))).unwrap();
+    let (_, notes) = build(&crate::common::options(&format!("{base} -sourcefile {}", uniform.display()))).unwrap();
     assert!(!notes.warnings.iter().any(|w| w.contains("weights")));
-    let (_, notes) = build(&opts(&format!("{base} -sourcefile {} -source_weights", weighted.display()))).unwrap();
+    let (_, notes) = build(&crate::common::options(&format!("{base} -sourcefile {} -source_weights", weighted.display()))).unwrap();
     assert!(!notes.warnings.iter().any(|w| w.contains("non-uniform")));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -171,7 +167,7 @@ fn oversample_omega_averages_the_solid_angle_over_subpixels() {
     // r_e^2 fluence F^2 / R^2 and the pixel is their mean, exactly
     let args = "-cell 100 100 100 90 90 90 -N 1 -default_F 10 -lambda 1 -distance 30 -pixel 0.4 -detpixels 12 -oversample 3 -nopolar -point_pixel -oversample_omega";
     let img = render(args);
-    let (exp, _) = build(&opts(args)).unwrap();
+    let (exp, _) = build(&crate::common::options(args)).unwrap();
     let d = &exp.detector;
     let os = 3usize;
     let sub = d.pixel_size / os as f64;

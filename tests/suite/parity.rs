@@ -111,13 +111,7 @@ fn run_case(golden: &Path, case: &Value, extra: &[&str]) -> Result<String, Strin
     }
     let case_dir = golden.join(name);
     let outputs = case["outputs"].as_object().unwrap();
-    let mut got = read_f32(&dir.join("float.bin"));
-    if let Some(crop) = case.get("crop") {
-        let nf = crop["full_shape"][1].as_u64().unwrap() as usize;
-        let (s0, s1) = (crop["slow"][0].as_u64().unwrap() as usize, crop["slow"][1].as_u64().unwrap() as usize);
-        let (f0, f1) = (crop["fast"][0].as_u64().unwrap() as usize, crop["fast"][1].as_u64().unwrap() as usize);
-        got = (s0..s1).flat_map(|s| (f0..f1).map(move |f| (s, f))).map(|(s, f)| got[s * nf + f]).collect();
-    }
+    let got = crop_to_case(case, read_f32(&dir.join("float.bin")));
     let reference = read_f32(&case_dir.join(outputs["float"].as_str().unwrap()));
     let mut report = vec![float_ok(&reference, &got).map_err(|e| format!("float: {e}"))?];
     for (kind, file) in outputs {

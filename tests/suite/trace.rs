@@ -7,10 +7,6 @@ use nanobragg::config::build;
 use nanobragg::render::{Engine, Params, Renderer};
 use std::path::Path;
 
-fn opts(s: &str) -> nanobragg::cli::Options {
-    nanobragg::cli::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
-}
-
 /// A 40 x 32 detector close enough to show several spots of a 70-90 A cell.
 const BASE: &str = "-cell 70 80 90 75 85 95 -misset 10 20 30 -lambda 1 -distance 50 -pixel 0.2 -detpixels_x 40 -detpixels_y 32 -oversample 1";
 
@@ -32,7 +28,7 @@ fn hkl_file(dir: &Path) -> String {
 
 /// Render with the tensor renderer and compare every pixel with the scalar trace.
 fn check(args: &str) {
-    let (exp, _) = build(&opts(args)).unwrap_or_else(|e| panic!("{args}: {e}"));
+    let (exp, _) = build(&crate::common::options(args)).unwrap_or_else(|e| panic!("{args}: {e}"));
     let dev = nanobragg::device::cpu();
     let renderer = Renderer::new(&exp, &dev).with_engine(Engine::Tensor);
     let params = Params::from_experiment(&exp, &dev);
