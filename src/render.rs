@@ -290,7 +290,14 @@ impl<'a> Renderer<'a> {
     pub fn render_into(&self, params: &Params, mut progress: impl FnMut(usize, usize), mut sink: impl FnMut(usize, f64)) {
         let total = {
             let d = &self.exp.detector;
-            (0..d.fpixels * d.spixels).filter(|&i| self.is_rendered(i)).count()
+            match &self.exp.mask {
+                // the ROI box clipped to the detector
+                None => {
+                    let span = |lo: i64, hi: i64, n: usize| (hi.min(n as i64 - 1) - lo.max(0) + 1).max(0) as usize;
+                    span(d.roi[0], d.roi[1], d.fpixels) * span(d.roi[2], d.roi[3], d.spixels)
+                }
+                Some(_) => (0..d.fpixels * d.spixels).filter(|&i| self.is_rendered(i)).count(),
+            }
         };
         let threads = self.threads.max(1).min(total.max(1));
         let fused = self.engine == Engine::Auto && !self.device.is_autodiff() && crate::device::precision() == crate::device::Precision::F64;
