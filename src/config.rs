@@ -183,6 +183,20 @@ pub struct Experiment {
     pub mask: Option<Vec<u16>>,
 }
 
+impl Experiment {
+    /// Whether pixel `idx` (slow * fpixels + fast) is inside the ROI (inclusive limits).
+    pub fn in_roi(&self, idx: usize) -> bool {
+        let d = &self.detector;
+        let (f, s) = ((idx % d.fpixels) as i64, (idx / d.fpixels) as i64);
+        f >= d.roi[0] && f <= d.roi[1] && s >= d.roi[2] && s <= d.roi[3]
+    }
+
+    /// Whether pixel `idx` is rendered: inside the ROI and not masked out.
+    pub fn is_rendered(&self, idx: usize) -> bool {
+        self.in_roi(idx) && self.mask.as_ref().map(|m| m[idx] != 0).unwrap_or(true)
+    }
+}
+
 /// Things worth telling the user while building the experiment.
 #[derive(Debug, Default, Clone)]
 pub struct Notes {

@@ -41,12 +41,6 @@ pub fn smv_header_lines(exp: &Experiment) -> Vec<String> {
     l
 }
 
-fn in_roi(exp: &Experiment, idx: usize) -> bool {
-    let d = &exp.detector;
-    let (f, s) = ((idx % d.fpixels) as i64, (idx / d.fpixels) as i64);
-    f >= d.roi[0] && f <= d.roi[1] && s >= d.roi[2] && s <= d.roi[3]
-}
-
 /// Scale for the integer image: the user's, or 55000 / max.
 pub fn int_scale(user: Option<f64>, stats: &Stats) -> f64 {
     match user {
@@ -66,7 +60,7 @@ pub fn int_scale(user: Option<f64>, stats: &Stats) -> f64 {
 pub fn int_image(exp: &Experiment, image: &[f32], scale: f64, adc: f64) -> Vec<u16> {
     (0..image.len())
         .map(|i| {
-            if !in_roi(exp, i) {
+            if !exp.in_roi(i) {
                 return 0;
             }
             let t = (image[i] as f64 * scale + adc).clamp(0.0, 65535.0);
@@ -92,7 +86,7 @@ pub fn pgm_scale(user: Option<f64>, int_scale: f64, stats: &Stats) -> f64 {
 pub fn pgm_bytes(exp: &Experiment, image: &[f32], scale: f64) -> Vec<u8> {
     (0..image.len())
         .map(|i| {
-            if !in_roi(exp, i) {
+            if !exp.in_roi(i) {
                 return 0;
             }
             let t = (image[i] as f64 * scale).min(255.0);
@@ -109,7 +103,7 @@ pub fn noise_image(exp: &Experiment, image: &[f32], adc: f64, seed: i64) -> (Vec
     let mut overloads = 0;
     let data = (0..image.len())
         .map(|i| {
-            if !in_roi(exp, i) {
+            if !exp.in_roi(i) {
                 return 0;
             }
             let n = dev.poidev(image[i]) as f64;

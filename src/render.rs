@@ -178,16 +178,14 @@ impl<'a> Renderer<'a> {
         self
     }
 
-    /// Whether pixel `idx` (slow * fpixels + fast) is inside the ROI (inclusive limits).
+    /// Whether pixel `idx` is inside the ROI (see [`Experiment::in_roi`]).
     pub fn in_roi(&self, idx: usize) -> bool {
-        let d = &self.exp.detector;
-        let (f, s) = ((idx % d.fpixels) as i64, (idx / d.fpixels) as i64);
-        f >= d.roi[0] && f <= d.roi[1] && s >= d.roi[2] && s <= d.roi[3]
+        self.exp.in_roi(idx)
     }
 
-    /// Whether pixel `idx` is rendered: inside the ROI and not masked out.
+    /// Whether pixel `idx` is rendered (see [`Experiment::is_rendered`]).
     pub fn is_rendered(&self, idx: usize) -> bool {
-        self.in_roi(idx) && self.exp.mask.as_ref().map(|m| m[idx] != 0).unwrap_or(true)
+        self.exp.is_rendered(idx)
     }
 
     /// Indices (slow * fpixels + fast) of the pixels that are rendered.

@@ -73,7 +73,7 @@ pub fn requests(o: &Options, exp: &Experiment) -> Result<Requests> {
 pub fn report(out: &mut dyn Write, exp: &Experiment, req: &Requests, image: &[f64]) {
     if req.all {
         let _ = writeln!(out, "pixel values (fast slow photons):");
-        for idx in rendered_indices(exp) {
+        for idx in (0..exp.detector.fpixels * exp.detector.spixels).filter(|&i| exp.is_rendered(i)) {
             let fp = exp.detector.fpixels;
             let _ = writeln!(out, "{:4} {:4} : {}", idx % fp, idx / fp, g(image[idx]));
         }
@@ -83,25 +83,6 @@ pub fn report(out: &mut dyn Write, exp: &Experiment, req: &Requests, image: &[f6
         let rendered = image[s * exp.detector.fpixels + f];
         let rel = if v != 0.0 { (rendered - v).abs() / v.abs() } else { (rendered - v).abs() };
         let _ = writeln!(out, "TRACE image value  {}  (renderer; relative difference {rel:.3e})", g(rendered));
-    }
-}
-
-/// Indices (slow * fpixels + fast) of the pixels the renderer draws: inside the inclusive ROI
-/// and not masked out.
-fn rendered_indices(exp: &Experiment) -> impl Iterator<Item = usize> + '_ {
-    let d = &exp.detector;
-    (0..d.fpixels * d.spixels).filter(move |&i| is_rendered(exp, i % d.fpixels, i / d.fpixels))
-}
-
-fn is_rendered(exp: &Experiment, f: usize, s: usize) -> bool {
-    let d = &exp.detector;
-    let (fi, si) = (f as i64, s as i64);
-    if fi < d.roi[0] || fi > d.roi[1] || si < d.roi[2] || si > d.roi[3] {
-        return false;
-    }
-    match &exp.mask {
-        Some(m) => m[s * d.fpixels + f] != 0,
-        None => true,
     }
 }
 
@@ -306,7 +287,7 @@ pub fn trace_pixel(exp: &Experiment, f: usize, s: usize, mut out: Option<&mut dy
     let orients = orientations(exp);
     let steps = smp.steps as f64;
     say!("TRACE pixel fast {f} slow {s} (index {})", s * det.fpixels + f);
-    if !is_rendered(exp, f, s) {
+    if !exp.is_rendered(s * exp.detector.fpixels + f) {
         say!("TRACE   outside the ROI or masked: not rendered, value 0");
         say!("TRACE pixel value  0");
         return 0.0;
