@@ -73,9 +73,7 @@ impl<'a> FusedKernel<'a> {
             .iter()
             .enumerate()
             .map(|(i, src)| {
-                let inc = vec3::scale(src.dir, -1.0);
-                let b_in = vec3::unitize(vec3::cross(beam.polar_vector, inc)).0;
-                let e_in = vec3::unitize(vec3::cross(inc, b_in)).0;
+                let (inc, e_in, b_in) = src.incident_frame(beam.polar_vector);
                 let factor = match (&weights, mean_w) {
                     (Some(w), Some(mw)) => w[i] / mw,
                     _ => 1.0,

@@ -240,10 +240,7 @@ impl<'a> Renderer<'a> {
                 let mut bin = [vec![], vec![], vec![]];
                 let mut lam = vec![];
                 for s in chunk {
-                    let i = vec3::scale(s.dir, -1.0);
-                    // E-vector of this source: closest to the polarization axis
-                    let bv = vec3::unitize(vec3::cross(b.polar_vector, i)).0;
-                    let ev = vec3::unitize(vec3::cross(i, bv)).0;
+                    let (i, ev, bv) = s.incident_frame(b.polar_vector);
                     for k in 0..3 {
                         inc[k].push(i[k]);
                         ein[k].push(ev[k]);
