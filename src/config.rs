@@ -11,8 +11,8 @@ use crate::io::hkl::HklGrid;
 use crate::vec3::V3;
 
 /// Classical electron radius squared (m^2).
-pub const R_E_SQR: f64 = 7.94079248018965e-30;
-pub const AVOGADRO: f64 = 6.02214179e23;
+pub use crate::physics::constants::R_E_SQR;
+pub use crate::physics::constants::AVOGADRO;
 /// Default incident fluence (photons/m^2) of the reference program.
 pub const DEFAULT_FLUENCE: f64 = 125932015286227086360700780544.0;
 /// Radians to degrees.

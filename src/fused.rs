@@ -1,105 +1,321 @@
-//! Fused CPU kernel for forward renders.
+//! The fused CPU kernel: the per-pixel sum over detector layers x sub-pixels x sources x
+//! crystal orientations in one pass, with no batch tensors, and its hand-derived reverse mode.
 //!
-//! The same per-sample physics as [`crate::render::Renderer::render_pixels`], evaluated pixel
-//! by pixel in one pass over host copies of the parameter tensors, with no intermediate batch
-//! tensors: a forward render then costs a few hundred floating-point operations per sample
-//! instead of a few hundred passes over memory. It has no backward pass: gradients use the
-//! tensor path, and the test suite checks that both paths give the same image.
+//! Its inputs ([`KernelValues`]) are a few dozen numbers per experiment (detector vectors,
+//! pixel size, crystal size, wavelengths, the rotated cell of every orientation, the
+//! structure-factor table). They are computed from the model parameters by ordinary burn
+//! tensor operations ([`KernelTensors`]), so the backward pass joins burn's autodiff through a
+//! surrogate: the kernel returns d loss / d inputs, and `Σ g · inputs` is back-propagated
+//! through the small parameter graph (exact first derivatives).
+//!
+//! The physical terms come from [`crate::physics`], evaluated on `f64` in the forward pass and
+//! on [`crate::physics::Dual`] numbers (value and partial derivatives) in the backward pass.
 
-use crate::cli::Shape;
-use crate::config::{Experiment, AVOGADRO, R_E_SQR};
-use crate::device::to_vec;
+use burn::tensor::Tensor;
+use rayon::prelude::*;
+
+use crate::config::Experiment;
+use crate::device::{tensor, to_vec};
+use crate::physics::constants::R_E_SQR;
+use crate::physics::lattice::lattice_factor_grad;
+use crate::physics::structure::HostLookup;
+use crate::physics::{lattice_factor, polarization, water_background_per_fluence, Dual, ShapeSpec, Vec3T};
 use crate::render::Params;
 use crate::vec3::{self, V3};
 
-const WATER_F: f64 = 2.57;
-const WATER_MW: f64 = 18.0;
+/// Host values of everything the kernel reads that a parameter can change; the same layout
+/// holds their gradients.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KernelValues {
+    pub pix0: V3,
+    pub fdet: V3,
+    pub sdet: V3,
+    pub odet: V3,
+    /// Pixel size (m).
+    pub pixel: f64,
+    /// Sample to detector plane along its normal (m), for the solid angle.
+    pub close: f64,
+    /// Sample to detector along the beam (m), for the curved detector.
+    pub distance: f64,
+    /// fluence * r_e^2 / steps.
+    pub scale: f64,
+    /// Water background per pixel before the geometric factors (photons per unit scale).
+    pub bg: f64,
+    /// Crystal size in cells along a, b, c.
+    pub n: V3,
+    pub kahn: f64,
+    /// Wavelength of every source (m).
+    pub lambda: Vec<f64>,
+    /// Weight of every source relative to the mean weight.
+    pub factor: Vec<f64>,
+    /// Cell vectors a, b, c (m) of every orientation (phi step x mosaic domain).
+    pub cells: Vec<[V3; 3]>,
+    /// Structure-factor table (padded layout of `HklGrid::values`); empty without a grid, and
+    /// empty in a gradient unless structure-factor gradients were asked for.
+    pub fgrid: Vec<f64>,
+}
 
-struct Source {
+impl KernelValues {
+    /// Zeros of this layout (`with_grid`: include the structure-factor table).
+    fn zeros_like(&self, with_grid: bool) -> Self {
+        KernelValues {
+            lambda: vec![0.0; self.lambda.len()],
+            factor: vec![0.0; self.factor.len()],
+            cells: vec![[[0.0; 3]; 3]; self.cells.len()],
+            fgrid: if with_grid { vec![0.0; self.fgrid.len()] } else { vec![] },
+            ..Default::default()
+        }
+    }
+
+    fn add(&mut self, o: &Self) {
+        let add3 = |a: &mut V3, b: &V3| (0..3).for_each(|i| a[i] += b[i]);
+        add3(&mut self.pix0, &o.pix0);
+        add3(&mut self.fdet, &o.fdet);
+        add3(&mut self.sdet, &o.sdet);
+        add3(&mut self.odet, &o.odet);
+        add3(&mut self.n, &o.n);
+        for (a, b) in [(&mut self.pixel, o.pixel), (&mut self.close, o.close), (&mut self.distance, o.distance), (&mut self.scale, o.scale), (&mut self.bg, o.bg), (&mut self.kahn, o.kahn)] {
+            *a += b;
+        }
+        for (a, b) in self.lambda.iter_mut().zip(&o.lambda).chain(self.factor.iter_mut().zip(&o.factor)).chain(self.fgrid.iter_mut().zip(&o.fgrid)) {
+            *a += b;
+        }
+        for (a, b) in self.cells.iter_mut().zip(&o.cells) {
+            (0..3).for_each(|v| add3(&mut a[v], &b[v]));
+        }
+    }
+}
+
+/// The kernel's inputs as tensors of the parameter graph.
+pub struct KernelTensors {
+    pub pix0: Vec3T<3>,
+    pub fdet: Vec3T<3>,
+    pub sdet: Vec3T<3>,
+    pub odet: Vec3T<3>,
+    pub pixel: Tensor<3>,
+    pub close: Tensor<3>,
+    pub distance: Tensor<3>,
+    pub scale: Tensor<3>,
+    pub bg: Tensor<3>,
+    pub n: [Tensor<3>; 3],
+    pub kahn: Tensor<3>,
+    /// Shape [S].
+    pub lambda: Tensor<1>,
+    /// Shape [S].
+    pub factor: Tensor<1>,
+    /// cells[v][i]: component i of cell vector v (a, b, c) for every orientation, shape [M].
+    pub cells: [[Tensor<1>; 3]; 3],
+    pub fgrid: Option<Tensor<1>>,
+}
+
+impl KernelTensors {
+    pub fn from_params(exp: &Experiment, p: &Params) -> Self {
+        let dev = p.pixel_size.device();
+        let beam = &exp.beam;
+        let ns = beam.sources.len();
+        let lambda = tensor(beam.sources.iter().map(|s| s.lambda).collect(), [ns], &dev) * p.lambda_scale.clone().reshape([1]);
+        let factor = match &p.source_weights {
+            // weight / mean(weight)
+            Some(w) => w.clone() * (w.clone().sum().recip() * ns as f64),
+            None => crate::device::ones([ns], &dev),
+        };
+        let m = p.orient[0][0].dims()[2];
+        let rot = |v: &Vec3T<3>| -> [Tensor<1>; 3] {
+            std::array::from_fn(|i| (p.orient[i][0].clone() * v.x.clone() + p.orient[i][1].clone() * v.y.clone() + p.orient[i][2].clone() * v.z.clone()).reshape([m]))
+        };
+        KernelTensors {
+            pix0: p.pix0.clone(),
+            fdet: p.fdet.clone(),
+            sdet: p.sdet.clone(),
+            odet: p.odet.clone(),
+            pixel: p.pixel_size.clone(),
+            close: p.close_distance.clone(),
+            distance: p.distance.clone(),
+            scale: p.fluence.clone() * (R_E_SQR / exp.sampling.steps as f64),
+            bg: p.fluence.clone() * water_background_per_fluence(exp.sampling.water_size),
+            n: [p.na.clone(), p.nb.clone(), p.nc.clone()],
+            kahn: p.kahn.clone(),
+            lambda,
+            factor,
+            cells: [rot(&p.a), rot(&p.b), rot(&p.c)],
+            fgrid: p.fgrid.clone(),
+        }
+    }
+
+    /// Host copies of the values (data for the kernel, never a decision on the graph).
+    pub fn values(&self) -> KernelValues {
+        let s = |t: &Tensor<3>| to_vec(t.clone())[0];
+        let v = |t: &Vec3T<3>| [s(&t.x), s(&t.y), s(&t.z)];
+        let comps: Vec<Vec<f64>> = self.cells.iter().flat_map(|c| c.iter().map(|t| to_vec(t.clone()))).collect();
+        let m = comps[0].len();
+        KernelValues {
+            pix0: v(&self.pix0),
+            fdet: v(&self.fdet),
+            sdet: v(&self.sdet),
+            odet: v(&self.odet),
+            pixel: s(&self.pixel),
+            close: s(&self.close),
+            distance: s(&self.distance),
+            scale: s(&self.scale),
+            bg: s(&self.bg),
+            n: [s(&self.n[0]), s(&self.n[1]), s(&self.n[2])],
+            kahn: s(&self.kahn),
+            lambda: to_vec(self.lambda.clone()),
+            factor: to_vec(self.factor.clone()),
+            cells: (0..m).map(|o| std::array::from_fn(|v| std::array::from_fn(|i| comps[3 * v + i][o]))).collect(),
+            fgrid: self.fgrid.as_ref().map(|g| to_vec(g.clone())).unwrap_or_default(),
+        }
+    }
+
+    /// Σ g · inputs over every input (g held constant): its gradient with respect to anything
+    /// upstream of the inputs is the chain rule through the kernel.
+    pub fn surrogate(&self, g: &KernelValues) -> Tensor<1> {
+        let dev = self.pixel.device();
+        let sc = |t: &Tensor<3>, k: f64| t.clone().reshape([1]) * k;
+        let v3 = |t: &Vec3T<3>, k: &V3| sc(&t.x, k[0]) + sc(&t.y, k[1]) + sc(&t.z, k[2]);
+        let vec = |t: &Tensor<1>, k: &[f64]| (t.clone() * tensor(k.to_vec(), [k.len()], &dev)).sum();
+        let mut acc = v3(&self.pix0, &g.pix0) + v3(&self.fdet, &g.fdet) + v3(&self.sdet, &g.sdet) + v3(&self.odet, &g.odet);
+        for (t, k) in [(&self.pixel, g.pixel), (&self.close, g.close), (&self.distance, g.distance), (&self.scale, g.scale), (&self.bg, g.bg), (&self.kahn, g.kahn)] {
+            acc = acc + sc(t, k);
+        }
+        for i in 0..3 {
+            acc = acc + sc(&self.n[i], g.n[i]);
+        }
+        acc = acc + vec(&self.lambda, &g.lambda) + vec(&self.factor, &g.factor);
+        for v in 0..3 {
+            for i in 0..3 {
+                let k: Vec<f64> = g.cells.iter().map(|c| c[v][i]).collect();
+                acc = acc + vec(&self.cells[v][i], &k);
+            }
+        }
+        if let Some(fg) = &self.fgrid {
+            if !g.fgrid.is_empty() {
+                acc = acc + vec(fg, &g.fgrid);
+            }
+        }
+        acc
+    }
+}
+
+/// Incident direction and polarization frame of one source.
+struct SourceFrame {
     inc: V3,
     e_in: V3,
     b_in: V3,
-    lambda: f64,
-    factor: f64,
 }
 
-/// Host copies of everything one pixel needs.
+/// Geometry of one sub-pixel of one detector layer.
+#[derive(Clone, Copy)]
+struct SubPixel {
+    layer: usize,
+    /// Fast and slow coordinates in units of the pixel size.
+    cf: f64,
+    cs: f64,
+    air: f64,
+    /// Unit vector from the sample to the sub-pixel.
+    d: V3,
+    omega: f64,
+    capture: f64,
+}
+
+/// One experiment's kernel.
 pub struct FusedKernel<'a> {
     exp: &'a Experiment,
-    pix0: V3,
-    fdet: V3,
-    sdet: V3,
-    odet: V3,
-    pixel: f64,
-    close: f64,
-    distance: f64,
-    scale: f64,
-    n: V3,
-    kahn: f64,
-    /// Rotated cell vectors a, b, c of every orientation (m).
-    cells: Vec<[V3; 3]>,
-    fgrid: Option<Vec<f64>>,
-    sources: Vec<Source>,
-    i_bg: f64,
-}
-
-fn s(t: &burn::tensor::Tensor<3>) -> f64 {
-    to_vec(t.clone())[0]
-}
-
-fn v(t: &crate::physics::Vec3T<3>) -> V3 {
-    [s(&t.x), s(&t.y), s(&t.z)]
+    v: KernelValues,
+    sources: Vec<SourceFrame>,
+    spec: ShapeSpec,
 }
 
 impl<'a> FusedKernel<'a> {
     pub fn new(exp: &'a Experiment, p: &Params) -> Self {
-        let (a, b, c) = (v(&p.a), v(&p.b), v(&p.c));
-        let r: Vec<Vec<f64>> = (0..9).map(|k| to_vec(p.orient[k / 3][k % 3].clone())).collect();
-        let m = r[0].len();
-        let cells = (0..m)
-            .map(|o| {
-                let rot = |x: V3| -> V3 {
-                    std::array::from_fn(|i| r[3 * i][o] * x[0] + r[3 * i + 1][o] * x[1] + r[3 * i + 2][o] * x[2])
-                };
-                [rot(a), rot(b), rot(c)]
-            })
-            .collect();
-        let lambda_scale = s(&p.lambda_scale);
-        let weights = p.source_weights.as_ref().map(|w| to_vec(w.clone()));
-        let mean_w = weights.as_ref().map(|w| w.iter().sum::<f64>() / w.len() as f64);
+        Self::from_values(exp, KernelTensors::from_params(exp, p).values())
+    }
+
+    pub fn from_values(exp: &'a Experiment, v: KernelValues) -> Self {
         let beam = &exp.beam;
         let sources = beam
             .sources
             .iter()
-            .enumerate()
-            .map(|(i, src)| {
+            .map(|src| {
                 let (inc, e_in, b_in) = src.incident_frame(beam.polar_vector);
-                let factor = match (&weights, mean_w) {
-                    (Some(w), Some(mw)) => w[i] / mw,
-                    _ => 1.0,
-                };
-                Source { inc, e_in, b_in, lambda: src.lambda * lambda_scale, factor }
+                SourceFrame { inc, e_in, b_in }
             })
             .collect();
-        let fluence = s(&p.fluence);
-        let smp = &exp.sampling;
-        FusedKernel {
-            exp,
-            pix0: v(&p.pix0),
-            fdet: v(&p.fdet),
-            sdet: v(&p.sdet),
-            odet: v(&p.odet),
-            pixel: s(&p.pixel_size),
-            close: s(&p.close_distance),
-            distance: s(&p.distance),
-            scale: fluence * (R_E_SQR / smp.steps as f64),
-            n: [s(&p.na), s(&p.nb), s(&p.nc)],
-            kahn: s(&p.kahn),
-            cells,
-            fgrid: p.fgrid.as_ref().map(|g| to_vec(g.clone())),
-            sources,
-            i_bg: WATER_F * WATER_F * R_E_SQR * fluence * smp.water_size.powi(3) * 1e6 * AVOGADRO / WATER_MW,
+        let cr = &exp.crystal;
+        let spec = ShapeSpec { shape: cr.shape, fudge: cr.fudge, stars: [cr.a_star, cr.b_star, cr.c_star] };
+        FusedKernel { exp, v, sources, spec }
+    }
+
+    /// Whether [`FusedKernel::backward`] covers this experiment (not a curved detector).
+    pub fn has_backward(exp: &Experiment) -> bool {
+        !exp.detector.curved
+    }
+
+    fn lookup(&self) -> Option<HostLookup<'_>> {
+        let st = &self.exp.structure;
+        match &st.grid {
+            Some(grid) if !self.v.fgrid.is_empty() => Some(HostLookup { grid, values: &self.v.fgrid, default_f: st.default_f, interpolate: st.interpolate }),
+            _ => None,
         }
+    }
+
+    /// Geometry of sub-pixel (`sub_f`, `sub_s`) of layer `t` of pixel (`f`, `s`).
+    #[inline]
+    fn sub_pixel(&self, f: f64, s: f64, t: usize, sub_f: usize, sub_s: usize) -> SubPixel {
+        let det = &self.exp.detector;
+        let v = &self.v;
+        let os = self.exp.sampling.oversample.max(1) as f64;
+        let subpix = v.pixel * (1.0 / os);
+        let (cf, cs) = ((f * os + (sub_f as f64 + 0.5)) / os, (s * os + (sub_s as f64 + 0.5)) / os);
+        let fd = (f * os + (sub_f as f64 + 0.5)) * subpix;
+        let sd = (s * os + (sub_s as f64 + 0.5)) * subpix;
+        let mut pos: V3 = std::array::from_fn(|i| v.fdet[i] * fd + v.sdet[i] * sd + v.pix0[i]);
+        let toff = t as f64 * det.thickstep;
+        if toff != 0.0 {
+            pos = std::array::from_fn(|i| pos[i] + v.odet[i] * toff);
+        }
+        if det.curved {
+            // every pixel at the same distance, pixel coordinates read as angles
+            let base = vec3::scale(det.beam_vector, v.distance);
+            let r1 = vec3::rotate_axis(base, v.sdet, pos[1] / v.distance);
+            pos = vec3::rotate_axis(r1, v.fdet, pos[2] / v.distance);
+        }
+        let air = vec3::norm(pos);
+        let d = [pos[0] / air, pos[1] / air, pos[2] / air];
+        let omega = if det.point_pixel { 1.0 / (air * air) } else { v.pixel * v.pixel / (air * air) * v.close / air };
+        let capture = if det.thick > 0.0 {
+            let par = vec3::dot(d, v.odet);
+            let k = det.thickstep * det.mu;
+            (-(t as f64) * k / par).exp() - (-((t + 1) as f64) * k / par).exp()
+        } else {
+            1.0
+        };
+        SubPixel { layer: t, cf, cs, air, d, omega, capture }
+    }
+
+    /// Scattering vector (1/m) of source `k` towards direction `d`, and whether the resolution
+    /// cut removes it.
+    #[inline]
+    fn scattering(&self, k: usize, d: V3) -> (V3, bool) {
+        let inc = self.sources[k].inc;
+        let lam = self.v.lambda[k];
+        let q: V3 = std::array::from_fn(|i| (d[i] - inc[i]) / lam);
+        let dmin = self.exp.sampling.dmin;
+        (q, dmin > 0.0 && vec3::norm(q) * 0.5 * dmin > 0.5)
+    }
+
+    fn polar(&self, k: usize, d: V3) -> f64 {
+        let s = &self.sources[k];
+        polarization(self.v.kahn, &s.inc, &s.e_in, &s.b_in, &d)
+    }
+
+    /// Polarization with its derivatives with respect to d (3) and the Kahn factor.
+    fn polar_grad(&self, k: usize, d: V3) -> (f64, V3, f64) {
+        let s = &self.sources[k];
+        let c = |v: V3| v.map(Dual::<4>::cst);
+        let dd: [Dual<4>; 3] = std::array::from_fn(|i| Dual::var(d[i], i));
+        let p = polarization(Dual::var(self.v.kahn, 3), &c(s.inc), &c(s.e_in), &c(s.b_in), &dd);
+        (p.v, [p.d[0], p.d[1], p.d[2]], p.d[3])
     }
 
     /// Value of pixel `idx` (slow * fpixels + fast), photons.
@@ -107,58 +323,34 @@ impl<'a> FusedKernel<'a> {
         let exp = self.exp;
         let det = &exp.detector;
         let smp = &exp.sampling;
-        let beam = &exp.beam;
+        let nopolar = exp.beam.nopolar;
         let (f, sl) = ((idx % det.fpixels) as f64, (idx / det.fpixels) as f64);
         let os = smp.oversample.max(1);
-        let subpix = self.pixel * (1.0 / os as f64);
         let layers = det.thicksteps.max(1);
+        let lookup = self.lookup();
         let mut isum = 0.0;
         let mut omega_first = 0.0;
         let mut capture_last = 1.0;
-        let mut polar_first = if beam.nopolar { 1.0 } else { 0.0 };
+        let mut polar_first = if nopolar { 1.0 } else { 0.0 };
         let mut polar_found = false;
         for t in 0..layers {
-            let odet_off = t as f64 * det.thickstep;
             for sub_s in 0..os {
                 for sub_f in 0..os {
                     let first_sub = sub_s == 0 && sub_f == 0;
-                    let fd = (f * os as f64 + (sub_f as f64 + 0.5)) * subpix;
-                    let sd = (sl * os as f64 + (sub_s as f64 + 0.5)) * subpix;
-                    let mut pos: V3 = std::array::from_fn(|i| self.fdet[i] * fd + self.sdet[i] * sd + self.pix0[i]);
-                    if odet_off != 0.0 {
-                        pos = std::array::from_fn(|i| pos[i] + self.odet[i] * odet_off);
-                    }
-                    if det.curved {
-                        let base = vec3::scale(det.beam_vector, self.distance);
-                        let r1 = vec3::rotate_axis(base, self.sdet, pos[1] / self.distance);
-                        pos = vec3::rotate_axis(r1, self.fdet, pos[2] / self.distance);
-                    }
-                    let air = vec3::norm(pos);
-                    let d = [pos[0] / air, pos[1] / air, pos[2] / air];
-                    let omega = if det.point_pixel {
-                        1.0 / (air * air)
-                    } else {
-                        self.pixel * self.pixel / (air * air) * self.close / air
-                    };
-                    let capture = if det.thick > 0.0 {
-                        let par = vec3::dot(d, self.odet);
-                        let k = det.thickstep * det.mu;
-                        (-(t as f64) * k / par).exp() - (-((t + 1) as f64) * k / par).exp()
-                    } else {
-                        1.0
-                    };
+                    let sp = self.sub_pixel(f, sl, t, sub_f, sub_s);
                     if t == 0 && first_sub {
-                        omega_first = omega;
+                        omega_first = sp.omega;
                     }
                     if t == layers - 1 && first_sub {
-                        capture_last = capture;
+                        capture_last = sp.capture;
                     }
                     let mut psum = 0.0;
-                    for src in &self.sources {
-                        let q: V3 = std::array::from_fn(|i| (d[i] - src.inc[i]) / src.lambda);
-                        let fail = smp.dmin > 0.0 && vec3::norm(q) * 0.5 * smp.dmin > 0.5;
-                        let want_first = !beam.nopolar && !polar_found && !fail && ((first_sub && t == 0) || smp.dmin > 0.0);
-                        let pol = if beam.nopolar || !(want_first || smp.oversample_polar) { 1.0 } else { polarization(self.kahn, src, d) };
+                    for k in 0..self.sources.len() {
+                        let (q, fail) = self.scattering(k, sp.d);
+                        // the reference fixes the polarization factor at the first sub-pixel and
+                        // the first source that survives the resolution cut
+                        let want_first = !nopolar && !polar_found && !fail && ((first_sub && t == 0) || smp.dmin > 0.0);
+                        let pol = if nopolar || !(want_first || smp.oversample_polar) { 1.0 } else { self.polar(k, sp.d) };
                         if want_first {
                             polar_first = pol;
                             polar_found = true;
@@ -167,24 +359,32 @@ impl<'a> FusedKernel<'a> {
                             continue;
                         }
                         let mut ssum = 0.0;
-                        for cell in &self.cells {
-                            ssum += self.term(q, cell);
+                        for cell in &self.v.cells {
+                            ssum += self.term(q, cell, lookup.as_ref());
                         }
-                        if smp.oversample_polar && !beam.nopolar {
+                        if smp.oversample_polar && !nopolar {
                             ssum *= pol;
                         }
-                        psum += ssum * src.factor;
+                        psum += ssum * self.v.factor[k];
                     }
                     if smp.oversample_thick {
-                        psum *= capture;
+                        psum *= sp.capture;
                     }
                     if smp.oversample_omega {
-                        psum *= omega;
+                        psum *= sp.omega;
                     }
                     isum += psum;
                 }
             }
         }
+        self.combine(isum, capture_last, polar_first, omega_first) * self.v.scale
+    }
+
+    /// Total (Bragg and background) from the sub-pixel sum and the factors the reference takes
+    /// from the first sub-pixel (or last layer).
+    #[inline]
+    fn combine(&self, isum: f64, capture_last: f64, polar_first: f64, omega_first: f64) -> f64 {
+        let smp = &self.exp.sampling;
         let mut bragg = isum;
         if !smp.oversample_thick {
             bragg *= capture_last;
@@ -195,144 +395,261 @@ impl<'a> FusedKernel<'a> {
         if !smp.oversample_omega {
             bragg *= omega_first;
         }
-        let total = if self.i_bg != 0.0 { bragg + capture_last * polar_first * omega_first * self.i_bg } else { bragg };
-        total * self.scale
+        if self.v.bg != 0.0 {
+            bragg + capture_last * polar_first * omega_first * self.v.bg
+        } else {
+            bragg
+        }
     }
 
     /// F_cell^2 F_latt^2 of one sample.
     #[inline]
-    fn term(&self, q: V3, cell: &[V3; 3]) -> f64 {
-        let exp = self.exp;
-        let cr = &exp.crystal;
+    fn term(&self, q: V3, cell: &[V3; 3], lookup: Option<&HostLookup>) -> f64 {
         let hkl = [vec3::dot(q, cell[0]), vec3::dot(q, cell[1]), vec3::dot(q, cell[2])];
-        let h0: V3 = std::array::from_fn(|i| (hkl[i] - 0.5).ceil());
+        let h0: V3 = hkl.map(|h| (h - 0.5).ceil());
         let fr: V3 = std::array::from_fn(|i| hkl[i] - h0[i]);
-        let [na, nb, nc] = self.n;
-        let nnn = na * nb * nc;
-        let f_latt = match cr.shape {
-            Shape::Square => sincg(fr[0], na) * sincg(fr[1], nb) * sincg(fr[2], nc),
-            Shape::Round => {
-                let hrad = fr[0] * fr[0] * na * na + fr[1] * fr[1] * nb * nb + fr[2] * fr[2] * nc * nc;
-                sinc3_of_sq(hrad * (std::f64::consts::PI * std::f64::consts::PI * cr.fudge)) * nnn * 0.723601254558268
-            }
-            Shape::Gauss | Shape::Tophat => {
-                let (a, b, c) = (cr.a_star, cr.b_star, cr.c_star);
-                let dx: V3 = std::array::from_fn(|i| fr[0] * a[i] + fr[1] * b[i] + fr[2] * c[i]);
-                let rad = vec3::dot(dx, dx) * (nnn * nnn);
-                if cr.shape == Shape::Gauss {
-                    (rad * (-cr.fudge / 0.63)).exp() * nnn
-                } else if rad * cr.fudge < 0.3969 {
-                    nnn
-                } else {
-                    0.0
-                }
-            }
-        };
-        let st = &exp.structure;
-        let f_cell = match (&self.fgrid, &st.grid) {
-            (Some(g), Some(grid)) => {
-                if st.interpolate {
-                    interpolated(g, grid, st.default_f, hkl, h0)
-                } else {
-                    nearest(g, grid, st.default_f, h0)
-                }
-            }
-            _ => st.default_f,
+        let f_latt = lattice_factor(&self.spec, fr, self.v.n);
+        let f_cell = match lookup {
+            Some(l) => l.value(hkl, h0),
+            None => self.exp.structure.default_f,
         };
         f_cell * f_cell * f_latt * f_latt
     }
-}
 
-fn polarization(kahn: f64, src: &Source, d: V3) -> f64 {
-    let c2t = vec3::dot(src.inc, d);
-    let c2 = c2t * c2t;
-    let s2 = 1.0 - c2;
-    let e = vec3::dot(d, src.e_in);
-    let b = vec3::dot(d, src.b_in);
-    let r2 = e * e + b * b;
-    let cos2psi = if r2 < 1e-30 { 1.0 } else { (e * e - b * b) / r2 };
-    (c2 + 1.0 - cos2psi * s2 * kahn) * 0.5
-}
-
-#[inline]
-fn sincg(f: f64, n: f64) -> f64 {
-    let x = f * std::f64::consts::PI;
-    if x.abs() < 1e-4 {
-        n * (1.0 - (n * n - 1.0) * x * x * (1.0 / 6.0))
-    } else if n.fract() == 0.0 && (1.0..=16.0).contains(&n) {
-        // sin(n x) / sin(x) = U_{n-1}(cos x): one cosine and a short Chebyshev recurrence
-        // instead of two sines
-        let c2 = 2.0 * x.cos();
-        let (mut u0, mut u1) = (1.0, c2);
-        if n == 1.0 {
-            return 1.0;
+    /// Where the reference takes the polarization factor from: (layer, sub_f, sub_s, source),
+    /// or None when no source survives the resolution cut (or there is no polarization).
+    fn polar_first_sample(&self, f: f64, s: f64) -> Option<(usize, usize, usize, usize)> {
+        let exp = self.exp;
+        if exp.beam.nopolar {
+            return None;
         }
-        for _ in 2..n as usize {
-            let u2 = c2 * u1 - u0;
-            u0 = u1;
-            u1 = u2;
-        }
-        u1
-    } else {
-        (x * n).sin() / x.sin()
-    }
-}
-
-fn sinc3_of_sq(x2: f64) -> f64 {
-    if x2 < 1e-6 {
-        1.0 - x2 * 0.1 + x2 * x2 * (1.0 / 280.0)
-    } else {
-        let x = x2.sqrt();
-        (x.sin() - x * x.cos()) * 3.0 / (x2 * x)
-    }
-}
-
-fn grid_index(grid: &crate::io::hkl::HklGrid, h: f64, k: f64, l: f64) -> usize {
-    let (kr, lr) = ((grid.k_max - grid.k_min + 1) as f64, (grid.l_max - grid.l_min + 1) as f64);
-    (((h - grid.h_min as f64) * (kr + 1.0) + (k - grid.k_min as f64)) * (lr + 1.0) + (l - grid.l_min as f64)) as usize
-}
-
-fn nearest(g: &[f64], grid: &crate::io::hkl::HklGrid, default_f: f64, h0: V3) -> f64 {
-    let inside = |x: f64, lo: i32, hi: i32| x >= lo as f64 && x <= hi as f64;
-    if inside(h0[0], grid.h_min, grid.h_max) && inside(h0[1], grid.k_min, grid.k_max) && inside(h0[2], grid.l_min, grid.l_max) {
-        g[grid_index(grid, h0[0], h0[1], h0[2])]
-    } else {
-        default_f
-    }
-}
-
-fn interpolated(g: &[f64], grid: &crate::io::hkl::HklGrid, default_f: f64, hkl: V3, h0: V3) -> f64 {
-    let ranges = [
-        (grid.h_min, (grid.h_max - grid.h_min + 1) as f64),
-        (grid.k_min, (grid.k_max - grid.k_min + 1) as f64),
-        (grid.l_min, (grid.l_max - grid.l_min + 1) as f64),
-    ];
-    for i in 0..3 {
-        let (min, range) = ranges[i];
-        if hkl[i] - min as f64 + 3.0 > range || hkl[i] - 2.0 < min as f64 {
-            return nearest(g, grid, default_f, h0);
-        }
-    }
-    let fl: V3 = std::array::from_fn(|i| hkl[i].floor());
-    let w = |x: f64, xf: f64| -> [f64; 4] {
-        let u = x - xf;
-        [
-            u * (u - 1.0) * (u - 2.0) * (-1.0 / 6.0),
-            (u + 1.0) * (u - 1.0) * (u - 2.0) * 0.5,
-            (u + 1.0) * u * (u - 2.0) * (-0.5),
-            (u + 1.0) * u * (u - 1.0) * (1.0 / 6.0),
-        ]
-    };
-    let (wh, wk, wl) = (w(hkl[0], fl[0]), w(hkl[1], fl[1]), w(hkl[2], fl[2]));
-    let mut acc = 0.0;
-    for i in 0..4 {
-        for j in 0..4 {
-            let wij = wh[i] * wk[j];
-            for k in 0..4 {
-                let idx = grid_index(grid, fl[0] - 1.0 + i as f64, fl[1] - 1.0 + j as f64, fl[2] - 1.0 + k as f64);
-                acc += g[idx] * wij * wl[k];
+        let smp = &exp.sampling;
+        let os = smp.oversample.max(1);
+        for t in 0..exp.detector.thicksteps.max(1) {
+            for sub_s in 0..os {
+                for sub_f in 0..os {
+                    if !(t == 0 && sub_s == 0 && sub_f == 0) && smp.dmin <= 0.0 {
+                        return None;
+                    }
+                    let sp = self.sub_pixel(f, s, t, sub_f, sub_s);
+                    if let Some(k) = (0..self.sources.len()).find(|&k| !self.scattering(k, sp.d).1) {
+                        return Some((t, sub_f, sub_s, k));
+                    }
+                }
             }
         }
+        None
     }
-    acc
+
+    /// Value of pixel `idx`, adding `g` times its gradient with respect to the inputs to `acc`
+    /// (structure factors only when `acc.fgrid` is not empty).
+    pub fn pixel_backward(&self, idx: usize, g: f64, acc: &mut KernelValues) -> f64 {
+        let exp = self.exp;
+        let det = &exp.detector;
+        let smp = &exp.sampling;
+        let nopolar = exp.beam.nopolar;
+        let v = &self.v;
+        let (f, sl) = ((idx % det.fpixels) as f64, (idx / det.fpixels) as f64);
+        let os = smp.oversample.max(1);
+        let layers = det.thicksteps.max(1);
+        let lookup = self.lookup();
+        // the factors taken from one sample, known before the sum so that every sample's
+        // adjoint is known when it is evaluated
+        let first = self.sub_pixel(f, sl, 0, 0, 0);
+        let last = if layers > 1 { self.sub_pixel(f, sl, layers - 1, 0, 0) } else { first };
+        let polar_at = self.polar_first_sample(f, sl);
+        let polar_first = match polar_at {
+            Some((t, sf, ss, k)) => self.polar(k, self.sub_pixel(f, sl, t, sf, ss).d),
+            None if nopolar => 1.0,
+            None => 0.0,
+        };
+        let (omega_first, capture_last) = (first.omega, last.capture);
+        let x_thick = if smp.oversample_thick { 1.0 } else { capture_last };
+        let x_polar = if smp.oversample_polar { 1.0 } else { polar_first };
+        let x_omega = if smp.oversample_omega { 1.0 } else { omega_first };
+        let g_total = g * v.scale;
+        let g_isum = g_total * x_thick * x_polar * x_omega;
+        let pol_each = smp.oversample_polar && !nopolar;
+        let mut isum = 0.0;
+        let mut g_n = [0.0; 3];
+        for t in 0..layers {
+            for sub_s in 0..os {
+                for sub_f in 0..os {
+                    let sp = self.sub_pixel(f, sl, t, sub_f, sub_s);
+                    let a_cap = if smp.oversample_thick { sp.capture } else { 1.0 };
+                    let a_om = if smp.oversample_omega { sp.omega } else { 1.0 };
+                    let g_psum = g_isum * a_cap * a_om;
+                    let mut psum = 0.0;
+                    let mut g_d = [0.0; 3];
+                    for k in 0..self.sources.len() {
+                        let (q, fail) = self.scattering(k, sp.d);
+                        if fail {
+                            continue;
+                        }
+                        let (pol, dpol_dd, dpol_dkahn) = if pol_each { self.polar_grad(k, sp.d) } else { (1.0, [0.0; 3], 0.0) };
+                        let factor = v.factor[k];
+                        let (ssum, g_q) = self.orientation_sum_backward(q, g_psum * pol * factor, lookup.as_ref(), acc, &mut g_n);
+                        psum += ssum * pol * factor;
+                        acc.factor[k] += g_psum * ssum * pol;
+                        if pol_each {
+                            let g_pol = g_psum * ssum * factor;
+                            (0..3).for_each(|i| g_d[i] += g_pol * dpol_dd[i]);
+                            acc.kahn += g_pol * dpol_dkahn;
+                        }
+                        // q = (d - inc) / lambda
+                        let lam = v.lambda[k];
+                        (0..3).for_each(|i| g_d[i] += g_q[i] / lam);
+                        acc.lambda[k] -= vec3::dot(g_q, q) / lam;
+                    }
+                    isum += psum * a_cap * a_om;
+                    let g_cap = if smp.oversample_thick { g_isum * psum * a_om } else { 0.0 };
+                    let g_om = if smp.oversample_omega { g_isum * psum * a_cap } else { 0.0 };
+                    self.sub_pixel_backward(&sp, g_d, g_om, g_cap, acc);
+                }
+            }
+        }
+        (0..3).for_each(|i| acc.n[i] += g_n[i]);
+        let total = self.combine(isum, capture_last, polar_first, omega_first);
+        acc.scale += g * total;
+        // adjoints of the factors taken from one sample: through the Bragg sum (when not
+        // applied per sample) and through the background
+        let bg_on = v.bg != 0.0;
+        let bg = |a: f64, b: f64| if bg_on { g_total * v.bg * a * b } else { 0.0 };
+        let g_cl = if smp.oversample_thick { 0.0 } else { g_total * isum * x_polar * x_omega } + bg(polar_first, omega_first);
+        let g_pf = if smp.oversample_polar { 0.0 } else { g_total * isum * x_thick * x_omega } + bg(capture_last, omega_first);
+        let g_of = if smp.oversample_omega { 0.0 } else { g_total * isum * x_thick * x_polar } + bg(capture_last, polar_first);
+        if bg_on {
+            acc.bg += g_total * capture_last * polar_first * omega_first;
+        }
+        self.sub_pixel_backward(&first, [0.0; 3], g_of, 0.0, acc);
+        self.sub_pixel_backward(&last, [0.0; 3], 0.0, g_cl, acc);
+        if let Some((t, sf, ss, k)) = polar_at {
+            let sp = self.sub_pixel(f, sl, t, sf, ss);
+            let (_, dpol_dd, dpol_dkahn) = self.polar_grad(k, sp.d);
+            acc.kahn += g_pf * dpol_dkahn;
+            self.sub_pixel_backward(&sp, dpol_dd.map(|x| x * g_pf), 0.0, 0.0, acc);
+        }
+        total * v.scale
+    }
+
+    /// Σ over orientations of F^2 F_latt^2 at scattering vector `q`, and the adjoint of `q`;
+    /// adds `g_ssum` times the sum's gradient to the cells, the crystal size and (when asked)
+    /// the structure factors.
+    #[inline]
+    fn orientation_sum_backward(&self, q: V3, g_ssum: f64, lookup: Option<&HostLookup>, acc: &mut KernelValues, g_n: &mut V3) -> (f64, V3) {
+        let default_f = self.exp.structure.default_f;
+        let want_grid = !acc.fgrid.is_empty();
+        let mut ssum = 0.0;
+        let mut g_q = [0.0; 3];
+        for (o, cell) in self.v.cells.iter().enumerate() {
+            let hkl = [vec3::dot(q, cell[0]), vec3::dot(q, cell[1]), vec3::dot(q, cell[2])];
+            let h0: V3 = hkl.map(|h| (h - 0.5).ceil());
+            let fr: V3 = std::array::from_fn(|i| hkl[i] - h0[i]);
+            let (fl, dfl_df, dfl_dn) = lattice_factor_grad(&self.spec, fr, self.v.n);
+            let (fc, dfc_dh) = match lookup {
+                Some(l) => l.value_grad(hkl, h0),
+                None => (default_f, [0.0; 3]),
+            };
+            ssum += fc * fc * fl * fl;
+            // d term / d F_cell and d term / d F_latt, times the adjoint
+            let c_f = g_ssum * 2.0 * fc * fl * fl;
+            let c_l = g_ssum * 2.0 * fc * fc * fl;
+            for i in 0..3 {
+                g_n[i] += c_l * dfl_dn[i];
+                let g_h = c_l * dfl_df[i] + c_f * dfc_dh[i];
+                for j in 0..3 {
+                    g_q[j] += g_h * cell[i][j];
+                }
+                let gc = &mut acc.cells[o][i];
+                for j in 0..3 {
+                    gc[j] += g_h * q[j];
+                }
+            }
+            if want_grid {
+                if let Some(l) = lookup {
+                    l.for_each_weight(hkl, h0, |idx, w| acc.fgrid[idx] += c_f * w);
+                }
+            }
+        }
+        (ssum, g_q)
+    }
+
+    /// Back-propagate adjoints of a sub-pixel's direction, solid angle and capture fraction to
+    /// the detector inputs (flat detectors).
+    fn sub_pixel_backward(&self, sp: &SubPixel, mut g_d: V3, g_omega: f64, g_capture: f64, acc: &mut KernelValues) {
+        let det = &self.exp.detector;
+        let v = &self.v;
+        let d = sp.d;
+        if det.thick > 0.0 && g_capture != 0.0 {
+            let par = vec3::dot(d, v.odet);
+            let k = det.thickstep * det.mu;
+            let t = sp.layer as f64;
+            let dcap = (t * (-t * k / par).exp() - (t + 1.0) * (-(t + 1.0) * k / par).exp()) * k / (par * par);
+            let g_par = g_capture * dcap;
+            for i in 0..3 {
+                g_d[i] += g_par * v.odet[i];
+                acc.odet[i] += g_par * d[i];
+            }
+        }
+        let air = sp.air;
+        let mut g_air = 0.0;
+        if g_omega != 0.0 {
+            if det.point_pixel {
+                g_air -= g_omega * 2.0 * sp.omega / air;
+            } else {
+                let air3 = air * air * air;
+                g_air -= g_omega * 3.0 * sp.omega / air;
+                acc.pixel += g_omega * 2.0 * v.pixel * v.close / air3;
+                acc.close += g_omega * v.pixel * v.pixel / air3;
+            }
+        }
+        // d = pos / |pos|
+        let dg = vec3::dot(d, g_d);
+        let g_pos: V3 = std::array::from_fn(|i| (g_d[i] - d[i] * dg) / air + d[i] * g_air);
+        // pos = fdet fd + sdet sd + pix0 + odet toff, fd = cf pixel, sd = cs pixel
+        let (fd, sd) = (sp.cf * v.pixel, sp.cs * v.pixel);
+        let toff = sp.layer as f64 * det.thickstep;
+        for i in 0..3 {
+            acc.pix0[i] += g_pos[i];
+            acc.fdet[i] += g_pos[i] * fd;
+            acc.sdet[i] += g_pos[i] * sd;
+            acc.odet[i] += g_pos[i] * toff;
+        }
+        acc.pixel += sp.cf * vec3::dot(g_pos, v.fdet) + sp.cs * vec3::dot(g_pos, v.sdet);
+    }
+
+    /// Values of `pixels` and Σ_p g_p d value_p / d inputs, over `threads` worker threads.
+    /// Pixels are split into a fixed number of contiguous blocks (independent of the thread
+    /// count) whose gradients are summed in block order, so results are deterministic.
+    pub fn backward(&self, pixels: &[usize], g: &[f64], with_grid: bool, threads: usize) -> (Vec<f64>, KernelValues) {
+        let grid_len = if with_grid { self.v.fgrid.len() } else { 0 };
+        // per-block structure-factor buffers are the memory cost: at most ~256 MB of them
+        let max_blocks = if grid_len > 0 { (32_000_000 / grid_len).max(1) } else { usize::MAX };
+        let blocks = (pixels.len() / 2048).clamp(1, 64).min(max_blocks);
+        let per = pixels.len().div_ceil(blocks).max(1);
+        let work = || -> Vec<(Vec<f64>, KernelValues)> {
+            pixels
+                .par_chunks(per)
+                .zip(g.par_chunks(per))
+                .map(|(px, gs)| {
+                    let mut acc = self.v.zeros_like(with_grid);
+                    let values = px.iter().zip(gs).map(|(&idx, &gp)| self.pixel_backward(idx, gp, &mut acc)).collect();
+                    (values, acc)
+                })
+                .collect()
+        };
+        let parts = crate::workers::run(threads, work);
+        let mut total = self.v.zeros_like(with_grid);
+        let mut values = Vec::with_capacity(pixels.len());
+        for (v, acc) in parts {
+            values.extend(v);
+            total.add(&acc);
+        }
+        (values, total)
+    }
+
+    /// Values of `pixels` on `threads` worker threads.
+    pub fn forward(&self, pixels: &[usize], threads: usize) -> Vec<f64> {
+        crate::workers::run(threads, || pixels.par_iter().with_min_len(256).map(|&i| self.pixel(i)).collect())
+    }
 }

@@ -22,3 +22,4 @@ pub mod render;
 pub mod rng;
 pub mod trace;
 pub mod vec3;
+pub mod workers;

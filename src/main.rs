@@ -18,6 +18,7 @@ fn main() {
             }
         }),
         Some("refine") => nanobragg::refine::commands::refine_command(&args[1..]),
+        Some("grad") => nanobragg::refine::commands::grad_command(&args[1..]),
         _ => run(&args),
     };
     if let Err(e) = result {

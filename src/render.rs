@@ -8,15 +8,14 @@
 
 use burn::tensor::{Bool, Device, Int, Tensor};
 
-use crate::cli::Shape;
-use crate::config::{Experiment, AVOGADRO, R_E_SQR};
+use crate::config::Experiment;
 use crate::device::{scalar3, tensor, to_vec};
-use crate::physics::{frac_index, polarization, sinc3_of_sq, sincg, Vec3T};
+use crate::physics::constants::R_E_SQR;
+use crate::physics::water_background_per_fluence;
+use crate::physics::structure::{grid_position, neighbourhood_incomplete, outside_range, tricubic_weights};
+use crate::physics::{frac_index, lattice_factor, polarization, ShapeSpec, Vec3T};
 use crate::vec3::{self, V3};
 
-/// Water background constants of the reference program.
-const WATER_F: f64 = 2.57;
-const WATER_MW: f64 = 18.0;
 /// Default number of values per batch tensor (512 KiB in float64).
 pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 16;
 
@@ -425,7 +424,7 @@ impl<'a> Renderer<'a> {
                         let pol = if beam.nopolar {
                             None
                         } else {
-                            Some(polarization(&p.kahn, &src.inc, &src.e_in, &src.b_in, &dvec))
+                            Some(polarization(p.kahn.clone(), &src.inc.arr(), &src.e_in.arr(), &src.b_in.arr(), &dvec.arr()))
                         };
                         // the reference fixes the polarization factor at the first sub-pixel and
                         // the first source that survives the resolution cut
@@ -469,8 +468,7 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
-        // background from the water layer, on the same (double) fluence scaling as the reference
-        let i_bg = WATER_F * WATER_F * R_E_SQR * beam.fluence * smp.water_size.powi(3) * 1e6 * AVOGADRO / WATER_MW;
+        let bg_per_fluence = water_background_per_fluence(smp.water_size);
         let first_factors = capture_last.clone() * polar_first.clone() * omega_first.clone();
         let mut bragg = isum;
         if !smp.oversample_thick {
@@ -482,7 +480,7 @@ impl<'a> Renderer<'a> {
         if !smp.oversample_omega {
             bragg = bragg * omega_first;
         }
-        let total = if i_bg != 0.0 { bragg + first_factors * i_bg } else { bragg };
+        let total = if bg_per_fluence != 0.0 { bragg + first_factors * p.fluence.clone() * bg_per_fluence } else { bragg };
         // r_e^2 first: in float32 the fluence times a large sum can exceed the range
         let value = total * (R_E_SQR / smp.steps as f64) * p.fluence.clone();
         value.reshape([np])
@@ -505,7 +503,6 @@ impl<'a> Renderer<'a> {
     fn lattice_terms(&self, p: &Params, q: &Vec3T<3>, start: usize, len: usize) -> Tensor<3> {
         let exp = self.exp;
         let cr = &exp.crystal;
-        let dev = &self.device;
         let whole = start == 0 && len == self.n_orient;
         let r = |i: usize, j: usize| -> Tensor<3> {
             let t = p.orient[i][j].clone();
@@ -526,29 +523,8 @@ impl<'a> Renderer<'a> {
         let (fh, h0) = frac_index(h.clone());
         let (fk, k0) = frac_index(k.clone());
         let (fl, l0) = frac_index(l.clone());
-        let nnn = p.na.clone() * p.nb.clone() * p.nc.clone();
-        let f_latt = match cr.shape {
-            Shape::Square => sincg(fh.clone(), &p.na) * sincg(fk.clone(), &p.nb) * sincg(fl.clone(), &p.nc),
-            Shape::Round => {
-                let hrad = fh.clone() * fh.clone() * p.na.clone() * p.na.clone()
-                    + fk.clone() * fk.clone() * p.nb.clone() * p.nb.clone()
-                    + fl.clone() * fl.clone() * p.nc.clone() * p.nc.clone();
-                let x2 = hrad * (std::f64::consts::PI * std::f64::consts::PI * cr.fudge);
-                sinc3_of_sq(x2) * nnn.clone() * 0.723601254558268
-            }
-            Shape::Gauss | Shape::Tophat => {
-                let (a, b, c) = (cr.a_star, cr.b_star, cr.c_star);
-                let comp = |i: usize| fh.clone() * a[i] + fk.clone() * b[i] + fl.clone() * c[i];
-                let (dx, dy, dz) = (comp(0), comp(1), comp(2));
-                let rad = (dx.clone() * dx + dy.clone() * dy + dz.clone() * dz) * (nnn.clone() * nnn.clone());
-                if cr.shape == Shape::Gauss {
-                    (rad * (-cr.fudge / 0.63)).exp() * nnn.clone()
-                } else {
-                    let inside = rad.mul_scalar(cr.fudge).lower_elem(0.3969);
-                    crate::device::zeros(inside.dims(), dev).mask_fill(inside, 1.0) * nnn.clone()
-                }
-            }
-        };
+        let spec = ShapeSpec { shape: cr.shape, fudge: cr.fudge, stars: [cr.a_star, cr.b_star, cr.c_star] };
+        let f_latt = lattice_factor(&spec, [fh, fk, fl], [p.na.clone(), p.nb.clone(), p.nc.clone()]);
         let latt_sq = f_latt.clone() * f_latt;
         let st = &exp.structure;
         match (&p.fgrid, &st.grid) {
@@ -576,36 +552,19 @@ impl<'a> Renderer<'a> {
         k0: &Tensor<3>,
         l0: &Tensor<3>,
     ) -> Tensor<3> {
-        let (hr, kr, lr) = ((g.h_max - g.h_min + 1) as f64, (g.k_max - g.k_min + 1) as f64, (g.l_max - g.l_min + 1) as f64);
-        let (k1, l1) = (kr + 1.0, lr + 1.0);
-        // the reference's test for a complete 4x4x4 neighbourhood
-        let out_of = |x: &Tensor<3>, min: i32, range: f64| -> Tensor<3, Bool> {
-            let hi = (x.clone() - min as f64 + 3.0).greater_elem(range);
-            let lo = (x.clone() - 2.0).lower_elem(min as f64);
-            hi.bool_or(lo)
-        };
-        let outside = out_of(h, g.h_min, hr).bool_or(out_of(k, g.k_min, kr)).bool_or(out_of(l, g.l_min, lr));
+        let outside = neighbourhood_incomplete(h, g.h_min, g.h_max)
+            .bool_or(neighbourhood_incomplete(k, g.k_min, g.k_max))
+            .bool_or(neighbourhood_incomplete(l, g.l_min, g.l_max));
         let hf = h.clone().floor().detach();
         let kf = k.clone().floor().detach();
         let lf = l.clone().floor().detach();
-        let weights = |x: &Tensor<3>, xf: &Tensor<3>| -> [Tensor<3>; 4] {
-            let u = x.clone() - xf.clone();
-            let um1 = u.clone() - 1.0;
-            let um2 = u.clone() - 2.0;
-            let up1 = u.clone() + 1.0;
-            [
-                u.clone() * um1.clone() * um2.clone() * (-1.0 / 6.0),
-                up1.clone() * um1.clone() * um2.clone() * 0.5,
-                up1.clone() * u.clone() * um2 * (-0.5),
-                up1 * u * um1 * (1.0 / 6.0),
-            ]
-        };
-        let wh = weights(h, &hf);
-        let wk = weights(k, &kf);
-        let wl = weights(l, &lf);
+        let wh = tricubic_weights(h.clone() - hf.clone());
+        let wk = tricubic_weights(k.clone() - kf.clone());
+        let wl = tricubic_weights(l.clone() - lf.clone());
+        let (k1, l1) = ((g.k_max - g.k_min + 2) as f64, (g.l_max - g.l_min + 2) as f64);
         let n = fgrid.dims()[0] as f64;
         let max_off = 3.0 * k1 * l1 + 3.0 * l1 + 3.0;
-        let base = ((hf - (g.h_min as f64 + 1.0)) * k1 + (kf - (g.k_min as f64 + 1.0))) * l1 + (lf - (g.l_min as f64 + 1.0));
+        let base = grid_position(g, hf - 1.0, kf - 1.0, lf - 1.0);
         let base = base.mask_fill(outside.clone(), 0.0).clamp(0.0, (n - 1.0 - max_off).max(0.0));
         let dims = h.dims();
         let count = dims.iter().product::<usize>();
@@ -634,13 +593,8 @@ impl<'a> Renderer<'a> {
 
 /// Nearest-neighbour structure factor; indices outside the grid give `default_f`.
 fn nearest_f(fgrid: &Tensor<1>, g: &crate::io::hkl::HklGrid, default_f: f64, h0: &Tensor<3>, k0: &Tensor<3>, l0: &Tensor<3>) -> Tensor<3> {
-    let (kr, lr) = ((g.k_max - g.k_min + 1) as f64, (g.l_max - g.l_min + 1) as f64);
-    let (k1, l1) = (kr + 1.0, lr + 1.0);
-    let outside = |x: &Tensor<3>, min: i32, max: i32| -> Tensor<3, Bool> {
-        x.clone().lower_elem(min as f64).bool_or(x.clone().greater_elem(max as f64))
-    };
-    let out = outside(h0, g.h_min, g.h_max).bool_or(outside(k0, g.k_min, g.k_max)).bool_or(outside(l0, g.l_min, g.l_max));
-    let idx = ((h0.clone() - g.h_min as f64) * k1 + (k0.clone() - g.k_min as f64)) * l1 + (l0.clone() - g.l_min as f64);
+    let out = outside_range(h0, g.h_min, g.h_max).bool_or(outside_range(k0, g.k_min, g.k_max)).bool_or(outside_range(l0, g.l_min, g.l_max));
+    let idx = grid_position(g, h0.clone(), k0.clone(), l0.clone());
     let idx = idx.mask_fill(out.clone(), 0.0);
     let dims = h0.dims();
     let count = dims.iter().product::<usize>();

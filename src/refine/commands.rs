@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::gradcheck::gradcheck_on;
 use super::optimize::{refine, Optimizer};
-use super::{parse_names, Evaluator, Loss, Objective};
+use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
 use crate::error::{Error, Result};
 use crate::model::initial_values;
 
@@ -97,6 +97,106 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
     let ok = worst <= tol;
     let _ = writeln!(out, "{} (worst relative error {:.3e}, tolerance {:.1e})", if ok { "PASS" } else { "FAIL" }, worst, tol);
     Ok(if ok { 0 } else { 2 })
+}
+
+/// `nanobragg grad <simulation flags> [--params LIST|all] [--target FILE] [--loss L]
+/// [--out FILE] [--adc A] [--threads N] [--device cpu|gpu]`: value and gradient of a loss, as
+/// JSON on stdout (and in --out). Without a target the loss is gradcheck's smoothly weighted
+/// image sum. `structure_factors` and `source_weights` in the list add those vector gradients.
+pub fn grad_command(args: &[String]) -> Result<()> {
+    let (sim, opts) = split_options(args, &[])?;
+    let mut list = "all".to_string();
+    let mut target = None;
+    let mut loss = None;
+    let mut outfile = None;
+    let mut adc = 40.0;
+    let mut threads = 0usize;
+    let mut gpu = false;
+    for (k, v) in &opts {
+        match k.as_str() {
+            "params" => list = v.clone(),
+            "target" => target = Some(v.clone()),
+            "loss" => loss = Some(Loss::parse(v)?),
+            "out" => outfile = Some(v.clone()),
+            "adc" => adc = num(k, v)?,
+            "threads" => threads = v.parse::<usize>().map_err(|_| Error::new(format!("--threads: expected a count, got '{v}'")))?,
+            "device" => gpu = parse_device(v)?,
+            _ => return Err(Error::new(format!("grad: unknown option --{k}"))),
+        }
+    }
+    if loss.is_some() && target.is_none() {
+        return Err(Error::new("--loss: needs --target FILE (without a target the loss is the weighted image sum)"));
+    }
+    let exp = build(&sim)?;
+    let vectors = ["structure_factors", "source_weights"];
+    let (names, vector) = if list == "all" {
+        let names: Vec<String> = crate::model::PARAMS.iter().map(|p| p.name.to_string()).collect();
+        let vector = if exp.structure.grid.as_ref().is_some_and(|g| g.count > 0) { Some(VectorKind::StructureFactors) } else { None };
+        (names, vector)
+    } else {
+        let scalars: Vec<&str> = list.split(',').map(str::trim).filter(|n| !vectors.contains(n)).collect();
+        let names = if scalars.is_empty() { vec![] } else { parse_names(&scalars.join(","), "--params")? };
+        let wanted: Vec<&str> = list.split(',').map(str::trim).filter(|n| vectors.contains(n)).collect();
+        if wanted.len() > 1 {
+            return Err(Error::new("--params: ask for structure_factors or source_weights, not both at once"));
+        }
+        let vector = match wanted.first() {
+            Some(&"structure_factors") if exp.structure.grid.as_ref().is_some_and(|g| g.count > 0) => Some(VectorKind::StructureFactors),
+            Some(&"structure_factors") => return Err(Error::new("--params structure_factors: the simulation has no HKL grid (-hkl)")),
+            Some(_) if exp.beam.use_weights => Some(VectorKind::SourceWeights),
+            Some(_) => return Err(Error::new("--params source_weights: the simulation does not use source weights (-source_weights)")),
+            None => None,
+        };
+        (names, vector)
+    };
+    let mut ev = if gpu {
+        crate::device::set_precision(crate::device::Precision::F32);
+        Evaluator::new(&exp).with_device(crate::device::gpu()?)
+    } else {
+        Evaluator::new(&exp)
+    };
+    if !gpu {
+        ev.threads = crate::workers::resolve(threads);
+    }
+    let obj = match target {
+        Some(path) => {
+            let full = read_target(&path, exp.detector.fpixels * exp.detector.spixels, adc)?;
+            Objective::Fit { target: ev.pixels.iter().map(|&i| full[i]).collect(), loss: loss.unwrap_or(Loss::Poisson) }
+        }
+        None => Objective::Weighted(super::gradcheck::ramp_weights(&exp, &ev.pixels)),
+    };
+    let start = std::time::Instant::now();
+    let g = ev.gradients(&initial_values(&exp), &names, vector, &obj);
+    let seconds = start.elapsed().as_secs_f64();
+    let mut grad: serde_json::Map<String, serde_json::Value> = names.iter().zip(&g.scalars).map(|(n, v)| (n.clone(), serde_json::Value::from(*v))).collect();
+    if let (Some(gf), Some(grid)) = (&g.structure_factors, &exp.structure.grid) {
+        grad.insert("structure_factors".into(), serde_json::Value::from(hkl_gradient_list(grid, gf)));
+    }
+    if let Some(gw) = &g.source_weights {
+        grad.insert("source_weights".into(), serde_json::Value::from(gw.clone()));
+    }
+    let json = serde_json::json!({ "loss": g.value, "grad": grad, "seconds": seconds });
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    if let Some(path) = outfile {
+        crate::io::write_atomic(Path::new(&path), format!("{text}\n").as_bytes())?;
+    }
+    println!("{text}");
+    Ok(())
+}
+
+/// Non-zero structure-factor gradients as [h, k, l, dloss/dF] rows.
+fn hkl_gradient_list(grid: &crate::io::hkl::HklGrid, g: &[f64]) -> Vec<Vec<f64>> {
+    let (_, kr, lr) = grid.ranges();
+    let (k1, l1) = (kr + 1, lr + 1);
+    g.iter()
+        .enumerate()
+        .filter(|(_, v)| **v != 0.0)
+        .map(|(i, &v)| {
+            let (h, rest) = (i / (k1 * l1), i % (k1 * l1));
+            let (k, l) = (rest / l1, rest % l1);
+            vec![(h as i64 + grid.h_min as i64) as f64, (k as i64 + grid.k_min as i64) as f64, (l as i64 + grid.l_min as i64) as f64, v]
+        })
+        .collect()
 }
 
 /// Read a target image: raw float32 (by size) or SMV (counts minus the ADC offset).

@@ -5,10 +5,10 @@ pub mod gradcheck;
 pub mod commands;
 pub mod optimize;
 
-use burn::tensor::Tensor;
 
 use crate::config::Experiment;
 use crate::device::{cpu, tensor, to_vec};
+use crate::fused::{FusedKernel, KernelTensors};
 use crate::error::{Error, Result};
 use crate::model::{build_params, ParamTensors, Values, VectorParams};
 use crate::render::{Params, Renderer};
@@ -47,43 +47,78 @@ impl Loss {
 /// model has no intensity.
 const POISSON_FLOOR: f64 = 1e-3;
 
-/// The per-chunk objective as a tensor.
-fn chunk_objective(obj: &Objective, model: Tensor<1>, range: std::ops::Range<usize>, dev: &burn::tensor::Device) -> Tensor<1> {
-    let n = range.len();
-    match obj {
-        Objective::Weighted(w) => (model * tensor(w[range].to_vec(), [n], dev)).sum(),
-        Objective::Fit { target, loss } => {
-            let t = tensor(target[range.clone()].to_vec(), [n], dev);
-            match loss {
-                Loss::Mse => {
-                    let r = model - t;
-                    (r.clone() * r).sum()
-                }
-                Loss::Gaussian => {
-                    let var = t.clone().clamp_min(0.0) + 1.0;
-                    let r = model - t;
-                    (r.clone() * r / var).sum()
-                }
-                Loss::Poisson => {
-                    let m = model + POISSON_FLOOR;
-                    (m.clone() - t * m.log()).sum()
-                }
+impl Loss {
+    /// Loss of one pixel with model value `m` and measured value `t`, and its derivative with
+    /// respect to `m`.
+    #[inline]
+    pub fn pixel(self, m: f64, t: f64) -> (f64, f64) {
+        match self {
+            Loss::Mse => ((m - t) * (m - t), 2.0 * (m - t)),
+            Loss::Gaussian => {
+                let var = t.max(0.0) + 1.0;
+                ((m - t) * (m - t) / var, 2.0 * (m - t) / var)
+            }
+            Loss::Poisson => {
+                let mf = m + POISSON_FLOOR;
+                (mf - t * mf.ln(), 1.0 - t / mf)
             }
         }
     }
 }
 
-/// Evaluates an objective and its gradient over chunks of pixels; the model parameters are
-/// rebuilt for each chunk so that each chunk's graph is freed after its backward pass, keeping
-/// memory bounded whatever the image size.
+impl Objective {
+    /// Value over the pixels `start..start + model.len()` (model values in photons) and its
+    /// derivative with respect to each model value. Every engine differentiates the objective
+    /// through this one definition.
+    pub fn value_grad(&self, start: usize, model: &[f64]) -> (f64, Vec<f64>) {
+        match self {
+            Objective::Weighted(w) => {
+                let w = &w[start..start + model.len()];
+                (model.iter().zip(w).map(|(m, w)| m * w).sum(), w.to_vec())
+            }
+            Objective::Fit { target, loss } => {
+                let t = &target[start..start + model.len()];
+                let mut value = 0.0;
+                let grad = model
+                    .iter()
+                    .zip(t)
+                    .map(|(&m, &t)| {
+                        let (v, g) = loss.pixel(m, t);
+                        value += v;
+                        g
+                    })
+                    .collect();
+                (value, grad)
+            }
+        }
+    }
+}
+
+/// Gradients of one evaluation: the named scalar parameters and, when asked, the vectors.
+#[derive(Debug, Clone, Default)]
+pub struct Gradients {
+    pub value: f64,
+    pub scalars: Vec<f64>,
+    /// With respect to every structure factor of the HKL grid (padded layout).
+    pub structure_factors: Option<Vec<f64>>,
+    /// With respect to every raw source weight (with -source_weights).
+    pub source_weights: Option<Vec<f64>>,
+}
+
+/// Evaluates an objective and its gradients. On the CPU in float64 it runs the fused kernel
+/// and its backward pass ([`crate::fused`]); otherwise (float32, another device, a curved
+/// detector, or when asked) the batched tensor path, over chunks of pixels whose graphs are
+/// freed after each backward pass, so memory stays bounded whatever the image size.
 pub struct Evaluator<'a> {
     pub exp: &'a Experiment,
     pub pixels: Vec<usize>,
     pub chunk_elements: Option<usize>,
-    /// Threads evaluating pixel chunks of gradients in parallel (default: one per core).
+    /// Worker threads (default: one per core).
     pub threads: usize,
     /// Device of the evaluation (default: the CPU); autodiff is added for gradients.
     pub device: burn::tensor::Device,
+    /// Use the batched tensor path even where the fused kernel applies.
+    pub force_tensor: bool,
 }
 
 impl<'a> Evaluator<'a> {
@@ -91,15 +126,26 @@ impl<'a> Evaluator<'a> {
     pub fn new(exp: &'a Experiment) -> Self {
         let dev = cpu();
         let pixels = Renderer::new(exp, &dev).rendered_pixels();
-        let threads = std::thread::available_parallelism().map(|v| v.get()).unwrap_or(1);
-        Evaluator { exp, pixels, chunk_elements: None, threads, device: dev }
+        Evaluator { exp, pixels, chunk_elements: None, threads: crate::workers::resolve(0), device: dev, force_tensor: false }
     }
 
-    /// Evaluate on `device` instead (one host thread drives it).
+    /// Evaluate on `device` instead (one host thread drives it; the tensor path).
     pub fn with_device(mut self, device: burn::tensor::Device) -> Self {
         self.device = device;
         self.threads = 1;
+        self.force_tensor = true;
         self
+    }
+
+    /// Always use the batched tensor path (differentiated by burn's autodiff).
+    pub fn with_tensor_path(mut self) -> Self {
+        self.force_tensor = true;
+        self
+    }
+
+    /// Whether the fused kernel evaluates this objective.
+    pub fn uses_fused(&self) -> bool {
+        !self.force_tensor && crate::device::precision() == crate::device::Precision::F64 && FusedKernel::has_backward(self.exp)
     }
 
     fn renderer(&self, dev: &burn::tensor::Device) -> Renderer<'a> {
@@ -110,47 +156,43 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-
     /// Evaluate `f(start, pixels)` for every chunk of rendered pixels on `self.threads` threads
     /// (chunks sized for the device's per-thread memory budget), results in chunk order so sums
     /// over them do not depend on the thread count or scheduling.
     fn map_chunks<T: Send>(&self, dev: &burn::tensor::Device, f: impl Fn(&Renderer<'a>, usize, &[usize]) -> T + Sync) -> Vec<T> {
+        use rayon::prelude::*;
         let threads = self.threads.max(1);
         let renderer = self.renderer(dev);
         let per_thread = (renderer.chunk_elements / threads).max(1);
         let renderer = if threads > 1 { renderer.with_chunk_elements(per_thread) } else { renderer };
         let chunk_len = renderer.pixel_chunk();
         let chunks: Vec<(usize, &[usize])> = self.pixels.chunks(chunk_len).enumerate().map(|(i, c)| (i * chunk_len, c)).collect();
-        let mut results: Vec<Option<T>> = (0..chunks.len()).map(|_| None).collect();
-        if threads == 1 || chunks.len() <= 1 {
-            for (i, &(start, chunk)) in chunks.iter().enumerate() {
-                results[i] = Some(f(&renderer, start, chunk));
-            }
-        } else {
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let precision = crate::device::precision();
-            let collected = std::sync::Mutex::new(&mut results);
-            std::thread::scope(|scope| {
-                for _ in 0..threads {
-                    scope.spawn(|| {
-                        crate::device::set_precision(precision);
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            if i >= chunks.len() {
-                                break;
-                            }
-                            let r = f(&renderer, chunks[i].0, chunks[i].1);
-                            collected.lock().unwrap()[i] = Some(r);
-                        }
-                    });
-                }
-            });
-        }
-        results.into_iter().map(|r| r.expect("every chunk evaluated")).collect()
+        let precision = crate::device::precision();
+        crate::workers::run(threads, || {
+            chunks
+                .par_iter()
+                .with_max_len(1)
+                .map(|&(start, chunk)| {
+                    crate::device::set_precision(precision);
+                    f(&renderer, start, chunk)
+                })
+                .collect()
+        })
+    }
+
+    /// The fused kernel at parameter values (no graph).
+    fn kernel(&self, values: &Values) -> FusedKernel<'a> {
+        let dev = self.device.clone();
+        let pt = ParamTensors::new(values, &[], &dev);
+        let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
+        FusedKernel::new(self.exp, &params)
     }
 
     /// The model image (one value per rendered pixel) for parameter values.
     pub fn image(&self, values: &Values) -> Vec<f64> {
+        if self.uses_fused() {
+            return self.kernel(values).forward(&self.pixels, self.threads);
+        }
         let dev = self.device.clone();
         let pt = ParamTensors::new(values, &[], &dev);
         let params: Params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
@@ -159,50 +201,82 @@ impl<'a> Evaluator<'a> {
 
     /// Objective value (float64, no graph).
     pub fn value(&self, values: &Values, obj: &Objective) -> f64 {
-        let dev = self.device.clone();
-        let pt = ParamTensors::new(values, &[], &dev);
-        let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
-        self.map_chunks(&dev, |r, start, chunk| {
-            let m = r.render_pixels(&params, chunk);
-            to_vec(chunk_objective(obj, m, start..start + chunk.len(), &dev))[0]
-        })
-        .into_iter()
-        .sum()
+        obj.value_grad(0, &self.image(values)).0
     }
 
     /// Gradient of the objective with respect to a vector parameter: every structure factor of
     /// the HKL grid (padded layout), or every raw source weight (with -source_weights). Returns
     /// None when the experiment has no such vector.
     pub fn vector_gradient(&self, values: &Values, which: VectorKind, obj: &Objective) -> Option<Vec<f64>> {
-        let dev = self.device.clone().autodiff();
-        let renderer = self.renderer(&dev);
-        let mut grad: Option<Vec<f64>> = None;
-        let mut start = 0;
-        for chunk in self.pixels.chunks(renderer.pixel_chunk()) {
-            let pt = ParamTensors::new(values, &[], &dev);
-            let vp = VectorParams::from_experiment(self.exp, &dev, which == VectorKind::StructureFactors, which == VectorKind::SourceWeights);
-            let leaf = match which {
-                VectorKind::StructureFactors => vp.fgrid.clone()?,
-                VectorKind::SourceWeights => vp.source_weights.clone()?,
-            };
-            let params = build_params(self.exp, &pt, vp, &dev);
-            let m = renderer.render_pixels(&params, chunk);
-            let grads = chunk_objective(obj, m, start..start + chunk.len(), &dev).backward();
-            if let Some(g) = leaf.grad(&grads) {
-                let g = to_vec(g);
-                match &mut grad {
-                    Some(acc) => acc.iter_mut().zip(g).for_each(|(a, b)| *a += b),
-                    None => grad = Some(g),
-                }
-            }
-            start += chunk.len();
+        let g = self.gradients(values, &[], Some(which), obj);
+        match which {
+            VectorKind::StructureFactors => g.structure_factors,
+            VectorKind::SourceWeights => g.source_weights,
         }
-        grad
     }
 
     /// Objective value and its gradient with respect to `names` (in command-line units).
     pub fn value_and_grad(&self, values: &Values, names: &[String], obj: &Objective) -> (f64, Vec<f64>) {
+        let g = self.gradients(values, names, None, obj);
+        (g.value, g.scalars)
+    }
+
+    /// Objective value, its gradient with respect to `names` and, when asked, with respect to a
+    /// vector parameter.
+    pub fn gradients(&self, values: &Values, names: &[String], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
+        if self.uses_fused() {
+            self.fused_gradients(values, names, vector, obj)
+        } else {
+            self.tensor_gradients(values, names, vector, obj)
+        }
+    }
+
+    fn fused_gradients(&self, values: &Values, names: &[String], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
         let dev = self.device.clone().autodiff();
+        let pt = ParamTensors::new(values, names, &dev);
+        let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
+        let vp = VectorParams::from_experiment(self.exp, &dev, want_f, want_w);
+        let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
+        let params = build_params(self.exp, &pt, vp, &dev);
+        let inputs = KernelTensors::from_params(self.exp, &params);
+        let kernel = FusedKernel::from_values(self.exp, inputs.values());
+        // the loss's derivative per pixel: known up front for a weighted sum, else from a
+        // forward pass
+        let (value, g_pix) = match obj {
+            Objective::Weighted(w) => (None, w.clone()),
+            Objective::Fit { .. } => {
+                let (v, g) = obj.value_grad(0, &kernel.forward(&self.pixels, self.threads));
+                (Some(v), g)
+            }
+        };
+        let (model, g_inputs) = kernel.backward(&self.pixels, &g_pix, want_f, self.threads);
+        let value = value.unwrap_or_else(|| obj.value_grad(0, &model).0);
+        let surrogate = inputs.surrogate(&g_inputs);
+        if !surrogate.is_tracked() {
+            // nothing to differentiate (e.g. a vector the experiment does not have)
+            return Gradients { value, scalars: vec![0.0; names.len()], ..Default::default() };
+        }
+        let grads = surrogate.backward();
+        let vec_grad = |t: &Option<burn::tensor::Tensor<1>>| t.as_ref().and_then(|t| t.grad(&grads)).map(to_vec);
+        Gradients {
+            value,
+            scalars: names.iter().map(|n| pt.get(n).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect(),
+            structure_factors: if want_f { vec_grad(&leaves.0) } else { None },
+            source_weights: if want_w { vec_grad(&leaves.1) } else { None },
+        }
+    }
+
+    fn tensor_gradients(&self, values: &Values, names: &[String], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
+        let dev = self.device.clone().autodiff();
+        let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
+        let add = |acc: &mut Option<Vec<f64>>, g: Option<Vec<f64>>| {
+            if let Some(g) = g {
+                match acc {
+                    Some(a) => a.iter_mut().zip(g).for_each(|(a, b)| *a += b),
+                    None => *acc = Some(g),
+                }
+            }
+        };
         let per_chunk = self.map_chunks(&dev, |r, start, chunk| {
             // parameters are rebuilt per chunk so each chunk's graph is freed after its backward;
             // in float32 they are per pixel so the pixel sum happens on the host in float64
@@ -211,20 +285,28 @@ impl<'a> Evaluator<'a> {
             } else {
                 ParamTensors::new(values, names, &dev)
             };
-            let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
-            let loss = chunk_objective(obj, r.render_pixels(&params, chunk), start..start + chunk.len(), &dev);
-            let value = to_vec(loss.clone().detach())[0];
+            let vp = VectorParams::from_experiment(self.exp, &dev, want_f, want_w);
+            let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
+            let params = build_params(self.exp, &pt, vp, &dev);
+            let model = r.render_pixels(&params, chunk);
+            let (value, g) = obj.value_grad(start, &to_vec(model.clone().detach()));
+            let loss = (model * tensor(g, [chunk.len()], &dev)).sum();
+            if !loss.is_tracked() {
+                return (value, vec![0.0; names.len()], None, None);
+            }
             let grads = loss.backward();
-            let g: Vec<f64> = names.iter().map(|name| pt.get(name).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect();
-            (value, g)
+            let scalars: Vec<f64> = names.iter().map(|name| pt.get(name).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect();
+            let vec_grad = |t: &Option<burn::tensor::Tensor<1>>| t.as_ref().and_then(|t| t.grad(&grads)).map(to_vec);
+            (value, scalars, if want_f { vec_grad(&leaves.0) } else { None }, if want_w { vec_grad(&leaves.1) } else { None })
         });
-        let mut total = 0.0;
-        let mut grad = vec![0.0; names.len()];
-        for (v, g) in per_chunk {
-            total += v;
-            grad.iter_mut().zip(g).for_each(|(a, b)| *a += b);
+        let mut out = Gradients { scalars: vec![0.0; names.len()], ..Default::default() };
+        for (v, g, gf, gw) in per_chunk {
+            out.value += v;
+            out.scalars.iter_mut().zip(g).for_each(|(a, b)| *a += b);
+            add(&mut out.structure_factors, gf);
+            add(&mut out.source_weights, gw);
         }
-        (total, grad)
+        out
     }
 }
 

@@ -153,3 +153,113 @@ fn gradcheck_passes_on_golden_geometries() {
         }
     }
 }
+
+/// Compare two gradient vectors parameter by parameter: relative 1e-9, where gradients that
+/// vanish in exact arithmetic (e.g. with respect to a parameter the image does not depend on)
+/// may differ by rounding relative to the largest gradient scaled by each parameter's step.
+fn assert_same_gradients(what: &str, names: &[String], a: &[f64], b: &[f64], tol: f64) {
+    let info = |n: &str| nanobragg::model::param_info(n).map(|p| p.scale).filter(|s| *s > 0.0).unwrap_or(1.0);
+    let floor = names.iter().zip(a).map(|(n, g)| (g * info(n)).abs()).fold(0.0, f64::max) * 1e-12;
+    for ((n, x), y) in names.iter().zip(a).zip(b) {
+        let diff = (x - y).abs();
+        assert!(diff <= tol * x.abs().max(y.abs()) || diff * info(n) <= floor, "{what}\n{n}: fused {x:e} vs tensor autodiff {y:e} (rel {:e})", diff / x.abs().max(y.abs()));
+    }
+}
+
+#[test]
+fn fused_backward_matches_tensor_autodiff() {
+    let dir = crate::common::scratch("fusedgrad");
+    let hkl = dir.join("f.hkl");
+    let mut text = String::new();
+    for h in -8i32..=8 {
+        for k in -8i32..=8 {
+            for l in -8i32..=8 {
+                text += &format!("{h} {k} {l} {}\n", 20.0 + ((h * 31 + k * 17 + l * 7).rem_euclid(23)) as f64);
+            }
+        }
+    }
+    std::fs::write(&hkl, text).unwrap();
+    let src = dir.join("s.txt");
+    std::fs::write(&src, "-10 0 0 1.0 1e-10\n-10 0.01 0 0.5 1.01e-10\n-10 0 0.01 2.0 0.99e-10\n").unwrap();
+    let hkl = hkl.display().to_string();
+    let cases = [
+        DIRECT_BEAM.to_string(),
+        "-cell 45 45 70 90 90 120 -misset 20 -5 33 -default_F 10 -N 3 -lambda 1.2 -distance 40 -pixel 0.15 -detpixels_x 20 -detpixels_y 16 -xds -ORGX 9 -ORGY 7 -twotheta 8 -detector_rotx 2 -detector_abs 300 -detector_thick 200 -thicksteps 2 -oversample 2 -polar 0.5 -mosaic 0.3 -mosaic_domains 2 -phi 3 -osc 1 -phisteps 2".into(),
+        "-cell 45 45 70 90 90 120 -misset 20 -5 33 -default_F 10 -N 3 -lambda 1.2 -distance 40 -pixel 0.15 -detpixels 16 -detector_abs 300 -detector_thick 200 -thicksteps 3 -oversample 2 -oversample_thick -oversample_polar -oversample_omega -water 200 -dmin 3".into(),
+        format!("-cell 30 32 34 88 92 95 -misset 3 5 7 -hkl {hkl} -interpolate -N 3 -lambda 1 -distance 50 -pixel 0.2 -detpixels 20 -oversample 1 -round_xtal -detector_rotz 4 -point_pixel"),
+        format!("-cell 30 32 34 88 92 95 -misset 3 5 7 -hkl {hkl} -nointerpolate -N 3 -lambda 1 -distance 50 -pixel 0.2 -detpixels 20 -sourcefile {} -source_weights -gauss_xtal -nopolar", src.display()),
+        "-cell 50 60 70 90 100 110 -misset 1 2 3 -default_F 5 -N 4 -lambda 1 -distance 60 -pixel 0.2 -detpixels 20 -tophat_spots -dispersion 2 -dispsteps 3 -divergence 0.2 -divsteps 2 -dials -detector_roty 3 -pivot sample".into(),
+    ];
+    let names = all_params();
+    for args in &cases {
+        let exp = crate::common::experiment(args);
+        let fused = Evaluator::new(&exp);
+        assert!(fused.uses_fused(), "{args}");
+        let tensor = Evaluator::new(&exp).with_tensor_path();
+        let values = initial_values(&exp);
+        let weighted = Objective::Weighted(ramp_weights(&exp, &fused.pixels));
+        let target: Vec<f64> = fused.image(&values).iter().enumerate().map(|(i, m)| (m * (1.0 + 0.3 * ((i % 7) as f64 - 3.0) / 3.0)).max(0.0)).collect();
+        let poisson = Objective::Fit { target, loss: nanobragg::refine::Loss::Poisson };
+        for obj in [&weighted, &poisson] {
+            let (f1, g1) = fused.value_and_grad(&values, &names, obj);
+            let (f2, g2) = tensor.value_and_grad(&values, &names, obj);
+            assert!((f1 - f2).abs() <= 1e-11 * f1.abs().max(f2.abs()), "{args}: value {f1} vs {f2}");
+            assert_same_gradients(args, &names, &g1, &g2, 1e-9);
+        }
+        for kind in [nanobragg::refine::VectorKind::StructureFactors, nanobragg::refine::VectorKind::SourceWeights] {
+            let a = fused.vector_gradient(&values, kind, &weighted);
+            let b = tensor.vector_gradient(&values, kind, &weighted);
+            assert_eq!(a.is_some(), b.is_some(), "{args} {kind:?}");
+            if let (Some(a), Some(b)) = (a, b) {
+                let big = a.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+                assert!(big > 0.0, "{args} {kind:?}: all zero");
+                for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                    assert!((x - y).abs() <= 1e-9 * x.abs().max(y.abs()) + 1e-13 * big, "{args} {kind:?}[{i}]: {x:e} vs {y:e}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn grad_command_reports_every_parameter_and_refuses_bad_input() {
+    let dir = crate::common::scratch("gradcmd");
+    let sim = "-cell 40 50 60 80 95 105 -misset 5 10 15 -default_F 10 -N 4 -lambda 1 -distance 30 -pixel 0.1 -detpixels 24 -mosaic 0.4 -mosaic_domains 3";
+    let out = crate::common::run_in(&dir, &format!("grad {sim} --params all --out g.json"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("g.json")).unwrap()).unwrap();
+    assert_eq!(json["loss"], saved["loss"]);
+    let grad = json["grad"].as_object().unwrap();
+    assert_eq!(grad.len(), PARAMS.len());
+    // the same numbers as the library's evaluator
+    let exp = crate::common::experiment(sim);
+    let ev = Evaluator::new(&exp);
+    let (f, g) = ev.value_and_grad(&initial_values(&exp), &all_params(), &Objective::Weighted(ramp_weights(&exp, &ev.pixels)));
+    assert!((json["loss"].as_f64().unwrap() - f).abs() <= 1e-12 * f.abs());
+    for (n, gv) in all_params().iter().zip(&g) {
+        let x = grad[n].as_f64().unwrap();
+        assert!((x - gv).abs() <= 1e-12 * gv.abs().max(1e-300), "{n}: {x} vs {gv}");
+    }
+    // a target: Poisson loss by default, mse on request, gradient changes with it
+    let img = crate::common::scratch("gradcmd_t").join("t.bin");
+    let render = crate::common::run_in(&dir, &format!("{sim} -floatfile {}", img.display()));
+    assert!(render.status.success());
+    let fit = crate::common::run_in(&dir, &format!("grad {sim} -distance 30.5 --params distance,cell_a --target {} --loss mse", img.display()));
+    assert!(fit.status.success(), "{}", String::from_utf8_lossy(&fit.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&fit.stdout).unwrap();
+    assert!(j["loss"].as_f64().unwrap() > 0.0 && j["grad"]["distance"].as_f64().unwrap() != 0.0);
+    for (bad, needle) in [
+        (format!("grad {sim} --target missing.bin --out x.json"), "missing.bin"),
+        (format!("grad {sim} -detpixels 20 --target {} --out x.json", img.display()), "t.bin"),
+        (format!("grad {sim} --target {} --loss cauchy --out x.json", img.display()), "cauchy"),
+        (format!("grad {sim} --params cell_q --out x.json"), "cell_q"),
+    ] {
+        let o = crate::common::run_in(&dir, &bad);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{bad}");
+        assert_eq!(err.trim().lines().count(), 1, "{bad}: {err}");
+        assert!(err.contains(needle), "{bad}: {err}");
+        assert!(!dir.join("x.json").exists(), "{bad}: output written");
+    }
+}

@@ -1,0 +1,308 @@
+//! One arithmetic interface for the three ways a physical term is evaluated: host `f64` (the
+//! fused CPU kernel), [`Dual`] numbers (its backward pass: value and partial derivatives in one
+//! evaluation) and burn tensors (the batched path, differentiated by burn's autodiff). Each term
+//! in [`crate::physics`] is written once against [`Real`].
+//!
+//! Branches are expressed with [`Real::choose`]: scalar types evaluate only the branch taken,
+//! tensors evaluate both and select with a mask, so no decision is ever taken on a value read
+//! back from a tensor that carries a gradient.
+
+use std::ops::{Add, Div, Mul, Sub};
+
+use burn::tensor::{Bool, Tensor};
+
+pub trait Real:
+    Clone
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Add<f64, Output = Self>
+    + Sub<f64, Output = Self>
+    + Mul<f64, Output = Self>
+{
+    type Mask: Clone;
+    fn sin(self) -> Self;
+    fn cos(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn exp(self) -> Self;
+    fn abs(self) -> Self;
+    fn neg(self) -> Self;
+    /// Where `self < k`.
+    fn less_than(&self, k: f64) -> Self::Mask;
+    /// Where `self > k`.
+    fn greater_than(&self, k: f64) -> Self::Mask;
+    /// Elementwise or of two masks.
+    fn either(a: Self::Mask, b: Self::Mask) -> Self::Mask;
+    /// `then` where the mask holds, `otherwise` elsewhere.
+    fn choose(mask: Self::Mask, then: impl FnOnce() -> Self, otherwise: impl FnOnce() -> Self) -> Self;
+    /// `self` with the masked elements replaced by `k` (keeps a discarded branch finite, so its
+    /// zero gradient stays zero instead of 0 * inf).
+    fn fill(self, mask: Self::Mask, k: f64) -> Self;
+    /// sin(n x) / sin(x) for sin(x) != 0.
+    fn sin_ratio(x: Self, n: Self) -> Self {
+        (x.clone() * n).sin() / x.sin()
+    }
+}
+
+impl Real for f64 {
+    type Mask = bool;
+    fn sin(self) -> Self {
+        f64::sin(self)
+    }
+    fn cos(self) -> Self {
+        f64::cos(self)
+    }
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    fn neg(self) -> Self {
+        -self
+    }
+    fn less_than(&self, k: f64) -> bool {
+        *self < k
+    }
+    fn greater_than(&self, k: f64) -> bool {
+        *self > k
+    }
+    fn either(a: bool, b: bool) -> bool {
+        a || b
+    }
+    fn choose(mask: bool, then: impl FnOnce() -> Self, otherwise: impl FnOnce() -> Self) -> Self {
+        if mask {
+            then()
+        } else {
+            otherwise()
+        }
+    }
+    fn fill(self, mask: bool, k: f64) -> Self {
+        if mask {
+            k
+        } else {
+            self
+        }
+    }
+    /// For a whole number of cells (1..=16) the ratio is the Chebyshev polynomial U_{n-1}(cos x):
+    /// one cosine and a short recurrence instead of two sines.
+    fn sin_ratio(x: f64, n: f64) -> f64 {
+        if n.fract() == 0.0 && (1.0..=16.0).contains(&n) {
+            let c2 = 2.0 * x.cos();
+            let (mut u0, mut u1) = (1.0, c2);
+            if n == 1.0 {
+                return 1.0;
+            }
+            for _ in 2..n as usize {
+                let u2 = c2 * u1 - u0;
+                u0 = u1;
+                u1 = u2;
+            }
+            u1
+        } else {
+            (x * n).sin() / x.sin()
+        }
+    }
+}
+
+/// A value with its partial derivatives with respect to `K` inputs (forward-mode
+/// differentiation on the host).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Dual<const K: usize> {
+    pub v: f64,
+    pub d: [f64; K],
+}
+
+impl<const K: usize> Dual<K> {
+    /// The `i`-th input, with value `v`.
+    pub fn var(v: f64, i: usize) -> Self {
+        let mut d = [0.0; K];
+        d[i] = 1.0;
+        Dual { v, d }
+    }
+    /// A constant.
+    pub fn cst(v: f64) -> Self {
+        Dual { v, d: [0.0; K] }
+    }
+    fn chain(self, v: f64, dv: f64) -> Self {
+        Dual { v, d: self.d.map(|x| x * dv) }
+    }
+}
+
+impl<const K: usize> Add for Dual<K> {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Dual { v: self.v + o.v, d: std::array::from_fn(|i| self.d[i] + o.d[i]) }
+    }
+}
+impl<const K: usize> Sub for Dual<K> {
+    type Output = Self;
+    fn sub(self, o: Self) -> Self {
+        Dual { v: self.v - o.v, d: std::array::from_fn(|i| self.d[i] - o.d[i]) }
+    }
+}
+impl<const K: usize> Mul for Dual<K> {
+    type Output = Self;
+    fn mul(self, o: Self) -> Self {
+        Dual { v: self.v * o.v, d: std::array::from_fn(|i| self.d[i] * o.v + self.v * o.d[i]) }
+    }
+}
+impl<const K: usize> Div for Dual<K> {
+    type Output = Self;
+    fn div(self, o: Self) -> Self {
+        let inv = 1.0 / o.v;
+        let v = self.v * inv;
+        Dual { v, d: std::array::from_fn(|i| (self.d[i] - v * o.d[i]) * inv) }
+    }
+}
+impl<const K: usize> Add<f64> for Dual<K> {
+    type Output = Self;
+    fn add(self, k: f64) -> Self {
+        Dual { v: self.v + k, d: self.d }
+    }
+}
+impl<const K: usize> Sub<f64> for Dual<K> {
+    type Output = Self;
+    fn sub(self, k: f64) -> Self {
+        Dual { v: self.v - k, d: self.d }
+    }
+}
+impl<const K: usize> Mul<f64> for Dual<K> {
+    type Output = Self;
+    fn mul(self, k: f64) -> Self {
+        Dual { v: self.v * k, d: self.d.map(|x| x * k) }
+    }
+}
+
+impl<const K: usize> Real for Dual<K> {
+    type Mask = bool;
+    fn sin(self) -> Self {
+        let (s, c) = self.v.sin_cos();
+        self.chain(s, c)
+    }
+    fn cos(self) -> Self {
+        let (s, c) = self.v.sin_cos();
+        self.chain(c, -s)
+    }
+    fn sqrt(self) -> Self {
+        let r = self.v.sqrt();
+        self.chain(r, 0.5 / r)
+    }
+    fn exp(self) -> Self {
+        let e = self.v.exp();
+        self.chain(e, e)
+    }
+    fn abs(self) -> Self {
+        if self.v < 0.0 {
+            self.neg()
+        } else {
+            self
+        }
+    }
+    fn neg(self) -> Self {
+        Dual { v: -self.v, d: self.d.map(|x| -x) }
+    }
+    fn less_than(&self, k: f64) -> bool {
+        self.v < k
+    }
+    fn greater_than(&self, k: f64) -> bool {
+        self.v > k
+    }
+    fn either(a: bool, b: bool) -> bool {
+        a || b
+    }
+    fn choose(mask: bool, then: impl FnOnce() -> Self, otherwise: impl FnOnce() -> Self) -> Self {
+        if mask {
+            then()
+        } else {
+            otherwise()
+        }
+    }
+    fn fill(self, mask: bool, k: f64) -> Self {
+        if mask {
+            Dual::cst(k)
+        } else {
+            self
+        }
+    }
+    /// sin(n x) / sin(x) with both sines' cosines reused for the derivatives.
+    fn sin_ratio(x: Self, n: Self) -> Self {
+        let (sx, cx) = x.v.sin_cos();
+        let (snx, cnx) = (x.v * n.v).sin_cos();
+        let v = snx / sx;
+        // d/dx = (n cos(nx) sin x - sin(nx) cos x) / sin^2 x, d/dn = x cos(nx) / sin x
+        let dx = (n.v * cnx - v * cx) / sx;
+        let dn = x.v * cnx / sx;
+        Dual { v, d: std::array::from_fn(|i| dx * x.d[i] + dn * n.d[i]) }
+    }
+}
+
+impl<const D: usize> Real for Tensor<D> {
+    type Mask = Tensor<D, Bool>;
+    fn sin(self) -> Self {
+        Tensor::sin(self)
+    }
+    fn cos(self) -> Self {
+        Tensor::cos(self)
+    }
+    fn sqrt(self) -> Self {
+        Tensor::sqrt(self)
+    }
+    fn exp(self) -> Self {
+        Tensor::exp(self)
+    }
+    fn abs(self) -> Self {
+        Tensor::abs(self)
+    }
+    fn neg(self) -> Self {
+        Tensor::neg(self)
+    }
+    fn less_than(&self, k: f64) -> Self::Mask {
+        self.clone().lower_elem(k)
+    }
+    fn greater_than(&self, k: f64) -> Self::Mask {
+        self.clone().greater_elem(k)
+    }
+    fn either(a: Self::Mask, b: Self::Mask) -> Self::Mask {
+        a.bool_or(b)
+    }
+    fn choose(mask: Self::Mask, then: impl FnOnce() -> Self, otherwise: impl FnOnce() -> Self) -> Self {
+        otherwise().mask_where(mask, then())
+    }
+    fn fill(self, mask: Self::Mask, k: f64) -> Self {
+        self.mask_fill(mask, k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dual_derivatives_match_finite_differences() {
+        let f = |x: Dual<2>, y: Dual<2>| Real::sin_ratio(x, y) * (x * y).exp().sqrt() / (y.cos() + 2.0);
+        let (x0, y0) = (0.37, 4.3);
+        let r = f(Dual::var(x0, 0), Dual::var(y0, 1));
+        let h = 1e-6;
+        let val = |x: f64, y: f64| f(Dual::cst(x), Dual::cst(y)).v;
+        let dx = (val(x0 + h, y0) - val(x0 - h, y0)) / (2.0 * h);
+        let dy = (val(x0, y0 + h) - val(x0, y0 - h)) / (2.0 * h);
+        assert!((r.d[0] - dx).abs() < 1e-7 * dx.abs().max(1.0), "{} vs {dx}", r.d[0]);
+        assert!((r.d[1] - dy).abs() < 1e-7 * dy.abs().max(1.0), "{} vs {dy}", r.d[1]);
+    }
+
+    #[test]
+    fn chebyshev_ratio_equals_sine_ratio() {
+        for n in 1..=16 {
+            for &x in &[0.001, 0.3, 1.2, 2.9] {
+                let direct = (x * n as f64).sin() / x.sin();
+                let fast = <f64 as Real>::sin_ratio(x, n as f64);
+                assert!((fast - direct).abs() < 1e-12 * direct.abs().max(1.0), "n={n} x={x}");
+            }
+        }
+    }
+}
