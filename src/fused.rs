@@ -20,7 +20,7 @@ use crate::physics::constants::R_E_SQR;
 use crate::physics::lattice::lattice_factor_grad;
 use crate::physics::structure::HostLookup;
 use crate::physics::{lattice_factor, polarization, water_background_per_fluence, Dual, ShapeSpec, Vec3T};
-use crate::render::Params;
+use crate::geometry::Geometry;
 use crate::vec3::{self, V3};
 
 /// Host values of everything the kernel reads that a parameter can change; the same layout
@@ -109,7 +109,7 @@ pub struct KernelTensors {
 }
 
 impl KernelTensors {
-    pub fn from_params(exp: &Experiment, p: &Params) -> Self {
+    pub fn from_params(exp: &Experiment, p: &Geometry) -> Self {
         let dev = p.pixel_size.device();
         let beam = &exp.beam;
         let ns = beam.sources.len();
@@ -227,7 +227,7 @@ pub struct FusedKernel<'a> {
 }
 
 impl<'a> FusedKernel<'a> {
-    pub fn new(exp: &'a Experiment, p: &Params) -> Self {
+    pub fn new(exp: &'a Experiment, p: &Geometry) -> Self {
         Self::from_values(exp, KernelTensors::from_params(exp, p).values())
     }
 

@@ -12,6 +12,7 @@ pub mod crystal;
 pub mod device;
 pub mod error;
 pub mod fused;
+pub mod geometry;
 pub mod io;
 pub mod model;
 pub mod output;

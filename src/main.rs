@@ -6,7 +6,8 @@ use std::path::Path;
 use nanobragg::config::{self, Experiment, RTD};
 use nanobragg::error::Result;
 use nanobragg::io::cfmt::fmt_g;
-use nanobragg::render::{statistics, Params, Renderer};
+use nanobragg::geometry::Geometry;
+use nanobragg::render::{statistics, Renderer};
 use nanobragg::{cli, device, io, output};
 
 fn main() {
@@ -82,7 +83,7 @@ fn run(args: &[String]) -> Result<()> {
     if o.tensor_engine {
         renderer = renderer.with_engine(nanobragg::render::Engine::Tensor);
     }
-    let params = Params::from_experiment(&exp, &dev);
+    let params = Geometry::from_experiment(&exp, &dev);
     let mut meter = nanobragg::progress::Meter::new(o.progress);
     // the float image is single precision, as the file and the reference's own buffer are; a
     // trace compares against the float64 values

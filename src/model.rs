@@ -1,5 +1,5 @@
 //! The differentiable model: named continuous parameters (in the units of the command line)
-//! mapped by tensor operations onto the renderer's [`Params`]. The mapping redoes the cell
+//! mapped by tensor operations onto the renderer's [`Geometry`]. The mapping redoes the cell
 //! construction and the detector placement of `config` with tensors, so gradients flow from the
 //! image back to cell lengths and angles, missetting angles, phi, oscillation, mosaic spread,
 //! crystal size, detector distance, beam centre, detector rotations, two-theta, pixel size,
@@ -16,7 +16,7 @@ use crate::cli::{Convention, Pivot};
 use crate::config::{Experiment, RTD};
 use crate::device::{scalar3, tensor};
 use crate::physics::Vec3T;
-use crate::render::Params;
+use crate::geometry::Geometry;
 use crate::vec3::V3;
 
 /// A continuous parameter the model exposes.
@@ -261,7 +261,7 @@ impl VectorParams {
     /// The experiment's own values; `grad_fgrid` / `grad_weights` mark them for gradients.
     pub fn from_experiment(exp: &Experiment, dev: &Device, grad_fgrid: bool, grad_weights: bool) -> Self {
         let fgrid = exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| tensor(g.values.clone(), [g.values.len()], dev));
-        let source_weights = crate::render::source_weight_tensor(exp, dev);
+        let source_weights = crate::geometry::source_weight_tensor(exp, dev);
         VectorParams {
             fgrid: fgrid.map(|t| if grad_fgrid { t.require_grad() } else { t }),
             source_weights: source_weights.map(|t| if grad_weights { t.require_grad() } else { t }),
@@ -269,7 +269,7 @@ impl VectorParams {
     }
 }
 
-pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, dev: &Device) -> Params {
+pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, dev: &Device) -> Geometry {
     let VectorParams { fgrid, source_weights } = vectors;
     let deg = |k: &str| pt.get(k) * (1.0 / RTD);
     // ---- crystal ----
@@ -359,7 +359,7 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
     let distance_final = close_final.clone() / ratio;
 
     let lambda0 = exp.beam.lambda0 * 1e10;
-    Params {
+    Geometry {
         a: vec3t(a),
         b: vec3t(b),
         c: vec3t(cvec),
@@ -410,7 +410,7 @@ mod tests {
             "-cell 60 60 60 90 90 90 -default_F 1 -N 5 -detpixels 32 -denzo -Xbeam 1.5 -Ybeam 1.7 -distance 90",
         ] {
             let exp = exp_of(args);
-            let reference = Params::from_experiment(&exp, &dev);
+            let reference = Geometry::from_experiment(&exp, &dev);
             let pt = ParamTensors::new(&initial_values(&exp), &[], &dev);
             let model = build_params(&exp, &pt, VectorParams::default(), &dev);
             for (x, y, w) in [(&reference.a, &model.a, "a"), (&reference.b, &model.b, "b"), (&reference.c, &model.c, "c"), (&reference.pix0, &model.pix0, "pix0"), (&reference.fdet, &model.fdet, "fdet"), (&reference.sdet, &model.sdet, "sdet"), (&reference.odet, &model.odet, "odet")] {

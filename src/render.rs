@@ -3,119 +3,21 @@
 //! A batch is pixels x sources x orientations (phi steps x mosaic domains), looped over
 //! detector layers and sub-pixels; pixels, sources and orientations are all split into chunks
 //! so that no tensor holds more than `chunk_elements` values, whatever the image size and the
-//! sampling. Every parameter that can be refined enters as a tensor ([`Params`]), so the same
+//! sampling. Every parameter that can be refined enters as a tensor ([`Geometry`]), so the same
 //! code yields gradients on an autodiff device.
 
 use burn::tensor::{Bool, Device, Int, Tensor};
 
 use crate::config::Experiment;
-use crate::device::{scalar3, tensor, to_vec};
+use crate::device::{tensor, to_vec};
+use crate::geometry::Geometry;
 use crate::physics::constants::R_E_SQR;
 use crate::physics::water_background_per_fluence;
 use crate::physics::structure::{grid_position, neighbourhood_incomplete, outside_range, tricubic_weights};
 use crate::physics::{frac_index, lattice_factor, polarization, ShapeSpec, Vec3T};
-use crate::vec3::{self, V3};
 
 /// Default number of values per batch tensor (512 KiB in float64).
 pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 16;
-
-/// Continuous parameters of the model as tensors (rank 3, shape [1,1,1] for scalars so they
-/// broadcast against [pixels, sources, orientations] batches).
-#[derive(Clone, Debug)]
-pub struct Params {
-    /// Real-space cell vectors at phi = 0 (m).
-    pub a: Vec3T<3>,
-    pub b: Vec3T<3>,
-    pub c: Vec3T<3>,
-    pub pix0: Vec3T<3>,
-    pub fdet: Vec3T<3>,
-    pub sdet: Vec3T<3>,
-    pub odet: Vec3T<3>,
-    pub pixel_size: Tensor<3>,
-    pub close_distance: Tensor<3>,
-    pub distance: Tensor<3>,
-    pub fluence: Tensor<3>,
-    pub na: Tensor<3>,
-    pub nb: Tensor<3>,
-    pub nc: Tensor<3>,
-    /// Structure-factor grid in the padded layout of [`crate::io::hkl::HklGrid`].
-    pub fgrid: Option<Tensor<1>>,
-    /// Orientation matrices (phi step x mosaic domain, phi-major): element [i][j] holds
-    /// R_ij of every orientation, shape [1, 1, M].
-    pub orient: [[Tensor<3>; 3]; 3],
-    /// Factor applied to every source wavelength (1 = as configured).
-    pub lambda_scale: Tensor<3>,
-    /// Kahn polarization factor.
-    pub kahn: Tensor<3>,
-    /// Raw source weights, one per source, when weights are honoured (-source_weights); each
-    /// source contributes with weight / mean(weight).
-    pub source_weights: Option<Tensor<1>>,
-}
-
-/// The raw source weights as a tensor when they are honoured.
-pub fn source_weight_tensor(exp: &Experiment, device: &Device) -> Option<Tensor<1>> {
-    let b = &exp.beam;
-    b.use_weights.then(|| tensor(b.sources.iter().map(|s| s.weight).collect(), [b.sources.len()], device))
-}
-
-/// Orientation matrices as the [i][j] tensors of [`Params::orient`].
-pub fn orientation_tensors(mats: &[[[f64; 3]; 3]], device: &Device) -> [[Tensor<3>; 3]; 3] {
-    let m = mats.len();
-    std::array::from_fn(|i| std::array::from_fn(|j| tensor(mats.iter().map(|r| r[i][j]).collect(), [1, 1, m], device)))
-}
-
-fn v3t(v: V3, device: &Device) -> Vec3T<3> {
-    Vec3T::new(scalar3(v[0], device), scalar3(v[1], device), scalar3(v[2], device))
-}
-
-impl Params {
-    pub fn from_experiment(exp: &Experiment, device: &Device) -> Self {
-        let d = &exp.detector;
-        let c = &exp.crystal;
-        let fgrid = exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| {
-            let n = g.values.len();
-            tensor(g.values.clone(), [n], device)
-        });
-        Params {
-            a: v3t(c.a, device),
-            b: v3t(c.b, device),
-            c: v3t(c.c, device),
-            pix0: v3t(d.pix0, device),
-            fdet: v3t(d.fdet, device),
-            sdet: v3t(d.sdet, device),
-            odet: v3t(d.odet, device),
-            pixel_size: scalar3(d.pixel_size, device),
-            close_distance: scalar3(d.close_distance, device),
-            distance: scalar3(d.distance, device),
-            fluence: scalar3(exp.beam.fluence, device),
-            na: scalar3(c.na, device),
-            nb: scalar3(c.nb, device),
-            nc: scalar3(c.nc, device),
-            fgrid,
-            orient: orientation_tensors(&orientation_matrices(exp), device),
-            lambda_scale: scalar3(1.0, device),
-            kahn: scalar3(exp.beam.kahn_factor, device),
-            source_weights: source_weight_tensor(exp, device),
-        }
-    }
-}
-
-/// Crystal orientations (phi steps x mosaic domains) as rotation matrices applied to the
-/// phi = 0 cell. A phi of exactly 0 means the unrotated crystal (the reference program can
-/// reuse a stale rotation there; we do not).
-pub fn orientation_matrices(exp: &Experiment) -> Vec<[[f64; 3]; 3]> {
-    let c = &exp.crystal;
-    let mut out = Vec::with_capacity(c.phisteps * c.mosaic_umats.len());
-    for p in 0..c.phisteps {
-        let phi = c.phi0 + c.phistep * p as f64;
-        let rphi = if phi != 0.0 { vec3::axis_rotation_matrix(c.spindle, phi) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] };
-        for u in &c.mosaic_umats {
-            let um = if c.mosaic_spread > 0.0 { [[u[0], u[1], u[2]], [u[3], u[4], u[5]], [u[6], u[7], u[8]]] } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] };
-            out.push(vec3::matmul3(&um, &rphi));
-        }
-    }
-    out
-}
 
 /// The renderer: host-side constants and the batch plan for one experiment on one device.
 pub struct Renderer<'a> {
@@ -168,7 +70,7 @@ impl<'a> Renderer<'a> {
 
     /// Use `n` worker threads in `render_image` (0: one per available core).
     pub fn with_threads(mut self, n: usize) -> Self {
-        self.threads = if n == 0 { std::thread::available_parallelism().map(|v| v.get()).unwrap_or(1) } else { n };
+        self.threads = crate::workers::resolve(n);
         self
     }
 
@@ -264,7 +166,7 @@ impl<'a> Renderer<'a> {
 
     /// Render the whole image (fast index fastest), in photons per pixel. Pixels outside the
     /// ROI or masked are zero.
-    pub fn render_image(&self, params: &Params, progress: impl FnMut(usize, usize)) -> Vec<f64> {
+    pub fn render_image(&self, params: &Geometry, progress: impl FnMut(usize, usize)) -> Vec<f64> {
         let d = &self.exp.detector;
         let mut image = vec![0.0; d.fpixels * d.spixels];
         self.render_into(params, progress, |idx, v| image[idx] = v);
@@ -272,7 +174,7 @@ impl<'a> Renderer<'a> {
     }
 
     /// As [`Renderer::render_image`], stored in single precision as the float image file is.
-    pub fn render_image_f32(&self, params: &Params, progress: impl FnMut(usize, usize)) -> Vec<f32> {
+    pub fn render_image_f32(&self, params: &Geometry, progress: impl FnMut(usize, usize)) -> Vec<f32> {
         let d = &self.exp.detector;
         let mut image = vec![0.0f32; d.fpixels * d.spixels];
         self.render_into(params, progress, |idx, v| image[idx] = v as f32);
@@ -281,7 +183,7 @@ impl<'a> Renderer<'a> {
 
     /// Render every rendered pixel, handing each value to `sink(index, value)` on this thread.
     /// Blocks of pixels are evaluated on `threads` worker threads.
-    pub fn render_into(&self, params: &Params, mut progress: impl FnMut(usize, usize), mut sink: impl FnMut(usize, f64)) {
+    pub fn render_into(&self, params: &Geometry, mut progress: impl FnMut(usize, usize), mut sink: impl FnMut(usize, f64)) {
         let total = {
             let d = &self.exp.detector;
             match &self.exp.mask {
@@ -312,27 +214,23 @@ impl<'a> Renderer<'a> {
                 None => to_vec(per_thread.render_pixels(params, pixels)),
             }
         };
-        let blocks = std::sync::Mutex::new(self.rendered_blocks(block));
         let precision = crate::device::precision();
+        // workers of the pool evaluate blocks; this thread hands their values to the sink as
+        // they arrive (a bounded channel keeps memory bounded)
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<usize>, Vec<f64>)>(threads * 2);
+        let blocks = self.rendered_blocks(block);
         std::thread::scope(|scope| {
-            for _ in 0..threads {
-                let tx = tx.clone();
-                let (blocks, evaluate) = (&blocks, &evaluate);
-                scope.spawn(move || {
-                    // burn-ndarray runs each operation on one thread: parallelism is per block
-                    crate::device::set_precision(precision);
-                    loop {
-                        let next = blocks.lock().unwrap().next();
-                        let Some(pixels) = next else { break };
+            scope.spawn(move || {
+                use rayon::prelude::*;
+                crate::workers::run(threads, || {
+                    blocks.par_bridge().for_each_with(tx, |tx, pixels| {
+                        // burn-ndarray runs each operation on one thread: parallelism is per block
+                        crate::device::set_precision(precision);
                         let values = evaluate(&pixels);
-                        if tx.send((pixels, values)).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(tx);
+                        let _ = tx.send((pixels, values));
+                    })
+                })
+            });
             let mut done = 0;
             for (pixels, values) in rx {
                 for (&idx, v) in pixels.iter().zip(values) {
@@ -346,7 +244,7 @@ impl<'a> Renderer<'a> {
 
     /// Render the given pixels (indices slow * fpixels + fast). Returns one value per pixel,
     /// carrying the autodiff graph when the parameters do.
-    pub fn render_pixels(&self, p: &Params, pixels: &[usize]) -> Tensor<1> {
+    pub fn render_pixels(&self, p: &Geometry, pixels: &[usize]) -> Tensor<1> {
         let exp = self.exp;
         let det = &exp.detector;
         let smp = &exp.sampling;
@@ -487,7 +385,7 @@ impl<'a> Renderer<'a> {
     }
 
     /// Curved detector: every pixel at the same distance, pixel coordinates read as angles.
-    fn curve(&self, p: &Params, pos: Vec3T<3>) -> Vec3T<3> {
+    fn curve(&self, p: &Geometry, pos: Vec3T<3>) -> Vec3T<3> {
         let det = &self.exp.detector;
         let dist = p.distance.clone();
         let base = Vec3T::new(
@@ -500,7 +398,7 @@ impl<'a> Renderer<'a> {
     }
 
     /// F_cell^2 F_latt^2 for every pixel x source x orientation of one orientation chunk.
-    fn lattice_terms(&self, p: &Params, q: &Vec3T<3>, start: usize, len: usize) -> Tensor<3> {
+    fn lattice_terms(&self, p: &Geometry, q: &Vec3T<3>, start: usize, len: usize) -> Tensor<3> {
         let exp = self.exp;
         let cr = &exp.crystal;
         let whole = start == 0 && len == self.n_orient;

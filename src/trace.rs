@@ -17,11 +17,8 @@ use crate::io::cfmt::fmt_g_prec;
 use crate::io::hkl::HklGrid;
 use crate::vec3::{self, V3};
 
-/// Water scattering factor and molecular weight used for the background term.
-const WATER_F: f64 = 2.57;
-const WATER_MW: f64 = 18.0;
-/// Normalisation of the round (sphere) transform so its integral matches the square one.
-const ROUND_NORM: f64 = 0.723601254558268;
+// the trace shares the physics' named constants, nothing else
+use crate::physics::constants::{GAUSS_WIDTH, POLAR_PROJ_SQ_BELOW, ROUND_NORM, SINC3_SERIES_BELOW, TOPHAT_RADIUS_SQ, WATER_F, WATER_MW};
 /// At most this many per-sample lines are printed for one pixel (the value still uses all).
 pub const MAX_SAMPLE_LINES: usize = 20_000;
 
@@ -128,7 +125,7 @@ fn sincg(f: f64, n: f64) -> f64 {
 /// 3 (sin x - x cos x) / x^3 as a function of x^2, with its power series for small x
 /// (the closed form cancels catastrophically there).
 fn sphere_transform(x2: f64) -> f64 {
-    if x2 < 1e-2 {
+    if x2 < SINC3_SERIES_BELOW {
         // 3 * sum_{n>=1} (-1)^(n+1) 2n x^(2n-2) / (2n+1)!
         let mut sum = 0.0;
         let mut pow = 1.0;
@@ -223,8 +220,8 @@ fn lattice_transform(exp: &Experiment, frac: V3) -> f64 {
             );
             let rad2 = vec3::dot(dv, dv) * nnn * nnn;
             if c.shape == Shape::Gauss {
-                nnn * (-rad2 * c.fudge / 0.63).exp()
-            } else if rad2 * c.fudge < 0.3969 {
+                nnn * (-rad2 * c.fudge / GAUSS_WIDTH).exp()
+            } else if rad2 * c.fudge < TOPHAT_RADIUS_SQ {
                 nnn
             } else {
                 0.0
@@ -242,7 +239,7 @@ fn polarization(exp: &Experiment, inc: V3, d: V3) -> f64 {
     let evec = vec3::unitize(vec3::cross(inc, bvec)).0;
     let (pe, pb) = (vec3::dot(d, evec), vec3::dot(d, bvec));
     let r2 = pe * pe + pb * pb;
-    let cos2psi = if r2 < 1e-300 { 1.0 } else { (pe * pe - pb * pb) / r2 };
+    let cos2psi = if r2 < POLAR_PROJ_SQ_BELOW { 1.0 } else { (pe * pe - pb * pb) / r2 };
     0.5 * (1.0 + cos2t * cos2t - b.kahn_factor * cos2psi * sin2t_sq)
 }
 

@@ -229,8 +229,30 @@ impl<const K: usize> Real for Dual<K> {
             self
         }
     }
-    /// sin(n x) / sin(x) with both sines' cosines reused for the derivatives.
+    /// sin(n x) / sin(x) with its derivatives d/dx and d/dn = x cos(n x) / sin x. For a whole
+    /// number of cells (1..=16): U_{n-1}(cos x), its x-derivative and T_n(cos x) = cos(n x) by
+    /// Chebyshev recurrences from one sine and cosine.
     fn sin_ratio(x: Self, n: Self) -> Self {
+        if n.v.fract() == 0.0 && (1.0..=16.0).contains(&n.v) {
+            let (sx, cx) = x.v.sin_cos();
+            let c2 = 2.0 * cx;
+            // U_0 = 1, U_1 = 2c; T_0 = 1, T_1 = c; both follow y_{k+1} = 2c y_k - y_{k-1}
+            let (mut u0, mut u1, mut du0, mut du1) = (1.0, c2, 0.0, -2.0 * sx);
+            let (mut t0, mut t1) = (1.0, cx);
+            let m = n.v as usize;
+            for _ in 1..m {
+                let t2 = c2 * t1 - t0;
+                (t0, t1) = (t1, t2);
+            }
+            for _ in 2..m {
+                let u2 = c2 * u1 - u0;
+                let du2 = -2.0 * sx * u1 + c2 * du1 - du0;
+                (u0, u1, du0, du1) = (u1, u2, du1, du2);
+            }
+            let (v, dx) = if m == 1 { (1.0, 0.0) } else { (u1, du1) };
+            let dn = x.v * t1 / sx;
+            return Dual { v, d: std::array::from_fn(|i| dx * x.d[i] + dn * n.d[i]) };
+        }
         let (sx, cx) = x.v.sin_cos();
         let (snx, cnx) = (x.v * n.v).sin_cos();
         let v = snx / sx;
@@ -293,6 +315,24 @@ mod tests {
         let dy = (val(x0, y0 + h) - val(x0, y0 - h)) / (2.0 * h);
         assert!((r.d[0] - dx).abs() < 1e-7 * dx.abs().max(1.0), "{} vs {dx}", r.d[0]);
         assert!((r.d[1] - dy).abs() < 1e-7 * dy.abs().max(1.0), "{} vs {dy}", r.d[1]);
+    }
+
+    #[test]
+    fn dual_chebyshev_ratio_matches_the_sine_form() {
+        for n in 1..=16 {
+            for &x in &[0.001, 0.3, -1.2, 1.5] {
+                let fast = <Dual<2> as Real>::sin_ratio(Dual::var(x, 0), Dual::var(n as f64, 1));
+                // the general form, at a non-integer n infinitesimally close to n
+                let (sx, cx) = f64::sin_cos(x);
+                let (snx, cnx) = f64::sin_cos(x * n as f64);
+                let v = snx / sx;
+                let dx = (n as f64 * cnx - v * cx) / sx;
+                let dn = x * cnx / sx;
+                for (a, b) in [(fast.v, v), (fast.d[0], dx), (fast.d[1], dn)] {
+                    assert!((a - b).abs() < 1e-11 * b.abs().max(1.0), "n={n} x={x}: {a} vs {b}");
+                }
+            }
+        }
     }
 
     #[test]

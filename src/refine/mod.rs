@@ -11,7 +11,8 @@ use crate::device::{cpu, tensor, to_vec};
 use crate::fused::{FusedKernel, KernelTensors};
 use crate::error::{Error, Result};
 use crate::model::{build_params, ParamTensors, Values, VectorParams};
-use crate::render::{Params, Renderer};
+use crate::geometry::Geometry;
+use crate::render::Renderer;
 
 /// What is being minimised (or differentiated), over the rendered pixels.
 #[derive(Debug, Clone)]
@@ -195,7 +196,7 @@ impl<'a> Evaluator<'a> {
         }
         let dev = self.device.clone();
         let pt = ParamTensors::new(values, &[], &dev);
-        let params: Params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
+        let params: Geometry = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
         self.map_chunks(&dev, |r, _, chunk| to_vec(r.render_pixels(&params, chunk))).concat()
     }
 

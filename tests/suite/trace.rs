@@ -4,7 +4,8 @@
 
 use crate::common::*;
 use nanobragg::config::build;
-use nanobragg::render::{Engine, Params, Renderer};
+use nanobragg::geometry::Geometry;
+use nanobragg::render::{Engine, Renderer};
 use std::path::Path;
 
 /// A 40 x 32 detector close enough to show several spots of a 70-90 A cell.
@@ -31,7 +32,7 @@ fn check(args: &str) {
     let (exp, _) = build(&crate::common::options(args)).unwrap_or_else(|e| panic!("{args}: {e}"));
     let dev = nanobragg::device::cpu();
     let renderer = Renderer::new(&exp, &dev).with_engine(Engine::Tensor);
-    let params = Params::from_experiment(&exp, &dev);
+    let params = Geometry::from_experiment(&exp, &dev);
     let image = renderer.render_image(&params, |_, _| {});
     // the fused CPU kernel (default for forward renders) gives the tensor path's image
     // (to rounding: it evaluates sin(N x)/sin(x) by a Chebyshev recurrence)

@@ -1,0 +1,113 @@
+//! The experiment's geometry as tensors: cell vectors, orientation matrices of every phi step x
+//! mosaic domain, detector origin and axes, distances, crystal size, fluence, wavelength scale,
+//! Kahn factor, structure factors and source weights. [`crate::model`] computes it from named
+//! parameters with tensor operations (so gradients flow); [`Geometry::from_experiment`] takes
+//! the configured values directly. Both engines (the fused kernel and the batched tensor path)
+//! read it.
+
+use burn::tensor::{Device, Tensor};
+
+use crate::config::Experiment;
+use crate::device::{scalar3, tensor};
+use crate::physics::Vec3T;
+use crate::vec3::{self, V3};
+
+/// The geometry of one experiment as tensors: every continuous quantity the intensity depends
+/// on that does not vary with the pixel x source x orientation product (rank 3, shape [1,1,1] for scalars so they
+/// broadcast against [pixels, sources, orientations] batches).
+#[derive(Clone, Debug)]
+pub struct Geometry {
+    /// Real-space cell vectors at phi = 0 (m).
+    pub a: Vec3T<3>,
+    pub b: Vec3T<3>,
+    pub c: Vec3T<3>,
+    pub pix0: Vec3T<3>,
+    pub fdet: Vec3T<3>,
+    pub sdet: Vec3T<3>,
+    pub odet: Vec3T<3>,
+    pub pixel_size: Tensor<3>,
+    pub close_distance: Tensor<3>,
+    pub distance: Tensor<3>,
+    pub fluence: Tensor<3>,
+    pub na: Tensor<3>,
+    pub nb: Tensor<3>,
+    pub nc: Tensor<3>,
+    /// Structure-factor grid in the padded layout of [`crate::io::hkl::HklGrid`].
+    pub fgrid: Option<Tensor<1>>,
+    /// Orientation matrices (phi step x mosaic domain, phi-major): element [i][j] holds
+    /// R_ij of every orientation, shape [1, 1, M].
+    pub orient: [[Tensor<3>; 3]; 3],
+    /// Factor applied to every source wavelength (1 = as configured).
+    pub lambda_scale: Tensor<3>,
+    /// Kahn polarization factor.
+    pub kahn: Tensor<3>,
+    /// Raw source weights, one per source, when weights are honoured (-source_weights); each
+    /// source contributes with weight / mean(weight).
+    pub source_weights: Option<Tensor<1>>,
+}
+
+/// The raw source weights as a tensor when they are honoured.
+pub fn source_weight_tensor(exp: &Experiment, device: &Device) -> Option<Tensor<1>> {
+    let b = &exp.beam;
+    b.use_weights.then(|| tensor(b.sources.iter().map(|s| s.weight).collect(), [b.sources.len()], device))
+}
+
+/// Orientation matrices as the [i][j] tensors of [`Geometry::orient`].
+pub fn orientation_tensors(mats: &[[[f64; 3]; 3]], device: &Device) -> [[Tensor<3>; 3]; 3] {
+    let m = mats.len();
+    std::array::from_fn(|i| std::array::from_fn(|j| tensor(mats.iter().map(|r| r[i][j]).collect(), [1, 1, m], device)))
+}
+
+fn v3t(v: V3, device: &Device) -> Vec3T<3> {
+    Vec3T::new(scalar3(v[0], device), scalar3(v[1], device), scalar3(v[2], device))
+}
+
+impl Geometry {
+    pub fn from_experiment(exp: &Experiment, device: &Device) -> Self {
+        let d = &exp.detector;
+        let c = &exp.crystal;
+        let fgrid = exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| {
+            let n = g.values.len();
+            tensor(g.values.clone(), [n], device)
+        });
+        Geometry {
+            a: v3t(c.a, device),
+            b: v3t(c.b, device),
+            c: v3t(c.c, device),
+            pix0: v3t(d.pix0, device),
+            fdet: v3t(d.fdet, device),
+            sdet: v3t(d.sdet, device),
+            odet: v3t(d.odet, device),
+            pixel_size: scalar3(d.pixel_size, device),
+            close_distance: scalar3(d.close_distance, device),
+            distance: scalar3(d.distance, device),
+            fluence: scalar3(exp.beam.fluence, device),
+            na: scalar3(c.na, device),
+            nb: scalar3(c.nb, device),
+            nc: scalar3(c.nc, device),
+            fgrid,
+            orient: orientation_tensors(&orientation_matrices(exp), device),
+            lambda_scale: scalar3(1.0, device),
+            kahn: scalar3(exp.beam.kahn_factor, device),
+            source_weights: source_weight_tensor(exp, device),
+        }
+    }
+}
+
+/// Crystal orientations (phi steps x mosaic domains) as rotation matrices applied to the
+/// phi = 0 cell. A phi of exactly 0 means the unrotated crystal (the reference program can
+/// reuse a stale rotation there; we do not).
+pub fn orientation_matrices(exp: &Experiment) -> Vec<[[f64; 3]; 3]> {
+    let c = &exp.crystal;
+    let mut out = Vec::with_capacity(c.phisteps * c.mosaic_umats.len());
+    for p in 0..c.phisteps {
+        let phi = c.phi0 + c.phistep * p as f64;
+        let rphi = if phi != 0.0 { vec3::axis_rotation_matrix(c.spindle, phi) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] };
+        for u in &c.mosaic_umats {
+            let um = if c.mosaic_spread > 0.0 { [[u[0], u[1], u[2]], [u[3], u[4], u[5]], [u[6], u[7], u[8]]] } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] };
+            out.push(vec3::matmul3(&um, &rphi));
+        }
+    }
+    out
+}
+
