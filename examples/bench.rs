@@ -1,6 +1,6 @@
 //! Benchmark harness: whole-process wall time and peak memory of `nanobragg` against the C
-//! program (when NB_C_BIN points at it), alternating the two programs in one run, plus the
-//! in-process cost of forward and forward+backward passes.
+//! program (when NB_C_BIN points at it), alternating the two programs in one run, plus (--grad)
+//! the whole-process cost of `nanobragg grad --params all` against the forward render.
 //!
 //!     cargo build --release
 //!     NB_C_BIN=/path/to/nanoBragg cargo run --release --example bench -- [--cases a,b] [--repeat N] [--threads N] [--grad]
@@ -45,35 +45,8 @@ fn ours() -> PathBuf {
     std::env::var_os("NB_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/release/nanobragg"))
 }
 
-/// Child mode: one in-process measurement, printed as "seconds peak_kB".
-fn child(mode: &str, args: &str) {
-    let o = nanobragg::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
-    let (exp, _) = nanobragg::config::build(&o).unwrap();
-    let t = Instant::now();
-    // one thread for both passes so the ratio compares like with like
-    let mut ev = nanobragg::refine::Evaluator::new(&exp);
-    ev.threads = 1;
-    let values = nanobragg::model::initial_values(&exp);
-    let w = vec![1.0; ev.pixels.len()];
-    let obj = nanobragg::refine::Objective::Weighted(w);
-    if mode == "forward" {
-        std::hint::black_box(ev.value(&values, &obj));
-    } else {
-        let names: Vec<String> = ["cell_a", "misset_x", "distance", "beam_x", "mosaic"].iter().map(|s| s.to_string()).collect();
-        std::hint::black_box(ev.value_and_grad(&values, &names, &obj));
-    }
-    let secs = t.elapsed().as_secs_f64();
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let peak = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).map(|v| v.trim().trim_end_matches("kB").trim().to_string()).unwrap_or_default();
-    println!("{secs} {peak}");
-}
-
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--child") {
-        child(&args[1], &args[2]);
-        return;
-    }
     let mut only: Option<Vec<String>> = None;
     let mut repeat = 2;
     let mut threads = std::thread::available_parallelism().map(|v| v.get()).unwrap_or(1);
@@ -136,10 +109,11 @@ fn main() {
         println!("| {name} | {best_ours:.2} | {cs} | {ratio} | {:.0} | {cp} |", peak_ours as f64 / 1024.0);
     }
     if grad {
+        // whole-process `grad --params all` (weighted image sum, gradients of every parameter)
+        // against the whole-process forward render, same threads, alternating in one run
         println!();
-        println!("| case | forward s | forward+backward s | ratio | forward peak MB | fwd+bwd peak MB |");
+        println!("| case | forward s ({threads} thr) | grad all s ({threads} thr) | grad/forward | grad all s (1 thr) | grad peak MB |");
         println!("|---|---|---|---|---|---|");
-        let me = std::env::current_exe().unwrap();
         for (name, flags) in CASES {
             if let Some(o) = &only {
                 if !o.iter().any(|n| n == name) {
@@ -148,15 +122,23 @@ fn main() {
             } else if name.starts_with("mosaic100") || name.starts_with("cubic_4096") {
                 continue;
             }
-            let run = |mode: &str| -> (f64, f64) {
-                let out = Command::new(&me).args(["--child", mode, flags]).output().unwrap();
-                let text = String::from_utf8_lossy(&out.stdout);
-                let mut it = text.split_whitespace();
-                (it.next().unwrap().parse().unwrap(), it.next().unwrap_or("0").parse::<f64>().unwrap() / 1024.0)
-            };
-            let (tf, pf) = run("forward");
-            let (tb, pb) = run("backward");
-            println!("| {name} | {tf:.2} | {tb:.2} | {:.2} | {pf:.0} | {pb:.0} |", tb / tf);
+            let render = format!("{flags} -floatfile float.bin -nonoise -nopgm -noprogress -threads {threads}");
+            let grad_args = |t: usize| format!("grad {flags} --params all --threads {t}");
+            let (mut fwd, mut g_n, mut g_1, mut peak) = (f64::MAX, f64::MAX, f64::MAX, 0);
+            for _ in 0..repeat {
+                let quiet = || std::process::Stdio::null();
+                let (t, _, ok) = run_measured(Command::new(ours()).args(render.split_whitespace()).current_dir(&dir).stdout(quiet()));
+                assert!(ok, "render failed on {name}");
+                fwd = fwd.min(t.as_secs_f64());
+                let (t, p, ok) = run_measured(Command::new(ours()).args(grad_args(threads).split_whitespace()).current_dir(&dir).stdout(quiet()));
+                assert!(ok, "grad failed on {name}");
+                g_n = g_n.min(t.as_secs_f64());
+                peak = peak.max(p);
+                let (t, _, ok) = run_measured(Command::new(ours()).args(grad_args(1).split_whitespace()).current_dir(&dir).stdout(quiet()));
+                assert!(ok, "grad failed on {name}");
+                g_1 = g_1.min(t.as_secs_f64());
+            }
+            println!("| {name} | {fwd:.2} | {g_n:.2} | {:.2} | {g_1:.2} | {:.0} |", g_n / fwd, peak as f64 / 1024.0);
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

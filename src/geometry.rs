@@ -1,6 +1,6 @@
 //! The experiment's geometry as tensors: cell vectors, orientation matrices of every phi step x
 //! mosaic domain, detector origin and axes, distances, crystal size, fluence, wavelength scale,
-//! Kahn factor, structure factors and source weights. [`crate::model`] computes it from named
+//! Kahn factor, structure factors and source weights. The model module computes it from named
 //! parameters with tensor operations (so gradients flow); [`Geometry::from_experiment`] takes
 //! the configured values directly. Both engines (the fused kernel and the batched tensor path)
 //! read it.
