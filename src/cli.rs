@@ -54,6 +54,8 @@ pub struct Options {
     pub source_weights: bool,
     // crystal
     pub cell: Option<Vec<f64>>,
+    /// Build the -cell orientation with the reference's (inexact) c* (`-legacy_cell`).
+    pub legacy_cell: bool,
     pub default_f: Option<f64>,
     pub misset: Option<Misset>,
     pub na: Option<f64>,
@@ -292,6 +294,7 @@ pub fn parse(argv: &[String]) -> Result<Options> {
                 }
                 o.cell = Some(v);
             }
+            "-legacy_cell" => o.legacy_cell = true,
             "-default_F" => o.default_f = Some(a.f(f)?),
             "-misset" => {
                 let first = a.value(f, "angles or 'random'")?;
@@ -622,6 +625,7 @@ usage: nanobragg -cell a b c al be ga | -mat A.mat   -hkl F.hkl | -default_F F  
 crystal:   -cell -mat/-matrix -misset x y z|random -misset_seed -N -Na -Nb -Nc -xtalsize
            -sample_x/-y/-z -square_xtal -round_xtal -gauss_xtal -tophat_spots -fudge
            -mosaic -mosaic_domains -mosaic_seed -phi -osc -phistep -phisteps
+           -legacy_cell (build -cell's oblique cells as nanoBragg.c does, slightly off)
 structure: -hkl -default_F -interpolate -nointerpolate (Fdump.bin is read when -hkl is absent)
 detector:  -distance -close_distance -pixel -detpixels -detpixels_f -detpixels_s -detsize
            -detsize_f -detsize_s -Xbeam -Ybeam -Xclose -Yclose -ORGX -ORGY -pivot sample|beam
@@ -669,6 +673,17 @@ mod tests {
         assert_eq!(o.convention, Some(Convention::Xds));
         let o = parse(&args("-distance 100 -twotheta 5")).unwrap();
         assert_eq!(o.pivot, Some(Pivot::Sample));
+    }
+
+    #[test]
+    fn legacy_cell_is_a_switch_with_an_exact_name() {
+        assert!(!parse(&args("-cell 70 80 90 75 85 95")).unwrap().legacy_cell);
+        let o = parse(&args("-legacy_cell -cell 70 80 90 75 85 95 -N 5")).unwrap();
+        assert!(o.legacy_cell);
+        assert_eq!(o.cell, Some(vec![70.0, 80.0, 90.0, 75.0, 85.0, 95.0]));
+        assert_eq!(o.na, Some(5.0));
+        assert!(parse(&args("-legacy")).is_err());
+        assert!(parse(&args("-legacy_cells")).is_err());
     }
 
     #[test]

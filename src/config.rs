@@ -137,14 +137,16 @@ pub struct Crystal {
 }
 
 /// Cell construction inputs: cell lengths (Angstrom) and angles (rad), missetting angles (rad),
-/// the rotation from the standard frame to the -mat orientation (identity for -cell), and each
-/// mosaic domain's rotation axis and angle.
+/// the rotation from the standard frame to the -mat orientation (identity for -cell), each
+/// mosaic domain's rotation axis and angle, and whether the standard-frame reciprocal cell is
+/// built the reference's way (-legacy_cell, never with -mat).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CrystalSetup {
     pub cell_params: [f64; 6],
     pub misset: V3,
     pub r0: [[f64; 3]; 3],
     pub mosaic: Vec<(V3, f64)>,
+    pub legacy_cell: bool,
 }
 
 /// Structure factors.

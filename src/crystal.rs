@@ -16,6 +16,12 @@ pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Cry
     let mut b_star = [0.0; 3];
     let mut c_star = [0.0; 3];
     let mut user_cell: Option<([f64; 3], f64)> = None; // (a,b,c lengths, V_cell)
+    // the reference's construction only matters where the vectors come from cell parameters:
+    // a -mat gives them directly, and its r0 below is then a true rotation
+    let legacy = o.legacy_cell && o.mat.is_none();
+    if o.legacy_cell && o.mat.is_some() {
+        notes.warnings.push("WARNING: -legacy_cell has no effect with -mat (the matrix gives the cell vectors)".into());
+    }
     let mut cell_params: Option<[f64; 6]> = None;
     if let Some(cell) = &o.cell {
         let a0 = cell[0];
@@ -32,7 +38,7 @@ pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Cry
             cell.get(4).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
             cell.get(5).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
         ];
-        let (stars, v_cell) = canonical_reciprocal(p, notes);
+        let (stars, v_cell) = canonical_reciprocal(p, legacy, notes);
         [a_star, b_star, c_star] = stars;
         user_cell = Some(([p[0], p[1], p[2]], v_cell));
         cell_params = Some(p);
@@ -56,7 +62,7 @@ pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Cry
     let cell_params = cell_params.ok_or_else(|| Error::new("no unit cell: give -cell a b c alpha beta gamma or -mat matrix_file"))?;
     // rotation taking the standard-frame reciprocal vectors to the ones in use (identity for -cell)
     let r0 = {
-        let (canon, _) = canonical_reciprocal(cell_params, &mut Notes::default());
+        let (canon, _) = canonical_reciprocal(cell_params, legacy, &mut Notes::default());
         let c = [[canon[0][0], canon[1][0], canon[2][0]], [canon[0][1], canon[1][1], canon[2][1]], [canon[0][2], canon[1][2], canon[2][2]]];
         let m = [[a_star[0], b_star[0], c_star[0]], [a_star[1], b_star[1], c_star[1]], [a_star[2], b_star[2], c_star[2]]];
         if o.mat.is_some() { matmul3(&m, &invert3(&c)) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] }
@@ -137,13 +143,18 @@ pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Cry
         mosaic_spread: 0.0,
         mosaic_umats: vec![],
         misset_deg,
-        setup: CrystalSetup { cell_params, misset: angles.unwrap_or([0.0; 3]), r0, mosaic: vec![] },
+        setup: CrystalSetup { cell_params, misset: angles.unwrap_or([0.0; 3]), r0, mosaic: vec![], legacy_cell: legacy },
     })
 }
 
 /// Reciprocal cell vectors (1/Angstrom) of a cell given as lengths (Angstrom) and angles (rad),
 /// in the reference's standard frame (a* along x, b* in the xy plane), and the cell volume.
-pub fn canonical_reciprocal(p: [f64; 6], notes: &mut Notes) -> ([V3; 3], f64) {
+/// `legacy` (-legacy_cell) takes the reference's z component of c*, c* V/(a b c sin gamma*): that
+/// is the exact 1/(V a* b* sin gamma*) times sin(gamma)/sin(gamma*), so it builds the requested
+/// cell only when alpha = beta = 90, or gamma = 90 and alpha or beta is 90 (orthogonal,
+/// hexagonal, monoclinic), and otherwise a slightly different one (75 85 95 -> 75.039 85.014
+/// 95.008).
+pub fn canonical_reciprocal(p: [f64; 6], legacy: bool, notes: &mut Notes) -> ([V3; 3], f64) {
     let [a0, b0, c0, al, be, ga] = p;
     let aavg = (al + be + ga) / 2.0;
     let skew = (aavg.sin() * (aavg - al).sin() * (aavg - be).sin() * (aavg - ga).sin()).abs();
@@ -176,11 +187,14 @@ pub fn canonical_reciprocal(p: [f64; 6], notes: &mut Notes) -> ([V3; 3], f64) {
             *c = 1.0;
         }
     }
+    // a* and b* span the xy plane, so a*.(b* x c*) = 1/V fixes c*_z = 1/(V a* b* sin gamma*)
+    // (which is 1/c: c is along z)
+    let csz = if legacy { lcs * v_cell / (a0 * b0 * c0 * sgs) } else { 1.0 / (v_cell * las * lbs * sgs) };
     (
         [
             [las, 0.0, 0.0],
             [lbs * cgs, lbs * sgs, 0.0],
-            [lcs * cbs, lcs * (cas - cbs * cgs) / sgs, lcs * v_cell / (a0 * b0 * c0 * sgs)],
+            [lcs * cbs, lcs * (cas - cbs * cgs) / sgs, csz],
         ],
         v_cell,
     )
@@ -257,11 +271,43 @@ mod tests {
         crate::cli::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
     }
 
+    /// Lengths (Angstrom) and angles (degrees) of the real-space vectors a crystal ended up with.
+    fn measured_cell(c: &Crystal) -> [f64; 6] {
+        let (a, b, cc) = (scale(c.a, 1e10), scale(c.b, 1e10), scale(c.c, 1e10));
+        let ang = |u: V3, v: V3| (dot(u, v) / norm(u) / norm(v)).acos() * RTD;
+        [norm(a), norm(b), norm(cc), ang(b, cc), ang(a, cc), ang(a, b)]
+    }
+
     #[test]
-    fn triclinic_cell_matches_reference_vectors() {
-        // reference printout for -cell 70 80 90 75 85 95 -misset 10 20 30
+    fn triclinic_cell_is_the_requested_one() {
         let mut n = Notes::default();
         let c = build_crystal(&opts("-cell 70 80 90 75 85 95 -misset 10 20 30"), 1e-10, &mut n).unwrap();
+        let got = measured_cell(&c);
+        for (g, want) in got.iter().zip([70.0, 80.0, 90.0, 75.0, 85.0, 95.0]) {
+            assert!((g - want).abs() < 1e-9, "{got:?}");
+        }
+        for (i, x) in c.cell.iter().zip([70.0, 80.0, 90.0, 75.0, 85.0, 95.0]).map(|(x, w)| x - w).enumerate() {
+            assert!(x.abs() < 1e-9, "reported cell {i}: {:?}", c.cell);
+        }
+        // real and reciprocal vectors are dual: a.a* = 1, a.b* = 0, ...
+        let (real, recip) = ([c.a, c.b, c.c], [c.a_star, c.b_star, c.c_star]);
+        for (i, r) in real.iter().enumerate() {
+            for (j, s) in recip.iter().enumerate() {
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((dot(*r, *s) * 1e10 - want).abs() < 1e-12, "{i} {j}");
+            }
+        }
+        // the volume is that of the requested cell
+        assert!((c.volume - 481811.0).abs() < 1.0);
+        assert!((dot(c.a, cross(c.b, c.c)) * 1e30 - c.volume).abs() < 1e-6 * c.volume);
+    }
+
+    #[test]
+    fn triclinic_legacy_cell_matches_reference_vectors() {
+        // reference printout for -cell 70 80 90 75 85 95 -misset 10 20 30
+        let mut n = Notes::default();
+        let c = build_crystal(&opts("-cell 70 80 90 75 85 95 -misset 10 20 30 -legacy_cell"), 1e-10, &mut n).unwrap();
+        assert!(c.setup.legacy_cell);
         let a = scale(c.a, 1e10);
         let b = scale(c.b, 1e10);
         assert!((a[0] - 62.18939154).abs() < 1e-7, "{a:?}");
@@ -271,12 +317,53 @@ mod tests {
         assert!((c.a_star[0] - 0.01174884).abs() < 1e-8);
         assert!((c.volume - 481811.0).abs() < 1.0);
         // the reference's construction is slightly inconsistent for oblique cells: it reports
-        // 75.0391 85.0136 95.0081 for 75 85 95, and so do we
+        // 75.0391 85.0136 95.0081 for 75 85 95, and so do we (lengths are forced to those asked)
         assert!((c.cell[3] - 75.0391).abs() < 1e-4, "{:?}", c.cell);
         assert!((c.cell[4] - 85.0136).abs() < 1e-4);
         assert!((c.cell[5] - 95.0081).abs() < 1e-4);
+        let got = measured_cell(&c);
+        for (g, want) in got.iter().zip([70.0, 80.0, 90.0, 75.039059, 85.013563, 95.008084]) {
+            assert!((g - want).abs() < 1e-6, "{got:?}");
+        }
         // a . b* = 0 still holds
         assert!((dot(c.a, c.b_star) * 1e10).abs() < 1e-12);
+    }
+
+    #[test]
+    fn legacy_cell_changes_nothing_where_the_reference_is_exact() {
+        // sin(gamma) = sin(gamma*): orthogonal, hexagonal, monoclinic (b unique), c-unique
+        // monoclinic; and any -mat, where the vectors come from the file
+        for cell in ["60 70 80 90 90 90", "50 50 80 90 90 120", "50 60 70 90 105 90", "50 60 70 90 90 100"] {
+            let mut n = Notes::default();
+            let exact = build_crystal(&opts(&format!("-cell {cell} -misset 10 20 30")), 1e-10, &mut n).unwrap();
+            let legacy = build_crystal(&opts(&format!("-cell {cell} -misset 10 20 30 -legacy_cell")), 1e-10, &mut n).unwrap();
+            for (u, v) in [(exact.a, legacy.a), (exact.b, legacy.b), (exact.c, legacy.c)] {
+                assert!(norm(sub(u, v)) < 1e-12 * norm(u), "{cell}: {u:?} vs {v:?}");
+            }
+            let got = measured_cell(&exact);
+            let want: Vec<f64> = cell.split_whitespace().map(|x| x.parse().unwrap()).collect();
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-9, "{cell}: {got:?}");
+            }
+        }
+        let path = std::env::temp_dir().join(format!("nb_crystal_test_{}.mat", std::process::id()));
+        std::fs::write(&path, "0.0117467 -0.0044979 0.0044443\n0.0067820 0.0121190 -0.0030475\n-0.0049369 0.0016037 0.0102481\n").unwrap();
+        let mut n = Notes::default();
+        let plain = build_crystal(&opts(&format!("-mat {} -misset 1 2 3", path.display())), 1e-10, &mut n).unwrap();
+        assert!(n.warnings.is_empty(), "{:?}", n.warnings);
+        let flagged = build_crystal(&opts(&format!("-mat {} -misset 1 2 3 -legacy_cell", path.display())), 1e-10, &mut n).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(n.warnings.iter().any(|w| w.contains("-legacy_cell")), "{:?}", n.warnings);
+        assert!(!flagged.setup.legacy_cell);
+        assert_eq!((plain.a, plain.b, plain.c, plain.setup.r0), (flagged.a, flagged.b, flagged.c, flagged.setup.r0));
+        // with the exact construction the -mat frame is a rotation of the standard frame
+        let r = plain.setup.r0;
+        let rrt = matmul3(&r, &[[r[0][0], r[1][0], r[2][0]], [r[0][1], r[1][1], r[2][1]], [r[0][2], r[1][2], r[2][2]]]);
+        for (i, row) in rrt.iter().enumerate() {
+            for (j, x) in row.iter().enumerate() {
+                assert!((x - if i == j { 1.0 } else { 0.0 }).abs() < 1e-12, "r0 r0^T = {rrt:?}");
+            }
+        }
     }
 
     #[test]

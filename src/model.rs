@@ -212,8 +212,9 @@ fn rodrigues(axis: V3, angle: S) -> M3s {
 }
 
 /// Reciprocal vectors of a cell in the reference's standard frame (tensor version of
-/// `crystal::canonical_reciprocal`, without its degenerate-cell repairs).
-fn canonical_reciprocal(p: &[S; 6], dev: &Device) -> [V3s; 3] {
+/// `crystal::canonical_reciprocal`, without its degenerate-cell repairs); `legacy` is the
+/// reference's construction of c*_z (-legacy_cell), a setting, not a parameter.
+fn canonical_reciprocal(p: &[S; 6], legacy: bool, dev: &Device) -> [V3s; 3] {
     let [a0, b0, c0, al, be, ga] = p.clone();
     let aavg = (al.clone() + be.clone() + ga.clone()) * 0.5;
     let skew = (aavg.clone().sin() * (aavg.clone() - al.clone()).sin() * (aavg.clone() - be.clone()).sin() * (aavg - ga.clone()).sin()).abs();
@@ -230,15 +231,17 @@ fn canonical_reciprocal(p: &[S; 6], dev: &Device) -> [V3s; 3] {
     let cbs = clamp_cos((ga.clone().cos() * al.clone().cos() - be.clone().cos()) / (ga.clone().sin() * al.clone().sin()));
     let cgs = clamp_cos((al.clone().cos() * be.clone().cos() - ga.clone().cos()) / (al.sin() * be.sin()));
     let sgs = (c0.clone() * v_star / las.clone() / lbs.clone()).clamp(-1.0, 1.0);
+    // volume condition a*.(b* x c*) = 1/V, as on the host
+    let csz = if legacy {
+        lcs.clone() * v_cell / (a0 * b0 * c0 * sgs.clone())
+    } else {
+        (v_cell * las.clone() * lbs.clone() * sgs.clone()).recip()
+    };
     let z = || c(0.0, dev);
     [
         [las, z(), z()],
         [lbs.clone() * cgs.clone(), lbs * sgs.clone(), z()],
-        [
-            lcs.clone() * cbs.clone(),
-            lcs.clone() * (cas - cbs * cgs) / sgs.clone(),
-            lcs * v_cell / (a0 * b0 * c0 * sgs),
-        ],
+        [lcs.clone() * cbs.clone(), lcs * (cas - cbs * cgs) / sgs, csz],
     ]
 }
 
@@ -275,7 +278,7 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
     // ---- crystal ----
     let cs = &exp.crystal.setup;
     let cell = [pt.get("cell_a"), pt.get("cell_b"), pt.get("cell_c"), deg("cell_alpha"), deg("cell_beta"), deg("cell_gamma")];
-    let canon = canonical_reciprocal(&cell, dev);
+    let canon = canonical_reciprocal(&cell, cs.legacy_cell, dev);
     let rmis = rot_xyz(deg("misset_x"), deg("misset_y"), deg("misset_z"), dev);
     let rtot = mat_mul(&rmis, &mconst(&cs.r0, dev));
     let [ast, bst, cst] = canon.map(|v| mat_vec(&rtot, &v));
@@ -399,32 +402,53 @@ mod tests {
         }
     }
 
+    /// Check that the model at the configured values gives the host's geometry; returns it.
+    fn reproduces(args: &str, dev: &Device) -> Geometry {
+        let exp = exp_of(args);
+        let reference = Geometry::from_experiment(&exp, dev);
+        let pt = ParamTensors::new(&initial_values(&exp), &[], dev);
+        let model = build_params(&exp, &pt, VectorParams::default(), dev);
+        for (x, y, w) in [(&reference.a, &model.a, "a"), (&reference.b, &model.b, "b"), (&reference.c, &model.c, "c"), (&reference.pix0, &model.pix0, "pix0"), (&reference.fdet, &model.fdet, "fdet"), (&reference.sdet, &model.sdet, "sdet"), (&reference.odet, &model.odet, "odet")] {
+            close(&x.x, &y.x, w);
+            close(&x.y, &y.y, w);
+            close(&x.z, &y.z, w);
+        }
+        close(&reference.close_distance, &model.close_distance, "close_distance");
+        close(&reference.distance, &model.distance, "distance");
+        for i in 0..3 {
+            for j in 0..3 {
+                close(&reference.orient[i][j], &model.orient[i][j], "orient");
+            }
+        }
+        model
+    }
+
     #[test]
     fn model_reproduces_the_configured_geometry() {
         let dev = cpu();
-        for args in [
+        // an oblique cell in a general orientation (lambda 1 A), so r0 is not the identity
+        let mat = std::env::temp_dir().join(format!("nb_model_test_{}.mat", std::process::id()));
+        std::fs::write(&mat, "0.0117467 -0.0044979 0.0044443\n0.0067820 0.0121190 -0.0030475\n-0.0049369 0.0016037 0.0102481\n").unwrap();
+        let mat_case = format!("-mat {} -misset 3 4 5 -default_F 1 -N 5 -detpixels 32", mat.display());
+        for base in [
             "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 1 -N 5 -detpixels 64 -Xbeam 4 -Ybeam 9 -detector_rotx 3 -detector_roty -2 -detector_rotz 5 -twotheta 7 -pivot beam",
             "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 1 -N 5 -detpixels 64 -xds -ORGX 40 -ORGY 20 -twotheta 12",
             "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 1 -N 5 -detpixels 64 -adxv -Xbeam 3 -Ybeam 4 -mosaic 0.5 -mosaic_domains 4 -phi 5 -osc 2 -phisteps 3",
             "-cell 50 60 70 90 100 110 -default_F 1 -N 5 -detpixels_x 40 -detpixels_y 30 -dials -close_distance 80 -detector_roty 4",
             "-cell 60 60 60 90 90 90 -default_F 1 -N 5 -detpixels 32 -denzo -Xbeam 1.5 -Ybeam 1.7 -distance 90",
+            &mat_case,
         ] {
-            let exp = exp_of(args);
-            let reference = Geometry::from_experiment(&exp, &dev);
-            let pt = ParamTensors::new(&initial_values(&exp), &[], &dev);
-            let model = build_params(&exp, &pt, VectorParams::default(), &dev);
-            for (x, y, w) in [(&reference.a, &model.a, "a"), (&reference.b, &model.b, "b"), (&reference.c, &model.c, "c"), (&reference.pix0, &model.pix0, "pix0"), (&reference.fdet, &model.fdet, "fdet"), (&reference.sdet, &model.sdet, "sdet"), (&reference.odet, &model.odet, "odet")] {
-                close(&x.x, &y.x, w);
-                close(&x.y, &y.y, w);
-                close(&x.z, &y.z, w);
-            }
-            close(&reference.close_distance, &model.close_distance, "close_distance");
-            close(&reference.distance, &model.distance, "distance");
-            for i in 0..3 {
-                for j in 0..3 {
-                    close(&reference.orient[i][j], &model.orient[i][j], "orient");
-                }
-            }
+            let exact = reproduces(base, &dev);
+            let legacy = reproduces(&format!("{base} -legacy_cell"), &dev);
+            // the two constructions differ for the oblique -cell cases only
+            let differ = [(&exact.a, &legacy.a), (&exact.b, &legacy.b), (&exact.c, &legacy.c)].iter().any(|(x, y)| {
+                [(&x.x, &y.x), (&x.y, &y.y), (&x.z, &y.z)].iter().any(|(u, v)| {
+                    let (u, v) = (to_vec((*u).clone()), to_vec((*v).clone()));
+                    (u[0] - v[0]).abs() > 1e-6 * 1e-10
+                })
+            });
+            assert_eq!(differ, base.contains("-cell 70") || base.contains("-cell 50"), "{base}");
         }
+        let _ = std::fs::remove_file(&mat);
     }
 }

@@ -112,7 +112,7 @@ fn help_lists_flags() {
     let out = run_in(&dir, "-h");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for flag in ["-hkl", "-mosaic_seed", "-oversample_omega", "-sourcefile", "-source_weights"] {
+    for flag in ["-hkl", "-mosaic_seed", "-oversample_omega", "-sourcefile", "-source_weights", "-legacy_cell"] {
         assert!(text.contains(flag), "help lacks {flag}");
     }
 }

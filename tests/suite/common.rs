@@ -64,6 +64,14 @@ pub fn golden_dir() -> Option<PathBuf> {
     }
 }
 
+/// A golden case's arguments, plus -legacy_cell: the reference's images carry its inexact
+/// construction of oblique -cell cells, which that switch reproduces.
+pub fn golden_args(case: &serde_json::Value) -> Vec<String> {
+    let mut args: Vec<String> = case["run_args"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    args.push("-legacy_cell".to_string());
+    args
+}
+
 /// The part of a full image a golden case keeps (its "crop" window, slow and fast ranges), or
 /// the whole image.
 pub fn crop_to_case(case: &serde_json::Value, image: Vec<f32>) -> Vec<f32> {

@@ -50,7 +50,7 @@ fn golden_cases_on_the_gpu_agree_with_the_reference() {
             let f = inp.as_str().unwrap();
             std::fs::copy(golden.join("inputs").join(f), dir.join(f)).unwrap();
         }
-        let mut args: Vec<String> = case["run_args"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        let mut args = golden_args(case);
         args.extend(["-device".to_string(), "gpu".to_string()]);
         let out = run_args(&dir, &args);
         if !out.status.success() {

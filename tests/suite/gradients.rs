@@ -137,11 +137,12 @@ fn structure_factor_and_source_weight_gradients_match_finite_differences() {
 }
 
 /// Gradient checks on the golden geometries themselves (triclinic, tilted detector, mosaic),
-/// restricted to a region of interest so the test stays quick; the geometry is unchanged.
+/// restricted to a region of interest so the test stays quick; the geometry is unchanged. The
+/// first is built as the reference does (-legacy_cell), the last with the exact cell.
 #[test]
 fn gradcheck_passes_on_golden_geometries() {
     let cases = [
-        "-misset -89.968546 -31.328953 177.753396 -cell 70 80 90 75 85 95 -default_F 100 -N 5 -lambda 1.0 -detpixels 512 -roi 200 231 250 281",
+        "-misset -89.968546 -31.328953 177.753396 -cell 70 80 90 75 85 95 -default_F 100 -N 5 -lambda 1.0 -detpixels 512 -roi 200 231 250 281 -legacy_cell",
         "-lambda 6.2 -N 5 -cell 100 100 100 90 90 90 -default_F 100 -distance 100 -detsize 102.4 -detpixels 1024 -Xbeam 61.2 -Ybeam 61.2 -detector_rotx 5 -detector_roty 3 -detector_rotz 2 -twotheta 15 -oversample 1 -roi 560 599 560 599",
         "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1.0 -distance 100 -pixel 0.1 -detpixels 128 -oversample 1 -mosaic 0.5 -mosaic_dom 8 -phi 5 -osc 2 -phisteps 4 -roi 60 99 60 99",
     ];

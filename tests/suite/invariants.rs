@@ -230,3 +230,66 @@ fn interpolation_does_not_depend_on_which_pixels_are_rendered() {
     assert!(full.iter().zip(&nearest).any(|(a, b)| (a - b).abs() > 1e-3 * a.abs()), "interpolation had no effect");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Pearson correlation of two images.
+fn pearson(x: &[f32], y: &[f32]) -> f64 {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().map(|&v| v as f64).sum::<f64>() / n, y.iter().map(|&v| v as f64).sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (&a, &b) in x.iter().zip(y) {
+        let (da, db) = (a as f64 - mx, b as f64 - my);
+        sxy += da * db;
+        sxx += da * da;
+        syy += db * db;
+    }
+    sxy / (sxx * syy).sqrt()
+}
+
+#[test]
+fn cell_flags_render_the_cell_asked_for() {
+    // the reciprocal basis of 70 80 90 75 85 95, built here independently of the program: the
+    // Cholesky factor of the reciprocal metric (inverse of the direct one), a* along x and b* in
+    // the xy plane; then rotated about x, y, z by 10, 20, 30 degrees like -misset
+    let (l, ang) = ([70.0f64, 80.0, 90.0], [75.0f64, 85.0, 95.0].map(f64::to_radians));
+    let g = [
+        [l[0] * l[0], l[0] * l[1] * ang[2].cos(), l[0] * l[2] * ang[1].cos()],
+        [l[0] * l[1] * ang[2].cos(), l[1] * l[1], l[1] * l[2] * ang[0].cos()],
+        [l[0] * l[2] * ang[1].cos(), l[1] * l[2] * ang[0].cos(), l[2] * l[2]],
+    ];
+    let (c0, c1, c2) = (vec3::cross(g[1], g[2]), vec3::cross(g[2], g[0]), vec3::cross(g[0], g[1]));
+    let det = vec3::dot(g[0], c0);
+    let gs = [vec3::scale(c0, 1.0 / det), vec3::scale(c1, 1.0 / det), vec3::scale(c2, 1.0 / det)];
+    let ax = gs[0][0].sqrt();
+    let (bx, by) = (gs[0][1] / ax, (gs[1][1] - (gs[0][1] / ax).powi(2)).sqrt());
+    let cx = gs[0][2] / ax;
+    let cy = (gs[1][2] - bx * cx) / by;
+    let cz = (gs[2][2] - cx * cx - cy * cy).sqrt();
+    let rotate = |v: [f64; 3]| {
+        let (sx, cxr) = 10f64.to_radians().sin_cos();
+        let (sy, cyr) = 20f64.to_radians().sin_cos();
+        let (sz, czr) = 30f64.to_radians().sin_cos();
+        let v = [v[0], v[1] * cxr - v[2] * sx, v[1] * sx + v[2] * cxr];
+        let v = [v[0] * cyr + v[2] * sy, v[1], -v[0] * sy + v[2] * cyr];
+        [v[0] * czr - v[1] * sz, v[0] * sz + v[1] * czr, v[2]]
+    };
+    let stars = [rotate([ax, 0.0, 0.0]), rotate([bx, by, 0.0]), rotate([cx, cy, cz])];
+    let dir = scratch("exact_cell");
+    let mat = dir.join("exact.mat");
+    // MOSFLM layout: line i holds the i-th components of a*, b*, c*, times lambda (1 A)
+    let text: String = (0..3).map(|i| format!("{:.17e} {:.17e} {:.17e}\n", stars[0][i], stars[1][i], stars[2][i])).collect();
+    std::fs::write(&mat, text).unwrap();
+    let common = "-default_F 100 -N 5 -lambda 1 -distance 100 -detpixels 256 -pixel 0.1";
+    let from_mat = render(&format!("-mat {} {common}", mat.display()));
+    let from_cell = render(&format!("-cell 70 80 90 75 85 95 -misset 10 20 30 {common}"));
+    let legacy = render(&format!("-cell 70 80 90 75 85 95 -misset 10 20 30 -legacy_cell {common}"));
+    let top = from_mat.iter().cloned().fold(0.0f32, f32::max) as f64;
+    assert!(top > 0.0);
+    let worst = from_mat.iter().zip(&from_cell).map(|(&a, &b)| (a as f64 - b as f64).abs()).fold(0.0, f64::max);
+    let r = pearson(&from_mat, &from_cell);
+    assert!(r >= 0.99999 && worst <= 1e-6 * top, "-cell vs -mat of the same cell: r = {r}, max diff {:e} of max", worst / top);
+    // the reference's construction is a different lattice: its spots move
+    let r_legacy = pearson(&from_mat, &legacy);
+    assert!(r_legacy < 0.9999, "-legacy_cell vs the exact cell: r = {r_legacy}");
+    eprintln!("-cell vs -mat: r = {r:.9}, max diff {:.1e} of max; with -legacy_cell r = {r_legacy:.6}", worst / top);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,5 +1,8 @@
 //! C-reference parity: every golden case is rendered with the reference's exact arguments and
 //! compared with its outputs, with the thresholds of the golden README.
+//!
+//! Every case gets -legacy_cell: the reference builds oblique -cell cells slightly off, and the
+//! golden images carry that (see the golden README's last section).
 
 use crate::common::*;
 use serde_json::Value;
@@ -103,7 +106,7 @@ fn run_case(golden: &Path, case: &Value, extra: &[&str]) -> Result<String, Strin
         let f = inp.as_str().unwrap();
         std::fs::copy(golden.join("inputs").join(f), dir.join(f)).map_err(|e| format!("copy {f}: {e}"))?;
     }
-    let mut args: Vec<String> = case["run_args"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let mut args = golden_args(case);
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = run_args(&dir, &args);
     if !out.status.success() {

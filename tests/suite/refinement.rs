@@ -7,11 +7,12 @@ use serde_json::Value;
 fn refine_recovers_geometry_from_a_c_reference_image() {
     let Some(golden) = golden_dir() else { return };
     let target = golden.join("tri_basic/float.bin");
-    // truth: -cell 70 80 90 75 85 95 -misset 10 20 30 -distance 100, MOSFLM beam centre 6.45 mm;
-    // start: lengths +1%, missets +-0.5 deg, distance +1 mm, beam centre 2 pixels off
+    // truth: -cell 70 80 90 75 85 95 -misset 10 20 30 -distance 100, MOSFLM beam centre 6.45 mm,
+    // built the reference's way (-legacy_cell); start: lengths +1%, missets +-0.5 deg, distance
+    // +1 mm, beam centre 2 pixels off
     let dir = scratch("refine");
     let args = format!(
-        "refine -cell 70.7 80.8 90.9 75 85 95 -misset 10.5 20.5 29.5 -default_F 100 -N 5 -lambda 1.0 -distance 101 -pixel 0.1 -detpixels 128 -oversample 1 -Xbeam 6.65 -Ybeam 6.25 --target {} --refine cell_a,cell_b,cell_c,misset_x,misset_y,misset_z,distance,beam_x,beam_y --steps 100 --out result.json",
+        "refine -legacy_cell -cell 70.7 80.8 90.9 75 85 95 -misset 10.5 20.5 29.5 -default_F 100 -N 5 -lambda 1.0 -distance 101 -pixel 0.1 -detpixels 128 -oversample 1 -Xbeam 6.65 -Ybeam 6.25 --target {} --refine cell_a,cell_b,cell_c,misset_x,misset_y,misset_z,distance,beam_x,beam_y --steps 100 --out result.json",
         target.display()
     );
     let out = run_in(&dir, &args);
