@@ -24,9 +24,9 @@ fn main() {
     let mut noise = PoissonDeviates::new(-2024);
     let measured: Vec<f64> = clean.iter().map(|&v| noise.poidev(v as f32) as f64).collect();
 
-    let names: Vec<String> = ["cell_a", "cell_b", "cell_c", "misset_x", "misset_y", "misset_z", "distance", "beam_x", "beam_y"]
+    let names: Vec<nanobragg::model::Param> = ["cell_a", "cell_b", "cell_c", "misset_x", "misset_y", "misset_z", "distance", "beam_x", "beam_y"]
         .iter()
-        .map(|s| s.to_string())
+        .map(|s| nanobragg::model::Param::from_name(s).unwrap())
         .collect();
     let ev = Evaluator::new(&start);
     let obj = Objective::Fit { target: measured, loss: Loss::Poisson };
@@ -37,7 +37,7 @@ fn main() {
     });
     let want = initial_values(&truth);
     println!("\n{:<10} {:>12} {:>12} {:>12}", "parameter", "start", "refined", "true");
-    for n in &names {
+    for &n in &names {
         println!("{:<10} {:>12.5} {:>12.5} {:>12.5}", n, initial_values(&start)[n], result.values[n], want[n]);
     }
     println!("\n{} iterations, final loss {:.6}", result.iterations, result.loss);

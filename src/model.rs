@@ -8,8 +8,6 @@
 //! Scalar factors are always applied by multiplication: burn's backward pass of a division by
 //! a host scalar rounds the reciprocal to single precision (a 5e-8 relative gradient error).
 
-use std::collections::BTreeMap;
-
 use burn::tensor::{Device, Tensor};
 
 use crate::cli::{Convention, Pivot};
@@ -19,7 +17,65 @@ use crate::physics::Vec3T;
 use crate::geometry::Geometry;
 use crate::vec3::V3;
 
-/// A continuous parameter the model exposes.
+/// Number of scalar parameters.
+pub const N_PARAMS: usize = 26;
+
+/// A continuous parameter of the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Param {
+    CellA,
+    CellB,
+    CellC,
+    CellAlpha,
+    CellBeta,
+    CellGamma,
+    MissetX,
+    MissetY,
+    MissetZ,
+    Phi,
+    Osc,
+    Mosaic,
+    Na,
+    Nb,
+    Nc,
+    Distance,
+    BeamX,
+    BeamY,
+    RotX,
+    RotY,
+    RotZ,
+    TwoTheta,
+    Pixel,
+    Lambda,
+    Fluence,
+    Polar,
+}
+
+impl Param {
+    /// Every parameter, in the order they are reported.
+    pub const ALL: [Param; N_PARAMS] = [Param::CellA, Param::CellB, Param::CellC, Param::CellAlpha, Param::CellBeta, Param::CellGamma, Param::MissetX, Param::MissetY, Param::MissetZ, Param::Phi, Param::Osc, Param::Mosaic, Param::Na, Param::Nb, Param::Nc, Param::Distance, Param::BeamX, Param::BeamY, Param::RotX, Param::RotY, Param::RotZ, Param::TwoTheta, Param::Pixel, Param::Lambda, Param::Fluence, Param::Polar];
+
+    pub fn info(self) -> &'static ParamInfo {
+        &PARAMS[self as usize]
+    }
+
+    /// The name used on the command line and in output.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    pub fn from_name(name: &str) -> Option<Param> {
+        Param::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl std::fmt::Display for Param {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a parameter is reported and stepped.
 #[derive(Debug, Clone, Copy)]
 pub struct ParamInfo {
     pub name: &'static str,
@@ -30,8 +86,8 @@ pub struct ParamInfo {
     pub scale: f64,
 }
 
-/// Every parameter, in the order they are reported.
-pub const PARAMS: &[ParamInfo] = &[
+/// Name, unit and steps of every parameter, in the order of [`Param`].
+pub const PARAMS: [ParamInfo; N_PARAMS] = [
     ParamInfo { name: "cell_a", unit: "A", fd_step: 1e-2, scale: 0.1 },
     ParamInfo { name: "cell_b", unit: "A", fd_step: 1e-2, scale: 0.1 },
     ParamInfo { name: "cell_c", unit: "A", fd_step: 1e-2, scale: 0.1 },
@@ -60,86 +116,96 @@ pub const PARAMS: &[ParamInfo] = &[
     ParamInfo { name: "polar", unit: "", fd_step: 0.05, scale: 0.05 },
 ];
 
-pub fn param_info(name: &str) -> Option<&'static ParamInfo> {
-    PARAMS.iter().find(|p| p.name == name)
+/// Parameter values in command-line units, one per [`Param`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Values(pub [f64; N_PARAMS]);
+
+impl std::ops::Index<Param> for Values {
+    type Output = f64;
+    fn index(&self, p: Param) -> &f64 {
+        &self.0[p as usize]
+    }
 }
 
-/// Parameter values in command-line units.
-pub type Values = BTreeMap<String, f64>;
+impl std::ops::IndexMut<Param> for Values {
+    fn index_mut(&mut self, p: Param) -> &mut f64 {
+        &mut self.0[p as usize]
+    }
+}
 
 /// Starting values of every parameter for an experiment.
 pub fn initial_values(exp: &Experiment) -> Values {
     let d = &exp.detector;
     let c = &exp.crystal;
     let cp = c.setup.cell_params;
-    let mut v = Values::new();
-    let mut put = |k: &str, x: f64| {
-        v.insert(k.to_string(), x);
-    };
-    put("cell_a", cp[0]);
-    put("cell_b", cp[1]);
-    put("cell_c", cp[2]);
-    put("cell_alpha", cp[3] * RTD);
-    put("cell_beta", cp[4] * RTD);
-    put("cell_gamma", cp[5] * RTD);
-    put("misset_x", c.setup.misset[0] * RTD);
-    put("misset_y", c.setup.misset[1] * RTD);
-    put("misset_z", c.setup.misset[2] * RTD);
-    put("phi", c.phi0 * RTD);
-    put("osc", c.osc * RTD);
-    put("mosaic", c.mosaic_spread * RTD);
-    put("Na", c.na);
-    put("Nb", c.nb);
-    put("Nc", c.nc);
-    put("distance", d.setup.distance_in * 1000.0);
+    let mut v = Values([0.0; N_PARAMS]);
+    let mut put = |k: Param, x: f64| v[k] = x;
+    put(Param::CellA, cp[0]);
+    put(Param::CellB, cp[1]);
+    put(Param::CellC, cp[2]);
+    put(Param::CellAlpha, cp[3] * RTD);
+    put(Param::CellBeta, cp[4] * RTD);
+    put(Param::CellGamma, cp[5] * RTD);
+    put(Param::MissetX, c.setup.misset[0] * RTD);
+    put(Param::MissetY, c.setup.misset[1] * RTD);
+    put(Param::MissetZ, c.setup.misset[2] * RTD);
+    put(Param::Phi, c.phi0 * RTD);
+    put(Param::Osc, c.osc * RTD);
+    put(Param::Mosaic, c.mosaic_spread * RTD);
+    put(Param::Na, c.na);
+    put(Param::Nb, c.nb);
+    put(Param::Nc, c.nc);
+    put(Param::Distance, d.setup.distance_in * 1000.0);
     let (bx, by) = if d.pivot == Pivot::Beam { (d.xbeam, d.ybeam) } else { (d.setup.fclose0, d.setup.sclose0) };
-    put("beam_x", bx * 1000.0);
-    put("beam_y", by * 1000.0);
-    put("rotx", d.setup.rot[0] * RTD);
-    put("roty", d.setup.rot[1] * RTD);
-    put("rotz", d.setup.rot[2] * RTD);
-    put("twotheta", d.twotheta * RTD);
-    put("pixel", d.pixel_size * 1000.0);
-    put("lambda", exp.beam.lambda0 * 1e10);
-    put("fluence", exp.beam.fluence);
-    put("polar", exp.beam.kahn_factor);
+    put(Param::BeamX, bx * 1000.0);
+    put(Param::BeamY, by * 1000.0);
+    put(Param::RotX, d.setup.rot[0] * RTD);
+    put(Param::RotY, d.setup.rot[1] * RTD);
+    put(Param::RotZ, d.setup.rot[2] * RTD);
+    put(Param::TwoTheta, d.twotheta * RTD);
+    put(Param::Pixel, d.pixel_size * 1000.0);
+    put(Param::Lambda, exp.beam.lambda0 * 1e10);
+    put(Param::Fluence, exp.beam.fluence);
+    put(Param::Polar, exp.beam.kahn_factor);
     v
 }
 
-/// Scalar tensors of shape [1,1,1] for every parameter.
+/// Scalar tensors of shape [1,1,1] (or [n,1,1], one per pixel) for every parameter.
 pub struct ParamTensors {
-    pub map: BTreeMap<String, Tensor<3>>,
+    tensors: Vec<Tensor<3>>,
 }
 
 impl ParamTensors {
-    /// Tensors for `values` on `device`; those named in `grad` require gradients.
-    pub fn new(values: &Values, grad: &[String], device: &Device) -> Self {
-        let map = values
-            .iter()
-            .map(|(k, &v)| {
-                let t = scalar3(v, device);
-                (k.clone(), if grad.iter().any(|g| g == k) { t.require_grad() } else { t })
-            })
-            .collect();
-        ParamTensors { map }
+    /// Tensors for `values` on `device`; those in `grad` require gradients.
+    pub fn new(values: &Values, grad: &[Param], device: &Device) -> Self {
+        Self::build(values, grad, |v| scalar3(v, device))
     }
+
     /// As [`ParamTensors::new`], each value repeated over `n` pixels (shape [n,1,1]). The
     /// gradient of such a leaf keeps one contribution per pixel, to be summed in float64 on the
     /// host: in float32 a reduction over a whole chunk inside the backward pass would lose the
     /// cancellation between pixels (a 1e-3 relative error at 1024^2).
-    pub fn new_per_pixel(values: &Values, grad: &[String], device: &Device, n: usize) -> Self {
-        let map = values
-            .iter()
-            .map(|(k, &v)| {
-                let t = tensor(vec![v; n], [n, 1, 1], device);
-                (k.clone(), if grad.iter().any(|g| g == k) { t.require_grad() } else { t })
-            })
-            .collect();
-        ParamTensors { map }
+    pub fn new_per_pixel(values: &Values, grad: &[Param], device: &Device, n: usize) -> Self {
+        Self::build(values, grad, |v| tensor(vec![v; n], [n, 1, 1], device))
     }
 
-    pub fn get(&self, k: &str) -> Tensor<3> {
-        self.map.get(k).unwrap_or_else(|| panic!("unknown parameter {k}")).clone()
+    fn build(values: &Values, grad: &[Param], make: impl Fn(f64) -> Tensor<3>) -> Self {
+        let tensors = Param::ALL
+            .iter()
+            .map(|&p| {
+                let t = make(values[p]);
+                if grad.contains(&p) {
+                    t.require_grad()
+                } else {
+                    t
+                }
+            })
+            .collect();
+        ParamTensors { tensors }
+    }
+
+    pub fn get(&self, p: Param) -> Tensor<3> {
+        self.tensors[p as usize].clone()
     }
 }
 
@@ -274,12 +340,12 @@ impl VectorParams {
 
 pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, dev: &Device) -> Geometry {
     let VectorParams { fgrid, source_weights } = vectors;
-    let deg = |k: &str| pt.get(k) * (1.0 / RTD);
+    let deg = |k: Param| pt.get(k) * (1.0 / RTD);
     // ---- crystal ----
     let cs = &exp.crystal.setup;
-    let cell = [pt.get("cell_a"), pt.get("cell_b"), pt.get("cell_c"), deg("cell_alpha"), deg("cell_beta"), deg("cell_gamma")];
+    let cell = [pt.get(Param::CellA), pt.get(Param::CellB), pt.get(Param::CellC), deg(Param::CellAlpha), deg(Param::CellBeta), deg(Param::CellGamma)];
     let canon = canonical_reciprocal(&cell, cs.legacy_cell, dev);
-    let rmis = rot_xyz(deg("misset_x"), deg("misset_y"), deg("misset_z"), dev);
+    let rmis = rot_xyz(deg(Param::MissetX), deg(Param::MissetY), deg(Param::MissetZ), dev);
     let rtot = mat_mul(&rmis, &mconst(&cs.r0, dev));
     let [ast, bst, cst] = canon.map(|v| mat_vec(&rtot, &v));
     let unit_times = |v: V3s, len: S| {
@@ -295,14 +361,14 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
     let nd = cr.mosaic_umats.len().max(1);
     let m = cr.phisteps * nd;
     let phi_idx: Vec<f64> = (0..m).map(|i| (i / nd) as f64).collect();
-    let phi0 = deg("phi");
-    let phistep = if cr.osc != 0.0 { deg("osc") * (cr.phistep / cr.osc) } else { c(cr.phistep, dev) };
+    let phi0 = deg(Param::Phi);
+    let phistep = if cr.osc != 0.0 { deg(Param::Osc) * (cr.phistep / cr.osc) } else { c(cr.phistep, dev) };
     let phis = tensor(phi_idx, [1, 1, m], dev) * phistep + phi0;
     let rphi = rodrigues(cr.spindle, phis);
     let orient: M3s = if cr.mosaic_spread > 0.0 {
         let axes: Vec<V3> = (0..m).map(|i| cs.mosaic[i % nd].0).collect();
         let angles: Vec<f64> = (0..m).map(|i| cs.mosaic[i % nd].1).collect();
-        let ang = tensor(angles, [1, 1, m], dev) * (deg("mosaic") * (1.0 / cr.mosaic_spread));
+        let ang = tensor(angles, [1, 1, m], dev) * (deg(Param::Mosaic) * (1.0 / cr.mosaic_spread));
         let (s, cth) = (ang.clone().sin(), ang.cos());
         let omc = cth.clone().neg() + 1.0;
         let comp = |k: usize| tensor(axes.iter().map(|a| a[k]).collect(), [1, 1, m], dev);
@@ -327,9 +393,9 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
     // ---- detector ----
     let d = &exp.detector;
     let st = &d.setup;
-    let px = pt.get("pixel") * 1e-3;
-    let r = rot_xyz(deg("rotx"), deg("roty"), deg("rotz"), dev);
-    let tt = rodrigues(st.twotheta_axis, deg("twotheta"));
+    let px = pt.get(Param::Pixel) * 1e-3;
+    let r = rot_xyz(deg(Param::RotX), deg(Param::RotY), deg(Param::RotZ), dev);
+    let tt = rodrigues(st.twotheta_axis, deg(Param::TwoTheta));
     let rt = mat_mul(&tt, &r);
     let (f0, s0, o0) = (vconst(st.fdet0, dev), vconst(st.sdet0, dev), vconst(st.odet0, dev));
     let fdet = mat_vec(&rt, &f0);
@@ -337,10 +403,10 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
     let odet = mat_vec(&rt, &o0);
     let beam = vconst(d.beam_vector, dev);
     let ratio = dot(&beam, &mat_vec(&r, &o0));
-    let dist_in = pt.get("distance") * 1e-3;
+    let dist_in = pt.get(Param::Distance) * 1e-3;
     let close = if st.close_given { dist_in } else { (ratio.clone() * dist_in).abs() };
-    let bx = pt.get("beam_x") * 1e-3;
-    let by = pt.get("beam_y") * 1e-3;
+    let bx = pt.get(Param::BeamX) * 1e-3;
+    let by = pt.get(Param::BeamY) * 1e-3;
     let size_s = if st.size_from_pixels { px.clone() * d.spixels as f64 } else { c(d.detsize_s, dev) };
     let pix0 = match d.pivot {
         Pivot::Beam => {
@@ -373,14 +439,14 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
         pixel_size: px,
         close_distance: close_final,
         distance: distance_final,
-        fluence: pt.get("fluence"),
-        na: pt.get("Na"),
-        nb: pt.get("Nb"),
-        nc: pt.get("Nc"),
+        fluence: pt.get(Param::Fluence),
+        na: pt.get(Param::Na),
+        nb: pt.get(Param::Nb),
+        nc: pt.get(Param::Nc),
         fgrid,
         orient,
-        lambda_scale: pt.get("lambda") * (1.0 / lambda0),
-        kahn: pt.get("polar"),
+        lambda_scale: pt.get(Param::Lambda) * (1.0 / lambda0),
+        kahn: pt.get(Param::Polar),
         source_weights,
     }
 }

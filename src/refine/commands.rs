@@ -130,7 +130,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     let exp = build(&sim)?;
     let vectors = ["structure_factors", "source_weights"];
     let (names, vector) = if list == "all" {
-        let names: Vec<String> = crate::model::PARAMS.iter().map(|p| p.name.to_string()).collect();
+        let names = crate::model::Param::ALL.to_vec();
         let vector = if exp.structure.grid.as_ref().is_some_and(|g| g.count > 0) { Some(VectorKind::StructureFactors) } else { None };
         (names, vector)
     } else {
@@ -168,7 +168,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     let start = std::time::Instant::now();
     let g = ev.gradients(&initial_values(&exp), &names, vector, &obj);
     let seconds = start.elapsed().as_secs_f64();
-    let mut grad: serde_json::Map<String, serde_json::Value> = names.iter().zip(&g.scalars).map(|(n, v)| (n.clone(), serde_json::Value::from(*v))).collect();
+    let mut grad: serde_json::Map<String, serde_json::Value> = names.iter().zip(&g.scalars).map(|(n, v)| (n.to_string(), serde_json::Value::from(*v))).collect();
     if let (Some(gf), Some(grid)) = (&g.structure_factors, &exp.structure.grid) {
         grad.insert("structure_factors".into(), serde_json::Value::from(hkl_gradient_list(grid, gf)));
     }
@@ -261,11 +261,11 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let obj = Objective::Fit { target: t, loss };
     let start = initial_values(&exp);
     let result = refine(&ev, &start, &names, &obj, steps, optimizer, |it, f, v| {
-        let shown: Vec<String> = names.iter().map(|n| format!("{n}={:.6}", v[n])).collect();
+        let shown: Vec<String> = names.iter().map(|&n| format!("{n}={:.6}", v[n])).collect();
         eprintln!("iteration {it}: loss {f:.10e} {}", shown.join(" "));
     });
     let params: serde_json::Map<String, serde_json::Value> =
-        names.iter().map(|n| (n.clone(), serde_json::Value::from(result.values[n]))).collect();
+        names.iter().map(|&n| (n.to_string(), serde_json::Value::from(result.values[n]))).collect();
     let json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations });
     let text = serde_json::to_string_pretty(&json).expect("json");
     println!("{text}");

@@ -2,11 +2,11 @@
 
 use super::{Evaluator, Objective};
 use crate::config::Experiment;
-use crate::model::{initial_values, param_info};
+use crate::model::{initial_values, Param};
 
 #[derive(Debug, Clone)]
 pub struct GradRow {
-    pub name: String,
+    pub name: Param,
     pub autodiff: f64,
     pub finite_difference: f64,
     pub rel_error: f64,
@@ -30,13 +30,13 @@ pub fn ramp_weights(_exp: &Experiment, pixels: &[usize]) -> Vec<f64> {
 
 /// Gradient check of the objective for each named parameter. `h` overrides every
 /// parameter's default step (in its command-line unit).
-pub fn gradcheck(exp: &Experiment, names: &[String], h: Option<f64>, weighted: bool) -> Vec<GradRow> {
+pub fn gradcheck(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bool) -> Vec<GradRow> {
     gradcheck_on(exp, names, h, weighted, None)
 }
 
 /// As [`gradcheck`], with the autodiff gradient computed on `device` (in the thread's
 /// precision) and the finite differences in float64 on the CPU.
-pub fn gradcheck_on(exp: &Experiment, names: &[String], h: Option<f64>, weighted: bool, device: Option<burn::tensor::Device>) -> Vec<GradRow> {
+pub fn gradcheck_on(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bool, device: Option<burn::tensor::Device>) -> Vec<GradRow> {
     let ev = Evaluator::new(exp);
     let weights = if weighted { ramp_weights(exp, &ev.pixels) } else { vec![1.0; ev.pixels.len()] };
     let obj = Objective::Weighted(weights);
@@ -54,15 +54,15 @@ pub fn gradcheck_on(exp: &Experiment, names: &[String], h: Option<f64>, weighted
     names
         .iter()
         .zip(grad)
-        .map(|(name, ad)| {
-            let info = param_info(name).expect("checked name");
+        .map(|(&name, ad)| {
+            let info = name.info();
             let p0 = values[name];
             let step = h.unwrap_or(if info.fd_step > 0.0 { info.fd_step } else { 1e-6 * p0.abs().max(1e-30) });
             let central = |hh: f64| {
-                let mut vp = values.clone();
-                vp.insert(name.clone(), p0 + hh);
-                let mut vm = values.clone();
-                vm.insert(name.clone(), p0 - hh);
+                let mut vp = values;
+                vp[name] = p0 + hh;
+                let mut vm = values;
+                vm[name] = p0 - hh;
                 (ev.value(&vp, &obj) - ev.value(&vm, &obj)) / (2.0 * hh)
             };
             let fd = match h {
@@ -79,7 +79,7 @@ pub fn gradcheck_on(exp: &Experiment, names: &[String], h: Option<f64>, weighted
             };
             let denom = ad.abs().max(fd.abs());
             let rel = if denom > 0.0 { (ad - fd).abs() / denom } else { 0.0 };
-            GradRow { name: name.clone(), autodiff: ad, finite_difference: fd, rel_error: rel }
+            GradRow { name, autodiff: ad, finite_difference: fd, rel_error: rel }
         })
         .collect()
 }

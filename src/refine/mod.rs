@@ -10,7 +10,7 @@ use crate::config::Experiment;
 use crate::device::{cpu, tensor, to_vec};
 use crate::fused::{FusedKernel, KernelTensors};
 use crate::error::{Error, Result};
-use crate::model::{build_params, ParamTensors, Values, VectorParams};
+use crate::model::{build_params, Param, ParamTensors, Values, VectorParams};
 use crate::geometry::Geometry;
 use crate::render::Renderer;
 
@@ -217,14 +217,14 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Objective value and its gradient with respect to `names` (in command-line units).
-    pub fn value_and_grad(&self, values: &Values, names: &[String], obj: &Objective) -> (f64, Vec<f64>) {
+    pub fn value_and_grad(&self, values: &Values, names: &[Param], obj: &Objective) -> (f64, Vec<f64>) {
         let g = self.gradients(values, names, None, obj);
         (g.value, g.scalars)
     }
 
     /// Objective value, its gradient with respect to `names` and, when asked, with respect to a
     /// vector parameter.
-    pub fn gradients(&self, values: &Values, names: &[String], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
+    pub fn gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
         if self.uses_fused() {
             self.fused_gradients(values, names, vector, obj)
         } else {
@@ -232,7 +232,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn fused_gradients(&self, values: &Values, names: &[String], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
+    fn fused_gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
         let dev = self.device.clone().autodiff();
         let pt = ParamTensors::new(values, names, &dev);
         let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
@@ -261,13 +261,13 @@ impl<'a> Evaluator<'a> {
         let vec_grad = |t: &Option<burn::tensor::Tensor<1>>| t.as_ref().and_then(|t| t.grad(&grads)).map(to_vec);
         Gradients {
             value,
-            scalars: names.iter().map(|n| pt.get(n).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect(),
+            scalars: names.iter().map(|&n| pt.get(n).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect(),
             structure_factors: if want_f { vec_grad(&leaves.0) } else { None },
             source_weights: if want_w { vec_grad(&leaves.1) } else { None },
         }
     }
 
-    fn tensor_gradients(&self, values: &Values, names: &[String], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
+    fn tensor_gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
         let dev = self.device.clone().autodiff();
         let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
         let add = |acc: &mut Option<Vec<f64>>, g: Option<Vec<f64>>| {
@@ -296,7 +296,7 @@ impl<'a> Evaluator<'a> {
                 return (value, vec![0.0; names.len()], None, None);
             }
             let grads = loss.backward();
-            let scalars: Vec<f64> = names.iter().map(|name| pt.get(name).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect();
+            let scalars: Vec<f64> = names.iter().map(|&name| pt.get(name).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect();
             let vec_grad = |t: &Option<burn::tensor::Tensor<1>>| t.as_ref().and_then(|t| t.grad(&grads)).map(to_vec);
             (value, scalars, if want_f { vec_grad(&leaves.0) } else { None }, if want_w { vec_grad(&leaves.1) } else { None })
         });
@@ -319,16 +319,18 @@ pub enum VectorKind {
 }
 
 /// Parse a comma-separated parameter list, checking every name.
-pub fn parse_names(list: &str, flag: &str) -> Result<Vec<String>> {
-    let names: Vec<String> = list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+pub fn parse_names(list: &str, flag: &str) -> Result<Vec<Param>> {
+    let names: Vec<&str> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     if names.is_empty() {
         return Err(Error::new(format!("{flag}: no parameter names given")));
     }
-    for n in &names {
-        if crate::model::param_info(n).is_none() {
-            let all: Vec<&str> = crate::model::PARAMS.iter().map(|p| p.name).collect();
-            return Err(Error::new(format!("{flag}: unknown parameter '{n}' (known: {})", all.join(" "))));
-        }
-    }
-    Ok(names)
+    names
+        .iter()
+        .map(|n| {
+            Param::from_name(n).ok_or_else(|| {
+                let all: Vec<&str> = Param::ALL.iter().map(|p| p.name()).collect();
+                Error::new(format!("{flag}: unknown parameter '{n}' (known: {})", all.join(" ")))
+            })
+        })
+        .collect()
 }

@@ -2,7 +2,7 @@
 //! scaled by each parameter's typical step so no learning rate needs tuning.
 
 use super::{Evaluator, Objective};
-use crate::model::{param_info, Values};
+use crate::model::{Param, Values};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Optimizer {
@@ -17,11 +17,11 @@ pub struct RefineResult {
 }
 
 /// Scale (command-line units per optimiser unit) of each parameter.
-pub fn scales(names: &[String], values: &Values) -> Vec<f64> {
+pub fn scales(names: &[Param], values: &Values) -> Vec<f64> {
     names
         .iter()
-        .map(|n| {
-            let info = param_info(n).expect("checked name");
+        .map(|&n| {
+            let info = n.info();
             if info.scale > 0.0 {
                 info.scale
             } else {
@@ -31,10 +31,10 @@ pub fn scales(names: &[String], values: &Values) -> Vec<f64> {
         .collect()
 }
 
-fn with_x(base: &Values, names: &[String], s: &[f64], x0: &[f64], x: &[f64]) -> Values {
-    let mut v = base.clone();
+fn with_x(base: &Values, names: &[Param], s: &[f64], x0: &[f64], x: &[f64]) -> Values {
+    let mut v = *base;
     for i in 0..names.len() {
-        v.insert(names[i].clone(), x0[i] + s[i] * x[i]);
+        v[names[i]] = x0[i] + s[i] * x[i];
     }
     v
 }
@@ -48,14 +48,14 @@ fn dotv(a: &[f64], b: &[f64]) -> f64 {
 pub fn refine(
     ev: &Evaluator,
     start: &Values,
-    names: &[String],
+    names: &[Param],
     obj: &Objective,
     max_steps: usize,
     optimizer: Optimizer,
     mut report: impl FnMut(usize, f64, &Values),
 ) -> RefineResult {
     let s = scales(names, start);
-    let x0: Vec<f64> = names.iter().map(|n| start[n]).collect();
+    let x0: Vec<f64> = names.iter().map(|&n| start[n]).collect();
     let n = names.len();
     let eval = |x: &[f64]| -> (f64, Vec<f64>) {
         let v = with_x(start, names, &s, &x0, x);

@@ -2,12 +2,12 @@
 //! including a pixel centred exactly on the direct beam; chunking does not change them.
 
 use nanobragg::device::{set_precision, Precision};
-use nanobragg::model::{initial_values, PARAMS};
+use nanobragg::model::{initial_values, Param, PARAMS};
 use nanobragg::refine::gradcheck::{gradcheck, ramp_weights};
 use nanobragg::refine::{Evaluator, Objective};
 
-fn all_params() -> Vec<String> {
-    PARAMS.iter().map(|p| p.name.to_string()).collect()
+fn all_params() -> Vec<Param> {
+    Param::ALL.to_vec()
 }
 
 /// 24 x 24 pixels with the direct beam on the centre of pixel (12, 12): MOSFLM maps
@@ -158,10 +158,10 @@ fn gradcheck_passes_on_golden_geometries() {
 /// Compare two gradient vectors parameter by parameter: relative 1e-9, where gradients that
 /// vanish in exact arithmetic (e.g. with respect to a parameter the image does not depend on)
 /// may differ by rounding relative to the largest gradient scaled by each parameter's step.
-fn assert_same_gradients(what: &str, names: &[String], a: &[f64], b: &[f64], tol: f64) {
-    let info = |n: &str| nanobragg::model::param_info(n).map(|p| p.scale).filter(|s| *s > 0.0).unwrap_or(1.0);
-    let floor = names.iter().zip(a).map(|(n, g)| (g * info(n)).abs()).fold(0.0, f64::max) * 1e-12;
-    for ((n, x), y) in names.iter().zip(a).zip(b) {
+fn assert_same_gradients(what: &str, names: &[Param], a: &[f64], b: &[f64], tol: f64) {
+    let info = |n: Param| Some(n.info().scale).filter(|s| *s > 0.0).unwrap_or(1.0);
+    let floor = names.iter().zip(a).map(|(&n, g)| (g * info(n)).abs()).fold(0.0, f64::max) * 1e-12;
+    for ((&n, x), y) in names.iter().zip(a).zip(b) {
         let diff = (x - y).abs();
         assert!(diff <= tol * x.abs().max(y.abs()) || diff * info(n) <= floor, "{what}\n{n}: fused {x:e} vs tensor autodiff {y:e} (rel {:e})", diff / x.abs().max(y.abs()));
     }
@@ -239,7 +239,7 @@ fn grad_command_reports_every_parameter_and_refuses_bad_input() {
     let (f, g) = ev.value_and_grad(&initial_values(&exp), &all_params(), &Objective::Weighted(ramp_weights(&exp, &ev.pixels)));
     assert!((json["loss"].as_f64().unwrap() - f).abs() <= 1e-12 * f.abs());
     for (n, gv) in all_params().iter().zip(&g) {
-        let x = grad[n].as_f64().unwrap();
+        let x = grad[n.name()].as_f64().unwrap();
         assert!((x - gv).abs() <= 1e-12 * gv.abs().max(1e-300), "{n}: {x} vs {gv}");
     }
     // a target: Poisson loss by default, mse on request, gradient changes with it
