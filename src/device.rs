@@ -1,7 +1,5 @@
 //! Device selection. The CPU device runs burn-ndarray in float64 (the default precision).
 
-use std::cell::Cell;
-
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 
 /// Floating-point precision of the tensors this crate creates.
@@ -11,24 +9,66 @@ pub enum Precision {
     F32,
 }
 
-thread_local! {
-    static PRECISION: Cell<Precision> = const { Cell::new(Precision::F64) };
+impl Precision {
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F64 => DType::F64,
+            Precision::F32 => DType::F32,
+        }
+    }
 }
 
-/// Precision of tensors created on this thread from now on (float64 by default). Every tensor
-/// of one computation must share it, so set it before building parameters and rendering.
-pub fn set_precision(p: Precision) {
-    PRECISION.with(|c| c.set(p));
+/// Where tensors are created and in which precision: every tensor of one computation is
+/// created through the same target.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub device: Device,
+    pub precision: Precision,
+    /// The GPU device (else the CPU).
+    pub on_gpu: bool,
 }
 
-pub fn precision() -> Precision {
-    PRECISION.with(|c| c.get())
-}
+impl Target {
+    /// The CPU (burn-ndarray) in `precision`.
+    pub fn cpu(precision: Precision) -> Self {
+        Target { device: cpu(), precision, on_gpu: false }
+    }
 
-fn dtype() -> DType {
-    match precision() {
-        Precision::F64 => DType::F64,
-        Precision::F32 => DType::F32,
+    /// The GPU (burn-wgpu), in float32.
+    pub fn gpu() -> crate::error::Result<Self> {
+        Ok(Target { device: gpu()?, precision: Precision::F32, on_gpu: true })
+    }
+
+    /// The same target with autodiff.
+    pub fn autodiff(&self) -> Self {
+        Target { device: self.device.clone().autodiff(), precision: self.precision, on_gpu: self.on_gpu }
+    }
+
+    pub fn is_autodiff(&self) -> bool {
+        self.device.is_autodiff()
+    }
+
+    /// Whether this is the CPU in float64, where the fused kernel runs.
+    pub fn is_cpu_f64(&self) -> bool {
+        self.precision == Precision::F64 && !self.on_gpu
+    }
+
+    /// A float tensor of the given shape from host values.
+    pub fn tensor<const D: usize>(&self, values: Vec<f64>, shape: [usize; D]) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(values, shape), (&self.device, self.precision.dtype()))
+    }
+
+    pub fn zeros<const D: usize>(&self, shape: [usize; D]) -> Tensor<D> {
+        Tensor::zeros(shape, (&self.device, self.precision.dtype()))
+    }
+
+    pub fn ones<const D: usize>(&self, shape: [usize; D]) -> Tensor<D> {
+        Tensor::ones(shape, (&self.device, self.precision.dtype()))
+    }
+
+    /// A scalar broadcastable against rank-3 batches.
+    pub fn scalar3(&self, v: f64) -> Tensor<3> {
+        self.tensor(vec![v], [1, 1, 1])
     }
 }
 
@@ -61,26 +101,6 @@ pub fn gpu() -> crate::error::Result<Device> {
         Ok((d, v)) if v == [3.0, -4.0] => Ok(d),
         _ => Err(crate::error::Error::new("-device gpu: no usable GPU adapter found by wgpu (install a Vulkan driver, e.g. Debian's mesa-vulkan-drivers)")),
     }
-}
-
-/// A float tensor of the given shape from host values.
-pub fn tensor<const D: usize>(values: Vec<f64>, shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::from_data(TensorData::new(values, shape), (device, dtype()))
-}
-
-/// Zeros in the thread's precision.
-pub fn zeros<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::zeros(shape, (device, dtype()))
-}
-
-/// Ones in the thread's precision.
-pub fn ones<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
-    Tensor::ones(shape, (device, dtype()))
-}
-
-/// A scalar broadcastable against rank-3 batches.
-pub fn scalar3(v: f64, device: &Device) -> Tensor<3> {
-    tensor(vec![v], [1, 1, 1], device)
 }
 
 /// Host copy of a tensor's values as f64 (for output, never for decisions on a gradient path).

@@ -15,7 +15,7 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use crate::config::Experiment;
-use crate::device::{tensor, to_vec};
+use crate::device::{to_vec, Target};
 use crate::physics::constants::R_E_SQR;
 use crate::physics::lattice::lattice_factor_grad;
 use crate::physics::structure::HostLookup;
@@ -106,18 +106,19 @@ pub struct KernelTensors {
     /// cells[v][i]: component i of cell vector v (a, b, c) for every orientation, shape [M].
     pub cells: [[Tensor<1>; 3]; 3],
     pub fgrid: Option<Tensor<1>>,
+    target: Target,
 }
 
 impl KernelTensors {
-    pub fn from_params(exp: &Experiment, p: &Geometry) -> Self {
-        let dev = p.pixel_size.device();
+    /// The inputs computed from `p`, whose tensors live on `dev`.
+    pub fn from_params(exp: &Experiment, p: &Geometry, dev: &Target) -> Self {
         let beam = &exp.beam;
         let ns = beam.sources.len();
-        let lambda = tensor(beam.sources.iter().map(|s| s.lambda).collect(), [ns], &dev) * p.lambda_scale.clone().reshape([1]);
+        let lambda = dev.tensor(beam.sources.iter().map(|s| s.lambda).collect(), [ns]) * p.lambda_scale.clone().reshape([1]);
         let factor = match &p.source_weights {
             // weight / mean(weight)
             Some(w) => w.clone() * (w.clone().sum().recip() * ns as f64),
-            None => crate::device::ones([ns], &dev),
+            None => dev.ones([ns]),
         };
         let m = p.orient[0][0].dims()[2];
         let rot = |v: &Vec3T<3>| -> [Tensor<1>; 3] {
@@ -139,6 +140,7 @@ impl KernelTensors {
             factor,
             cells: [rot(&p.a), rot(&p.b), rot(&p.c)],
             fgrid: p.fgrid.clone(),
+            target: dev.clone(),
         }
     }
 
@@ -170,10 +172,10 @@ impl KernelTensors {
     /// Σ g · inputs over every input (g held constant): its gradient with respect to anything
     /// upstream of the inputs is the chain rule through the kernel.
     pub fn surrogate(&self, g: &KernelValues) -> Tensor<1> {
-        let dev = self.pixel.device();
+        let dev = &self.target;
         let sc = |t: &Tensor<3>, k: f64| t.clone().reshape([1]) * k;
         let v3 = |t: &Vec3T<3>, k: &V3| sc(&t.x, k[0]) + sc(&t.y, k[1]) + sc(&t.z, k[2]);
-        let vec = |t: &Tensor<1>, k: &[f64]| (t.clone() * tensor(k.to_vec(), [k.len()], &dev)).sum();
+        let vec = |t: &Tensor<1>, k: &[f64]| (t.clone() * dev.tensor(k.to_vec(), [k.len()])).sum();
         let mut acc = v3(&self.pix0, &g.pix0) + v3(&self.fdet, &g.fdet) + v3(&self.sdet, &g.sdet) + v3(&self.odet, &g.odet);
         for (t, k) in [(&self.pixel, g.pixel), (&self.close, g.close), (&self.distance, g.distance), (&self.scale, g.scale), (&self.bg, g.bg), (&self.kahn, g.kahn)] {
             acc = acc + sc(t, k);
@@ -227,8 +229,8 @@ pub struct FusedKernel<'a> {
 }
 
 impl<'a> FusedKernel<'a> {
-    pub fn new(exp: &'a Experiment, p: &Geometry) -> Self {
-        Self::from_values(exp, KernelTensors::from_params(exp, p).values())
+    pub fn new(exp: &'a Experiment, p: &Geometry, dev: &Target) -> Self {
+        Self::from_values(exp, KernelTensors::from_params(exp, p, dev).values())
     }
 
     pub fn from_values(exp: &'a Experiment, v: KernelValues) -> Self {

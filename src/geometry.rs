@@ -5,10 +5,10 @@
 //! the configured values directly. Both engines (the fused kernel and the batched tensor path)
 //! read it.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
 use crate::config::Experiment;
-use crate::device::{scalar3, tensor};
+use crate::device::Target;
 use crate::physics::Vec3T;
 use crate::vec3::{self, V3};
 
@@ -47,28 +47,28 @@ pub struct Geometry {
 }
 
 /// The raw source weights as a tensor when they are honoured.
-pub fn source_weight_tensor(exp: &Experiment, device: &Device) -> Option<Tensor<1>> {
+pub fn source_weight_tensor(exp: &Experiment, device: &Target) -> Option<Tensor<1>> {
     let b = &exp.beam;
-    b.use_weights.then(|| tensor(b.sources.iter().map(|s| s.weight).collect(), [b.sources.len()], device))
+    b.use_weights.then(|| device.tensor(b.sources.iter().map(|s| s.weight).collect(), [b.sources.len()]))
 }
 
 /// Orientation matrices as the [i][j] tensors of [`Geometry::orient`].
-pub fn orientation_tensors(mats: &[[[f64; 3]; 3]], device: &Device) -> [[Tensor<3>; 3]; 3] {
+pub fn orientation_tensors(mats: &[[[f64; 3]; 3]], device: &Target) -> [[Tensor<3>; 3]; 3] {
     let m = mats.len();
-    std::array::from_fn(|i| std::array::from_fn(|j| tensor(mats.iter().map(|r| r[i][j]).collect(), [1, 1, m], device)))
+    std::array::from_fn(|i| std::array::from_fn(|j| device.tensor(mats.iter().map(|r| r[i][j]).collect(), [1, 1, m])))
 }
 
-fn v3t(v: V3, device: &Device) -> Vec3T<3> {
-    Vec3T::new(scalar3(v[0], device), scalar3(v[1], device), scalar3(v[2], device))
+fn v3t(v: V3, device: &Target) -> Vec3T<3> {
+    Vec3T::new(device.scalar3(v[0]), device.scalar3(v[1]), device.scalar3(v[2]))
 }
 
 impl Geometry {
-    pub fn from_experiment(exp: &Experiment, device: &Device) -> Self {
+    pub fn from_experiment(exp: &Experiment, device: &Target) -> Self {
         let d = &exp.detector;
         let c = &exp.crystal;
         let fgrid = exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| {
             let n = g.values.len();
-            tensor(g.values.clone(), [n], device)
+            device.tensor(g.values.clone(), [n])
         });
         Geometry {
             a: v3t(c.a, device),
@@ -78,17 +78,17 @@ impl Geometry {
             fdet: v3t(d.fdet, device),
             sdet: v3t(d.sdet, device),
             odet: v3t(d.odet, device),
-            pixel_size: scalar3(d.pixel_size, device),
-            close_distance: scalar3(d.close_distance, device),
-            distance: scalar3(d.distance, device),
-            fluence: scalar3(exp.beam.fluence, device),
-            na: scalar3(c.na, device),
-            nb: scalar3(c.nb, device),
-            nc: scalar3(c.nc, device),
+            pixel_size: device.scalar3(d.pixel_size),
+            close_distance: device.scalar3(d.close_distance),
+            distance: device.scalar3(d.distance),
+            fluence: device.scalar3(exp.beam.fluence),
+            na: device.scalar3(c.na),
+            nb: device.scalar3(c.nb),
+            nc: device.scalar3(c.nc),
             fgrid,
             orient: orientation_tensors(&orientation_matrices(exp), device),
-            lambda_scale: scalar3(1.0, device),
-            kahn: scalar3(exp.beam.kahn_factor, device),
+            lambda_scale: device.scalar3(1.0),
+            kahn: device.scalar3(exp.beam.kahn_factor),
             source_weights: source_weight_tensor(exp, device),
         }
     }

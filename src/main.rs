@@ -68,11 +68,9 @@ fn run(args: &[String]) -> Result<()> {
         if o.precision == Some(device::Precision::F64) {
             return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
         }
-        device::set_precision(device::Precision::F32);
-        device::gpu()?
+        device::Target::gpu()?
     } else {
-        device::set_precision(o.precision.unwrap_or(device::Precision::F64));
-        device::cpu()
+        device::Target::cpu(o.precision.unwrap_or(device::Precision::F64))
     };
     let mut renderer = Renderer::new(&exp, &dev);
     if let Some(n) = o.chunk_elements {

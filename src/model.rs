@@ -8,11 +8,11 @@
 //! Scalar factors are always applied by multiplication: burn's backward pass of a division by
 //! a host scalar rounds the reciprocal to single precision (a 5e-8 relative gradient error).
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
 use crate::cli::{Convention, Pivot};
 use crate::config::{Experiment, RTD};
-use crate::device::{scalar3, tensor};
+use crate::device::Target;
 use crate::physics::Vec3T;
 use crate::geometry::Geometry;
 use crate::vec3::V3;
@@ -177,16 +177,16 @@ pub struct ParamTensors {
 
 impl ParamTensors {
     /// Tensors for `values` on `device`; those in `grad` require gradients.
-    pub fn new(values: &Values, grad: &[Param], device: &Device) -> Self {
-        Self::build(values, grad, |v| scalar3(v, device))
+    pub fn new(values: &Values, grad: &[Param], device: &Target) -> Self {
+        Self::build(values, grad, |v| device.scalar3(v))
     }
 
     /// As [`ParamTensors::new`], each value repeated over `n` pixels (shape [n,1,1]). The
     /// gradient of such a leaf keeps one contribution per pixel, to be summed in float64 on the
     /// host: in float32 a reduction over a whole chunk inside the backward pass would lose the
     /// cancellation between pixels (a 1e-3 relative error at 1024^2).
-    pub fn new_per_pixel(values: &Values, grad: &[Param], device: &Device, n: usize) -> Self {
-        Self::build(values, grad, |v| tensor(vec![v; n], [n, 1, 1], device))
+    pub fn new_per_pixel(values: &Values, grad: &[Param], device: &Target, n: usize) -> Self {
+        Self::build(values, grad, |v| device.tensor(vec![v; n], [n, 1, 1]))
     }
 
     fn build(values: &Values, grad: &[Param], make: impl Fn(f64) -> Tensor<3>) -> Self {
@@ -213,13 +213,13 @@ type S = Tensor<3>;
 type V3s = [S; 3];
 type M3s = [[S; 3]; 3];
 
-fn c(v: f64, dev: &Device) -> S {
-    scalar3(v, dev)
+fn c(v: f64, dev: &Target) -> S {
+    dev.scalar3(v)
 }
-fn vconst(v: V3, dev: &Device) -> V3s {
+fn vconst(v: V3, dev: &Target) -> V3s {
     [c(v[0], dev), c(v[1], dev), c(v[2], dev)]
 }
-fn mconst(m: &[[f64; 3]; 3], dev: &Device) -> M3s {
+fn mconst(m: &[[f64; 3]; 3], dev: &Target) -> M3s {
     std::array::from_fn(|i| std::array::from_fn(|j| c(m[i][j], dev)))
 }
 fn dot(a: &V3s, b: &V3s) -> S {
@@ -251,7 +251,7 @@ fn mat_mul(a: &M3s, b: &M3s) -> M3s {
 }
 
 /// Rotation about x, then y, then z (the reference's `rotate`), angles in radians.
-fn rot_xyz(rx: S, ry: S, rz: S, dev: &Device) -> M3s {
+fn rot_xyz(rx: S, ry: S, rz: S, dev: &Target) -> M3s {
     let (sx, cx) = (rx.clone().sin(), rx.cos());
     let (sy, cy) = (ry.clone().sin(), ry.cos());
     let (sz, cz) = (rz.clone().sin(), rz.cos());
@@ -280,7 +280,7 @@ fn rodrigues(axis: V3, angle: S) -> M3s {
 /// Reciprocal vectors of a cell in the reference's standard frame (tensor version of
 /// `crystal::canonical_reciprocal`, without its degenerate-cell repairs); `legacy` is the
 /// reference's construction of c*_z (-legacy_cell), a setting, not a parameter.
-fn canonical_reciprocal(p: &[S; 6], legacy: bool, dev: &Device) -> [V3s; 3] {
+fn canonical_reciprocal(p: &[S; 6], legacy: bool, dev: &Target) -> [V3s; 3] {
     let [a0, b0, c0, al, be, ga] = p.clone();
     let aavg = (al.clone() + be.clone() + ga.clone()) * 0.5;
     let skew = (aavg.clone().sin() * (aavg.clone() - al.clone()).sin() * (aavg.clone() - be.clone()).sin() * (aavg - ga.clone()).sin()).abs();
@@ -328,8 +328,8 @@ pub struct VectorParams {
 
 impl VectorParams {
     /// The experiment's own values; `grad_fgrid` / `grad_weights` mark them for gradients.
-    pub fn from_experiment(exp: &Experiment, dev: &Device, grad_fgrid: bool, grad_weights: bool) -> Self {
-        let fgrid = exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| tensor(g.values.clone(), [g.values.len()], dev));
+    pub fn from_experiment(exp: &Experiment, dev: &Target, grad_fgrid: bool, grad_weights: bool) -> Self {
+        let fgrid = exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| dev.tensor(g.values.clone(), [g.values.len()]));
         let source_weights = crate::geometry::source_weight_tensor(exp, dev);
         VectorParams {
             fgrid: fgrid.map(|t| if grad_fgrid { t.require_grad() } else { t }),
@@ -338,7 +338,7 @@ impl VectorParams {
     }
 }
 
-pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, dev: &Device) -> Geometry {
+pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, dev: &Target) -> Geometry {
     let VectorParams { fgrid, source_weights } = vectors;
     let deg = |k: Param| pt.get(k) * (1.0 / RTD);
     // ---- crystal ----
@@ -363,17 +363,17 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
     let phi_idx: Vec<f64> = (0..m).map(|i| (i / nd) as f64).collect();
     let phi0 = deg(Param::Phi);
     let phistep = if cr.osc != 0.0 { deg(Param::Osc) * (cr.phistep / cr.osc) } else { c(cr.phistep, dev) };
-    let phis = tensor(phi_idx, [1, 1, m], dev) * phistep + phi0;
+    let phis = dev.tensor(phi_idx, [1, 1, m]) * phistep + phi0;
     let rphi = rodrigues(cr.spindle, phis);
     let orient: M3s = if cr.mosaic_spread > 0.0 {
         let axes: Vec<V3> = (0..m).map(|i| cs.mosaic[i % nd].0).collect();
         let angles: Vec<f64> = (0..m).map(|i| cs.mosaic[i % nd].1).collect();
-        let ang = tensor(angles, [1, 1, m], dev) * (deg(Param::Mosaic) * (1.0 / cr.mosaic_spread));
+        let ang = dev.tensor(angles, [1, 1, m]) * (deg(Param::Mosaic) * (1.0 / cr.mosaic_spread));
         let (s, cth) = (ang.clone().sin(), ang.cos());
         let omc = cth.clone().neg() + 1.0;
-        let comp = |k: usize| tensor(axes.iter().map(|a| a[k]).collect(), [1, 1, m], dev);
+        let comp = |k: usize| dev.tensor(axes.iter().map(|a| a[k]).collect(), [1, 1, m]);
         let v = [comp(0), comp(1), comp(2)];
-        let zero = || crate::device::zeros([1, 1, m], dev);
+        let zero = || dev.zeros([1, 1, m]);
         let cross_m: M3s = [
             [zero(), v[2].clone().neg(), v[1].clone()],
             [v[2].clone(), zero(), v[0].clone().neg()],
@@ -454,7 +454,7 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::{cpu, to_vec};
+    use crate::device::to_vec;
 
     fn exp_of(args: &str) -> Experiment {
         let o = crate::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
@@ -469,7 +469,7 @@ mod tests {
     }
 
     /// Check that the model at the configured values gives the host's geometry; returns it.
-    fn reproduces(args: &str, dev: &Device) -> Geometry {
+    fn reproduces(args: &str, dev: &Target) -> Geometry {
         let exp = exp_of(args);
         let reference = Geometry::from_experiment(&exp, dev);
         let pt = ParamTensors::new(&initial_values(&exp), &[], dev);
@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn model_reproduces_the_configured_geometry() {
-        let dev = cpu();
+        let dev = Target::cpu(crate::device::Precision::F64);
         // an oblique cell in a general orientation (lambda 1 A), so r0 is not the identity
         let mat = std::env::temp_dir().join(format!("nb_model_test_{}.mat", std::process::id()));
         std::fs::write(&mat, "0.0117467 -0.0044979 0.0044443\n0.0067820 0.0121190 -0.0030475\n-0.0049369 0.0016037 0.0102481\n").unwrap();

@@ -6,10 +6,10 @@
 //! sampling. Every parameter that can be refined enters as a tensor ([`Geometry`]), so the same
 //! code yields gradients on an autodiff device.
 
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Bool, Int, Tensor};
 
 use crate::config::Experiment;
-use crate::device::{tensor, to_vec};
+use crate::device::{to_vec, Target};
 use crate::geometry::Geometry;
 use crate::physics::constants::R_E_SQR;
 use crate::physics::water_background_per_fluence;
@@ -22,7 +22,7 @@ pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 16;
 /// The renderer: host-side constants and the batch plan for one experiment on one device.
 pub struct Renderer<'a> {
     pub exp: &'a Experiment,
-    pub device: Device,
+    pub target: Target,
     pub chunk_elements: usize,
     n_orient: usize,
     /// Worker threads for `render_image` (each renders whole pixel chunks).
@@ -52,10 +52,10 @@ struct SourceChunk {
 }
 
 impl<'a> Renderer<'a> {
-    pub fn new(exp: &'a Experiment, device: &Device) -> Self {
+    pub fn new(exp: &'a Experiment, device: &Target) -> Self {
         Renderer {
             exp,
-            device: device.clone(),
+            target: device.clone(),
             chunk_elements: DEFAULT_CHUNK_ELEMENTS,
             n_orient: exp.crystal.phisteps * exp.crystal.mosaic_umats.len().max(1),
             threads: 1,
@@ -130,7 +130,7 @@ impl<'a> Renderer<'a> {
 
     fn source_chunks(&self, sc: usize) -> Vec<SourceChunk> {
         let b = &self.exp.beam;
-        let dev = &self.device;
+        let dev = &self.target;
         b.sources
             .chunks(sc)
             .enumerate()
@@ -150,13 +150,13 @@ impl<'a> Renderer<'a> {
                     lam.push(s.lambda);
                 }
                 let mk = |v: &[Vec<f64>; 3]| {
-                    Vec3T::new(tensor(v[0].clone(), [1, n, 1], dev), tensor(v[1].clone(), [1, n, 1], dev), tensor(v[2].clone(), [1, n, 1], dev))
+                    Vec3T::new(dev.tensor(v[0].clone(), [1, n, 1]), dev.tensor(v[1].clone(), [1, n, 1]), dev.tensor(v[2].clone(), [1, n, 1]))
                 };
                 SourceChunk {
                     inc: mk(&inc),
                     e_in: mk(&ein),
                     b_in: mk(&bin),
-                    lambda: tensor(lam, [1, n, 1], dev),
+                    lambda: dev.tensor(lam, [1, n, 1]),
                     start: ci * sc,
                     n,
                 }
@@ -196,17 +196,17 @@ impl<'a> Renderer<'a> {
             }
         };
         let threads = self.threads.max(1).min(total.max(1));
-        let fused = self.engine == Engine::Auto && !self.device.is_autodiff() && crate::device::precision() == crate::device::Precision::F64;
+        let fused = self.engine == Engine::Auto && !self.target.is_autodiff() && self.target.is_cpu_f64();
         // with several threads each gets its share of the memory budget
         let per_thread = Renderer {
             exp: self.exp,
-            device: self.device.clone(),
+            target: self.target.clone(),
             chunk_elements: (self.chunk_elements / threads).max(1),
             n_orient: self.n_orient,
             threads: 1,
             engine: self.engine,
         };
-        let kernel = fused.then(|| crate::fused::FusedKernel::new(self.exp, params));
+        let kernel = fused.then(|| crate::fused::FusedKernel::new(self.exp, params, &self.target));
         let block = if fused { 4096 } else { per_thread.pixel_chunk() };
         let evaluate = |pixels: &[usize]| -> Vec<f64> {
             match &kernel {
@@ -214,7 +214,6 @@ impl<'a> Renderer<'a> {
                 None => to_vec(per_thread.render_pixels(params, pixels)),
             }
         };
-        let precision = crate::device::precision();
         // workers of the pool evaluate blocks; this thread hands their values to the sink as
         // they arrive (a bounded channel keeps memory bounded)
         let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<usize>, Vec<f64>)>(threads * 2);
@@ -225,7 +224,6 @@ impl<'a> Renderer<'a> {
                 crate::workers::run(threads, || {
                     blocks.par_bridge().for_each_with(tx, |tx, pixels| {
                         // burn-ndarray runs each operation on one thread: parallelism is per block
-                        crate::device::set_precision(precision);
                         let values = evaluate(&pixels);
                         let _ = tx.send((pixels, values));
                     })
@@ -249,23 +247,23 @@ impl<'a> Renderer<'a> {
         let det = &exp.detector;
         let smp = &exp.sampling;
         let beam = &exp.beam;
-        let dev = &self.device;
+        let dev = &self.target;
         let np = pixels.len();
         let (sc, mc, _) = self.plan();
         let os = smp.oversample.max(1);
         let fidx: Vec<f64> = pixels.iter().map(|&i| (i % det.fpixels) as f64).collect();
         let sidx: Vec<f64> = pixels.iter().map(|&i| (i / det.fpixels) as f64).collect();
-        let fi = tensor(fidx, [np, 1, 1], dev);
-        let si = tensor(sidx, [np, 1, 1], dev);
+        let fi = dev.tensor(fidx, [np, 1, 1]);
+        let si = dev.tensor(sidx, [np, 1, 1]);
         let subpix = p.pixel_size.clone() * (1.0 / os as f64);
         let sources = self.source_chunks(sc);
         let orient_chunks: Vec<(usize, usize)> =
             (0..self.n_orient).step_by(mc).map(|start| (start, mc.min(self.n_orient - start))).collect();
-        let zeros = || crate::device::zeros([np, 1, 1], dev);
+        let zeros = || dev.zeros([np, 1, 1]);
         let mut isum = zeros();
         let mut omega_first = zeros();
-        let mut capture_last = crate::device::ones([np, 1, 1], dev);
-        let mut polar_first = if beam.nopolar { crate::device::ones([np, 1, 1], dev) } else { zeros() };
+        let mut capture_last = dev.ones([np, 1, 1]);
+        let mut polar_first = if beam.nopolar { dev.ones([np, 1, 1]) } else { zeros() };
         let mut polar_found: Tensor<3, Bool> = zeros().greater_elem(1.0);
         let need_polar_first = !beam.nopolar;
         let last_layer = det.thicksteps.max(1) - 1;
@@ -300,7 +298,7 @@ impl<'a> Renderer<'a> {
                         let k = det.thickstep * det.mu;
                         ((par.clone().recip() * (-(t as f64) * k)).exp()) - ((par.recip() * (-((t + 1) as f64) * k)).exp())
                     } else {
-                        crate::device::ones([np, 1, 1], dev)
+                        dev.ones([np, 1, 1])
                     };
                     if t == 0 && first_sub {
                         omega_first = omega.clone();
@@ -332,14 +330,14 @@ impl<'a> Renderer<'a> {
                                 let ps = pol.clone().slice([0..np, s..s + 1, 0..1]);
                                 let pass = match &fail {
                                     Some(f) => f.clone().slice([0..np, s..s + 1, 0..1]).bool_not(),
-                                    None => crate::device::ones([np, 1, 1], dev).greater_elem(0.5),
+                                    None => dev.ones([np, 1, 1]).greater_elem(0.5),
                                 };
                                 let newly = pass.clone().bool_and(polar_found.clone().bool_not());
                                 polar_first = polar_first.mask_where(newly, ps);
                                 polar_found = polar_found.bool_or(pass);
                             }
                         }
-                        let mut ssum = crate::device::zeros([np, src.n, 1], dev);
+                        let mut ssum = dev.zeros([np, src.n, 1]);
                         for &(start, len) in &orient_chunks {
                             ssum = ssum + self.lattice_terms(p, &q, start, len).sum_dim(2);
                         }

@@ -79,7 +79,7 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
         return Err(Error::new("--h: step must be positive"));
     }
     let exp = build(&sim)?;
-    let device = if gpu { Some(crate::device::gpu()?) } else { None };
+    let device = if gpu { Some(crate::device::Target::gpu()?) } else { None };
     let rows = gradcheck_on(&exp, &names, h, weighted, device);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -150,8 +150,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
         (names, vector)
     };
     let mut ev = if gpu {
-        crate::device::set_precision(crate::device::Precision::F32);
-        Evaluator::new(&exp).with_device(crate::device::gpu()?)
+        Evaluator::new(&exp).with_target(crate::device::Target::gpu()?)
     } else {
         Evaluator::new(&exp)
     };
@@ -251,8 +250,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
     let exp = build(&sim)?;
     let ev = if gpu {
-        crate::device::set_precision(crate::device::Precision::F32);
-        Evaluator::new(&exp).with_device(crate::device::gpu()?)
+        Evaluator::new(&exp).with_target(crate::device::Target::gpu()?)
     } else {
         Evaluator::new(&exp)
     };

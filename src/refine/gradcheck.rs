@@ -34,21 +34,15 @@ pub fn gradcheck(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bo
     gradcheck_on(exp, names, h, weighted, None)
 }
 
-/// As [`gradcheck`], with the autodiff gradient computed on `device` (in the thread's
-/// precision) and the finite differences in float64 on the CPU.
-pub fn gradcheck_on(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bool, device: Option<burn::tensor::Device>) -> Vec<GradRow> {
+/// As [`gradcheck`], with the gradient computed on `target` and the finite differences in
+/// float64 on the CPU.
+pub fn gradcheck_on(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bool, target: Option<crate::device::Target>) -> Vec<GradRow> {
     let ev = Evaluator::new(exp);
     let weights = if weighted { ramp_weights(exp, &ev.pixels) } else { vec![1.0; ev.pixels.len()] };
     let obj = Objective::Weighted(weights);
     let values = initial_values(exp);
-    let grad = match device {
-        Some(d) => {
-            let precision = crate::device::precision();
-            crate::device::set_precision(crate::device::Precision::F32);
-            let g = Evaluator::new(exp).with_device(d).value_and_grad(&values, names, &obj).1;
-            crate::device::set_precision(precision);
-            g
-        }
+    let grad = match target {
+        Some(t) => Evaluator::new(exp).with_target(t).value_and_grad(&values, names, &obj).1,
         None => ev.value_and_grad(&values, names, &obj).1,
     };
     names

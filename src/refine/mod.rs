@@ -7,7 +7,7 @@ pub mod optimize;
 
 
 use crate::config::Experiment;
-use crate::device::{cpu, tensor, to_vec};
+use crate::device::{to_vec, Precision, Target};
 use crate::fused::{FusedKernel, KernelTensors};
 use crate::error::{Error, Result};
 use crate::model::{build_params, Param, ParamTensors, Values, VectorParams};
@@ -117,7 +117,7 @@ pub struct Evaluator<'a> {
     /// Worker threads (default: one per core).
     pub threads: usize,
     /// Device of the evaluation (default: the CPU); autodiff is added for gradients.
-    pub device: burn::tensor::Device,
+    pub target: Target,
     /// Use the batched tensor path even where the fused kernel applies.
     pub force_tensor: bool,
 }
@@ -125,16 +125,17 @@ pub struct Evaluator<'a> {
 impl<'a> Evaluator<'a> {
     /// An evaluator on the CPU.
     pub fn new(exp: &'a Experiment) -> Self {
-        let dev = cpu();
-        let pixels = Renderer::new(exp, &dev).rendered_pixels();
-        Evaluator { exp, pixels, chunk_elements: None, threads: crate::workers::resolve(0), device: dev, force_tensor: false }
+        let target = Target::cpu(Precision::F64);
+        let pixels = Renderer::new(exp, &target).rendered_pixels();
+        Evaluator { exp, pixels, chunk_elements: None, threads: crate::workers::resolve(0), target, force_tensor: false }
     }
 
-    /// Evaluate on `device` instead (one host thread drives it; the tensor path).
-    pub fn with_device(mut self, device: burn::tensor::Device) -> Self {
-        self.device = device;
-        self.threads = 1;
-        self.force_tensor = true;
+    /// Evaluate on `target` instead (a GPU: one host thread drives it).
+    pub fn with_target(mut self, target: Target) -> Self {
+        if target.on_gpu {
+            self.threads = 1;
+        }
+        self.target = target;
         self
     }
 
@@ -146,10 +147,10 @@ impl<'a> Evaluator<'a> {
 
     /// Whether the fused kernel evaluates this objective.
     pub fn uses_fused(&self) -> bool {
-        !self.force_tensor && crate::device::precision() == crate::device::Precision::F64 && FusedKernel::has_backward(self.exp)
+        !self.force_tensor && self.target.is_cpu_f64() && FusedKernel::has_backward(self.exp)
     }
 
-    fn renderer(&self, dev: &burn::tensor::Device) -> Renderer<'a> {
+    fn renderer(&self, dev: &Target) -> Renderer<'a> {
         let r = Renderer::new(self.exp, dev);
         match self.chunk_elements {
             Some(n) => r.with_chunk_elements(n),
@@ -160,7 +161,7 @@ impl<'a> Evaluator<'a> {
     /// Evaluate `f(start, pixels)` for every chunk of rendered pixels on `self.threads` threads
     /// (chunks sized for the device's per-thread memory budget), results in chunk order so sums
     /// over them do not depend on the thread count or scheduling.
-    fn map_chunks<T: Send>(&self, dev: &burn::tensor::Device, f: impl Fn(&Renderer<'a>, usize, &[usize]) -> T + Sync) -> Vec<T> {
+    fn map_chunks<T: Send>(&self, dev: &Target, f: impl Fn(&Renderer<'a>, usize, &[usize]) -> T + Sync) -> Vec<T> {
         use rayon::prelude::*;
         let threads = self.threads.max(1);
         let renderer = self.renderer(dev);
@@ -168,13 +169,11 @@ impl<'a> Evaluator<'a> {
         let renderer = if threads > 1 { renderer.with_chunk_elements(per_thread) } else { renderer };
         let chunk_len = renderer.pixel_chunk();
         let chunks: Vec<(usize, &[usize])> = self.pixels.chunks(chunk_len).enumerate().map(|(i, c)| (i * chunk_len, c)).collect();
-        let precision = crate::device::precision();
         crate::workers::run(threads, || {
             chunks
                 .par_iter()
                 .with_max_len(1)
                 .map(|&(start, chunk)| {
-                    crate::device::set_precision(precision);
                     f(&renderer, start, chunk)
                 })
                 .collect()
@@ -183,10 +182,10 @@ impl<'a> Evaluator<'a> {
 
     /// The fused kernel at parameter values (no graph).
     fn kernel(&self, values: &Values) -> FusedKernel<'a> {
-        let dev = self.device.clone();
+        let dev = self.target.clone();
         let pt = ParamTensors::new(values, &[], &dev);
         let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
-        FusedKernel::new(self.exp, &params)
+        FusedKernel::new(self.exp, &params, &dev)
     }
 
     /// The model image (one value per rendered pixel) for parameter values.
@@ -194,7 +193,7 @@ impl<'a> Evaluator<'a> {
         if self.uses_fused() {
             return self.kernel(values).forward(&self.pixels, self.threads);
         }
-        let dev = self.device.clone();
+        let dev = self.target.clone();
         let pt = ParamTensors::new(values, &[], &dev);
         let params: Geometry = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
         self.map_chunks(&dev, |r, _, chunk| to_vec(r.render_pixels(&params, chunk))).concat()
@@ -233,13 +232,13 @@ impl<'a> Evaluator<'a> {
     }
 
     fn fused_gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
-        let dev = self.device.clone().autodiff();
+        let dev = self.target.autodiff();
         let pt = ParamTensors::new(values, names, &dev);
         let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
         let vp = VectorParams::from_experiment(self.exp, &dev, want_f, want_w);
         let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
         let params = build_params(self.exp, &pt, vp, &dev);
-        let inputs = KernelTensors::from_params(self.exp, &params);
+        let inputs = KernelTensors::from_params(self.exp, &params, &dev);
         let kernel = FusedKernel::from_values(self.exp, inputs.values());
         // the loss's derivative per pixel: known up front for a weighted sum, else from a
         // forward pass
@@ -268,7 +267,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn tensor_gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
-        let dev = self.device.clone().autodiff();
+        let dev = self.target.autodiff();
         let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
         let add = |acc: &mut Option<Vec<f64>>, g: Option<Vec<f64>>| {
             if let Some(g) = g {
@@ -281,7 +280,7 @@ impl<'a> Evaluator<'a> {
         let per_chunk = self.map_chunks(&dev, |r, start, chunk| {
             // parameters are rebuilt per chunk so each chunk's graph is freed after its backward;
             // in float32 they are per pixel so the pixel sum happens on the host in float64
-            let pt = if crate::device::precision() == crate::device::Precision::F32 {
+            let pt = if dev.precision == Precision::F32 {
                 ParamTensors::new_per_pixel(values, names, &dev, chunk.len())
             } else {
                 ParamTensors::new(values, names, &dev)
@@ -291,7 +290,7 @@ impl<'a> Evaluator<'a> {
             let params = build_params(self.exp, &pt, vp, &dev);
             let model = r.render_pixels(&params, chunk);
             let (value, g) = obj.value_grad(start, &to_vec(model.clone().detach()));
-            let loss = (model * tensor(g, [chunk.len()], &dev)).sum();
+            let loss = (model * dev.tensor(g, [chunk.len()])).sum();
             if !loss.is_tracked() {
                 return (value, vec![0.0; names.len()], None, None);
             }

@@ -6,8 +6,8 @@
 use crate::common::*;
 use serde_json::Value;
 
-fn gpu() -> Option<burn::tensor::Device> {
-    match nanobragg::device::gpu() {
+fn gpu() -> Option<nanobragg::device::Target> {
+    match nanobragg::device::Target::gpu() {
         Ok(d) => Some(d),
         Err(e) => {
             let in_ci = std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false);
@@ -86,9 +86,7 @@ fn gpu_gradients_agree_with_the_cpu_at_1024() {
     let obj = Objective::Weighted(ramp_weights(&exp, &cpu.pixels));
     let values = initial_values(&exp);
     let (f64_value, g64) = cpu.value_and_grad(&values, &names, &obj);
-    nanobragg::device::set_precision(nanobragg::device::Precision::F32);
-    let (f32_value, g32) = Evaluator::new(&exp).with_device(dev).value_and_grad(&values, &names, &obj);
-    nanobragg::device::set_precision(nanobragg::device::Precision::F64);
+    let (f32_value, g32) = Evaluator::new(&exp).with_target(dev).value_and_grad(&values, &names, &obj);
     assert!((f32_value / f64_value - 1.0).abs() < 1e-4, "objective {f32_value} vs {f64_value}");
     for ((a, b), n) in g32.iter().zip(&g64).zip(&names) {
         let rel = (a - b).abs() / b.abs().max(a.abs());

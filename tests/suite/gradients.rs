@@ -1,7 +1,7 @@
 //! Autodiff gradients against finite differences for every parameter, in float64 and float32,
 //! including a pixel centred exactly on the direct beam; chunking does not change them.
 
-use nanobragg::device::{set_precision, Precision};
+use nanobragg::device::{Precision, Target};
 use nanobragg::model::{initial_values, Param, PARAMS};
 use nanobragg::refine::gradcheck::{gradcheck, ramp_weights};
 use nanobragg::refine::{Evaluator, Objective};
@@ -46,11 +46,9 @@ fn every_parameter_f32_within_1e3() {
     let names = all_params();
     // float64 finite differences as the reference
     let rows = gradcheck(&exp, &names, None, true);
-    let ev = Evaluator::new(&exp);
+    let ev = Evaluator::new(&exp).with_target(Target::cpu(Precision::F32));
     let obj = Objective::Weighted(ramp_weights(&exp, &ev.pixels));
-    set_precision(Precision::F32);
     let (_, g32) = ev.value_and_grad(&initial_values(&exp), &names, &obj);
-    set_precision(Precision::F64);
     for (r, g) in rows.iter().zip(g32) {
         let denom = r.finite_difference.abs().max(g.abs());
         let rel = if denom > 0.0 { (g - r.finite_difference).abs() / denom } else { 0.0 };

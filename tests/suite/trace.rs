@@ -30,7 +30,7 @@ fn hkl_file(dir: &Path) -> String {
 /// Render with the tensor renderer and compare every pixel with the scalar trace.
 fn check(args: &str) {
     let (exp, _) = build(&crate::common::options(args)).unwrap_or_else(|e| panic!("{args}: {e}"));
-    let dev = nanobragg::device::cpu();
+    let dev = nanobragg::device::Target::cpu(nanobragg::device::Precision::F64);
     let renderer = Renderer::new(&exp, &dev).with_engine(Engine::Tensor);
     let params = Geometry::from_experiment(&exp, &dev);
     let image = renderer.render_image(&params, |_, _| {});
