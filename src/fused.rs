@@ -210,7 +210,7 @@ struct SourceFrame {
 #[derive(Clone, Copy)]
 struct SubPixel {
     layer: usize,
-    /// Fast and slow coordinates in units of the pixel size.
+    /// Fast and slow coordinates in units of the sub-pixel size.
     cf: f64,
     cs: f64,
     air: f64,
@@ -268,9 +268,10 @@ impl<'a> FusedKernel<'a> {
         let v = &self.v;
         let os = self.exp.sampling.oversample.max(1) as f64;
         let subpix = v.pixel * (1.0 / os);
-        let (cf, cs) = ((f * os + (sub_f as f64 + 0.5)) / os, (s * os + (sub_s as f64 + 0.5)) / os);
-        let fd = (f * os + (sub_f as f64 + 0.5)) * subpix;
-        let sd = (s * os + (sub_s as f64 + 0.5)) * subpix;
+        // sub-pixel centre in units of the sub-pixel size
+        let (cf, cs) = (f * os + (sub_f as f64 + 0.5), s * os + (sub_s as f64 + 0.5));
+        let fd = cf * subpix;
+        let sd = cs * subpix;
         let mut pos: V3 = std::array::from_fn(|i| v.fdet[i] * fd + v.sdet[i] * sd + v.pix0[i]);
         let toff = t as f64 * det.thickstep;
         if toff != 0.0 {
@@ -418,9 +419,10 @@ impl<'a> FusedKernel<'a> {
         f_cell * f_cell * f_latt * f_latt
     }
 
-    /// Where the reference takes the polarization factor from: (layer, sub_f, sub_s, source),
-    /// or None when no source survives the resolution cut (or there is no polarization).
-    fn polar_first_sample(&self, f: f64, s: f64) -> Option<(usize, usize, usize, usize)> {
+    /// The sample the reference takes the polarization factor from: its sub-pixel, its source,
+    /// and the factor with its derivatives (d, Kahn factor); None when no source survives the
+    /// resolution cut (or there is no polarization). `first` is sub-pixel (0, 0) of layer 0.
+    fn polar_first_sample(&self, f: f64, s: f64, first: &SubPixel) -> Option<(SubPixel, usize, (f64, V3, f64))> {
         let exp = self.exp;
         if exp.beam.nopolar {
             return None;
@@ -430,12 +432,13 @@ impl<'a> FusedKernel<'a> {
         for t in 0..exp.detector.thicksteps.max(1) {
             for sub_s in 0..os {
                 for sub_f in 0..os {
-                    if !(t == 0 && sub_s == 0 && sub_f == 0) && smp.dmin <= 0.0 {
+                    let at_first = t == 0 && sub_s == 0 && sub_f == 0;
+                    if !at_first && smp.dmin <= 0.0 {
                         return None;
                     }
-                    let sp = self.sub_pixel(f, s, t, sub_f, sub_s);
+                    let sp = if at_first { *first } else { self.sub_pixel(f, s, t, sub_f, sub_s) };
                     if let Some(k) = (0..self.sources.len()).find(|&k| !self.scattering(k, sp.d).1) {
-                        return Some((t, sub_f, sub_s, k));
+                        return Some((sp, k, self.polar_grad(k, sp.d)));
                     }
                 }
             }
@@ -459,9 +462,9 @@ impl<'a> FusedKernel<'a> {
         // adjoint is known when it is evaluated
         let first = self.sub_pixel(f, sl, 0, 0, 0);
         let last = if layers > 1 { self.sub_pixel(f, sl, layers - 1, 0, 0) } else { first };
-        let polar_at = self.polar_first_sample(f, sl);
-        let polar_first = match polar_at {
-            Some((t, sf, ss, k)) => self.polar(k, self.sub_pixel(f, sl, t, sf, ss).d),
+        let polar_at = self.polar_first_sample(f, sl, &first);
+        let polar_first = match &polar_at {
+            Some((_, _, (pol, _, _))) => *pol,
             None if nopolar => 1.0,
             None => 0.0,
         };
@@ -477,7 +480,7 @@ impl<'a> FusedKernel<'a> {
         for t in 0..layers {
             for sub_s in 0..os {
                 for sub_f in 0..os {
-                    let sp = self.sub_pixel(f, sl, t, sub_f, sub_s);
+                    let sp = if t == 0 && sub_s == 0 && sub_f == 0 { first } else { self.sub_pixel(f, sl, t, sub_f, sub_s) };
                     let a_cap = if smp.oversample_thick { sp.capture } else { 1.0 };
                     let a_om = if smp.oversample_omega { sp.omega } else { 1.0 };
                     let g_psum = g_isum * a_cap * a_om;
@@ -525,9 +528,7 @@ impl<'a> FusedKernel<'a> {
         }
         self.sub_pixel_backward(&first, [0.0; 3], g_of, 0.0, acc);
         self.sub_pixel_backward(&last, [0.0; 3], 0.0, g_cl, acc);
-        if let Some((t, sf, ss, k)) = polar_at {
-            let sp = self.sub_pixel(f, sl, t, sf, ss);
-            let (_, dpol_dd, dpol_dkahn) = self.polar_grad(k, sp.d);
+        if let Some((sp, _, (_, dpol_dd, dpol_dkahn))) = polar_at {
             acc.kahn += g_pf * dpol_dkahn;
             self.sub_pixel_backward(&sp, dpol_dd.map(|x| x * g_pf), 0.0, 0.0, acc);
         }
@@ -608,8 +609,10 @@ impl<'a> FusedKernel<'a> {
         // d = pos / |pos|
         let dg = vec3::dot(d, g_d);
         let g_pos: V3 = std::array::from_fn(|i| (g_d[i] - d[i] * dg) / air + d[i] * g_air);
-        // pos = fdet fd + sdet sd + pix0 + odet toff, fd = cf pixel, sd = cs pixel
-        let (fd, sd) = (sp.cf * v.pixel, sp.cs * v.pixel);
+        // pos = fdet fd + sdet sd + pix0 + odet toff, fd = cf pixel / os, sd = cs pixel / os
+        let inv_os = 1.0 / self.exp.sampling.oversample.max(1) as f64;
+        let (cf, cs) = (sp.cf * inv_os, sp.cs * inv_os);
+        let (fd, sd) = (cf * v.pixel, cs * v.pixel);
         let toff = sp.layer as f64 * det.thickstep;
         for i in 0..3 {
             acc.pix0[i] += g_pos[i];
@@ -617,7 +620,7 @@ impl<'a> FusedKernel<'a> {
             acc.sdet[i] += g_pos[i] * sd;
             acc.odet[i] += g_pos[i] * toff;
         }
-        acc.pixel += sp.cf * vec3::dot(g_pos, v.fdet) + sp.cs * vec3::dot(g_pos, v.sdet);
+        acc.pixel += cf * vec3::dot(g_pos, v.fdet) + cs * vec3::dot(g_pos, v.sdet);
     }
 
     /// Values of `pixels` and Σ_p g_p d value_p / d inputs, over `threads` worker threads.
