@@ -19,7 +19,7 @@ use crate::device::{to_vec, Target};
 use crate::physics::constants::R_E_SQR;
 use crate::physics::lattice::lattice_factor_grad;
 use crate::physics::structure::HostLookup;
-use crate::physics::{lattice_factor, polarization, water_background_per_fluence, Dual, ShapeSpec, Vec3T};
+use crate::physics::{lattice_factor, nearest_index, polarization, water_background_per_fluence, Dual, ShapeSpec, Vec3T};
 use crate::geometry::Geometry;
 use crate::vec3::{self, V3};
 
@@ -262,7 +262,7 @@ impl<'a> FusedKernel<'a> {
     }
 
     /// Geometry of sub-pixel (`sub_f`, `sub_s`) of layer `t` of pixel (`f`, `s`).
-    #[inline]
+    #[inline(always)]
     fn sub_pixel(&self, f: f64, s: f64, t: usize, sub_f: usize, sub_s: usize) -> SubPixel {
         let det = &self.exp.detector;
         let v = &self.v;
@@ -406,10 +406,10 @@ impl<'a> FusedKernel<'a> {
     }
 
     /// F_cell^2 F_latt^2 of one sample.
-    #[inline]
+    #[inline(always)]
     fn term(&self, q: V3, cell: &[V3; 3], lookup: Option<&HostLookup>) -> f64 {
         let hkl = [vec3::dot(q, cell[0]), vec3::dot(q, cell[1]), vec3::dot(q, cell[2])];
-        let h0: V3 = hkl.map(|h| (h - 0.5).ceil());
+        let h0: V3 = hkl.map(nearest_index);
         let fr: V3 = std::array::from_fn(|i| hkl[i] - h0[i]);
         let f_latt = lattice_factor(&self.spec, fr, self.v.n);
         let f_cell = match lookup {
@@ -546,7 +546,7 @@ impl<'a> FusedKernel<'a> {
         let mut g_q = [0.0; 3];
         for (o, cell) in self.v.cells.iter().enumerate() {
             let hkl = [vec3::dot(q, cell[0]), vec3::dot(q, cell[1]), vec3::dot(q, cell[2])];
-            let h0: V3 = hkl.map(|h| (h - 0.5).ceil());
+            let h0: V3 = hkl.map(nearest_index);
             let fr: V3 = std::array::from_fn(|i| hkl[i] - h0[i]);
             let (fl, dfl_df, dfl_dn) = lattice_factor_grad(&self.spec, fr, self.v.n);
             let (fc, dfc_dh) = match lookup {

@@ -3,10 +3,12 @@
 
 pub type V3 = [f64; 3];
 
+#[inline]
 pub fn dot(a: V3, b: V3) -> f64 {
     a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
 }
 
+#[inline]
 pub fn cross(a: V3, b: V3) -> V3 {
     [
         a[1] * b[2] - a[2] * b[1],
@@ -15,23 +17,28 @@ pub fn cross(a: V3, b: V3) -> V3 {
     ]
 }
 
+#[inline]
 pub fn norm(a: V3) -> f64 {
     (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt()
 }
 
+#[inline]
 pub fn scale(a: V3, s: f64) -> V3 {
     [a[0] * s, a[1] * s, a[2] * s]
 }
 
+#[inline]
 pub fn add(a: V3, b: V3) -> V3 {
     [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
 }
 
+#[inline]
 pub fn sub(a: V3, b: V3) -> V3 {
     [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
 }
 
 /// Unit vector along `a` and the original length; a zero vector stays zero (as in the C code).
+#[inline]
 pub fn unitize(a: V3) -> (V3, f64) {
     let m = norm(a);
     if m != 0.0 {
@@ -42,6 +49,7 @@ pub fn unitize(a: V3) -> (V3, f64) {
 }
 
 /// Rescale `a` to length `len` (a zero vector is treated as having length 1).
+#[inline]
 pub fn rescale(a: V3, len: f64) -> V3 {
     let mut m = norm(a);
     if m <= 0.0 {
@@ -86,6 +94,7 @@ pub fn rotation_xyz_matrix(rx: f64, ry: f64, rz: f64) -> [[f64; 3]; 3] {
 }
 
 /// Rodrigues rotation of `v` by `phi` radians about the unit vector `axis`.
+#[inline]
 pub fn rotate_axis(v: V3, axis: V3, phi: f64) -> V3 {
     let (s, c) = phi.sin_cos();
     let d = dot(axis, v) * (1.0 - c);
@@ -105,6 +114,7 @@ pub fn axis_rotation_matrix(axis: V3, phi: f64) -> [[f64; 3]; 3] {
 }
 
 /// Apply a row-major 3x3 matrix given as 9 numbers.
+#[inline]
 pub fn apply_umat(u: &[f64; 9], v: V3) -> V3 {
     [
         u[0] * v[0] + u[1] * v[1] + u[2] * v[2],

@@ -11,6 +11,7 @@ use crate::vec3::V3;
 /// sin(n pi f) / sin(pi f), evaluated on the fractional index so single precision stays
 /// accurate far from the origin. Squared, it equals the unreduced form for whole n; for real n
 /// it is the smooth continuation. Limit n at f = 0 (series below [`SINCG_SERIES_BELOW`]).
+#[inline(always)]
 pub fn sincg<T: Real>(f: T, n: T) -> T {
     let x = f * PI;
     let small = x.clone().abs().less_than(SINCG_SERIES_BELOW);
@@ -47,6 +48,7 @@ pub struct ShapeSpec {
 }
 
 /// F_latt for fractional indices `f` and crystal size `n` (cells along a, b, c).
+#[inline(always)]
 pub fn lattice_factor<T: Real>(spec: &ShapeSpec, f: [T; 3], n: [T; 3]) -> T {
     let nnn = n[0].clone() * n[1].clone() * n[2].clone();
     match spec.shape {

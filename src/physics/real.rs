@@ -40,6 +40,7 @@ pub trait Real:
     /// zero gradient stays zero instead of 0 * inf).
     fn fill(self, mask: Self::Mask, k: f64) -> Self;
     /// sin(n x) / sin(x) for sin(x) != 0.
+    #[inline]
     fn sin_ratio(x: Self, n: Self) -> Self {
         (x.clone() * n).sin() / x.sin()
     }
@@ -47,33 +48,43 @@ pub trait Real:
 
 impl Real for f64 {
     type Mask = bool;
+    #[inline]
     fn sin(self) -> Self {
         f64::sin(self)
     }
+    #[inline]
     fn cos(self) -> Self {
         f64::cos(self)
     }
+    #[inline]
     fn sqrt(self) -> Self {
         f64::sqrt(self)
     }
+    #[inline]
     fn exp(self) -> Self {
         f64::exp(self)
     }
+    #[inline]
     fn abs(self) -> Self {
         f64::abs(self)
     }
+    #[inline]
     fn neg(self) -> Self {
         -self
     }
+    #[inline]
     fn less_than(&self, k: f64) -> bool {
         *self < k
     }
+    #[inline]
     fn greater_than(&self, k: f64) -> bool {
         *self > k
     }
+    #[inline]
     fn either(a: bool, b: bool) -> bool {
         a || b
     }
+    #[inline]
     fn choose(mask: bool, then: impl FnOnce() -> Self, otherwise: impl FnOnce() -> Self) -> Self {
         if mask {
             then()
@@ -81,6 +92,7 @@ impl Real for f64 {
             otherwise()
         }
     }
+    #[inline]
     fn fill(self, mask: bool, k: f64) -> Self {
         if mask {
             k
@@ -90,8 +102,9 @@ impl Real for f64 {
     }
     /// For a whole number of cells (1..=16) the ratio is the Chebyshev polynomial U_{n-1}(cos x):
     /// one cosine and a short recurrence instead of two sines.
+    #[inline(always)]
     fn sin_ratio(x: f64, n: f64) -> f64 {
-        if n.fract() == 0.0 && (1.0..=16.0).contains(&n) {
+        if super::small_whole(n) {
             let c2 = 2.0 * x.cos();
             let (mut u0, mut u1) = (1.0, c2);
             if n == 1.0 {
@@ -128,6 +141,7 @@ impl<const K: usize> Dual<K> {
     pub fn cst(v: f64) -> Self {
         Dual { v, d: [0.0; K] }
     }
+    #[inline]
     fn chain(self, v: f64, dv: f64) -> Self {
         Dual { v, d: self.d.map(|x| x * dv) }
     }
@@ -135,24 +149,28 @@ impl<const K: usize> Dual<K> {
 
 impl<const K: usize> Add for Dual<K> {
     type Output = Self;
+    #[inline]
     fn add(self, o: Self) -> Self {
         Dual { v: self.v + o.v, d: std::array::from_fn(|i| self.d[i] + o.d[i]) }
     }
 }
 impl<const K: usize> Sub for Dual<K> {
     type Output = Self;
+    #[inline]
     fn sub(self, o: Self) -> Self {
         Dual { v: self.v - o.v, d: std::array::from_fn(|i| self.d[i] - o.d[i]) }
     }
 }
 impl<const K: usize> Mul for Dual<K> {
     type Output = Self;
+    #[inline]
     fn mul(self, o: Self) -> Self {
         Dual { v: self.v * o.v, d: std::array::from_fn(|i| self.d[i] * o.v + self.v * o.d[i]) }
     }
 }
 impl<const K: usize> Div for Dual<K> {
     type Output = Self;
+    #[inline]
     fn div(self, o: Self) -> Self {
         let inv = 1.0 / o.v;
         let v = self.v * inv;
@@ -161,18 +179,21 @@ impl<const K: usize> Div for Dual<K> {
 }
 impl<const K: usize> Add<f64> for Dual<K> {
     type Output = Self;
+    #[inline]
     fn add(self, k: f64) -> Self {
         Dual { v: self.v + k, d: self.d }
     }
 }
 impl<const K: usize> Sub<f64> for Dual<K> {
     type Output = Self;
+    #[inline]
     fn sub(self, k: f64) -> Self {
         Dual { v: self.v - k, d: self.d }
     }
 }
 impl<const K: usize> Mul<f64> for Dual<K> {
     type Output = Self;
+    #[inline]
     fn mul(self, k: f64) -> Self {
         Dual { v: self.v * k, d: self.d.map(|x| x * k) }
     }
@@ -180,22 +201,27 @@ impl<const K: usize> Mul<f64> for Dual<K> {
 
 impl<const K: usize> Real for Dual<K> {
     type Mask = bool;
+    #[inline]
     fn sin(self) -> Self {
         let (s, c) = self.v.sin_cos();
         self.chain(s, c)
     }
+    #[inline]
     fn cos(self) -> Self {
         let (s, c) = self.v.sin_cos();
         self.chain(c, -s)
     }
+    #[inline]
     fn sqrt(self) -> Self {
         let r = self.v.sqrt();
         self.chain(r, 0.5 / r)
     }
+    #[inline]
     fn exp(self) -> Self {
         let e = self.v.exp();
         self.chain(e, e)
     }
+    #[inline]
     fn abs(self) -> Self {
         if self.v < 0.0 {
             self.neg()
@@ -203,18 +229,23 @@ impl<const K: usize> Real for Dual<K> {
             self
         }
     }
+    #[inline]
     fn neg(self) -> Self {
         Dual { v: -self.v, d: self.d.map(|x| -x) }
     }
+    #[inline]
     fn less_than(&self, k: f64) -> bool {
         self.v < k
     }
+    #[inline]
     fn greater_than(&self, k: f64) -> bool {
         self.v > k
     }
+    #[inline]
     fn either(a: bool, b: bool) -> bool {
         a || b
     }
+    #[inline]
     fn choose(mask: bool, then: impl FnOnce() -> Self, otherwise: impl FnOnce() -> Self) -> Self {
         if mask {
             then()
@@ -222,6 +253,7 @@ impl<const K: usize> Real for Dual<K> {
             otherwise()
         }
     }
+    #[inline]
     fn fill(self, mask: bool, k: f64) -> Self {
         if mask {
             Dual::cst(k)
@@ -232,8 +264,9 @@ impl<const K: usize> Real for Dual<K> {
     /// sin(n x) / sin(x) with its derivatives d/dx and d/dn = x cos(n x) / sin x. For a whole
     /// number of cells (1..=16): U_{n-1}(cos x), its x-derivative and T_n(cos x) = cos(n x) by
     /// Chebyshev recurrences from one sine and cosine.
+    #[inline]
     fn sin_ratio(x: Self, n: Self) -> Self {
-        if n.v.fract() == 0.0 && (1.0..=16.0).contains(&n.v) {
+        if super::small_whole(n.v) {
             let (sx, cx) = x.v.sin_cos();
             let c2 = 2.0 * cx;
             // U_0 = 1, U_1 = 2c; T_0 = 1, T_1 = c; both follow y_{k+1} = 2c y_k - y_{k-1}
@@ -265,36 +298,47 @@ impl<const K: usize> Real for Dual<K> {
 
 impl<const D: usize> Real for Tensor<D> {
     type Mask = Tensor<D, Bool>;
+    #[inline]
     fn sin(self) -> Self {
         Tensor::sin(self)
     }
+    #[inline]
     fn cos(self) -> Self {
         Tensor::cos(self)
     }
+    #[inline]
     fn sqrt(self) -> Self {
         Tensor::sqrt(self)
     }
+    #[inline]
     fn exp(self) -> Self {
         Tensor::exp(self)
     }
+    #[inline]
     fn abs(self) -> Self {
         Tensor::abs(self)
     }
+    #[inline]
     fn neg(self) -> Self {
         Tensor::neg(self)
     }
+    #[inline]
     fn less_than(&self, k: f64) -> Self::Mask {
         self.clone().lower_elem(k)
     }
+    #[inline]
     fn greater_than(&self, k: f64) -> Self::Mask {
         self.clone().greater_elem(k)
     }
+    #[inline]
     fn either(a: Self::Mask, b: Self::Mask) -> Self::Mask {
         a.bool_or(b)
     }
+    #[inline]
     fn choose(mask: Self::Mask, then: impl FnOnce() -> Self, otherwise: impl FnOnce() -> Self) -> Self {
         otherwise().mask_where(mask, then())
     }
+    #[inline]
     fn fill(self, mask: Self::Mask, k: f64) -> Self {
         self.mask_fill(mask, k)
     }
@@ -333,6 +377,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn nearest_index_is_the_references_rounding() {
+        for h in [-3.5, -3.4999, -0.5, -0.2, 0.0, 0.3, 0.5, 0.5000001, 2.5, 7.49, 1e6 + 0.5, -1e6 - 0.7] {
+            assert_eq!(super::super::nearest_index(h), (h - 0.5f64).ceil(), "{h}");
+        }
+        assert!(super::super::small_whole(5.0) && !super::super::small_whole(5.5) && !super::super::small_whole(17.0) && !super::super::small_whole(0.0));
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub struct HostLookup<'a> {
 }
 
 impl HostLookup<'_> {
+    #[inline]
     fn nearest(&self, h0: V3) -> (f64, Option<usize>) {
         let g = self.grid;
         if outside_range(&h0[0], g.h_min, g.h_max) || outside_range(&h0[1], g.k_min, g.k_max) || outside_range(&h0[2], g.l_min, g.l_max) {
@@ -57,6 +58,7 @@ impl HostLookup<'_> {
         }
     }
 
+    #[inline]
     fn incomplete(&self, hkl: V3) -> bool {
         let g = self.grid;
         neighbourhood_incomplete(&hkl[0], g.h_min, g.h_max) || neighbourhood_incomplete(&hkl[1], g.k_min, g.k_max) || neighbourhood_incomplete(&hkl[2], g.l_min, g.l_max)
@@ -85,6 +87,7 @@ impl HostLookup<'_> {
         acc
     }
 
+    #[inline]
     fn strides(&self) -> (usize, usize) {
         let g = self.grid;
         ((g.k_max - g.k_min + 2) as usize, (g.l_max - g.l_min + 2) as usize)
@@ -117,6 +120,7 @@ impl HostLookup<'_> {
         (acc, grad)
     }
 
+    #[inline]
     /// Calls `visit(index, dF/dvalue)` for every grid value F depends on at `hkl`.
     pub fn for_each_weight(&self, hkl: V3, h0: V3, mut visit: impl FnMut(usize, f64)) {
         if !self.interpolate || self.incomplete(hkl) {
