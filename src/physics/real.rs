@@ -264,26 +264,21 @@ impl<const K: usize> Real for Dual<K> {
     /// sin(n x) / sin(x) with its derivatives d/dx and d/dn = x cos(n x) / sin x. For a whole
     /// number of cells (1..=16): U_{n-1}(cos x), its x-derivative and T_n(cos x) = cos(n x) by
     /// Chebyshev recurrences from one sine and cosine.
-    #[inline]
+    #[inline(always)]
     fn sin_ratio(x: Self, n: Self) -> Self {
         if super::small_whole(n.v) {
             let (sx, cx) = x.v.sin_cos();
             let c2 = 2.0 * cx;
-            // U_0 = 1, U_1 = 2c; T_0 = 1, T_1 = c; both follow y_{k+1} = 2c y_k - y_{k-1}
+            // U_0 = 1, U_1 = 2c, U_{k+1} = 2c U_k - U_{k-1}; then T_n = c U_{n-1} - U_{n-2}
             let (mut u0, mut u1, mut du0, mut du1) = (1.0, c2, 0.0, -2.0 * sx);
-            let (mut t0, mut t1) = (1.0, cx);
             let m = n.v as usize;
-            for _ in 1..m {
-                let t2 = c2 * t1 - t0;
-                (t0, t1) = (t1, t2);
-            }
             for _ in 2..m {
                 let u2 = c2 * u1 - u0;
                 let du2 = -2.0 * sx * u1 + c2 * du1 - du0;
                 (u0, u1, du0, du1) = (u1, u2, du1, du2);
             }
-            let (v, dx) = if m == 1 { (1.0, 0.0) } else { (u1, du1) };
-            let dn = x.v * t1 / sx;
+            let (v, dx, t_n) = if m == 1 { (1.0, 0.0, cx) } else { (u1, du1, cx * u1 - u0) };
+            let dn = x.v * t_n / sx;
             return Dual { v, d: std::array::from_fn(|i| dx * x.d[i] + dn * n.d[i]) };
         }
         let (sx, cx) = x.v.sin_cos();

@@ -262,3 +262,13 @@ fn grad_command_reports_every_parameter_and_refuses_bad_input() {
         assert!(!dir.join("x.json").exists(), "{bad}: output written");
     }
 }
+
+/// Fused gradients of every parameter against central finite differences on a whole 1024^2
+/// image (triclinic crystal, detector tilted by two-theta and three rotations, polarization).
+#[test]
+fn every_parameter_f64_at_1024_squared() {
+    check_f64(
+        "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1 -distance 100 -pixel 0.1 -detpixels 1024 -oversample 1 -twotheta 5 -detector_rotx 1 -detector_roty -2 -detector_rotz 3 -phi 1 -osc 0.2 -polar 0.8",
+        1e-6,
+    );
+}
