@@ -4,40 +4,7 @@
 //! `-mosaic_seed`, and `-misset_seed` is never read as `-misset`.
 
 use crate::error::{Error, Result};
-
-/// Detector pivot: what stays fixed when the detector is rotated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Pivot {
-    Sample,
-    Beam,
-}
-
-/// Beam-centre and axis convention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Convention {
-    Custom,
-    Adxv,
-    Mosflm,
-    Xds,
-    Dials,
-    Denzo,
-}
-
-/// Crystal shape, which sets the lattice transform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Shape {
-    Square,
-    Round,
-    Gauss,
-    Tophat,
-}
-
-/// Orientation request: explicit angles (radians) or a random one.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Misset {
-    Angles([f64; 3]),
-    Random,
-}
+use crate::settings::{Convention, Misset, Pivot, Shape};
 
 /// Everything the user typed, in the C program's units as typed (mm, degrees, Angstrom, ...),
 /// with `None` meaning "not given". Flags that the C program lets later flags override

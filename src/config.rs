@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::beam::Source;
-use crate::cli::{Convention, Options, Pivot, Shape};
+use crate::cli::Options;
+use crate::settings::{Convention, Pivot, Shape};
 use crate::error::{Error, Result};
 use crate::io::hkl::HklGrid;
 use crate::vec3::V3;

@@ -1,7 +1,8 @@
 //! Unit cell, orientation, mosaic domains and structure factors, set up as the reference
 //! program does (same cell construction, same random orientations for a given seed).
 
-use crate::cli::{Misset, Options};
+use crate::cli::Options;
+use crate::settings::Misset;
 use crate::config::{Crystal, CrystalSetup, Notes, Structure, RTD};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
@@ -133,7 +134,7 @@ pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Cry
         na: 1.0,
         nb: 1.0,
         nc: 1.0,
-        shape: crate::cli::Shape::Square,
+        shape: crate::settings::Shape::Square,
         fudge: 1.0,
         phi0: 0.0,
         phistep: 0.0,

@@ -21,6 +21,7 @@ pub mod refine;
 pub mod progress;
 pub mod render;
 pub mod rng;
+pub mod settings;
 pub mod trace;
 pub mod vec3;
 pub mod workers;

@@ -10,7 +10,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::cli::{Convention, Pivot};
+use crate::settings::{Convention, Pivot};
 use crate::config::{Experiment, RTD};
 use crate::device::Target;
 use crate::physics::Vec3T;

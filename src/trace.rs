@@ -10,7 +10,8 @@
 
 use std::io::Write;
 
-use crate::cli::{Options, Shape};
+use crate::cli::Options;
+use crate::settings::Shape;
 use crate::config::{Experiment, AVOGADRO, R_E_SQR, RTD};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g_prec;
