@@ -9,9 +9,9 @@ use nanobragg::refine::optimize::{refine, Optimizer};
 use nanobragg::refine::{Evaluator, Loss, Objective};
 use nanobragg::rng::PoissonDeviates;
 
-fn experiment(args: &str) -> nanobragg::config::Experiment {
+fn experiment(args: &str) -> nanobragg::experiment::Experiment {
     let o = nanobragg::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).expect("flags");
-    nanobragg::config::build(&o).expect("experiment").0
+    nanobragg::experiment::build(&o).expect("experiment").0
 }
 
 fn main() {

@@ -14,7 +14,7 @@
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 use crate::device::{to_vec, Target};
 use crate::physics::constants::R_E_SQR;
 use crate::physics::lattice::lattice_factor_grad;

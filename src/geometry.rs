@@ -7,7 +7,7 @@
 
 use burn::tensor::Tensor;
 
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 use crate::device::Target;
 use crate::physics::Vec3T;
 use crate::vec3::{self, V3};

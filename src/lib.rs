@@ -5,12 +5,10 @@
 //! `physics` (tensor functions), beside `crystal`, `beam` and the host vector math in `vec3`;
 //! `io` reads and writes files; `rng` reproduces the reference program's random numbers.
 
-pub mod beam;
 pub mod cli;
-pub mod config;
-pub mod crystal;
 pub mod device;
 pub mod error;
+pub mod experiment;
 pub mod fused;
 pub mod geometry;
 pub mod io;

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use nanobragg::config::{self, Experiment, RTD};
+use nanobragg::experiment::{self, Experiment, RTD};
 use nanobragg::error::Result;
 use nanobragg::io::cfmt::fmt_g;
 use nanobragg::geometry::Geometry;
@@ -35,7 +35,7 @@ fn run(args: &[String]) -> Result<()> {
         print!("{}", cli::HELP);
         return Ok(());
     }
-    let (exp, notes) = config::build(&o)?;
+    let (exp, notes) = experiment::build(&o)?;
     let trace_requests = nanobragg::trace::requests(&o, &exp)?;
     let wanted = [o.floatfile.as_deref().or(Some("floatimage.bin")), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
     output::check_writable(&wanted.into_iter().flatten().collect::<Vec<_>>())?;
@@ -128,7 +128,7 @@ fn run(args: &[String]) -> Result<()> {
         let _ = writeln!(out, "writing {pgmfile} as 1-byte integers");
     }
     if let Some(noisefile) = o.noisefile.clone().filter(|_| !o.nonoise) {
-        let seed = o.seed.map(|s| -s).unwrap_or_else(nanobragg::crystal::clock_seed);
+        let seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
         let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
         let (data, photons, overloads) = output::noise_image(&exp, &image, adc, seed);
         let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", photons);

@@ -1,6 +1,6 @@
 //! The differentiable model: named continuous parameters (in the units of the command line)
 //! mapped by tensor operations onto the renderer's [`Geometry`]. The mapping redoes the cell
-//! construction and the detector placement of `config` with tensors, so gradients flow from the
+//! construction and the detector placement of `experiment` with tensors, so gradients flow from the
 //! image back to cell lengths and angles, missetting angles, phi, oscillation, mosaic spread,
 //! crystal size, detector distance, beam centre, detector rotations, two-theta, pixel size,
 //! wavelength, fluence and the Kahn factor.
@@ -11,7 +11,7 @@
 use burn::tensor::Tensor;
 
 use crate::settings::{Convention, Pivot};
-use crate::config::{Experiment, RTD};
+use crate::experiment::{Experiment, RTD};
 use crate::device::Target;
 use crate::physics::Vec3T;
 use crate::geometry::Geometry;
@@ -278,7 +278,7 @@ fn rodrigues(axis: V3, angle: S) -> M3s {
 }
 
 /// Reciprocal vectors of a cell in the reference's standard frame (tensor version of
-/// `crystal::canonical_reciprocal`, without its degenerate-cell repairs); `legacy` is the
+/// `experiment::crystal::canonical_reciprocal`, without its degenerate-cell repairs); `legacy` is the
 /// reference's construction of c*_z (-legacy_cell), a setting, not a parameter.
 fn canonical_reciprocal(p: &[S; 6], legacy: bool, dev: &Target) -> [V3s; 3] {
     let [a0, b0, c0, al, be, ga] = p.clone();
@@ -458,7 +458,7 @@ mod tests {
 
     fn exp_of(args: &str) -> Experiment {
         let o = crate::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
-        crate::config::build(&o).unwrap().0
+        crate::experiment::build(&o).unwrap().0
     }
 
     fn close(a: &Tensor<3>, b: &Tensor<3>, what: &str) {

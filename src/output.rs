@@ -1,7 +1,7 @@
 //! Image products derived from the float image, as the reference program makes them:
 //! the scaled SMV integer image, the Poisson-noise SMV image and the PGM preview.
 
-use crate::config::{Experiment, RTD};
+use crate::experiment::{Experiment, RTD};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{smv_line, smv_preamble};
 use crate::render::Stats;

@@ -8,7 +8,7 @@
 
 use burn::tensor::{Bool, Int, Tensor};
 
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 use crate::device::{to_vec, Target};
 use crate::geometry::Geometry;
 use crate::physics::constants::R_E_SQR;

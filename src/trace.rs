@@ -2,7 +2,7 @@
 //!
 //! This is a second, independent implementation of the per-sample physics of
 //! `specs/physics.md`, written as plain host-side `f64` scalar loops over a
-//! [`config::Experiment`](crate::config::Experiment). It shares nothing with the tensor
+//! [`experiment::Experiment`](crate::experiment::Experiment). It shares nothing with the tensor
 //! renderer except the resolved experiment, so agreement between the traced value and the
 //! rendered image checks the renderer (the test suite asserts agreement to 1e-9).
 //!
@@ -12,7 +12,7 @@ use std::io::Write;
 
 use crate::cli::Options;
 use crate::settings::Shape;
-use crate::config::{Experiment, AVOGADRO, R_E_SQR, RTD};
+use crate::experiment::{Experiment, AVOGADRO, R_E_SQR, RTD};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g_prec;
 use crate::io::hkl::HklGrid;

@@ -34,9 +34,9 @@ fn split_options(args: &[String], switches: &[&str]) -> Result<(Vec<String>, Vec
     Ok((sim, opts))
 }
 
-fn build(sim: &[String]) -> Result<crate::config::Experiment> {
+fn build(sim: &[String]) -> Result<crate::experiment::Experiment> {
     let o = crate::cli::parse(sim)?;
-    let (exp, notes) = crate::config::build(&o)?;
+    let (exp, notes) = crate::experiment::build(&o)?;
     for w in &notes.warnings {
         eprintln!("{w}");
     }

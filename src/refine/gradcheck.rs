@@ -1,7 +1,7 @@
 //! Autodiff gradients against central finite differences (Richardson-extrapolated), in f64.
 
 use super::{Evaluator, Objective};
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 use crate::model::{initial_values, Param};
 
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ pub mod commands;
 pub mod optimize;
 
 
-use crate::config::Experiment;
+use crate::experiment::Experiment;
 use crate::device::{to_vec, Precision, Target};
 use crate::fused::{FusedKernel, KernelTensors};
 use crate::error::{Error, Result};

@@ -85,8 +85,8 @@ pub fn crop_to_case(case: &serde_json::Value, image: Vec<f32>) -> Vec<f32> {
 }
 
 /// The experiment the simulation flags describe.
-pub fn experiment(args: &str) -> nanobragg::config::Experiment {
-    nanobragg::config::build(&options(args)).unwrap_or_else(|e| panic!("{args}: {e}")).0
+pub fn experiment(args: &str) -> nanobragg::experiment::Experiment {
+    nanobragg::experiment::build(&options(args)).unwrap_or_else(|e| panic!("{args}: {e}")).0
 }
 
 /// Parsed simulation flags.

@@ -2,7 +2,7 @@
 //! mathematics gives them, scaling laws, normalisation and Bragg's law.
 
 use crate::common::*;
-use nanobragg::config::{build, R_E_SQR};
+use nanobragg::experiment::{build, R_E_SQR};
 use nanobragg::vec3;
 
 /// 64x64 detector, 0.1 mm pixels, direct beam exactly on the centre of pixel (32, 32).
@@ -15,7 +15,7 @@ fn direct_beam_pixel_has_the_exact_n6_f2_value() {
     for (n, f) in [(3.0f64, 10.0f64), (5.0, 10.0), (5.0, 20.0)] {
         let img = render(&format!("{CENTRED} -N {n} -default_F {f}"));
         let got = img[32 * 64 + 32] as f64;
-        let want = R_E_SQR * nanobragg::config::DEFAULT_FLUENCE * f * f * n.powi(6) * (1e-4f64 * 1e-4 / (0.1 * 0.1));
+        let want = R_E_SQR * nanobragg::experiment::DEFAULT_FLUENCE * f * f * n.powi(6) * (1e-4f64 * 1e-4 / (0.1 * 0.1));
         assert!(((got - want) / want).abs() < 1e-6, "N={n} F={f}: {got} vs {want}");
     }
 }

@@ -3,7 +3,7 @@
 //! fused CPU kernel that renders forward images by default.
 
 use crate::common::*;
-use nanobragg::config::build;
+use nanobragg::experiment::build;
 use nanobragg::geometry::Geometry;
 use nanobragg::render::{Engine, Renderer};
 use std::path::Path;

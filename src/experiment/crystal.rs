@@ -3,7 +3,7 @@
 
 use crate::cli::Options;
 use crate::settings::Misset;
-use crate::config::{Crystal, CrystalSetup, Notes, Structure, RTD};
+use super::{Crystal, CrystalSetup, Notes, Structure, RTD};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::rng::{mosaic_rotation_umat, umat2misset, Ran1};

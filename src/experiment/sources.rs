@@ -1,31 +1,9 @@
 //! Incident-beam sources: a divergence x dispersion grid, or a user source file.
 
-use serde::{Deserialize, Serialize};
-
 use crate::cli::Options;
-use crate::config::Notes;
+use super::{Notes, Source};
 use crate::error::{Error, Result};
 use crate::vec3::*;
-
-/// One point source: unit vector from the sample towards the source, wavelength (m) and weight.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Source {
-    pub dir: V3,
-    pub lambda: f64,
-    pub weight: f64,
-}
-
-impl Source {
-    /// Incident unit vector (source to sample) and the unit vectors E and B of its
-    /// polarization frame: B = unit(polar_axis x incident), E = unit(incident x B), so E is the
-    /// direction closest to the polarization axis.
-    pub fn incident_frame(&self, polar_vector: V3) -> (V3, V3, V3) {
-        let inc = scale(self.dir, -1.0);
-        let b_in = unitize(cross(polar_vector, inc)).0;
-        let e_in = unitize(cross(inc, b_in)).0;
-        (inc, e_in, b_in)
-    }
-}
 
 /// Distance of generated sources from the sample (m); only their direction matters.
 pub const SOURCE_DISTANCE: f64 = 10.0;
