@@ -1,18 +1,130 @@
-//! Unit cell, orientation, mosaic domains and structure factors, set up as the reference
+//! Unit cell, orientation, rotation range, mosaic domains and size, set up as the reference
 //! program does (same cell construction, same random orientations for a given seed).
 
+use super::inputs::Inputs;
+use super::sampling::phi_steps;
+use super::sources::beam_size;
+use super::{deg, mm, Crystal, CrystalSetup, Notes, RTD};
 use crate::cli::Options;
-use crate::settings::Misset;
-use super::{Crystal, CrystalSetup, Notes, Structure, RTD};
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::rng::{mosaic_rotation_umat, umat2misset, Ran1};
-
+use crate::settings::{Misset, Shape};
 use crate::vec3::*;
 
+/// The crystal: cell and orientation, spindle rotation range, mosaic domains, size in unit
+/// cells (from -N or from the sample size `sample` (m)), shape.
+pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, notes: &mut Notes) -> Result<Crystal> {
+    let (phisteps, osc, phistep) = phi_steps(o.phisteps, inp.osc, o.phistep.map(deg));
+    let (mosaic_spread, mosaic_domains) = mosaic_domains(o, notes);
+    let mut crystal = cell_and_orientation(o, inp.lambda0, notes)?;
+    crystal.phi0 = inp.phi0;
+    crystal.phistep = phistep;
+    crystal.phisteps = phisteps;
+    crystal.osc = osc;
+    crystal.spindle = spindle;
+    crystal.mosaic_spread = mosaic_spread;
+    let mosaic_seed = o.mosaic_seed.map(|s| -s).unwrap_or(-12345678);
+    crystal.mosaic_umats = mosaic_umats(mosaic_spread, mosaic_domains, mosaic_seed);
+    crystal.setup.mosaic = mosaic_axes_angles(mosaic_spread, mosaic_domains, mosaic_seed);
+    [crystal.na, crystal.nb, crystal.nc] = size_in_cells(o, &crystal, sample);
+    crystal.shape = o.shape.unwrap_or(Shape::Square);
+    crystal.fudge = o.fudge.unwrap_or(1.0);
+    let xtal = extent(&crystal);
+    notes.info.push(format!(
+        "crystal is {} x {} x {} microns",
+        fmt_g(xtal[0] * 1e6),
+        fmt_g(xtal[1] * 1e6),
+        fmt_g(xtal[2] * 1e6)
+    ));
+    Ok(crystal)
+}
+
+/// Sample size (m) along x, y, z from -sample_x/-y/-z, clipped to the beam size.
+pub(super) fn clipped_sample(o: &Options, notes: &mut Notes) -> V3 {
+    let beamsize = beam_size(o);
+    let sample_x = o.sample_x.map(mm).unwrap_or(0.0);
+    let mut sample_y = o.sample_y.map(mm).unwrap_or(0.0);
+    let mut sample_z = o.sample_z.map(mm).unwrap_or(0.0);
+    if beamsize >= 0.0 {
+        if beamsize < sample_y {
+            notes.warnings.push(format!(
+                "WARNING: clipping sample ({} m high) with beam ({} m)",
+                fmt_g(sample_y),
+                fmt_g(beamsize)
+            ));
+            sample_y = beamsize;
+        }
+        if beamsize < sample_z {
+            notes.warnings.push(format!(
+                "WARNING: clipping sample ({} m wide) with beam ({} m)",
+                fmt_g(sample_z),
+                fmt_g(beamsize)
+            ));
+            sample_z = beamsize;
+        }
+    }
+    [sample_x, sample_y, sample_z]
+}
+
+/// Mosaic spread (rad) and number of domains: a spread needs several domains and several
+/// domains need a spread, as in the reference.
+fn mosaic_domains(o: &Options, notes: &mut Notes) -> (f64, usize) {
+    let mut mosaic_spread = o.mosaic.map(deg).unwrap_or(-1.0);
+    let domains = match o.mosaic_domains {
+        Some(n) if n > 0 => {
+            if mosaic_spread < 0.0 {
+                notes.warnings.push("WARNING: no mosaic spread specified.  setting mosaic_domains = 1".into());
+                mosaic_spread = 0.0;
+                1
+            } else if mosaic_spread == 0.0 {
+                notes.warnings.push("WARNING: zero mosaic spread specified.  setting mosaic_domains = 1".into());
+                1
+            } else {
+                n as usize
+            }
+        }
+        _ => {
+            if mosaic_spread < 0.0 {
+                mosaic_spread = 0.0;
+                1
+            } else if mosaic_spread == 0.0 {
+                1
+            } else {
+                notes.warnings.push("WARNING: finite mosaicity with only one domain! upping to 10 mosaic domains".into());
+                10
+            }
+        }
+    };
+    (mosaic_spread, domains)
+}
+
+/// Unit cells along a, b, c: -Na/-Nb/-Nc, or as many as fit the sample size; at least one.
+fn size_in_cells(o: &Options, crystal: &Crystal, sample: V3) -> [f64; 3] {
+    let mut na = o.na.unwrap_or(1.0);
+    let mut nb = o.nb.unwrap_or(1.0);
+    let mut nc = o.nc.unwrap_or(1.0);
+    if sample[0] > 0.0 {
+        na = (sample[0] / norm(crystal.a)).ceil();
+    }
+    if sample[1] > 0.0 {
+        nb = (sample[1] / norm(crystal.b)).ceil();
+    }
+    if sample[2] > 0.0 {
+        nc = (sample[2] / norm(crystal.c)).ceil();
+    }
+    [na.max(1.0), nb.max(1.0), nc.max(1.0)]
+}
+
+/// Crystal dimensions (m) along a, b and c.
+pub(super) fn extent(c: &Crystal) -> V3 {
+    [norm(c.a) * c.na, norm(c.b) * c.nb, norm(c.c) * c.nc]
+}
+
 /// Build cell vectors from `-cell` and/or `-mat`, apply the missetting rotation, and derive
-/// real- and reciprocal-space vectors. Rotation, size and mosaic fields are filled in later.
-pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Crystal> {
+/// real- and reciprocal-space vectors. Rotation, size and mosaic fields are filled in by
+/// `build_crystal`.
+pub fn cell_and_orientation(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Crystal> {
     let mut a_star = [0.0; 3];
     let mut b_star = [0.0; 3];
     let mut c_star = [0.0; 3];
@@ -134,7 +246,7 @@ pub fn build_crystal(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Cry
         na: 1.0,
         nb: 1.0,
         nc: 1.0,
-        shape: crate::settings::Shape::Square,
+        shape: Shape::Square,
         fudge: 1.0,
         phi0: 0.0,
         phistep: 0.0,
@@ -234,36 +346,6 @@ pub fn mosaic_axes_angles(spread: f64, domains: usize, seed: i64) -> Vec<(V3, f6
         .collect()
 }
 
-/// Load structure factors from -hkl (writing the dump file), or from the dump file when no
-/// -hkl is given, or fall back to -default_F alone.
-pub fn load_structure(o: &Options, notes: &mut Notes, na: f64, nb: f64, nc: f64) -> Result<Structure> {
-    let default_f = o.default_f.unwrap_or(0.0);
-    let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
-    let (grid, origin) = if let Some(path) = &o.hkl {
-        let (grid, warnings) = crate::io::hkl::read_hkl(std::path::Path::new(path), default_f)?;
-        notes.warnings.extend(warnings);
-        (Some(grid), path.clone())
-    } else if std::path::Path::new(&dump).exists() {
-        let grid = crate::io::fdump::read_fdump(std::path::Path::new(&dump))?;
-        notes.info.push(format!("reading Fs from {dump} (structure-factor cache written by an earlier run with -hkl)"));
-        (Some(grid), dump.clone())
-    } else {
-        if default_f == 0.0 {
-            return Err(Error::new("no structure factors: give -hkl file, -default_F value, or run where Fdump.bin exists"));
-        }
-        (None, String::new())
-    };
-    let has_grid = grid.as_ref().map(|g| g.count > 0).unwrap_or(false);
-    let interpolate = match o.interpolate {
-        Some(v) => v,
-        None => na <= 2.0 || nb <= 2.0 || nc <= 2.0,
-    } && has_grid;
-    if o.interpolate.is_none() && interpolate {
-        notes.info.push("auto-selected tricubic interpolation of structure factors".into());
-    }
-    Ok(Structure { default_f, grid, interpolate, origin })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,7 +364,7 @@ mod tests {
     #[test]
     fn triclinic_cell_is_the_requested_one() {
         let mut n = Notes::default();
-        let c = build_crystal(&opts("-cell 70 80 90 75 85 95 -misset 10 20 30"), 1e-10, &mut n).unwrap();
+        let c = cell_and_orientation(&opts("-cell 70 80 90 75 85 95 -misset 10 20 30"), 1e-10, &mut n).unwrap();
         let got = measured_cell(&c);
         for (g, want) in got.iter().zip([70.0, 80.0, 90.0, 75.0, 85.0, 95.0]) {
             assert!((g - want).abs() < 1e-9, "{got:?}");
@@ -307,7 +389,7 @@ mod tests {
     fn triclinic_legacy_cell_matches_reference_vectors() {
         // reference printout for -cell 70 80 90 75 85 95 -misset 10 20 30
         let mut n = Notes::default();
-        let c = build_crystal(&opts("-cell 70 80 90 75 85 95 -misset 10 20 30 -legacy_cell"), 1e-10, &mut n).unwrap();
+        let c = cell_and_orientation(&opts("-cell 70 80 90 75 85 95 -misset 10 20 30 -legacy_cell"), 1e-10, &mut n).unwrap();
         assert!(c.setup.legacy_cell);
         let a = scale(c.a, 1e10);
         let b = scale(c.b, 1e10);
@@ -336,8 +418,8 @@ mod tests {
         // monoclinic; and any -mat, where the vectors come from the file
         for cell in ["60 70 80 90 90 90", "50 50 80 90 90 120", "50 60 70 90 105 90", "50 60 70 90 90 100"] {
             let mut n = Notes::default();
-            let exact = build_crystal(&opts(&format!("-cell {cell} -misset 10 20 30")), 1e-10, &mut n).unwrap();
-            let legacy = build_crystal(&opts(&format!("-cell {cell} -misset 10 20 30 -legacy_cell")), 1e-10, &mut n).unwrap();
+            let exact = cell_and_orientation(&opts(&format!("-cell {cell} -misset 10 20 30")), 1e-10, &mut n).unwrap();
+            let legacy = cell_and_orientation(&opts(&format!("-cell {cell} -misset 10 20 30 -legacy_cell")), 1e-10, &mut n).unwrap();
             for (u, v) in [(exact.a, legacy.a), (exact.b, legacy.b), (exact.c, legacy.c)] {
                 assert!(norm(sub(u, v)) < 1e-12 * norm(u), "{cell}: {u:?} vs {v:?}");
             }
@@ -350,9 +432,9 @@ mod tests {
         let path = std::env::temp_dir().join(format!("nb_crystal_test_{}.mat", std::process::id()));
         std::fs::write(&path, "0.0117467 -0.0044979 0.0044443\n0.0067820 0.0121190 -0.0030475\n-0.0049369 0.0016037 0.0102481\n").unwrap();
         let mut n = Notes::default();
-        let plain = build_crystal(&opts(&format!("-mat {} -misset 1 2 3", path.display())), 1e-10, &mut n).unwrap();
+        let plain = cell_and_orientation(&opts(&format!("-mat {} -misset 1 2 3", path.display())), 1e-10, &mut n).unwrap();
         assert!(n.warnings.is_empty(), "{:?}", n.warnings);
-        let flagged = build_crystal(&opts(&format!("-mat {} -misset 1 2 3 -legacy_cell", path.display())), 1e-10, &mut n).unwrap();
+        let flagged = cell_and_orientation(&opts(&format!("-mat {} -misset 1 2 3 -legacy_cell", path.display())), 1e-10, &mut n).unwrap();
         let _ = std::fs::remove_file(&path);
         assert!(n.warnings.iter().any(|w| w.contains("-legacy_cell")), "{:?}", n.warnings);
         assert!(!flagged.setup.legacy_cell);

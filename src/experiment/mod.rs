@@ -2,10 +2,19 @@
 //! to SI (metres, radians), every derived vector computed, exactly as the reference program
 //! does before it starts its pixel loop. [`build`] makes it from the parsed flags
 //! ([`cli::Options`](crate::cli::Options)); `render`, `geometry`, `model` and `trace` read it.
+//!
+//! `types` holds the data. The builder works through `inputs` (headers and flags as given),
+//! `detector` (pixel grid, convention, sensor, placement), `crystal` (cell, orientation,
+//! mosaic domains, size), `sampling` (step counts, oversampling), `structure` (structure
+//! factors) and `sources` (fluence, divergence and dispersion, source files).
 
 mod build;
 pub mod crystal;
+mod detector;
+mod inputs;
+mod sampling;
 pub mod sources;
+mod structure;
 mod types;
 
 pub use build::build;
@@ -13,3 +22,13 @@ pub use types::{
     Beam, Crystal, CrystalSetup, Detector, DetectorSetup, Experiment, Notes, Sampling, Source, Structure, AVOGADRO,
     DEFAULT_FLUENCE, RTD, R_E_SQR,
 };
+
+/// Millimetres to metres.
+fn mm(x: f64) -> f64 {
+    x / 1000.0
+}
+
+/// Degrees to radians.
+fn deg(x: f64) -> f64 {
+    x / RTD
+}

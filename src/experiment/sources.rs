@@ -1,9 +1,86 @@
-//! Incident-beam sources: a divergence x dispersion grid, or a user source file.
+//! Incident beam: fluence, and the sources (a divergence x dispersion grid, or a user source
+//! file).
 
+use super::detector::Frame;
+use super::sampling::resolve_steps;
+use super::{mm, Beam, Notes, Source, DEFAULT_FLUENCE};
 use crate::cli::Options;
-use super::{Notes, Source};
 use crate::error::{Error, Result};
 use crate::vec3::*;
+
+/// Beam size at the sample (m).
+pub(super) fn beam_size(o: &Options) -> f64 {
+    o.beamsize.map(mm).unwrap_or(1e-4)
+}
+
+/// Incident fluence (photons/m^2): -fluence, or -flux x -exposure over the beam area.
+pub(super) fn fluence(o: &Options) -> Result<f64> {
+    let mut fluence = o.fluence.unwrap_or(DEFAULT_FLUENCE);
+    let flux = o.flux.unwrap_or(0.0);
+    let exposure = o.exposure.unwrap_or(1.0);
+    let beamsize = beam_size(o);
+    if flux != 0.0 && exposure > 0.0 && beamsize >= 0.0 {
+        fluence = flux * exposure / beamsize / beamsize;
+    }
+    if !fluence.is_finite() || fluence < 0.0 {
+        return Err(Error::new("-fluence/-flux: incident fluence must be finite and non-negative"));
+    }
+    Ok(fluence)
+}
+
+/// The incident beam: divergence and dispersion sampling, the sources, polarization.
+pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, notes: &mut Notes) -> Result<Beam> {
+    let (hdivsteps, hdivrange, hdivstep) =
+        resolve_steps(o.hdivsteps, o.hdivrange.map(|v| v / 1000.0), o.hdivstep.map(|v| v / 1000.0), 1.0);
+    let (vdivsteps, vdivrange, vdivstep) =
+        resolve_steps(o.vdivsteps, o.vdivrange.map(|v| v / 1000.0), o.vdivstep.map(|v| v / 1000.0), 1.0);
+    let (dispsteps, dispersion, dispstep) =
+        resolve_steps(o.dispsteps, Some(o.dispersion.unwrap_or(0.0) / 100.0), None, 1.0);
+    let sources = build_sources(
+        o,
+        notes,
+        SourceGrid {
+            beam_vector: fr.beam_vector,
+            polar_vector: fr.polar_vector,
+            lambda0,
+            hdivsteps: hdivsteps as usize,
+            hdivrange,
+            hdivstep,
+            vdivsteps: vdivsteps as usize,
+            vdivrange,
+            vdivstep,
+            round_div: !o.square_div,
+            dispsteps: dispsteps as usize,
+            dispersion,
+            dispstep,
+        },
+    )?;
+    if let Some(bad) = sources.iter().find(|s| !(s.dir.iter().all(|x| x.is_finite()) && s.lambda.is_finite())) {
+        return Err(Error::new(format!(
+            "{}: source position {:?} or wavelength {} is not a finite number",
+            o.sourcefile.as_deref().unwrap_or("beam"),
+            bad.dir,
+            bad.lambda
+        )));
+    }
+    let divsteps = if o.sourcefile.is_some() { 0 } else { sources.len() / dispsteps as usize };
+    Ok(Beam {
+        lambda0,
+        sources,
+        polar_vector: fr.polar_vector,
+        kahn_factor: o.polar.unwrap_or(0.0),
+        nopolar: o.nopolar,
+        fluence,
+        use_weights: o.source_weights,
+        dispersion,
+        dispsteps: dispsteps as usize,
+        hdivrange,
+        hdivstep,
+        vdivrange,
+        vdivstep,
+        divsteps,
+    })
+}
 
 /// Distance of generated sources from the sample (m); only their direction matters.
 pub const SOURCE_DISTANCE: f64 = 10.0;

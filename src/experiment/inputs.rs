@@ -1,0 +1,164 @@
+//! The values image headers and flags give directly, before anything is derived from them:
+//! the reference program's defaults, then the headers of -mask and -img, then the flags.
+
+use super::{deg, mm};
+use crate::cli::Options;
+use crate::error::{Error, Result};
+use crate::io::smv::{read_smv, SmvImage};
+
+/// Directly given values, in SI units (m, rad); `None` where neither a header nor a flag
+/// gave one and the default depends on other values.
+pub(super) struct Inputs {
+    pub pixel_size: f64,
+    pub distance: f64,
+    pub close_distance: Option<f64>,
+    pub detsize_f: f64,
+    pub detsize_s: f64,
+    /// Pixel counts; 0 when not given.
+    pub fpixels: i64,
+    pub spixels: i64,
+    pub lambda0: f64,
+    pub xbeam: Option<f64>,
+    pub ybeam: Option<f64>,
+    /// Beam centre in pixels (XDS ORGX/ORGY).
+    pub orgx: Option<f64>,
+    pub orgy: Option<f64>,
+    pub phi0: f64,
+    pub osc: Option<f64>,
+    pub mask: Option<Vec<u16>>,
+    /// Pixel counts of the mask's header, checked against the final detector.
+    pub mask_dims: Option<(i64, i64)>,
+}
+
+impl Inputs {
+    /// Defaults, then headers (so flags override them), then flags; rejects impossible values.
+    pub fn read(o: &Options) -> Result<Inputs> {
+        let mut inp = Inputs {
+            pixel_size: 0.1e-3,
+            distance: 100.0e-3,
+            close_distance: None,
+            detsize_f: 102.4e-3,
+            detsize_s: 102.4e-3,
+            fpixels: 0,
+            spixels: 0,
+            lambda0: 1.0e-10,
+            xbeam: None,
+            ybeam: None,
+            orgx: None,
+            orgy: None,
+            phi0: 0.0,
+            osc: None,
+            mask: None,
+            mask_dims: None,
+        };
+        if let Some(path) = &o.mask {
+            let img = read_smv(std::path::Path::new(path))?;
+            inp.apply_header(&img, true);
+            inp.mask = Some(img.data.clone());
+            inp.mask_dims = Some((inp.fpixels, inp.spixels));
+        }
+        if let Some(path) = &o.img {
+            let img = read_smv(std::path::Path::new(path))?;
+            inp.apply_header(&img, false);
+        }
+        inp.apply_flags(o);
+        inp.validate()?;
+        Ok(inp)
+    }
+
+    /// An SMV header's geometry; a mask's BEAM_CENTER_Y counts from the other edge.
+    fn apply_header(&mut self, img: &SmvImage, flip_ybeam: bool) {
+        self.fpixels = img.width as i64;
+        self.spixels = img.height as i64;
+        if let Some(v) = img.value_of("PIXEL_SIZE") {
+            self.pixel_size = mm(v);
+        }
+        self.detsize_f = self.pixel_size * self.fpixels as f64;
+        self.detsize_s = self.pixel_size * self.spixels as f64;
+        if let Some(v) = img.value_of("DISTANCE") {
+            self.distance = mm(v);
+        }
+        if let Some(v) = img.value_of("CLOSE_DISTANCE") {
+            self.close_distance = Some(mm(v));
+        }
+        if let Some(v) = img.value_of("WAVELENGTH") {
+            self.lambda0 = v / 1e10;
+        }
+        if let Some(v) = img.value_of("BEAM_CENTER_X") {
+            self.xbeam = Some(mm(v));
+        }
+        if let Some(v) = img.value_of("BEAM_CENTER_Y") {
+            self.ybeam = Some(if flip_ybeam { self.detsize_s - mm(v) } else { mm(v) });
+        }
+        if let Some(v) = img.value_of("ORGX") {
+            self.orgx = Some(v);
+        }
+        if let Some(v) = img.value_of("ORGY") {
+            self.orgy = Some(v);
+        }
+        if let Some(v) = img.value_of("PHI") {
+            self.phi0 = deg(v);
+        }
+        if let Some(v) = img.value_of("OSC_RANGE") {
+            self.osc = Some(deg(v));
+        }
+    }
+
+    fn apply_flags(&mut self, o: &Options) {
+        if let Some(v) = o.pixel {
+            self.pixel_size = mm(v);
+        }
+        if let Some(v) = o.distance {
+            self.distance = mm(v);
+        }
+        if let Some(v) = o.close_distance {
+            self.close_distance = Some(mm(v));
+        }
+        if let Some(v) = o.detsize_f {
+            self.detsize_f = mm(v);
+        }
+        if let Some(v) = o.detsize_s {
+            self.detsize_s = mm(v);
+        }
+        if let Some(v) = o.detpixels_f {
+            self.fpixels = v;
+        }
+        if let Some(v) = o.detpixels_s {
+            self.spixels = v;
+        }
+        if let Some(v) = o.lambda {
+            self.lambda0 = v / 1e10;
+        }
+        if let Some(v) = o.xbeam {
+            self.xbeam = Some(mm(v));
+        }
+        if let Some(v) = o.ybeam {
+            self.ybeam = Some(mm(v));
+        }
+        if let Some(v) = o.orgx {
+            self.orgx = Some(v);
+        }
+        if let Some(v) = o.orgy {
+            self.orgy = Some(v);
+        }
+        if let Some(v) = o.phi {
+            self.phi0 = deg(v);
+        }
+        if let Some(v) = o.osc {
+            self.osc = Some(deg(v));
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if !(self.pixel_size > 0.0) {
+            return Err(Error::new(format!("-pixel: pixel size must be positive, got {} mm", self.pixel_size * 1000.0)));
+        }
+        if !(self.lambda0 > 0.0) {
+            return Err(Error::new(format!("-lambda: wavelength must be positive, got {} A", self.lambda0 * 1e10)));
+        }
+        if self.fpixels < 0 || self.spixels < 0 {
+            return Err(Error::new("-detpixels: number of pixels must be positive"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,42 @@
+//! Structure factors: an -hkl file, the dump file an earlier run wrote, or -default_F alone.
+
+use super::{Crystal, Notes, Structure};
+use crate::cli::Options;
+use crate::error::{Error, Result};
+
+/// Load structure factors from -hkl (writing the dump file), or from the dump file when no
+/// -hkl is given, or fall back to -default_F alone; tricubic interpolation by default for
+/// crystals of at most two cells along an axis.
+pub(super) fn load_structure(o: &Options, crystal: &Crystal, notes: &mut Notes) -> Result<Structure> {
+    let (na, nb, nc) = (crystal.na, crystal.nb, crystal.nc);
+    let default_f = o.default_f.unwrap_or(0.0);
+    let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
+    let (grid, origin) = if let Some(path) = &o.hkl {
+        let (grid, warnings) = crate::io::hkl::read_hkl(std::path::Path::new(path), default_f)?;
+        notes.warnings.extend(warnings);
+        (Some(grid), path.clone())
+    } else if std::path::Path::new(&dump).exists() {
+        let grid = crate::io::fdump::read_fdump(std::path::Path::new(&dump))?;
+        notes.info.push(format!("reading Fs from {dump} (structure-factor cache written by an earlier run with -hkl)"));
+        (Some(grid), dump.clone())
+    } else {
+        if default_f == 0.0 {
+            return Err(Error::new("no structure factors: give -hkl file, -default_F value, or run where Fdump.bin exists"));
+        }
+        (None, String::new())
+    };
+    let has_grid = grid.as_ref().map(|g| g.count > 0).unwrap_or(false);
+    let interpolate = match o.interpolate {
+        Some(v) => v,
+        None => na <= 2.0 || nb <= 2.0 || nc <= 2.0,
+    } && has_grid;
+    if o.interpolate.is_none() && interpolate {
+        notes.info.push("auto-selected tricubic interpolation of structure factors".into());
+    }
+    if let Some(g) = &grid {
+        if let Some(bad) = g.values.iter().find(|v| !v.is_finite()) {
+            return Err(Error::new(format!("{origin}: structure factor {bad} is not a finite number")));
+        }
+    }
+    Ok(Structure { default_f, grid, interpolate, origin })
+}
