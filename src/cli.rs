@@ -221,366 +221,430 @@ impl<'a> Args<'a> {
     }
 }
 
-/// Parse the simulation flags (everything after the program name).
+/// Parse the simulation flags (everything after the program name). Each group of flags has
+/// its own function, which takes the flag's values and says whether the flag is one of its own.
 pub fn parse(argv: &[String]) -> Result<Options> {
     let mut o = Options::default();
     let mut a = Args { argv, i: 0 };
     while a.i < argv.len() {
         let flag = argv[a.i].as_str();
-        let f = flag;
-        match flag {
-            "-h" | "--help" | "-help" => o.help = true,
-            // input files
-            "-hkl" => o.hkl = Some(a.s(f)?),
-            "-mat" | "-matrix" => o.mat = Some(a.s(f)?),
-            "-dump" => o.dump = Some(a.s(f)?),
-            "-img" => o.img = Some(a.s(f)?),
-            "-mask" => o.mask = Some(a.s(f)?),
-            "-sourcefile" => o.sourcefile = Some(a.s(f)?),
-            "-source_weights" => o.source_weights = true,
-            // crystal
-            "-cell" => {
-                let mut v = Vec::new();
-                while v.len() < 6 {
-                    match a.optional_number(f)? {
-                        Some(x) => v.push(x),
-                        None => break,
-                    }
-                }
-                if v.is_empty() {
-                    return Err(Error::new("-cell: missing values (a b c alpha beta gamma)"));
-                }
-                for (i, &x) in v.iter().enumerate() {
-                    // 0 means "default" (lengths: a, angles: 90), as in the reference
-                    if x < 0.0 || (i >= 3 && x >= 180.0) {
-                        return Err(Error::new(format!(
-                            "-cell: {} {x} is impossible (lengths must be positive, angles between 0 and 180 degrees)",
-                            ["a", "b", "c", "alpha", "beta", "gamma"][i]
-                        )));
-                    }
-                }
-                o.cell = Some(v);
+        let known = input_flag(&mut o, &mut a, flag)?
+            || crystal_flag(&mut o, &mut a, flag)?
+            || detector_flag(&mut o, &mut a, flag)?
+            || frame_flag(&mut o, &mut a, flag)?
+            || beam_flag(&mut o, &mut a, flag)?
+            || sampling_flag(&mut o, &mut a, flag)?
+            || output_flag(&mut o, &mut a, flag)?
+            || engine_flag(&mut o, &mut a, flag)?;
+        if !known {
+            if flag.starts_with('-') {
+                return Err(Error::new(format!("unknown option '{flag}' (see -h for the list)")));
             }
-            "-legacy_cell" => o.legacy_cell = true,
-            "-default_F" => o.default_f = Some(a.f(f)?),
-            "-misset" => {
-                let first = a.value(f, "angles or 'random'")?;
-                if first.starts_with("rand") {
-                    o.misset = Some(Misset::Random);
-                } else {
-                    let x = num(f, first)?;
-                    let y = a.f(f)?;
-                    let z = a.f(f)?;
-                    o.misset = Some(Misset::Angles([x, y, z]));
-                }
-            }
-            "-N" => {
-                let n = a.n(f)? as f64;
-                o.na = Some(n);
-                o.nb = Some(n);
-                o.nc = Some(n);
-            }
-            "-Na" => o.na = Some(a.n(f)? as f64),
-            "-Nb" => o.nb = Some(a.n(f)? as f64),
-            "-Nc" => o.nc = Some(a.n(f)? as f64),
-            "-samplesize" | "-sample_size" | "-xtalsize" | "-xtal_size" => {
-                let v = a.nonneg(f)?;
-                o.sample_x = Some(v);
-                o.sample_y = Some(v);
-                o.sample_z = Some(v);
-            }
-            "-sample_thick" | "-sample_x" | "-xtal_thick" | "-xtal_x" => o.sample_x = Some(a.nonneg(f)?),
-            "-sample_width" | "-sample_y" | "-width" | "-xtal_width" | "-xtal_y" => {
-                o.sample_y = Some(a.nonneg(f)?)
-            }
-            "-sample_height" | "-sample_z" | "-height" | "-xtal_height" | "-xtal_z" => {
-                o.sample_z = Some(a.nonneg(f)?)
-            }
-            // accepted for compatibility; they do not change the image
-            "-density" | "-sample_density" | "-MW" | "-molecular_weight" => {
-                a.f(f)?;
-            }
-            "-square_xtal" => o.shape = Some(Shape::Square),
-            "-round_xtal" => o.shape = Some(Shape::Round),
-            "-gauss_xtal" => o.shape = Some(Shape::Gauss),
-            "-tophat_spots" | "-binary_spots" => o.shape = Some(Shape::Tophat),
-            "-fudge" => {
-                let v = a.f(f)?;
-                if v <= 0.0 {
-                    return Err(Error::new(format!("-fudge: must be positive, got {v}")));
-                }
-                o.fudge = Some(v);
-            }
-            "-mosaic" | "-mosaici" | "-mosaic_spr" | "-mosaic_spread" => o.mosaic = Some(a.nonneg(f)?),
-            "-mosaic_dom" | "-mosaic_domains" => o.mosaic_domains = Some(a.count(f)?),
-            "-mosaic_seed" => o.mosaic_seed = Some(a.n(f)?),
-            "-misset_seed" => o.misset_seed = Some(a.n(f)?),
-            "-phi" => o.phi = Some(a.f(f)?),
-            "-osc" => o.osc = Some(a.f(f)?),
-            "-phistep" => o.phistep = Some(a.f(f)?),
-            "-phisteps" => o.phisteps = Some(a.count(f)?),
-            // detector
-            "-pixel" => o.pixel = Some(a.f(f)?),
-            "-detpixels" => {
-                let n = a.pixels(f)?;
-                o.detpixels_f = Some(n);
-                o.detpixels_s = Some(n);
-            }
-            "-detpixels_f" | "-detpixels_x" => o.detpixels_f = Some(a.pixels(f)?),
-            "-detpixels_s" | "-detpixels_y" => o.detpixels_s = Some(a.pixels(f)?),
-            "-detsize" => {
-                let v = a.f(f)?;
-                o.detsize_f = Some(v);
-                o.detsize_s = Some(v);
-            }
-            "-detsize_f" | "-detsize_x" => o.detsize_f = Some(a.f(f)?),
-            "-detsize_s" | "-detsize_y" => o.detsize_s = Some(a.f(f)?),
-            "-distance" => {
-                let v = a.f(f)?;
-                if v <= 0.0 {
-                    return Err(Error::new(format!("-distance: must be positive, got {v} mm")));
-                }
-                o.distance = Some(v);
-                o.pivot = Some(Pivot::Beam);
-            }
-            "-close_distance" => {
-                o.close_distance = Some(a.f(f)?);
-                o.pivot = Some(Pivot::Sample);
-            }
-            "-point_pixel" => o.point_pixel = true,
-            "-curved_det" => o.curved_det = true,
-            "-detector_rotx" => o.detector_rot[0] = Some(a.f(f)?),
-            "-detector_roty" => o.detector_rot[1] = Some(a.f(f)?),
-            "-detector_rotz" => o.detector_rot[2] = Some(a.f(f)?),
-            "-twotheta" => {
-                o.twotheta = Some(a.f(f)?);
-                o.pivot = Some(Pivot::Sample);
-            }
-            "-twotheta_axis" => {
-                o.twotheta_axis = Some(a.v3(f)?);
-                o.convention = Some(Convention::Custom);
-            }
-            "-detector_abs" | "-detector_absorb" => {
-                let t = a.value(f, "attenuation depth (um) or 'inf'")?;
-                if t.starts_with("inf") {
-                    o.detector_abs = Some(None);
-                } else {
-                    let v = num(f, t)?;
-                    o.detector_abs = Some(if v == 0.0 { None } else { Some(v) });
-                }
-            }
-            "-detector_thick" => o.detector_thick = Some(a.nonneg(f)?),
-            "-detector_thicksteps" | "-thicksteps" => o.detector_thicksteps = Some(a.count(f)?),
-            "-roi" => {
-                let mut r = [0i64; 4];
-                for x in r.iter_mut() {
-                    let t = a.value(f, "four pixel limits (xmin xmax ymin ymax)")?;
-                    *x = int(f, t)?;
-                }
-                o.roi = Some(r);
-            }
-            "-pivot" => {
-                let t = a.value(f, "'sample' or 'beam'")?;
-                o.pivot = Some(match t {
-                    "sample" => Pivot::Sample,
-                    "beam" => Pivot::Beam,
-                    _ => return Err(Error::new(format!("-pivot: expected 'sample' or 'beam', got '{t}'"))),
-                });
-            }
-            "-mosflm" => {
-                o.convention = Some(Convention::Mosflm);
-                o.pivot = Some(Pivot::Beam);
-            }
-            "-xds" => {
-                o.convention = Some(Convention::Xds);
-                o.pivot = Some(Pivot::Sample);
-            }
-            "-adxv" => {
-                o.convention = Some(Convention::Adxv);
-                o.pivot = Some(Pivot::Beam);
-            }
-            "-denzo" => {
-                o.convention = Some(Convention::Denzo);
-                o.pivot = Some(Pivot::Beam);
-            }
-            "-dials" => {
-                o.convention = Some(Convention::Dials);
-                o.pivot = Some(Pivot::Beam);
-            }
-            "-fdet_vector" | "-sdet_vector" | "-odet_vector" | "-beam_vector" | "-polar_vector"
-            | "-spindle_axis" | "-pix0_vector" => {
-                let v = a.v3(f)?;
-                o.convention = Some(Convention::Custom);
-                match flag {
-                    "-fdet_vector" => o.fdet_vector = Some(v),
-                    "-sdet_vector" => o.sdet_vector = Some(v),
-                    "-odet_vector" => o.odet_vector = Some(v),
-                    "-beam_vector" => o.beam_vector = Some(v),
-                    "-polar_vector" => o.polar_vector = Some(v),
-                    "-spindle_axis" => o.spindle_axis = Some(v),
-                    _ => o.pix0_vector = Some(v),
-                }
-            }
-            "-Xbeam" => {
-                o.xbeam = Some(a.f(f)?);
-                o.pivot = Some(Pivot::Beam);
-            }
-            "-Ybeam" => {
-                o.ybeam = Some(a.f(f)?);
-                o.pivot = Some(Pivot::Beam);
-            }
-            "-Xclose" => {
-                o.xclose = Some(a.f(f)?);
-                o.pivot = Some(Pivot::Sample);
-            }
-            "-Yclose" => {
-                o.yclose = Some(a.f(f)?);
-                o.pivot = Some(Pivot::Sample);
-            }
-            "-ORGX" => {
-                o.orgx = Some(a.f(f)?);
-                o.pivot = Some(Pivot::Sample);
-            }
-            "-ORGY" => {
-                o.orgy = Some(a.f(f)?);
-                o.pivot = Some(Pivot::Sample);
-            }
-            // beam
-            "-lambda" | "-wave" => {
-                o.lambda = Some(a.f(f)?);
-            }
-            "-energy" => {
-                let e = a.f(f)?;
-                if e <= 0.0 {
-                    return Err(Error::new(format!("-energy: photon energy must be positive, got {e} eV")));
-                }
-                o.lambda = Some(12398.42 / e);
-            }
-            "-dispersion" => o.dispersion = Some(a.nonneg(f)?),
-            "-dispsteps" => o.dispsteps = Some(a.count(f)?),
-            "-divergence" => {
-                let v = a.nonneg(f)?;
-                o.hdivrange = Some(v);
-                o.vdivrange = Some(v);
-            }
-            "-hdivrange" => o.hdivrange = Some(a.nonneg(f)?),
-            "-vdivrange" => o.vdivrange = Some(a.nonneg(f)?),
-            "-hdivstep" => o.hdivstep = Some(a.nonneg(f)?),
-            "-vdivstep" => o.vdivstep = Some(a.nonneg(f)?),
-            "-hdivsteps" => o.hdivsteps = Some(a.count(f)?),
-            "-vdivsteps" => o.vdivsteps = Some(a.count(f)?),
-            "-divsteps" => {
-                let n = a.count(f)?;
-                o.hdivsteps = Some(n);
-                o.vdivsteps = Some(n);
-            }
-            "-square_div" => o.square_div = true,
-            "-round_div" => o.square_div = false,
-            "-polar" => {
-                let k = a.f(f)?;
-                if !(-1.0..=1.0).contains(&k) {
-                    return Err(Error::new(format!("-polar: the Kahn polarization factor must be between -1 and 1, got {k}")));
-                }
-                o.polar = Some(k);
-                o.nopolar = false;
-            }
-            "-nopolar" => o.nopolar = true,
-            "-fluence" => o.fluence = Some(a.f(f)?),
-            "-flux" => o.flux = Some(a.nonneg(f)?),
-            "-exposure" => o.exposure = Some(a.nonneg(f)?),
-            "-beamsize" => o.beamsize = Some(a.nonneg(f)?),
-            // sampling
-            "-oversample" => o.oversample = Some(a.n(f)?),
-            "-oversample_thick" => o.oversample_thick = true,
-            "-oversample_polar" => o.oversample_polar = true,
-            "-oversample_omega" => o.oversample_omega = true,
-            "-dmin" => o.dmin = Some(a.nonneg(f)?),
-            "-interpolate" => o.interpolate = Some(true),
-            "-nointerpolate" => o.interpolate = Some(false),
-            "-water" => o.water = Some(a.nonneg(f)?),
-            "-coherent" => {}
-            // outputs
-            "-floatfile" | "-floatimage" => o.floatfile = Some(a.s(f)?),
-            "-intfile" | "-intimage" => o.intfile = Some(a.s(f)?),
-            "-noisefile" | "-noiseimage" => o.noisefile = Some(a.s(f)?),
-            "-pgmfile" | "-pgmimage" => o.pgmfile = Some(a.s(f)?),
-            "-scale" => o.scale = Some(a.f(f)?),
-            "-pgmscale" => o.pgmscale = Some(a.f(f)?),
-            "-adc" => o.adc = Some(a.f(f)?),
-            "-seed" => o.seed = Some(a.n(f)?),
-            "-nonoise" => o.nonoise = true,
-            "-nopgm" => o.nopgm = true,
-            "-noprogress" => o.progress = Some(false),
-            "-progress" => o.progress = Some(true),
-            "-printout" => o.printout = true,
-            "-printout_pixel" => {
-                let fp = a.n(f)?;
-                let sp = a.n(f)?;
-                o.printout_pixel = Some([fp, sp]);
-                o.printout = true;
-            }
-            "-trace_pixel" => {
-                let sp = a.n(f)?;
-                let fp = a.n(f)?;
-                o.trace_pixel = Some([sp, fp]);
-            }
-            // engine
-            "-memory_mb" => {
-                // a batch keeps a few dozen float64 tensors of chunk_elements values alive
-                let mb = a.f(f)?;
-                if !(mb >= 1.0) {
-                    return Err(Error::new("-memory_mb: the budget must be at least 1 MB"));
-                }
-                o.chunk_elements = Some(((mb * 1024.0 * 1024.0) / (8.0 * 64.0)).max(1.0) as usize);
-            }
-            "-chunk_elements" => {
-                let n = a.n(f)?;
-                if n < 1 {
-                    return Err(Error::new("-chunk_elements: must be at least 1"));
-                }
-                o.chunk_elements = Some(n as usize);
-            }
-            "-device" => {
-                let v = a.value(f, "'cpu' or 'gpu'")?;
-                o.gpu = match v {
-                    "gpu" => true,
-                    "cpu" => false,
-                    _ => return Err(Error::new(format!("-device: expected 'cpu' or 'gpu', got '{v}'"))),
-                };
-            }
-            "-precision" => {
-                let v = a.value(f, "'f32' or 'f64'")?;
-                o.precision = Some(match v {
-                    "f32" | "float32" | "single" => crate::device::Precision::F32,
-                    "f64" | "float64" | "double" => crate::device::Precision::F64,
-                    _ => return Err(Error::new(format!("-precision: expected 'f32' or 'f64', got '{v}'"))),
-                });
-            }
-            "-engine" => {
-                let v = a.value(f, "'fused' or 'tensor'")?;
-                o.tensor_engine = match v {
-                    "tensor" => true,
-                    "fused" | "auto" => false,
-                    _ => return Err(Error::new(format!("-engine: expected 'fused' or 'tensor', got '{v}'"))),
-                };
-            }
-            "-threads" | "-nthreads" => {
-                let n = a.n(f)?;
-                if n < 1 {
-                    return Err(Error::new(format!("{flag}: must be at least 1")));
-                }
-                o.threads = Some(n as usize);
-            }
-            _ => {
-                if flag.starts_with('-') {
-                    return Err(Error::new(format!("unknown option '{flag}' (see -h for the list)")));
-                }
-                return Err(Error::new(format!("unexpected argument '{flag}' (options start with '-')")));
-            }
+            return Err(Error::new(format!("unexpected argument '{flag}' (options start with '-')")));
         }
         a.i += 1;
     }
     Ok(o)
+}
+
+/// Help and input files.
+fn input_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
+    match f {
+        "-h" | "--help" | "-help" => o.help = true,
+        "-hkl" => o.hkl = Some(a.s(f)?),
+        "-mat" | "-matrix" => o.mat = Some(a.s(f)?),
+        "-dump" => o.dump = Some(a.s(f)?),
+        "-img" => o.img = Some(a.s(f)?),
+        "-mask" => o.mask = Some(a.s(f)?),
+        "-sourcefile" => o.sourcefile = Some(a.s(f)?),
+        "-source_weights" => o.source_weights = true,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Cell, orientation, size, shape, mosaicity and rotation.
+fn crystal_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
+    match f {
+        "-cell" => {
+            let mut v = Vec::new();
+            while v.len() < 6 {
+                match a.optional_number(f)? {
+                    Some(x) => v.push(x),
+                    None => break,
+                }
+            }
+            if v.is_empty() {
+                return Err(Error::new("-cell: missing values (a b c alpha beta gamma)"));
+            }
+            for (i, &x) in v.iter().enumerate() {
+                // 0 means "default" (lengths: a, angles: 90), as in the reference
+                if x < 0.0 || (i >= 3 && x >= 180.0) {
+                    return Err(Error::new(format!(
+                        "-cell: {} {x} is impossible (lengths must be positive, angles between 0 and 180 degrees)",
+                        ["a", "b", "c", "alpha", "beta", "gamma"][i]
+                    )));
+                }
+            }
+            o.cell = Some(v);
+        }
+        "-legacy_cell" => o.legacy_cell = true,
+        "-default_F" => o.default_f = Some(a.f(f)?),
+        "-misset" => {
+            let first = a.value(f, "angles or 'random'")?;
+            if first.starts_with("rand") {
+                o.misset = Some(Misset::Random);
+            } else {
+                let x = num(f, first)?;
+                let y = a.f(f)?;
+                let z = a.f(f)?;
+                o.misset = Some(Misset::Angles([x, y, z]));
+            }
+        }
+        "-N" => {
+            let n = a.n(f)? as f64;
+            o.na = Some(n);
+            o.nb = Some(n);
+            o.nc = Some(n);
+        }
+        "-Na" => o.na = Some(a.n(f)? as f64),
+        "-Nb" => o.nb = Some(a.n(f)? as f64),
+        "-Nc" => o.nc = Some(a.n(f)? as f64),
+        "-samplesize" | "-sample_size" | "-xtalsize" | "-xtal_size" => {
+            let v = a.nonneg(f)?;
+            o.sample_x = Some(v);
+            o.sample_y = Some(v);
+            o.sample_z = Some(v);
+        }
+        "-sample_thick" | "-sample_x" | "-xtal_thick" | "-xtal_x" => o.sample_x = Some(a.nonneg(f)?),
+        "-sample_width" | "-sample_y" | "-width" | "-xtal_width" | "-xtal_y" => {
+            o.sample_y = Some(a.nonneg(f)?)
+        }
+        "-sample_height" | "-sample_z" | "-height" | "-xtal_height" | "-xtal_z" => {
+            o.sample_z = Some(a.nonneg(f)?)
+        }
+        // accepted for compatibility; they do not change the image
+        "-density" | "-sample_density" | "-MW" | "-molecular_weight" => {
+            a.f(f)?;
+        }
+        "-square_xtal" => o.shape = Some(Shape::Square),
+        "-round_xtal" => o.shape = Some(Shape::Round),
+        "-gauss_xtal" => o.shape = Some(Shape::Gauss),
+        "-tophat_spots" | "-binary_spots" => o.shape = Some(Shape::Tophat),
+        "-fudge" => {
+            let v = a.f(f)?;
+            if v <= 0.0 {
+                return Err(Error::new(format!("-fudge: must be positive, got {v}")));
+            }
+            o.fudge = Some(v);
+        }
+        "-mosaic" | "-mosaici" | "-mosaic_spr" | "-mosaic_spread" => o.mosaic = Some(a.nonneg(f)?),
+        "-mosaic_dom" | "-mosaic_domains" => o.mosaic_domains = Some(a.count(f)?),
+        "-mosaic_seed" => o.mosaic_seed = Some(a.n(f)?),
+        "-misset_seed" => o.misset_seed = Some(a.n(f)?),
+        "-phi" => o.phi = Some(a.f(f)?),
+        "-osc" => o.osc = Some(a.f(f)?),
+        "-phistep" => o.phistep = Some(a.f(f)?),
+        "-phisteps" => o.phisteps = Some(a.count(f)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Detector size, distance, rotations, sensor and region of interest.
+fn detector_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
+    match f {
+        "-pixel" => o.pixel = Some(a.f(f)?),
+        "-detpixels" => {
+            let n = a.pixels(f)?;
+            o.detpixels_f = Some(n);
+            o.detpixels_s = Some(n);
+        }
+        "-detpixels_f" | "-detpixels_x" => o.detpixels_f = Some(a.pixels(f)?),
+        "-detpixels_s" | "-detpixels_y" => o.detpixels_s = Some(a.pixels(f)?),
+        "-detsize" => {
+            let v = a.f(f)?;
+            o.detsize_f = Some(v);
+            o.detsize_s = Some(v);
+        }
+        "-detsize_f" | "-detsize_x" => o.detsize_f = Some(a.f(f)?),
+        "-detsize_s" | "-detsize_y" => o.detsize_s = Some(a.f(f)?),
+        "-distance" => {
+            let v = a.f(f)?;
+            if v <= 0.0 {
+                return Err(Error::new(format!("-distance: must be positive, got {v} mm")));
+            }
+            o.distance = Some(v);
+            o.pivot = Some(Pivot::Beam);
+        }
+        "-close_distance" => {
+            o.close_distance = Some(a.f(f)?);
+            o.pivot = Some(Pivot::Sample);
+        }
+        "-point_pixel" => o.point_pixel = true,
+        "-curved_det" => o.curved_det = true,
+        "-detector_rotx" => o.detector_rot[0] = Some(a.f(f)?),
+        "-detector_roty" => o.detector_rot[1] = Some(a.f(f)?),
+        "-detector_rotz" => o.detector_rot[2] = Some(a.f(f)?),
+        "-twotheta" => {
+            o.twotheta = Some(a.f(f)?);
+            o.pivot = Some(Pivot::Sample);
+        }
+        "-twotheta_axis" => {
+            o.twotheta_axis = Some(a.v3(f)?);
+            o.convention = Some(Convention::Custom);
+        }
+        "-detector_abs" | "-detector_absorb" => {
+            let t = a.value(f, "attenuation depth (um) or 'inf'")?;
+            if t.starts_with("inf") {
+                o.detector_abs = Some(None);
+            } else {
+                let v = num(f, t)?;
+                o.detector_abs = Some(if v == 0.0 { None } else { Some(v) });
+            }
+        }
+        "-detector_thick" => o.detector_thick = Some(a.nonneg(f)?),
+        "-detector_thicksteps" | "-thicksteps" => o.detector_thicksteps = Some(a.count(f)?),
+        "-roi" => {
+            let mut r = [0i64; 4];
+            for x in r.iter_mut() {
+                let t = a.value(f, "four pixel limits (xmin xmax ymin ymax)")?;
+                *x = int(f, t)?;
+            }
+            o.roi = Some(r);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Pivot, convention, lab-frame vectors and beam centre (each sets the pivot or
+/// convention the reference ties to it).
+fn frame_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
+    match f {
+        "-pivot" => {
+            let t = a.value(f, "'sample' or 'beam'")?;
+            o.pivot = Some(match t {
+                "sample" => Pivot::Sample,
+                "beam" => Pivot::Beam,
+                _ => return Err(Error::new(format!("-pivot: expected 'sample' or 'beam', got '{t}'"))),
+            });
+        }
+        "-mosflm" => {
+            o.convention = Some(Convention::Mosflm);
+            o.pivot = Some(Pivot::Beam);
+        }
+        "-xds" => {
+            o.convention = Some(Convention::Xds);
+            o.pivot = Some(Pivot::Sample);
+        }
+        "-adxv" => {
+            o.convention = Some(Convention::Adxv);
+            o.pivot = Some(Pivot::Beam);
+        }
+        "-denzo" => {
+            o.convention = Some(Convention::Denzo);
+            o.pivot = Some(Pivot::Beam);
+        }
+        "-dials" => {
+            o.convention = Some(Convention::Dials);
+            o.pivot = Some(Pivot::Beam);
+        }
+        "-fdet_vector" | "-sdet_vector" | "-odet_vector" | "-beam_vector" | "-polar_vector"
+        | "-spindle_axis" | "-pix0_vector" => {
+            let v = a.v3(f)?;
+            o.convention = Some(Convention::Custom);
+            match f {
+                "-fdet_vector" => o.fdet_vector = Some(v),
+                "-sdet_vector" => o.sdet_vector = Some(v),
+                "-odet_vector" => o.odet_vector = Some(v),
+                "-beam_vector" => o.beam_vector = Some(v),
+                "-polar_vector" => o.polar_vector = Some(v),
+                "-spindle_axis" => o.spindle_axis = Some(v),
+                _ => o.pix0_vector = Some(v),
+            }
+        }
+        "-Xbeam" => {
+            o.xbeam = Some(a.f(f)?);
+            o.pivot = Some(Pivot::Beam);
+        }
+        "-Ybeam" => {
+            o.ybeam = Some(a.f(f)?);
+            o.pivot = Some(Pivot::Beam);
+        }
+        "-Xclose" => {
+            o.xclose = Some(a.f(f)?);
+            o.pivot = Some(Pivot::Sample);
+        }
+        "-Yclose" => {
+            o.yclose = Some(a.f(f)?);
+            o.pivot = Some(Pivot::Sample);
+        }
+        "-ORGX" => {
+            o.orgx = Some(a.f(f)?);
+            o.pivot = Some(Pivot::Sample);
+        }
+        "-ORGY" => {
+            o.orgy = Some(a.f(f)?);
+            o.pivot = Some(Pivot::Sample);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Wavelength, divergence, dispersion, polarization and fluence.
+fn beam_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
+    match f {
+        "-lambda" | "-wave" => {
+            o.lambda = Some(a.f(f)?);
+        }
+        "-energy" => {
+            let e = a.f(f)?;
+            if e <= 0.0 {
+                return Err(Error::new(format!("-energy: photon energy must be positive, got {e} eV")));
+            }
+            o.lambda = Some(12398.42 / e);
+        }
+        "-dispersion" => o.dispersion = Some(a.nonneg(f)?),
+        "-dispsteps" => o.dispsteps = Some(a.count(f)?),
+        "-divergence" => {
+            let v = a.nonneg(f)?;
+            o.hdivrange = Some(v);
+            o.vdivrange = Some(v);
+        }
+        "-hdivrange" => o.hdivrange = Some(a.nonneg(f)?),
+        "-vdivrange" => o.vdivrange = Some(a.nonneg(f)?),
+        "-hdivstep" => o.hdivstep = Some(a.nonneg(f)?),
+        "-vdivstep" => o.vdivstep = Some(a.nonneg(f)?),
+        "-hdivsteps" => o.hdivsteps = Some(a.count(f)?),
+        "-vdivsteps" => o.vdivsteps = Some(a.count(f)?),
+        "-divsteps" => {
+            let n = a.count(f)?;
+            o.hdivsteps = Some(n);
+            o.vdivsteps = Some(n);
+        }
+        "-square_div" => o.square_div = true,
+        "-round_div" => o.square_div = false,
+        "-polar" => {
+            let k = a.f(f)?;
+            if !(-1.0..=1.0).contains(&k) {
+                return Err(Error::new(format!("-polar: the Kahn polarization factor must be between -1 and 1, got {k}")));
+            }
+            o.polar = Some(k);
+            o.nopolar = false;
+        }
+        "-nopolar" => o.nopolar = true,
+        "-fluence" => o.fluence = Some(a.f(f)?),
+        "-flux" => o.flux = Some(a.nonneg(f)?),
+        "-exposure" => o.exposure = Some(a.nonneg(f)?),
+        "-beamsize" => o.beamsize = Some(a.nonneg(f)?),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Oversampling, resolution limit, interpolation and background.
+fn sampling_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
+    match f {
+        "-oversample" => o.oversample = Some(a.n(f)?),
+        "-oversample_thick" => o.oversample_thick = true,
+        "-oversample_polar" => o.oversample_polar = true,
+        "-oversample_omega" => o.oversample_omega = true,
+        "-dmin" => o.dmin = Some(a.nonneg(f)?),
+        "-interpolate" => o.interpolate = Some(true),
+        "-nointerpolate" => o.interpolate = Some(false),
+        "-water" => o.water = Some(a.nonneg(f)?),
+        "-coherent" => {}
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Output files, scaling, noise, progress and traces.
+fn output_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
+    match f {
+        "-floatfile" | "-floatimage" => o.floatfile = Some(a.s(f)?),
+        "-intfile" | "-intimage" => o.intfile = Some(a.s(f)?),
+        "-noisefile" | "-noiseimage" => o.noisefile = Some(a.s(f)?),
+        "-pgmfile" | "-pgmimage" => o.pgmfile = Some(a.s(f)?),
+        "-scale" => o.scale = Some(a.f(f)?),
+        "-pgmscale" => o.pgmscale = Some(a.f(f)?),
+        "-adc" => o.adc = Some(a.f(f)?),
+        "-seed" => o.seed = Some(a.n(f)?),
+        "-nonoise" => o.nonoise = true,
+        "-nopgm" => o.nopgm = true,
+        "-noprogress" => o.progress = Some(false),
+        "-progress" => o.progress = Some(true),
+        "-printout" => o.printout = true,
+        "-printout_pixel" => {
+            let fp = a.n(f)?;
+            let sp = a.n(f)?;
+            o.printout_pixel = Some([fp, sp]);
+            o.printout = true;
+        }
+        "-trace_pixel" => {
+            let sp = a.n(f)?;
+            let fp = a.n(f)?;
+            o.trace_pixel = Some([sp, fp]);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Batch size, threads, device, precision and engine.
+fn engine_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
+    match f {
+        "-memory_mb" => {
+            // a batch keeps a few dozen float64 tensors of chunk_elements values alive
+            let mb = a.f(f)?;
+            if !(mb >= 1.0) {
+                return Err(Error::new("-memory_mb: the budget must be at least 1 MB"));
+            }
+            o.chunk_elements = Some(((mb * 1024.0 * 1024.0) / (8.0 * 64.0)).max(1.0) as usize);
+        }
+        "-chunk_elements" => {
+            let n = a.n(f)?;
+            if n < 1 {
+                return Err(Error::new("-chunk_elements: must be at least 1"));
+            }
+            o.chunk_elements = Some(n as usize);
+        }
+        "-device" => {
+            let v = a.value(f, "'cpu' or 'gpu'")?;
+            o.gpu = match v {
+                "gpu" => true,
+                "cpu" => false,
+                _ => return Err(Error::new(format!("-device: expected 'cpu' or 'gpu', got '{v}'"))),
+            };
+        }
+        "-precision" => {
+            let v = a.value(f, "'f32' or 'f64'")?;
+            o.precision = Some(match v {
+                "f32" | "float32" | "single" => crate::device::Precision::F32,
+                "f64" | "float64" | "double" => crate::device::Precision::F64,
+                _ => return Err(Error::new(format!("-precision: expected 'f32' or 'f64', got '{v}'"))),
+            });
+        }
+        "-engine" => {
+            let v = a.value(f, "'fused' or 'tensor'")?;
+            o.tensor_engine = match v {
+                "tensor" => true,
+                "fused" | "auto" => false,
+                _ => return Err(Error::new(format!("-engine: expected 'fused' or 'tensor', got '{v}'"))),
+            };
+        }
+        "-threads" | "-nthreads" => {
+            let n = a.n(f)?;
+            if n < 1 {
+                return Err(Error::new(format!("{f}: must be at least 1")));
+            }
+            o.threads = Some(n as usize);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
 }
 
 /// Help text printed by `-h`.
