@@ -11,15 +11,17 @@
 use std::io::Write;
 
 use crate::cli::Options;
-use crate::settings::Shape;
-use crate::experiment::{Experiment, AVOGADRO, R_E_SQR, RTD};
 use crate::error::{Error, Result};
+use crate::experiment::{Experiment, Source, RTD};
 use crate::io::cfmt::fmt_g_prec;
 use crate::io::hkl::HklGrid;
+use crate::settings::Shape;
 use crate::vec3::{self, V3};
 
 // the trace shares the physics' named constants, nothing else
-use crate::physics::constants::{GAUSS_WIDTH, POLAR_PROJ_SQ_BELOW, ROUND_NORM, SINC3_SERIES_BELOW, TOPHAT_RADIUS_SQ, WATER_F, WATER_MW};
+use crate::physics::constants::{
+    AVOGADRO, GAUSS_WIDTH, POLAR_PROJ_SQ_BELOW, ROUND_NORM, R_E_SQR, SINC3_SERIES_BELOW, TOPHAT_RADIUS_SQ, WATER_F, WATER_MW,
+};
 /// At most this many per-sample lines are printed for one pixel (the value still uses all).
 pub const MAX_SAMPLE_LINES: usize = 20_000;
 
@@ -267,124 +269,92 @@ fn subpixel_position(exp: &Experiment, f: usize, s: usize, sub_f: usize, sub_s: 
     p
 }
 
+/// Where a trace goes (nowhere when only the value is wanted), and how many per-sample lines
+/// it has printed or left out.
+struct Log<'a> {
+    out: Option<&'a mut dyn Write>,
+    printed: usize,
+    skipped: usize,
+}
+
+/// Print a line to the log's writer; the arguments are not evaluated when there is none.
+macro_rules! say {
+    ($log:expr, $($arg:tt)*) => {
+        if let Some(w) = $log.out.as_mut() {
+            let _ = writeln!(w, $($arg)*);
+        }
+    };
+}
+
 /// Trace one pixel; prints every intermediate quantity to `out` when given, and returns the
 /// pixel value in photons (0 for pixels outside the ROI or masked).
-pub fn trace_pixel(exp: &Experiment, f: usize, s: usize, mut out: Option<&mut dyn Write>) -> f64 {
-    macro_rules! say {
-        ($($arg:tt)*) => {
-            if let Some(w) = out.as_mut() {
-                let _ = writeln!(w, $($arg)*);
-            }
-        };
+pub fn trace_pixel(exp: &Experiment, f: usize, s: usize, out: Option<&mut dyn Write>) -> f64 {
+    let mut log = Log { out, printed: 0, skipped: 0 };
+    let det = &exp.detector;
+    let smp = &exp.sampling;
+    say!(log, "TRACE pixel fast {f} slow {s} (index {})", s * det.fpixels + f);
+    if !exp.is_rendered(s * exp.detector.fpixels + f) {
+        say!(log, "TRACE   outside the ROI or masked: not rendered, value 0");
+        say!(log, "TRACE pixel value  0");
+        return 0.0;
     }
+    say!(
+        log,
+        "TRACE   steps = {} = {} sources x {} domains x {} phi steps x {}^2 sub-pixels; {} detector layer(s)",
+        smp.steps,
+        exp.beam.sources.len(),
+        exp.crystal.mosaic_umats.len(),
+        exp.crystal.phisteps,
+        smp.oversample.max(1),
+        det.thicksteps.max(1)
+    );
+    let sums = sum_samples(exp, f, s, &mut log);
+    if log.skipped > 0 {
+        say!(log, "TRACE   ({} further sample lines not printed; they are included below)", log.skipped);
+    }
+    pixel_total(exp, &sums, &mut log)
+}
+
+/// The sum of F_cell^2 F_latt^2 over a pixel's samples, and the per-pixel factors taken from
+/// its first sub-pixel (solid angle), last layer (capture) and first kept sample (polarization).
+struct PixelSums {
+    isum: f64,
+    omega_first: f64,
+    capture_last: f64,
+    polar_first: Option<f64>,
+}
+
+/// Loop over sensor layers and sub-pixels, and within each over sources and orientations.
+fn sum_samples(exp: &Experiment, f: usize, s: usize, log: &mut Log) -> PixelSums {
     let det = &exp.detector;
     let beam = &exp.beam;
     let smp = &exp.sampling;
     let os = smp.oversample.max(1);
     let layers = det.thicksteps.max(1);
     let orients = orientations(exp);
-    let steps = smp.steps as f64;
-    say!("TRACE pixel fast {f} slow {s} (index {})", s * det.fpixels + f);
-    if !exp.is_rendered(s * exp.detector.fpixels + f) {
-        say!("TRACE   outside the ROI or masked: not rendered, value 0");
-        say!("TRACE pixel value  0");
-        return 0.0;
-    }
-    say!(
-        "TRACE   steps = {} = {} sources x {} domains x {} phi steps x {}^2 sub-pixels; {} detector layer(s)",
-        smp.steps,
-        beam.sources.len(),
-        exp.crystal.mosaic_umats.len(),
-        exp.crystal.phisteps,
-        os,
-        layers
-    );
     let mean_w = beam.sources.iter().map(|x| x.weight).sum::<f64>() / beam.sources.len().max(1) as f64;
-
-    let mut printed = 0usize;
-    let mut skipped_lines = 0usize;
-    let mut isum = 0.0;
-    let mut omega_first = 0.0;
-    let mut capture_last = 1.0;
-    let mut polar_first: Option<f64> = if beam.nopolar { Some(1.0) } else { None };
+    let mut sums = PixelSums {
+        isum: 0.0,
+        omega_first: 0.0,
+        capture_last: 1.0,
+        polar_first: if beam.nopolar { Some(1.0) } else { None },
+    };
     for t in 0..layers {
         for sub_s in 0..os {
             for sub_f in 0..os {
                 let first_sub = sub_s == 0 && sub_f == 0;
-                let pos = subpixel_position(exp, f, s, sub_f, sub_s, t);
-                let airpath = vec3::norm(pos);
-                let dvec = [pos[0] / airpath, pos[1] / airpath, pos[2] / airpath];
-                let omega = if det.point_pixel {
-                    1.0 / (airpath * airpath)
-                } else {
-                    det.pixel_size * det.pixel_size / (airpath * airpath) * det.close_distance / airpath
-                };
-                let capture = if det.thick > 0.0 {
-                    let cosp = vec3::dot(dvec, det.odet);
-                    let k = det.thickstep * det.mu / cosp;
-                    (-(t as f64) * k).exp() - (-((t + 1) as f64) * k).exp()
-                } else {
-                    1.0
-                };
+                let (dvec, omega, capture) = sub_pixel_factors(exp, f, s, sub_f, sub_s, t, log);
                 if t == 0 && first_sub {
-                    omega_first = omega;
+                    sums.omega_first = omega;
                 }
                 if t == layers - 1 && first_sub {
-                    capture_last = capture;
+                    sums.capture_last = capture;
                 }
-                say!(
-                    "TRACE   layer {t} sub-pixel (fast {sub_f}, slow {sub_s}): position {} {} {} m  airpath {} m",
-                    g(pos[0]), g(pos[1]), g(pos[2]), g(airpath)
-                );
-                say!(
-                    "TRACE     diffracted {} {} {}  omega {} sr  capture fraction {}",
-                    g(dvec[0]), g(dvec[1]), g(dvec[2]), g(omega), g(capture)
-                );
                 let mut psum = 0.0;
                 for (si, src) in beam.sources.iter().enumerate() {
-                    let inc = vec3::scale(src.dir, -1.0);
-                    let dq = vec3::sub(dvec, inc);
-                    let q = [dq[0] / src.lambda, dq[1] / src.lambda, dq[2] / src.lambda];
-                    let stol = 0.5 * vec3::norm(q);
-                    let cut = smp.dmin > 0.0 && stol * smp.dmin > 0.5;
-                    let polar = if beam.nopolar { 1.0 } else { polarization(exp, inc, dvec) };
-                    if polar_first.is_none() && !cut {
-                        polar_first = Some(polar);
+                    if let Some(ssum) = source_sum(exp, si, src, dvec, &orients, mean_w, &mut sums.polar_first, log) {
+                        psum += ssum;
                     }
-                    say!(
-                        "TRACE     source {si}: lambda {} m  incident {} {} {}  q {} {} {} 1/m  stol {} 1/m  polar {}{}",
-                        g(src.lambda), g(inc[0]), g(inc[1]), g(inc[2]), g(q[0]), g(q[1]), g(q[2]), g(stol), g(polar),
-                        if cut { "  (beyond -dmin: skipped)" } else { "" }
-                    );
-                    if cut {
-                        continue;
-                    }
-                    let mut ssum = 0.0;
-                    for o in &orients {
-                        let hkl = [vec3::dot(q, o.a), vec3::dot(q, o.b), vec3::dot(q, o.c)];
-                        let hkl0 = [round_half_up(hkl[0]), round_half_up(hkl[1]), round_half_up(hkl[2])];
-                        let frac = [hkl[0] - hkl0[0], hkl[1] - hkl0[1], hkl[2] - hkl0[2]];
-                        let f_latt = lattice_transform(exp, frac);
-                        let (f_cell, how) = structure_factor(exp, hkl, hkl0);
-                        let term = f_cell * f_cell * f_latt * f_latt;
-                        ssum += term;
-                        if printed < MAX_SAMPLE_LINES {
-                            printed += 1;
-                            say!(
-                                "TRACE       phi {} deg domain {}: hkl {:.6} {:.6} {:.6}  hkl0 {} {} {}  F_cell {} ({how})  F_latt {}  F_cell^2 F_latt^2 {}",
-                                g(o.phi_deg), o.domain, hkl[0], hkl[1], hkl[2], hkl0[0] as i64, hkl0[1] as i64, hkl0[2] as i64, g(f_cell), g(f_latt), g(term)
-                            );
-                        } else {
-                            skipped_lines += 1;
-                        }
-                    }
-                    if smp.oversample_polar {
-                        ssum *= polar;
-                    }
-                    if beam.use_weights {
-                        ssum *= if mean_w > 0.0 { src.weight / mean_w } else { 0.0 };
-                    }
-                    psum += ssum;
                 }
                 if smp.oversample_thick {
                     psum *= capture;
@@ -392,14 +362,113 @@ pub fn trace_pixel(exp: &Experiment, f: usize, s: usize, mut out: Option<&mut dy
                 if smp.oversample_omega {
                     psum *= omega;
                 }
-                isum += psum;
+                sums.isum += psum;
             }
         }
     }
-    if skipped_lines > 0 {
-        say!("TRACE   ({skipped_lines} further sample lines not printed; they are included below)");
+    sums
+}
+
+/// Diffracted unit vector, solid angle and capture fraction of one sub-pixel of one layer.
+fn sub_pixel_factors(exp: &Experiment, f: usize, s: usize, sub_f: usize, sub_s: usize, t: usize, log: &mut Log) -> (V3, f64, f64) {
+    let det = &exp.detector;
+    let pos = subpixel_position(exp, f, s, sub_f, sub_s, t);
+    let airpath = vec3::norm(pos);
+    let dvec = [pos[0] / airpath, pos[1] / airpath, pos[2] / airpath];
+    let omega = if det.point_pixel {
+        1.0 / (airpath * airpath)
+    } else {
+        det.pixel_size * det.pixel_size / (airpath * airpath) * det.close_distance / airpath
+    };
+    let capture = if det.thick > 0.0 {
+        let cosp = vec3::dot(dvec, det.odet);
+        let k = det.thickstep * det.mu / cosp;
+        (-(t as f64) * k).exp() - (-((t + 1) as f64) * k).exp()
+    } else {
+        1.0
+    };
+    say!(
+        log,
+        "TRACE   layer {t} sub-pixel (fast {sub_f}, slow {sub_s}): position {} {} {} m  airpath {} m",
+        g(pos[0]), g(pos[1]), g(pos[2]), g(airpath)
+    );
+    say!(
+        log,
+        "TRACE     diffracted {} {} {}  omega {} sr  capture fraction {}",
+        g(dvec[0]), g(dvec[1]), g(dvec[2]), g(omega), g(capture)
+    );
+    (dvec, omega, capture)
+}
+
+/// One source's sum over orientations for diffracted direction `dvec` (None when -dmin cuts
+/// it); records the first kept polarization factor in `polar_first`.
+#[allow(clippy::too_many_arguments)]
+fn source_sum(
+    exp: &Experiment,
+    si: usize,
+    src: &Source,
+    dvec: V3,
+    orients: &[Orientation],
+    mean_w: f64,
+    polar_first: &mut Option<f64>,
+    log: &mut Log,
+) -> Option<f64> {
+    let beam = &exp.beam;
+    let smp = &exp.sampling;
+    let inc = vec3::scale(src.dir, -1.0);
+    let dq = vec3::sub(dvec, inc);
+    let q = [dq[0] / src.lambda, dq[1] / src.lambda, dq[2] / src.lambda];
+    let stol = 0.5 * vec3::norm(q);
+    let cut = smp.dmin > 0.0 && stol * smp.dmin > 0.5;
+    let polar = if beam.nopolar { 1.0 } else { polarization(exp, inc, dvec) };
+    if polar_first.is_none() && !cut {
+        *polar_first = Some(polar);
     }
-    let polar_first = polar_first.unwrap_or(0.0);
+    say!(
+        log,
+        "TRACE     source {si}: lambda {} m  incident {} {} {}  q {} {} {} 1/m  stol {} 1/m  polar {}{}",
+        g(src.lambda), g(inc[0]), g(inc[1]), g(inc[2]), g(q[0]), g(q[1]), g(q[2]), g(stol), g(polar),
+        if cut { "  (beyond -dmin: skipped)" } else { "" }
+    );
+    if cut {
+        return None;
+    }
+    let mut ssum = 0.0;
+    for o in orients {
+        let hkl = [vec3::dot(q, o.a), vec3::dot(q, o.b), vec3::dot(q, o.c)];
+        let hkl0 = [round_half_up(hkl[0]), round_half_up(hkl[1]), round_half_up(hkl[2])];
+        let frac = [hkl[0] - hkl0[0], hkl[1] - hkl0[1], hkl[2] - hkl0[2]];
+        let f_latt = lattice_transform(exp, frac);
+        let (f_cell, how) = structure_factor(exp, hkl, hkl0);
+        let term = f_cell * f_cell * f_latt * f_latt;
+        ssum += term;
+        if log.printed < MAX_SAMPLE_LINES {
+            log.printed += 1;
+            say!(
+                log,
+                "TRACE       phi {} deg domain {}: hkl {:.6} {:.6} {:.6}  hkl0 {} {} {}  F_cell {} ({how})  F_latt {}  F_cell^2 F_latt^2 {}",
+                g(o.phi_deg), o.domain, hkl[0], hkl[1], hkl[2], hkl0[0] as i64, hkl0[1] as i64, hkl0[2] as i64, g(f_cell), g(f_latt), g(term)
+            );
+        } else {
+            log.skipped += 1;
+        }
+    }
+    if smp.oversample_polar {
+        ssum *= polar;
+    }
+    if beam.use_weights {
+        ssum *= if mean_w > 0.0 { src.weight / mean_w } else { 0.0 };
+    }
+    Some(ssum)
+}
+
+/// Apply the per-pixel factors, add the water background and scale to photons.
+fn pixel_total(exp: &Experiment, sums: &PixelSums, log: &mut Log) -> f64 {
+    let beam = &exp.beam;
+    let smp = &exp.sampling;
+    let steps = smp.steps as f64;
+    let (isum, omega_first, capture_last) = (sums.isum, sums.omega_first, sums.capture_last);
+    let polar_first = sums.polar_first.unwrap_or(0.0);
     let mut bragg = isum;
     if !smp.oversample_thick {
         bragg *= capture_last;
@@ -413,8 +482,9 @@ pub fn trace_pixel(exp: &Experiment, f: usize, s: usize, mut out: Option<&mut dy
     let i_bg = WATER_F * WATER_F * R_E_SQR * beam.fluence * smp.water_size.powi(3) * 1e6 * AVOGADRO / WATER_MW;
     let total = bragg + i_bg * capture_last * polar_first * omega_first;
     let value = total * beam.fluence * R_E_SQR / steps;
-    say!("TRACE   sum of F_cell^2 F_latt^2 {}  water I_bg {}", g(isum), g(i_bg));
+    say!(log, "TRACE   sum of F_cell^2 F_latt^2 {}  water I_bg {}", g(isum), g(i_bg));
     say!(
+        log,
         "TRACE   per-pixel factors: omega {}{}  polar {}{}  capture fraction {}{}",
         g(omega_first),
         if smp.oversample_omega { " (per sub-pixel)" } else { "" },
@@ -423,8 +493,8 @@ pub fn trace_pixel(exp: &Experiment, f: usize, s: usize, mut out: Option<&mut dy
         g(capture_last),
         if smp.oversample_thick { " (per sub-pixel)" } else { "" }
     );
-    say!("TRACE   fluence {} photons/m^2  r_e^2 {} m^2  I/steps {}", g(beam.fluence), g(R_E_SQR), g(total / steps));
-    say!("TRACE pixel value  {}", g(value));
+    say!(log, "TRACE   fluence {} photons/m^2  r_e^2 {} m^2  I/steps {}", g(beam.fluence), g(R_E_SQR), g(total / steps));
+    say!(log, "TRACE pixel value  {}", g(value));
     value
 }
 
