@@ -1,9 +1,16 @@
 //! nanobragg: a differentiable re-implementation of nanoBragg on burn.
 //!
-//! Layers, each depending only on those below it:
-//! `cli` (flags) -> `config` (resolved experiment) -> `render` (chunked batches) ->
-//! `physics` (tensor functions), beside `crystal`, `beam` and the host vector math in `vec3`;
-//! `io` reads and writes files; `rng` reproduces the reference program's random numbers.
+//! Layers, top to bottom; a module uses only modules of its own layer or below, and the
+//! module graph has no cycles:
+//! - `refine` (losses, gradients, optimisers) and `output` (image files of a run);
+//! - `render` (chunked batches, or the `fused` CPU kernel), `model` (named parameters mapped
+//!   onto the geometry with tensors) and `trace` (an independent scalar per-pixel check);
+//! - `geometry`: the experiment's continuous quantities as tensors;
+//! - `experiment`: the resolved experiment, built from `cli`'s options;
+//! - `cli`: the C program's flags;
+//! - `physics` (every physical term once), `settings` (the experiment's enums: shape, pivot,
+//!   convention, misset), `device`, `io` (files), `rng` (the reference program's random
+//!   numbers), `vec3` (host vector math), `error`, `progress`, `workers`.
 
 pub mod cli;
 pub mod device;
