@@ -419,10 +419,11 @@ impl<'a> FusedKernel<'a> {
         f_cell * f_cell * f_latt * f_latt
     }
 
-    /// The sample the reference takes the polarization factor from: its sub-pixel, its source,
-    /// and the factor with its derivatives (d, Kahn factor); None when no source survives the
-    /// resolution cut (or there is no polarization). `first` is sub-pixel (0, 0) of layer 0.
-    fn polar_first_sample(&self, f: f64, s: f64, first: &SubPixel) -> Option<(SubPixel, usize, (f64, V3, f64))> {
+    /// The sample the reference takes the polarization factor from: its sub-pixel, and the
+    /// factor with its derivatives (d, Kahn factor) for the first source there that survives the
+    /// resolution cut; None when there is none (or no polarization). `first` is sub-pixel (0, 0)
+    /// of layer 0.
+    fn polar_first_sample(&self, f: f64, s: f64, first: &SubPixel) -> Option<(SubPixel, (f64, V3, f64))> {
         let exp = self.exp;
         if exp.beam.nopolar {
             return None;
@@ -438,7 +439,7 @@ impl<'a> FusedKernel<'a> {
                     }
                     let sp = if at_first { *first } else { self.sub_pixel(f, s, t, sub_f, sub_s) };
                     if let Some(k) = (0..self.sources.len()).find(|&k| !self.scattering(k, sp.d).1) {
-                        return Some((sp, k, self.polar_grad(k, sp.d)));
+                        return Some((sp, self.polar_grad(k, sp.d)));
                     }
                 }
             }
@@ -464,7 +465,7 @@ impl<'a> FusedKernel<'a> {
         let last = if layers > 1 { self.sub_pixel(f, sl, layers - 1, 0, 0) } else { first };
         let polar_at = self.polar_first_sample(f, sl, &first);
         let polar_first = match &polar_at {
-            Some((_, _, (pol, _, _))) => *pol,
+            Some((_, (pol, _, _))) => *pol,
             None if nopolar => 1.0,
             None => 0.0,
         };
@@ -528,7 +529,7 @@ impl<'a> FusedKernel<'a> {
         }
         self.sub_pixel_backward(&first, [0.0; 3], g_of, 0.0, acc);
         self.sub_pixel_backward(&last, [0.0; 3], 0.0, g_cl, acc);
-        if let Some((sp, _, (_, dpol_dd, dpol_dkahn))) = polar_at {
+        if let Some((sp, (_, dpol_dd, dpol_dkahn))) = polar_at {
             acc.kahn += g_pf * dpol_dkahn;
             self.sub_pixel_backward(&sp, dpol_dd.map(|x| x * g_pf), 0.0, 0.0, acc);
         }
