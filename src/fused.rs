@@ -67,6 +67,40 @@ impl KernelValues {
         }
     }
 
+    /// Every value except the structure-factor table, in a fixed order (for Jacobians).
+    pub fn to_flat(&self) -> Vec<f64> {
+        let mut out: Vec<f64> = [self.pix0, self.fdet, self.sdet, self.odet, self.n].concat();
+        out.extend([self.pixel, self.close, self.distance, self.scale, self.bg, self.kahn]);
+        out.extend(&self.lambda);
+        out.extend(&self.factor);
+        out.extend(self.cells.iter().flat_map(|c| c.iter().flatten().copied()));
+        out
+    }
+
+    /// The inverse of [`KernelValues::to_flat`] for this layout (no structure factors).
+    pub fn from_flat(&self, flat: &[f64]) -> Self {
+        let v3 = |i: usize| [flat[i], flat[i + 1], flat[i + 2]];
+        let (ns, m) = (self.lambda.len(), self.cells.len());
+        let cells_at = 21 + 2 * ns;
+        KernelValues {
+            pix0: v3(0),
+            fdet: v3(3),
+            sdet: v3(6),
+            odet: v3(9),
+            n: v3(12),
+            pixel: flat[15],
+            close: flat[16],
+            distance: flat[17],
+            scale: flat[18],
+            bg: flat[19],
+            kahn: flat[20],
+            lambda: flat[21..21 + ns].to_vec(),
+            factor: flat[21 + ns..cells_at].to_vec(),
+            cells: (0..m).map(|o| std::array::from_fn(|v| v3(cells_at + 9 * o + 3 * v))).collect(),
+            fgrid: vec![],
+        }
+    }
+
     fn add(&mut self, o: &Self) {
         let add3 = |a: &mut V3, b: &V3| (0..3).for_each(|i| a[i] += b[i]);
         add3(&mut self.pix0, &o.pix0);
@@ -652,6 +686,29 @@ impl<'a> FusedKernel<'a> {
             total.add(&acc);
         }
         (values, total)
+    }
+
+    /// For every pixel, its value and its gradient with respect to the inputs (flattened as
+    /// [`KernelValues::to_flat`], no structure factors), handed to `fold(acc, value, gradient)`
+    /// over a fixed number of contiguous pixel blocks whose accumulators are returned in order.
+    pub fn per_pixel_gradients<A: Send>(&self, pixels: &[usize], threads: usize, init: impl Fn() -> A + Sync, fold: impl Fn(&mut A, usize, f64, &[f64]) + Sync) -> Vec<A> {
+        let blocks = (pixels.len() / 2048).clamp(1, 64);
+        let per = pixels.len().div_ceil(blocks).max(1);
+        crate::workers::run(threads, || {
+            pixels
+                .par_chunks(per)
+                .enumerate()
+                .map(|(b, px)| {
+                    let mut acc = init();
+                    for (i, &idx) in px.iter().enumerate() {
+                        let mut g = self.v.zeros_like(false);
+                        let value = self.pixel_backward(idx, 1.0, &mut g);
+                        fold(&mut acc, b * per + i, value, &g.to_flat());
+                    }
+                    acc
+                })
+                .collect()
+        })
     }
 
     /// Values of `pixels` on `threads` worker threads.

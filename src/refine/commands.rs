@@ -264,7 +264,13 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     });
     let params: serde_json::Map<String, serde_json::Value> =
         names.iter().map(|&n| (n.to_string(), serde_json::Value::from(result.values[n]))).collect();
-    let json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations });
+    let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations });
+    // error bars from the inverse Fisher information at the optimum (where available)
+    if let Some(u) = ev.uncertainty(&result.values, &names, &obj) {
+        let sigma: serde_json::Map<String, serde_json::Value> = names.iter().zip(&u.sigma).map(|(n, s)| (n.to_string(), serde_json::Value::from(*s))).collect();
+        json["sigma"] = serde_json::Value::Object(sigma);
+        json["correlation"] = serde_json::json!({ "names": names.iter().map(|n| n.name()).collect::<Vec<_>>(), "matrix": u.correlation });
+    }
     let text = serde_json::to_string_pretty(&json).expect("json");
     println!("{text}");
     if let Some(path) = outfile {

@@ -4,6 +4,7 @@
 pub mod gradcheck;
 pub mod commands;
 pub mod optimize;
+pub mod uncertainty;
 
 
 use crate::experiment::Experiment;
@@ -46,7 +47,7 @@ impl Loss {
 
 /// Smallest model value in the Poisson likelihood (photons): keeps ln m finite where the
 /// model has no intensity.
-const POISSON_FLOOR: f64 = 1e-3;
+pub(crate) const POISSON_FLOOR: f64 = 1e-3;
 
 impl Loss {
     /// Loss of one pixel with model value `m` and measured value `t`, and its derivative with

@@ -51,3 +51,72 @@ fn refine_rejects_bad_options() {
         assert!(String::from_utf8_lossy(&out.stderr).contains(needle), "{args}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// The Fisher information from the fused kernel's exact per-pixel gradients equals the one
+/// from a finite-difference Jacobian of the image (Poisson weights).
+#[test]
+fn fisher_information_matches_a_finite_difference_jacobian() {
+    use nanobragg::model::{initial_values, Param};
+    use nanobragg::refine::{Evaluator, Loss, Objective};
+    let exp = crate::common::experiment("-cell 40 50 60 80 95 105 -misset 5 10 15 -default_F 10 -N 4 -lambda 1 -distance 30 -pixel 0.1 -detpixels 24 -mosaic 0.4 -mosaic_domains 3 -phi 1 -osc 0.5 -phisteps 2 -polar 0.9");
+    let ev = Evaluator::new(&exp);
+    let values = initial_values(&exp);
+    let model = ev.image(&values);
+    let obj = Objective::Fit { target: model.clone(), loss: Loss::Poisson };
+    let names = [Param::CellA, Param::MissetZ, Param::Distance, Param::BeamX, Param::Mosaic, Param::Na];
+    let fisher = ev.fisher_information(&values, &names, &obj).unwrap();
+    let jac: Vec<Vec<f64>> = names
+        .iter()
+        .map(|&p| {
+            let central = |h: f64| -> Vec<f64> {
+                let (mut up, mut down) = (values, values);
+                up[p] += h;
+                down[p] -= h;
+                let (a, b) = (ev.image(&up), ev.image(&down));
+                a.iter().zip(&b).map(|(x, y)| (x - y) / (2.0 * h)).collect()
+            };
+            // Richardson extrapolation of two central differences
+            let h = p.info().fd_step * 0.25;
+            let (d1, d2) = (central(h), central(h / 2.0));
+            d1.iter().zip(&d2).map(|(a, b)| (4.0 * b - a) / 3.0).collect()
+        })
+        .collect();
+    for i in 0..names.len() {
+        for j in 0..names.len() {
+            let fd: f64 = (0..model.len()).map(|p| jac[i][p] * jac[j][p] / (model[p] + 1e-3)).sum();
+            let scale = (fisher[i][i] * fisher[j][j]).sqrt();
+            assert!((fisher[i][j] - fd).abs() <= 1e-5 * scale, "{} {}: {} vs {fd}", names[i], names[j], fisher[i][j]);
+        }
+    }
+    // a weighted sum is not a likelihood
+    assert!(ev.fisher_information(&values, &names, &Objective::Weighted(vec![1.0; model.len()])).is_none());
+}
+
+/// `refine` reports standard errors and a correlation matrix, and on a noisy target the
+/// estimates lie within a few standard errors of the truth.
+#[test]
+fn refine_reports_error_bars() {
+    let dir = crate::common::scratch("errbars");
+    let sim = "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1 -distance 100 -pixel 0.2 -detpixels 96 -oversample 1";
+    let render = crate::common::run_in(&dir, &format!("{sim} -noisefile n.img -seed 5 -adc 0 -nopgm"));
+    assert!(render.status.success(), "{}", String::from_utf8_lossy(&render.stderr));
+    let out = crate::common::run_in(&dir, &format!("refine {sim} -misset 10.2 20 29.9 --target n.img --adc 0 --refine cell_a,misset_x,misset_z,distance --out r.json"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("r.json")).unwrap()).unwrap();
+    let truth = [("cell_a", 70.0), ("misset_x", 10.0), ("misset_z", 30.0), ("distance", 100.0)];
+    for (name, t) in truth {
+        let (v, s) = (r["params"][name].as_f64().unwrap(), r["sigma"][name].as_f64().unwrap());
+        assert!(s > 0.0 && s.is_finite(), "{name}: sigma {s}");
+        assert!((v - t).abs() <= 5.0 * s, "{name}: {v} vs truth {t}, sigma {s}");
+    }
+    let names: Vec<&str> = r["correlation"]["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(names, ["cell_a", "misset_x", "misset_z", "distance"]);
+    let m = r["correlation"]["matrix"].as_array().unwrap();
+    for i in 0..4 {
+        assert!((m[i][i].as_f64().unwrap() - 1.0).abs() < 1e-12);
+        for j in 0..4 {
+            let (a, b) = (m[i][j].as_f64().unwrap(), m[j][i].as_f64().unwrap());
+            assert!((a - b).abs() < 1e-12 && a.abs() <= 1.0 + 1e-12);
+        }
+    }
+}
