@@ -30,7 +30,7 @@ fn main() {
         .collect();
     let ev = Evaluator::new(&start);
     let obj = Objective::Fit { target: measured, loss: Loss::Poisson };
-    let result = refine(&ev, &initial_values(&start), &names, &obj, 200, Optimizer::Lbfgs, |it, loss, _| {
+    let result = refine(&ev, &initial_values(&start), &names, &obj, &[], 200, Optimizer::Lbfgs, |it, loss, _| {
         if it % 10 == 0 {
             println!("iteration {it:3}: loss {loss:.6}");
         }

@@ -67,6 +67,21 @@ impl Param {
     pub fn from_name(name: &str) -> Option<Param> {
         Param::ALL.into_iter().find(|p| p.name() == name)
     }
+
+    /// Whether `v` is a physical value of this parameter (refinement never leaves this set):
+    /// positive sizes, lengths, wavelength and fluence, a non-negative mosaic spread, cell
+    /// angles strictly between 0 and 180 degrees, a Kahn factor in [-1, 1].
+    pub fn admissible(self, v: f64) -> bool {
+        use Param::*;
+        v.is_finite()
+            && match self {
+                CellA | CellB | CellC | Na | Nb | Nc | Distance | Pixel | Lambda | Fluence => v > 0.0,
+                CellAlpha | CellBeta | CellGamma => v > 0.0 && v < 180.0,
+                Mosaic => v >= 0.0,
+                Polar => (-1.0..=1.0).contains(&v),
+                _ => true,
+            }
+    }
 }
 
 impl std::fmt::Display for Param {

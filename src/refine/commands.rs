@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::gradcheck::gradcheck_on;
-use super::optimize::{refine, Optimizer};
+use super::optimize::{refine, Optimizer, Restraint};
 use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
 use crate::error::{Error, Result};
 use crate::model::initial_values;
@@ -160,7 +160,9 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     let obj = match target {
         Some(path) => {
             let full = read_target(&path, exp.detector.fpixels * exp.detector.spixels, adc)?;
-            Objective::Fit { target: ev.pixels.iter().map(|&i| full[i]).collect(), loss: loss.unwrap_or(Loss::Poisson) }
+            let (t, loss): (Vec<f64>, Loss) = (ev.pixels.iter().map(|&i| full[i]).collect(), loss.unwrap_or(Loss::Poisson));
+            check_target(&path, &t, adc, loss)?;
+            Objective::Fit { target: t, loss }
         }
         None => Objective::Weighted(super::gradcheck::ramp_weights(&exp, &ev.pixels)),
     };
@@ -198,6 +200,21 @@ fn hkl_gradient_list(grid: &crate::io::hkl::HklGrid, g: &[f64]) -> Vec<Vec<f64>>
         .collect()
 }
 
+/// A target must be counts for a Poisson likelihood: refuse one that is mostly negative (the
+/// usual cause is an SMV image written with another -adc than --adc), warn about a few.
+fn check_target(path: &str, t: &[f64], adc: f64, loss: Loss) -> Result<()> {
+    let negative = t.iter().filter(|&&v| v < -0.5).count();
+    if negative == 0 {
+        return Ok(());
+    }
+    let what = format!("{path}: {negative} of {} pixels are negative after subtracting --adc {adc}", t.len());
+    if loss == Loss::Poisson && negative * 100 > t.len() {
+        return Err(Error::new(format!("{what}; a Poisson likelihood needs counts (was the image written with another -adc? give --adc)")));
+    }
+    eprintln!("WARNING: {what}");
+    Ok(())
+}
+
 /// Read a target image: raw float32 (by size) or SMV (counts minus the ADC offset).
 pub fn read_target(path: &str, npix: usize, adc: f64) -> Result<Vec<f64>> {
     let p = Path::new(path);
@@ -224,6 +241,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let mut optimizer = Optimizer::Lbfgs;
     let mut outfile = None;
     let mut adc = 40.0;
+    let mut restraints = Vec::new();
     let mut gpu = false;
     for (k, v) in &opts {
         match k.as_str() {
@@ -243,6 +261,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
             }
             "out" => outfile = Some(v.clone()),
             "adc" => adc = num(k, v)?,
+            "restrain" => restraints.push(Restraint::parse(v, "--restrain")?),
             _ => return Err(Error::new(format!("refine: unknown option --{k}"))),
         }
     }
@@ -256,17 +275,18 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     };
     let full = read_target(&target, exp.detector.fpixels * exp.detector.spixels, adc)?;
     let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
+    check_target(&target, &t, adc, loss)?;
     let obj = Objective::Fit { target: t, loss };
     let start = initial_values(&exp);
-    let result = refine(&ev, &start, &names, &obj, steps, optimizer, |it, f, v| {
+    let result = refine(&ev, &start, &names, &obj, &restraints, steps, optimizer, |it, f, v| {
         let shown: Vec<String> = names.iter().map(|&n| format!("{n}={:.6}", v[n])).collect();
         eprintln!("iteration {it}: loss {f:.10e} {}", shown.join(" "));
     });
     let params: serde_json::Map<String, serde_json::Value> =
         names.iter().map(|&n| (n.to_string(), serde_json::Value::from(result.values[n]))).collect();
-    let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations });
+    let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations, "history": result.history });
     // error bars from the inverse Fisher information at the optimum (where available)
-    if let Some(u) = ev.uncertainty(&result.values, &names, &obj) {
+    if let Some(u) = ev.uncertainty(&result.values, &names, &obj, &restraints) {
         let sigma: serde_json::Map<String, serde_json::Value> = names.iter().zip(&u.sigma).map(|(n, s)| (n.to_string(), serde_json::Value::from(*s))).collect();
         json["sigma"] = serde_json::Value::Object(sigma);
         json["correlation"] = serde_json::json!({ "names": names.iter().map(|n| n.name()).collect::<Vec<_>>(), "matrix": u.correlation });

@@ -2,7 +2,38 @@
 //! scaled by each parameter's typical step so no learning rate needs tuning.
 
 use super::{Evaluator, Objective};
+use crate::error::{Error, Result};
 use crate::model::{Param, Values};
+
+/// A Gaussian prior on one parameter: adds ((x - value) / sigma)^2 / 2 to the loss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Restraint {
+    pub param: Param,
+    pub value: f64,
+    pub sigma: f64,
+}
+
+impl Restraint {
+    /// Parse `name=value,sigma` (`flag` names the option in errors).
+    pub fn parse(text: &str, flag: &str) -> Result<Restraint> {
+        let bad = || Error::new(format!("{flag}: expected name=value,sigma, got '{text}'"));
+        let (name, rest) = text.split_once('=').ok_or_else(bad)?;
+        let (value, sigma) = rest.split_once(',').ok_or_else(bad)?;
+        let param = super::parse_names(name, flag)?[0];
+        let num = |s: &str| s.trim().parse::<f64>().ok().filter(|x| x.is_finite()).ok_or_else(bad);
+        let (value, sigma) = (num(value)?, num(sigma)?);
+        if !(sigma > 0.0) {
+            return Err(Error::new(format!("{flag}: sigma must be positive, got {sigma} in '{text}'")));
+        }
+        Ok(Restraint { param, value, sigma })
+    }
+
+    /// The restraint's loss term and its derivative at `v`.
+    fn term(&self, v: f64) -> (f64, f64) {
+        let z = (v - self.value) / self.sigma;
+        (0.5 * z * z, z / self.sigma)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Optimizer {
@@ -12,8 +43,11 @@ pub enum Optimizer {
 
 pub struct RefineResult {
     pub values: Values,
+    /// Final loss, restraints included.
     pub loss: f64,
     pub iterations: usize,
+    /// Loss at the start and after every iteration.
+    pub history: Vec<f64>,
 }
 
 /// Scale (command-line units per optimiser unit) of each parameter.
@@ -43,13 +77,16 @@ fn dotv(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Minimise `obj` over `names` starting from `start`. `report` is called after every iteration
-/// with (iteration, loss, values).
+/// Minimise `obj` (plus the restraints) over `names` starting from `start`, never leaving the
+/// physical values of each parameter ([`Param::admissible`]: a step that would is shortened by
+/// the line search). `report` is called after every iteration with (iteration, loss, values).
+#[allow(clippy::too_many_arguments)]
 pub fn refine(
     ev: &Evaluator,
     start: &Values,
     names: &[Param],
     obj: &Objective,
+    restraints: &[Restraint],
     max_steps: usize,
     optimizer: Optimizer,
     mut report: impl FnMut(usize, f64, &Values),
@@ -59,11 +96,22 @@ pub fn refine(
     let n = names.len();
     let eval = |x: &[f64]| -> (f64, Vec<f64>) {
         let v = with_x(start, names, &s, &x0, x);
-        let (f, g) = ev.value_and_grad(&v, names, obj);
+        if !names.iter().all(|&p| p.admissible(v[p])) {
+            return (f64::INFINITY, vec![0.0; names.len()]);
+        }
+        let (mut f, mut g) = ev.value_and_grad(&v, names, obj);
+        for r in restraints {
+            let (t, dt) = r.term(v[r.param]);
+            f += t;
+            if let Some(i) = names.iter().position(|&p| p == r.param) {
+                g[i] += dt;
+            }
+        }
         (f, g.iter().zip(&s).map(|(gi, si)| gi * si).collect())
     };
     let mut x = vec![0.0; n];
     let (mut f, mut g) = eval(&x);
+    let mut history = vec![f];
     let mut iterations = 0;
     match optimizer {
         Optimizer::Lbfgs => {
@@ -129,6 +177,7 @@ pub fn refine(
                 x = xn;
                 f = fn_;
                 g = gn;
+                history.push(f);
                 report(iterations, f, &with_x(start, names, &s, &x0, &x));
                 let smax = sv.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 if df.abs() <= 1e-13 * f.abs().max(1e-300) || smax < 1e-7 {
@@ -150,9 +199,16 @@ pub fn refine(
                     x[i] -= lr * mh / (vh.sqrt() + eps);
                 }
                 let (fn_, gn) = eval(&x);
+                if !fn_.is_finite() {
+                    // left the physical region: back to the best point, with fresh moments
+                    x = best.1.clone();
+                    m.iter_mut().chain(v.iter_mut()).for_each(|z| *z = 0.0);
+                    continue;
+                }
                 f = fn_;
                 g = gn;
                 iterations = it + 1;
+                history.push(f);
                 if f < best.0 {
                     best = (f, x.clone());
                 }
@@ -162,5 +218,5 @@ pub fn refine(
             x = best.1;
         }
     }
-    RefineResult { values: with_x(start, names, &s, &x0, &x), loss: f, iterations }
+    RefineResult { values: with_x(start, names, &s, &x0, &x), loss: f, iterations, history }
 }

@@ -7,6 +7,7 @@
 //! respect to its inputs, and the Jacobian of the inputs with respect to the parameters comes
 //! from burn's autodiff of the parameter graph (one backward pass per input).
 
+use super::optimize::Restraint;
 use super::{Evaluator, Loss, Objective, POISSON_FLOOR};
 use crate::fused::{FusedKernel, KernelTensors};
 use crate::geometry::Geometry;
@@ -101,10 +102,17 @@ impl Evaluator<'_> {
         Some(fisher)
     }
 
-    /// Standard errors and correlations from the inverse Fisher information; None where it is
-    /// not available or singular (a parameter the image does not determine).
-    pub fn uncertainty(&self, values: &Values, names: &[Param], obj: &Objective) -> Option<Uncertainty> {
-        let cov = invert_spd(&self.fisher_information(values, names, obj)?)?;
+    /// Standard errors and correlations from the inverse Fisher information (plus the
+    /// restraints' precision 1/sigma^2); None where it is not available or singular (a parameter
+    /// neither the image nor a restraint determines).
+    pub fn uncertainty(&self, values: &Values, names: &[Param], obj: &Objective, restraints: &[Restraint]) -> Option<Uncertainty> {
+        let mut fisher = self.fisher_information(values, names, obj)?;
+        for r in restraints {
+            if let Some(i) = names.iter().position(|&p| p == r.param) {
+                fisher[i][i] += 1.0 / (r.sigma * r.sigma);
+            }
+        }
+        let cov = invert_spd(&fisher)?;
         let sigma: Vec<f64> = (0..names.len()).map(|i| cov[i][i].sqrt()).collect();
         let correlation = (0..names.len()).map(|i| (0..names.len()).map(|j| cov[i][j] / (sigma[i] * sigma[j])).collect()).collect();
         Some(Uncertainty { sigma, correlation })

@@ -120,3 +120,51 @@ fn refine_reports_error_bars() {
         }
     }
 }
+
+/// Restraints pull a parameter toward a prior, bounds keep parameters physical, the loss
+/// history is reported, and bad restraints or a target with the wrong ADC offset are refused.
+#[test]
+fn restraints_bounds_history_and_target_checks() {
+    let dir = scratch("restrain");
+    let sim = "-cell 50 60 70 90 90 90 -misset 3 4 5 -default_F 100 -N 4 -lambda 1 -distance 60 -pixel 0.2 -detpixels 48 -oversample 1";
+    let render = run_in(&dir, &format!("{sim} -noisefile n.img -seed 3 -adc 0 -nopgm"));
+    assert!(render.status.success());
+    // a tight prior on cell_a far from the truth wins over the data; without it, the data wins
+    let run = |extra: &str| -> Value {
+        let out = run_in(&dir, &format!("refine {sim} -cell 50.3 60 70 90 90 90 --target n.img --adc 0 --refine cell_a,misset_z {extra}"));
+        assert!(out.status.success(), "{extra}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let free = run("");
+    let held = run("--restrain cell_a=50.5,0.0001");
+    let a_free = free["params"]["cell_a"].as_f64().unwrap();
+    let a_held = held["params"]["cell_a"].as_f64().unwrap();
+    let s_free = free["sigma"]["cell_a"].as_f64().unwrap();
+    assert!((a_free - 50.0).abs() < 4.0 * s_free, "{a_free} +- {s_free}");
+    assert!((a_held - 50.5).abs() < 0.001, "{a_held}");
+    // the restraint shows in the error bar: sigma no larger than the prior's
+    assert!(held["sigma"]["cell_a"].as_f64().unwrap() <= 0.0001 * (1.0 + 1e-9));
+    // history: starts at the starting loss, never increases (line search), ends at the loss
+    let h: Vec<f64> = free["history"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(h.len(), free["iterations"].as_u64().unwrap() as usize + 1);
+    assert!(h.windows(2).all(|w| w[1] <= w[0]));
+    assert_eq!(*h.last().unwrap(), free["loss"].as_f64().unwrap());
+    // a crystal size refined toward zero stays positive
+    let shrink = run_in(&dir, &format!("refine {sim} -N 4 --target n.img --adc 0 --refine Na --restrain Na=-5,0.01 --steps 30"));
+    assert!(shrink.status.success(), "{}", String::from_utf8_lossy(&shrink.stderr));
+    let j: Value = serde_json::from_slice(&shrink.stdout).unwrap();
+    assert!(j["params"]["Na"].as_f64().unwrap() > 0.0);
+    for (args, needle) in [
+        (format!("refine {sim} --target n.img --adc 0 --refine cell_a --restrain cell_a=50,0"), "sigma"),
+        (format!("refine {sim} --target n.img --adc 0 --refine cell_a --restrain cell_a=50"), "name=value,sigma"),
+        (format!("refine {sim} --target n.img --adc 0 --refine cell_a --restrain cell_q=50,1"), "cell_q"),
+        // the image was written with -adc 0; the default --adc 40 would make it mostly negative
+        (format!("refine {sim} --target n.img --refine cell_a"), "n.img"),
+    ] {
+        let out = run_in(&dir, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("nanobragg: error:")).collect();
+        assert!(errors.len() == 1 && errors[0].contains(needle), "{args}: {err}");
+    }
+}
