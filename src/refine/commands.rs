@@ -215,6 +215,66 @@ fn check_target(path: &str, t: &[f64], adc: f64, loss: Loss) -> Result<()> {
     Ok(())
 }
 
+/// `nanobragg refine --plan FILE [--steps N] [--out FILE]`: joint refinement of several images.
+fn refine_plan_command(path: &str, steps: Option<usize>, outfile: Option<&str>) -> Result<()> {
+    use super::joint::{experiments, refine_joint, JointImage, Layout, Plan};
+    let plan = Plan::read(path)?;
+    let layout = Layout::from_plan(&plan, path)?;
+    let built = experiments(&plan)?;
+    let mut warned = std::collections::BTreeSet::new();
+    for (_, notes) in &built {
+        for w in &notes.warnings {
+            if warned.insert(w.clone()) {
+                eprintln!("{w}");
+            }
+        }
+    }
+    let adc = plan.adc.unwrap_or(40.0);
+    let images = plan
+        .image
+        .iter()
+        .zip(&built)
+        .map(|(img, (exp, _))| {
+            let ev = Evaluator::new(exp);
+            let full = read_target(&img.target, exp.detector.fpixels * exp.detector.spixels, adc)?;
+            let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
+            check_target(&img.target, &t, adc, layout.loss)?;
+            Ok(JointImage { target: img.target.clone(), obj: Objective::Fit { target: t, loss: layout.loss }, start: initial_values(exp), ev })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let result = refine_joint(&images, &layout, steps.or(plan.steps).unwrap_or(100), |it, f| eprintln!("iteration {it}: loss {f:.10e}"));
+    let map = |names: &[crate::model::Param], vals: &dyn Fn(usize) -> f64| -> serde_json::Value {
+        serde_json::Value::Object(names.iter().enumerate().map(|(i, n)| (n.to_string(), serde_json::Value::from(vals(i)))).collect())
+    };
+    let mut json = serde_json::json!({
+        "params": map(&layout.shared, &|i| result.shared[layout.shared[i]]),
+        "loss": result.loss,
+        "iterations": result.iterations,
+        "history": result.history,
+    });
+    let images_json: Vec<serde_json::Value> = images
+        .iter()
+        .enumerate()
+        .map(|(k, img)| {
+            let mut j = serde_json::json!({ "target": img.target, "params": map(&layout.per_image, &|i| result.images[k][layout.per_image[i]]) });
+            if let Some((_, own)) = &result.sigma {
+                j["sigma"] = map(&layout.per_image, &|i| own[k][i]);
+            }
+            j
+        })
+        .collect();
+    json["images"] = serde_json::Value::from(images_json);
+    if let Some((shared, _)) = &result.sigma {
+        json["sigma"] = map(&layout.shared, &|i| shared[i]);
+    }
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    println!("{text}");
+    if let Some(path) = outfile {
+        crate::io::write_atomic(Path::new(path), format!("{text}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Read a target image: raw float32 (by size) or SMV (counts minus the ADC offset).
 pub fn read_target(path: &str, npix: usize, adc: f64) -> Result<Vec<f64>> {
     let p = Path::new(path);
@@ -242,6 +302,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let mut outfile = None;
     let mut adc = 40.0;
     let mut restraints = Vec::new();
+    let mut plan = None;
     let mut gpu = false;
     for (k, v) in &opts {
         match k.as_str() {
@@ -262,8 +323,16 @@ pub fn refine_command(args: &[String]) -> Result<()> {
             "out" => outfile = Some(v.clone()),
             "adc" => adc = num(k, v)?,
             "restrain" => restraints.push(Restraint::parse(v, "--restrain")?),
+            "plan" => plan = Some(v.clone()),
             _ => return Err(Error::new(format!("refine: unknown option --{k}"))),
         }
+    }
+    if let Some(path) = plan {
+        if !sim.is_empty() || target.is_some() || names.is_some() || !restraints.is_empty() {
+            return Err(Error::new("--plan: give the simulation flags, targets, parameters and restraints in the plan, not on the command line"));
+        }
+        let explicit_steps = opts.iter().any(|(k, _)| k == "steps").then_some(steps);
+        return refine_plan_command(&path, explicit_steps, outfile.as_deref());
     }
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;

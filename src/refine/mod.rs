@@ -4,6 +4,7 @@
 pub mod gradcheck;
 pub mod commands;
 pub mod optimize;
+pub mod joint;
 pub mod uncertainty;
 
 

@@ -29,7 +29,7 @@ impl Restraint {
     }
 
     /// The restraint's loss term and its derivative at `v`.
-    fn term(&self, v: f64) -> (f64, f64) {
+    pub fn term(&self, v: f64) -> (f64, f64) {
         let z = (v - self.value) / self.sigma;
         (0.5 * z * z, z / self.sigma)
     }
@@ -93,7 +93,6 @@ pub fn refine(
 ) -> RefineResult {
     let s = scales(names, start);
     let x0: Vec<f64> = names.iter().map(|&n| start[n]).collect();
-    let n = names.len();
     let eval = |x: &[f64]| -> (f64, Vec<f64>) {
         let v = with_x(start, names, &s, &x0, x);
         if !names.iter().all(|&p| p.admissible(v[p])) {
@@ -109,6 +108,23 @@ pub fn refine(
         }
         (f, g.iter().zip(&s).map(|(gi, si)| gi * si).collect())
     };
+    let m = minimize(names.len(), eval, max_steps, optimizer, |it, f, x| report(it, f, &with_x(start, names, &s, &x0, x)));
+    RefineResult { values: with_x(start, names, &s, &x0, &m.x), loss: m.loss, iterations: m.iterations, history: m.history }
+}
+
+/// Result of [`minimize`].
+pub struct Minimum {
+    /// The point, in the scaled coordinates of the objective.
+    pub x: Vec<f64>,
+    pub loss: f64,
+    pub iterations: usize,
+    /// Loss at the start and after every iteration.
+    pub history: Vec<f64>,
+}
+
+/// Minimise `eval` (value and gradient) over `n` coordinates scaled so that 1 is a typical
+/// step, starting at 0. An infinite value marks a point outside the admissible region.
+pub fn minimize(n: usize, eval: impl Fn(&[f64]) -> (f64, Vec<f64>), max_steps: usize, optimizer: Optimizer, mut report: impl FnMut(usize, f64, &[f64])) -> Minimum {
     let mut x = vec![0.0; n];
     let (mut f, mut g) = eval(&x);
     let mut history = vec![f];
@@ -178,7 +194,7 @@ pub fn refine(
                 f = fn_;
                 g = gn;
                 history.push(f);
-                report(iterations, f, &with_x(start, names, &s, &x0, &x));
+                report(iterations, f, &x);
                 let smax = sv.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 if df.abs() <= 1e-13 * f.abs().max(1e-300) || smax < 1e-7 {
                     break;
@@ -212,11 +228,11 @@ pub fn refine(
                 if f < best.0 {
                     best = (f, x.clone());
                 }
-                report(iterations, f, &with_x(start, names, &s, &x0, &x));
+                report(iterations, f, &x);
             }
             f = best.0;
             x = best.1;
         }
     }
-    RefineResult { values: with_x(start, names, &s, &x0, &x), loss: f, iterations, history }
+    Minimum { x, loss: f, iterations, history }
 }

@@ -168,3 +168,73 @@ fn restraints_bounds_history_and_target_checks() {
         assert!(errors.len() == 1 && errors[0].contains(needle), "{args}: {err}");
     }
 }
+
+/// `refine --plan`: a one-image plan gives the single-image answer; five frames of a rotation
+/// series share the detector and pin the distance down better than one frame; bad plans are
+/// refused with one line naming the problem and no output.
+#[test]
+fn joint_refinement_from_a_plan() {
+    let dir = scratch("plan");
+    let common = "-cell 60 70 80 85 95 100 -misset 5 10 15 -default_F 100 -N 5 -lambda 1 -pixel 0.2 -detpixels 96 -oversample 1 -distance 100 -osc 1";
+    for k in 0..5 {
+        let out = run_in(&dir, &format!("{common} -phi {} -noisefile f{k}.img -seed {} -adc 0 -nopgm", 2 * k + 1, 11 + k));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // the starting model: distance 1 mm off, beam centre 1 pixel off, missets 0.1 deg off
+    let start = "-cell 60 70 80 85 95 100 -misset 5.1 9.9 15.1 -default_F 100 -N 5 -lambda 1 -pixel 0.2 -detpixels 96 -oversample 1 -distance 101 -osc 1 -Xbeam 9.9 -Ybeam 9.5";
+    let plan = |images: &[usize], extra: &str| -> String {
+        let mut t = format!("flags = \"{start}\"\nadc = 0\nshared = [\"distance\", \"beam_x\", \"beam_y\"]\nper_image = [\"misset_x\", \"misset_y\", \"misset_z\"]\n{extra}\n");
+        for &k in images {
+            t += &format!("[[image]]\ntarget = \"f{k}.img\"\nflags = \"-phi {}\"\n", 2 * k + 1);
+        }
+        t
+    };
+    let run = |name: &str, text: &str| -> Value {
+        std::fs::write(dir.join(name), text).unwrap();
+        let out = run_in(&dir, &format!("refine --plan {name}"));
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let one = run("one.toml", &plan(&[0], ""));
+    let single = run_in(&dir, &format!("refine {start} -phi 1 --target f0.img --adc 0 --refine distance,beam_x,beam_y,misset_x,misset_y,misset_z"));
+    assert!(single.status.success());
+    let single: Value = serde_json::from_slice(&single.stdout).unwrap();
+    for n in ["distance", "beam_x", "beam_y"] {
+        let (a, b) = (one["params"][n].as_f64().unwrap(), single["params"][n].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-10 * b.abs(), "{n}: plan {a} vs single {b}");
+        let (sa, sb) = (one["sigma"][n].as_f64().unwrap(), single["sigma"][n].as_f64().unwrap());
+        assert!((sa - sb).abs() <= 1e-6 * sb, "{n}: sigma {sa} vs {sb}");
+    }
+    for n in ["misset_x", "misset_y", "misset_z"] {
+        let (a, b) = (one["images"][0]["params"][n].as_f64().unwrap(), single["params"][n].as_f64().unwrap());
+        assert!((a - b).abs() <= 1e-10 * b.abs(), "{n}: plan {a} vs single {b}");
+    }
+    assert!((one["loss"].as_f64().unwrap() - single["loss"].as_f64().unwrap()).abs() <= 1e-10 * single["loss"].as_f64().unwrap().abs());
+    let five = run("five.toml", &plan(&[0, 1, 2, 3, 4], ""));
+    let (d, sd) = (five["params"]["distance"].as_f64().unwrap(), five["sigma"]["distance"].as_f64().unwrap());
+    let sd1 = one["sigma"]["distance"].as_f64().unwrap();
+    assert!(sd <= 0.6 * sd1, "joint sigma {sd} vs single-frame {sd1}");
+    assert!((d - 100.0).abs() <= 3.0 * sd, "distance {d} +- {sd}");
+    assert_eq!(five["images"].as_array().unwrap().len(), 5);
+    assert!(five["images"][4]["sigma"]["misset_z"].as_f64().unwrap() > 0.0);
+    // bad plans
+    std::fs::write(dir.join("small.img"), b"").unwrap();
+    for (name, text, needle) in [
+        ("missing.toml", None, "missing.toml"),
+        ("malformed.toml", Some("flags = \"-cell 60\"\n[[image]\n".to_string()), "malformed.toml"),
+        ("unknown_key.toml", Some(plan(&[0], "colour = 3")), "colour"),
+        ("unknown_param.toml", Some(plan(&[0], "").replace("\"beam_y\"", "\"beam_q\"")), "beam_q"),
+        ("bad_restraint.toml", Some(plan(&[0], "[restrain]\ndistance = [100.0, 0.0]")), "sigma"),
+        ("wrong_size.toml", Some(plan(&[0], "").replace("f0.img", "small.img")), "small.img"),
+    ] {
+        if let Some(t) = text {
+            std::fs::write(dir.join(name), t).unwrap();
+        }
+        let out = run_in(&dir, &format!("refine --plan {name} --out bad.json"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("nanobragg: error:")).collect();
+        assert!(!out.status.success(), "{name}");
+        assert!(errors.len() == 1 && errors[0].contains(needle), "{name}: {err}");
+        assert!(!dir.join("bad.json").exists(), "{name}: output written");
+    }
+}
