@@ -7,6 +7,7 @@ pub mod floatimg;
 pub mod hkl;
 pub mod matrix;
 pub mod pgm;
+pub mod png;
 pub mod smv;
 pub mod sourcefile;
 
