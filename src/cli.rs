@@ -209,6 +209,14 @@ impl<'a> Args<'a> {
         }
         Ok(v)
     }
+    /// A direction: three numbers, not all zero (a zero vector has no direction to normalise).
+    fn dir3(&mut self, flag: &str) -> Result<[f64; 3]> {
+        let v = self.v3(flag)?;
+        if v.iter().all(|&x| x == 0.0) {
+            return Err(Error::new(format!("{flag}: a direction must not be the zero vector (got 0 0 0)")));
+        }
+        Ok(v)
+    }
     /// The next argument, if it exists and looks like a number (C: does not start with '-').
     fn optional_number(&mut self, flag: &str) -> Result<Option<f64>> {
         match self.argv.get(self.i + 1) {
@@ -274,8 +282,16 @@ fn crystal_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
                     None => break,
                 }
             }
-            if v.is_empty() {
-                return Err(Error::new("-cell: missing values (a b c alpha beta gamma)"));
+            if v.len() < 6 {
+                // the C program reads six values whatever follows; fewer is a typo, not a cell
+                let next = match a.argv.get(a.i + 1) {
+                    Some(t) => format!(" before '{t}'"),
+                    None => String::new(),
+                };
+                return Err(Error::new(format!(
+                    "-cell: missing values: expected 6 numbers (a b c alpha beta gamma), got {}{next}",
+                    v.len()
+                )));
             }
             for (i, &x) in v.iter().enumerate() {
                 // 0 means "default" (lengths: a, angles: 90), as in the reference
@@ -391,7 +407,7 @@ fn detector_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
             o.pivot = Some(Pivot::Sample);
         }
         "-twotheta_axis" => {
-            o.twotheta_axis = Some(a.v3(f)?);
+            o.twotheta_axis = Some(a.dir3(f)?);
             o.convention = Some(Convention::Custom);
         }
         "-detector_abs" | "-detector_absorb" => {
@@ -452,7 +468,8 @@ fn frame_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
         }
         "-fdet_vector" | "-sdet_vector" | "-odet_vector" | "-beam_vector" | "-polar_vector"
         | "-spindle_axis" | "-pix0_vector" => {
-            let v = a.v3(f)?;
+            // pix0 is a position (the origin is a valid one); the others are directions
+            let v = if f == "-pix0_vector" { a.v3(f)? } else { a.dir3(f)? };
             o.convention = Some(Convention::Custom);
             match f {
                 "-fdet_vector" => o.fdet_vector = Some(v),
@@ -697,9 +714,13 @@ mod tests {
     }
 
     #[test]
-    fn cell_takes_up_to_six_numbers_and_pivot_follows_order() {
-        let o = parse(&args("-cell 70 80 90 -N 5 -xds -distance 100")).unwrap();
-        assert_eq!(o.cell, Some(vec![70.0, 80.0, 90.0]));
+    fn cell_takes_six_numbers_and_pivot_follows_order() {
+        let o = parse(&args("-cell 70 80 90 90 90 90 -N 5 -xds -distance 100")).unwrap();
+        assert_eq!(o.cell, Some(vec![70.0, 80.0, 90.0, 90.0, 90.0, 90.0]));
+        for short in ["-cell 70 80", "-cell 70 80 90 -N 5", "-cell 70 80 90 90 90"] {
+            let e = parse(&args(short)).unwrap_err();
+            assert!(e.0.starts_with("-cell: missing values") && e.0.contains("6 numbers"), "{short}: {e}");
+        }
         assert_eq!(o.pivot, Some(Pivot::Beam));
         assert_eq!(o.convention, Some(Convention::Xds));
         let o = parse(&args("-distance 100 -twotheta 5")).unwrap();
@@ -725,5 +746,15 @@ mod tests {
         assert!(parse(&args("-N 2.5")).is_err());
         assert!(parse(&args("-fdet_vector 1 0")).is_err());
         assert!(parse(&args("stray")).is_err());
+    }
+
+    #[test]
+    fn zero_directions_are_errors_but_a_zero_pix0_is_not() {
+        for flag in ["-fdet_vector", "-sdet_vector", "-odet_vector", "-beam_vector", "-polar_vector", "-spindle_axis", "-twotheta_axis"] {
+            let e = parse(&args(&format!("{flag} 0 0 0"))).unwrap_err();
+            assert!(e.0.starts_with(flag) && e.0.contains("zero vector"), "{e}");
+            assert!(parse(&args(&format!("{flag} 0 0 -1e-3"))).is_ok(), "{flag}");
+        }
+        assert_eq!(parse(&args("-pix0_vector 0 0 0")).unwrap().pix0_vector, Some([0.0; 3]));
     }
 }

@@ -48,8 +48,8 @@ fn run(args: &[String]) -> Result<()> {
     for line in &notes.info {
         let _ = writeln!(out, "{line}");
     }
+    // warnings go to stderr only: echoing them on stdout showed each twice on a terminal
     for line in &notes.warnings {
-        let _ = writeln!(out, "{line}");
         eprintln!("{line}");
     }
     if let (Some(_), Some(grid)) = (&o.hkl, &exp.structure.grid) {

@@ -41,10 +41,10 @@ fn refine_recovers_geometry_from_a_c_reference_image() {
 fn refine_rejects_bad_options() {
     let dir = scratch("refine_bad");
     for (args, needle) in [
-        ("refine -cell 70 80 90 -default_F 1 -detpixels 8 --refine cell_a", "--target"),
-        ("refine -cell 70 80 90 -default_F 1 -detpixels 8 --target x.bin --refine cell_z", "cell_z"),
-        ("refine -cell 70 80 90 -default_F 1 -detpixels 8 --target missing.bin --refine cell_a", "missing.bin"),
-        ("refine -cell 70 80 90 -default_F 1 -detpixels 8 --target x.bin --refine cell_a --loss l1", "--loss"),
+        ("refine -cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 --refine cell_a", "--target"),
+        ("refine -cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 --target x.bin --refine cell_z", "cell_z"),
+        ("refine -cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 --target missing.bin --refine cell_a", "missing.bin"),
+        ("refine -cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 --target x.bin --refine cell_a --loss l1", "--loss"),
     ] {
         let out = run_in(&dir, args);
         assert!(!out.status.success(), "{args}");
