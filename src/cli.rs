@@ -6,6 +6,8 @@
 use crate::error::{Error, Result};
 use crate::settings::{Convention, Misset, Pivot, Shape};
 
+pub mod table;
+
 /// Everything the user typed, in the C program's units as typed (mm, degrees, Angstrom, ...),
 /// with `None` meaning "not given". Flags that the C program lets later flags override
 /// (pivot, convention) are tracked in the order they were given.
@@ -246,7 +248,11 @@ pub fn parse(argv: &[String]) -> Result<Options> {
             || engine_flag(&mut o, &mut a, flag)?;
         if !known {
             if flag.starts_with('-') {
-                return Err(Error::new(format!("unknown option '{flag}' (see -h for the list)")));
+                let hint = match table::closest(flag, table::all_names()) {
+                    Some(n) => format!(": did you mean {n}?"),
+                    None => String::new(),
+                };
+                return Err(Error::new(format!("unknown option '{flag}'{hint} (see -h for the list)")));
             }
             return Err(Error::new(format!("unexpected argument '{flag}' (options start with '-')")));
         }
@@ -664,36 +670,60 @@ fn engine_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Help text printed by `-h`.
-pub const HELP: &str = "\
-nanobragg: absolute-scale diffraction images of small crystals (nanoBragg-compatible)
+/// The subcommands of the program.
+pub const COMMANDS: [&str; 5] = ["render", "grad", "gradcheck", "refine", "help"];
 
-usage: nanobragg -cell a b c al be ga | -mat A.mat   -hkl F.hkl | -default_F F   [options]
+/// A clap error as one line: what was wrong and, for a typo, the closest valid name.
+pub fn clap_error(e: &clap::Error, command: &str) -> Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let get = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let hint = |k| get(k).map(|s| format!(": did you mean {s}?")).unwrap_or_default();
+    let text = match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let arg = get(ContextKind::InvalidArg).unwrap_or_default();
+            format!("{command}: unknown option '{arg}'{} (see {command} --help)", hint(ContextKind::SuggestedArg))
+        }
+        ErrorKind::InvalidSubcommand => {
+            let sub = get(ContextKind::InvalidSubcommand).unwrap_or_default();
+            // the closest by edits (clap's own pick can prefer refine to render for "rendr")
+            let hint = table::closest(&sub, COMMANDS).map(|s| format!(": did you mean {s}?")).unwrap_or_default();
+            format!("unknown command '{sub}'{hint} (see --help)")
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
+            format!("{command}: {}", first.trim_start_matches("error: "))
+        }
+    };
+    Error::new(text)
+}
 
-crystal:   -cell -mat/-matrix -misset x y z|random -misset_seed -N -Na -Nb -Nc -xtalsize
-           -sample_x/-y/-z -square_xtal -round_xtal -gauss_xtal -tophat_spots -fudge
-           -mosaic -mosaic_domains -mosaic_seed -phi -osc -phistep -phisteps
-           -legacy_cell (build -cell's oblique cells as nanoBragg.c does, slightly off)
-structure: -hkl -default_F -interpolate -nointerpolate (Fdump.bin is read when -hkl is absent)
-detector:  -distance -close_distance -pixel -detpixels -detpixels_f -detpixels_s -detsize
-           -detsize_f -detsize_s -Xbeam -Ybeam -Xclose -Yclose -ORGX -ORGY -pivot sample|beam
-           -mosflm -xds -adxv -denzo -dials -fdet_vector -sdet_vector -odet_vector
-           -beam_vector -polar_vector -spindle_axis -pix0_vector -twotheta -twotheta_axis
-           -detector_rotx -detector_roty -detector_rotz -curved_det -point_pixel
-           -detector_abs -detector_thick -detector_thicksteps -roi xmin xmax ymin ymax -mask
-           -img header.img
-beam:      -lambda/-wave -energy -dispersion -dispsteps -divergence -hdivrange -vdivrange
-           -hdivstep -vdivstep -hdivsteps -vdivsteps -divsteps -square_div -round_div
-           -sourcefile -source_weights -polar -nopolar -fluence -flux -exposure -beamsize
-sampling:  -oversample -oversample_thick -oversample_polar -oversample_omega -dmin -water
-output:    -floatfile -intfile -noisefile -pgmfile -scale -pgmscale -adc -seed -nonoise
-           -nopgm -noprogress -progress -printout -printout_pixel f s -trace_pixel s f
-engine:    -memory_mb MB or -chunk_elements N (batch size) -threads N -engine fused|tensor
-           -device cpu|gpu -precision f64|f32
+/// Parse with clap; `None` when clap printed the help or the version (a success).
+pub fn clap_matches(cmd: clap::Command, argv: Vec<String>, command: &str) -> Result<Option<clap::ArgMatches>> {
+    match cmd.try_get_matches_from(argv) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            Ok(None)
+        }
+        Err(e) => Err(clap_error(&e, command)),
+    }
+}
 
-Units: mm, degrees, Angstrom, mrad (divergence), percent (dispersion), um (detector
-thickness and attenuation depth), photons/m^2 (fluence). See docs/cli.md.
-";
+/// Usage line of a render.
+pub const USAGE: &str = "nanobragg [render] -cell a b c al be ga | -mat A.mat   -hkl F.hkl | -default_F F   [flags]";
+
+/// Help text of a render (`-h`, `render --help`), made from the flag table.
+pub fn help() -> String {
+    format!(
+        "nanobragg: absolute-scale diffraction images of small crystals (nanoBragg-compatible)\n\nusage: {USAGE}\n\n{}",
+        table::flags_help()
+    )
+}
 
 #[cfg(test)]
 mod tests {

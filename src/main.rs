@@ -12,15 +12,19 @@ use nanobragg::{cli, device, io, output};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    use nanobragg::refine::commands as sub;
     let result = match args.first().map(String::as_str) {
-        Some("gradcheck") => nanobragg::refine::commands::gradcheck_command(&args[1..]).map(|code| {
+        Some("gradcheck") => sub::gradcheck_command(&args[1..]).map(|code| {
             if code != 0 {
                 std::process::exit(code);
             }
         }),
-        Some("refine") => nanobragg::refine::commands::refine_command(&args[1..]),
-        Some("grad") => nanobragg::refine::commands::grad_command(&args[1..]),
-        _ => run(&args),
+        Some("refine") => sub::refine_command(&args[1..]),
+        Some("grad") => sub::grad_command(&args[1..]),
+        Some("render") => run(&args[1..]),
+        // the C program's command line: a render, parsed flag by flag in order (cli::parse)
+        Some(a) if a.starts_with('-') && !TOP_LEVEL_FLAGS.contains(&a) => run(&args),
+        _ => top_level(&args),
     };
     if let Err(e) = result {
         let _ = std::io::stdout().flush();
@@ -29,10 +33,44 @@ fn main() {
     }
 }
 
+/// First arguments that belong to the program rather than to a render.
+const TOP_LEVEL_FLAGS: [&str; 5] = ["--help", "-h", "-help", "--version", "-V"];
+
+/// The command tree, for help, version and the listing of subcommands. A render's flags are
+/// single-dash C flags, handed raw to `cli::parse` (clap cannot spell `-cell` as a long name).
+fn app() -> clap::Command {
+    use clap::{Arg, Command};
+    let render = Command::new("render")
+        .about("Render an image (the default: `nanobragg -cell ...` is `nanobragg render -cell ...`)")
+        .disable_help_flag(true)
+        .override_help(cli::help())
+        .arg(Arg::new("flags").num_args(0..).allow_hyphen_values(true).trailing_var_arg(true));
+    Command::new("nanobragg")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Absolute-scale X-ray diffraction images of small crystals (nanoBragg-compatible), with gradients")
+        .override_usage("nanobragg [render] <simulation flags>\n       nanobragg <COMMAND> <simulation flags> [--options]")
+        .subcommand(render)
+        .subcommand(nanobragg::refine::commands::grad_cli())
+        .subcommand(nanobragg::refine::commands::gradcheck_cli())
+        .subcommand(nanobragg::refine::commands::refine_cli())
+        .after_help(format!("Simulation flags (a render's, and every command's):\n\n{}", cli::table::flags_help()))
+}
+
+/// No command given: help, version, or an unknown command word.
+fn top_level(args: &[String]) -> Result<()> {
+    let mut argv = vec!["nanobragg".to_string()];
+    argv.extend(args.iter().map(|a| if a == "-help" { "--help".to_string() } else { a.clone() }));
+    if cli::clap_matches(app(), argv, "nanobragg")?.is_some() {
+        // nothing asked for: show what can be asked
+        let _ = app().print_help();
+    }
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<()> {
     let o = cli::parse(args)?;
     if o.help || args.is_empty() {
-        print!("{}", cli::HELP);
+        print!("{}", cli::help());
         return Ok(());
     }
     let (exp, notes) = experiment::build(&o)?;

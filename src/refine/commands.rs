@@ -10,28 +10,139 @@ use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
 use crate::error::{Error, Result};
 use crate::model::initial_values;
 
-/// Split `--name value` options (and bare `--flag` switches listed in `switches`) from the
-/// simulation flags.
-fn split_options(args: &[String], switches: &[&str]) -> Result<(Vec<String>, Vec<(String, String)>)> {
+/// After-help of the subcommands: their simulation flags are the render's.
+const SIM_FLAGS: &str = "Simulation flags: every flag of a render, with a single dash, in any order among the \
+options above (see `nanobragg render --help`), e.g. -cell 70 80 90 90 90 90 -default_F 100 -N 5.";
+
+/// Options of `nanobragg gradcheck` (values are kept as typed and checked below, so that the
+/// messages name the option as before).
+#[derive(clap::Args, Debug)]
+pub struct GradcheckOpts {
+    /// Parameters to check, comma-separated (e.g. cell_a,distance) [required]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true, help_heading = "Gradient check")]
+    params: Option<String>,
+    /// Central-difference step, in the parameter's units [default: one per parameter]
+    #[arg(long, value_name = "STEP", allow_hyphen_values = true, help_heading = "Gradient check")]
+    h: Option<String>,
+    /// Largest relative error that passes (exit status 2 otherwise)
+    #[arg(long, value_name = "T", allow_hyphen_values = true, default_value = "1e-6", help_heading = "Gradient check")]
+    tol: String,
+    /// Objective: the plain image sum (default: a smoothly weighted sum)
+    #[arg(long, help_heading = "Gradient check")]
+    sum: bool,
+    /// Device of the autodiff pass: cpu or gpu
+    #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
+    device: String,
+}
+
+/// Options of `nanobragg grad`.
+#[derive(clap::Args, Debug)]
+pub struct GradOpts {
+    /// Parameters, comma-separated, or all; structure_factors and source_weights add those vector gradients
+    #[arg(long, value_name = "LIST|all", allow_hyphen_values = true, default_value = "all", help_heading = "Gradient")]
+    params: String,
+    /// Measured image (float32 .bin, or SMV counts minus --adc); without it the loss is a weighted image sum
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Gradient")]
+    target: Option<String>,
+    /// Loss against --target: poisson, gaussian or mse [default: poisson]
+    #[arg(long, value_name = "L", allow_hyphen_values = true, help_heading = "Gradient")]
+    loss: Option<String>,
+    /// Also write the JSON to this file
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Output")]
+    out: Option<String>,
+    /// ADC offset subtracted from an SMV target (counts)
+    #[arg(long, value_name = "A", allow_hyphen_values = true, default_value = "40", help_heading = "Gradient")]
+    adc: String,
+    /// Worker threads (0: one per core)
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0", help_heading = "Engine")]
+    threads: String,
+    /// Device: cpu or gpu
+    #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
+    device: String,
+}
+
+/// Options of `nanobragg refine`.
+#[derive(clap::Args, Debug)]
+pub struct RefineOpts {
+    /// Measured image (float32 .bin, or SMV counts minus --adc) [required]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Refinement")]
+    target: Option<String>,
+    /// Parameters to refine, comma-separated (e.g. cell_a,distance) [required]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true, help_heading = "Refinement")]
+    refine: Option<String>,
+    /// Loss: poisson, gaussian or mse
+    #[arg(long, value_name = "L", allow_hyphen_values = true, default_value = "poisson", help_heading = "Refinement")]
+    loss: String,
+    /// Most optimiser iterations
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "100", help_heading = "Refinement")]
+    steps: String,
+    /// Optimiser: lbfgs or adam
+    #[arg(long, value_name = "lbfgs|adam", allow_hyphen_values = true, default_value = "lbfgs", help_heading = "Refinement")]
+    optimizer: String,
+    /// ADC offset subtracted from an SMV target (counts)
+    #[arg(long, value_name = "A", allow_hyphen_values = true, default_value = "40", help_heading = "Refinement")]
+    adc: String,
+    /// Also write the result JSON to this file
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Output")]
+    out: Option<String>,
+    /// Device: cpu or gpu
+    #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
+    device: String,
+}
+
+fn sub_command<T: clap::Args>(name: &'static str, about: &'static str) -> clap::Command {
+    // about after augment_args: the options struct's doc comment would replace it
+    T::augment_args(clap::Command::new(name))
+        .about(about)
+        .override_usage(format!("nanobragg {name} <simulation flags> [options]"))
+        .after_help(SIM_FLAGS)
+}
+
+/// The clap description of `gradcheck` (for its help, and the top-level listing).
+pub fn gradcheck_cli() -> clap::Command {
+    sub_command::<GradcheckOpts>("gradcheck", "Compare autodiff gradients with finite differences")
+}
+
+/// The clap description of `grad`.
+pub fn grad_cli() -> clap::Command {
+    sub_command::<GradOpts>("grad", "Loss value and gradients as JSON")
+}
+
+/// The clap description of `refine`.
+pub fn refine_cli() -> clap::Command {
+    sub_command::<RefineOpts>("refine", "Fit parameters to a measured image")
+}
+
+/// Separate the subcommand's `--name [value]` options (parsed by clap) from the simulation
+/// flags (single dash, parsed by `cli`). `None` when help was asked for and printed.
+fn split<T: clap::FromArgMatches>(cmd: clap::Command, args: &[String]) -> Result<Option<(Vec<String>, T)>> {
+    let mut cmd = cmd;
+    cmd.build();
+    let name = cmd.get_name().to_string();
     let mut sim = Vec::new();
-    let mut opts = Vec::new();
+    let mut argv = vec![name.clone()];
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
-        if let Some(name) = a.strip_prefix("--") {
-            if switches.contains(&name) {
-                opts.push((name.to_string(), String::new()));
-            } else {
-                let v = args.get(i + 1).ok_or_else(|| Error::new(format!("{a}: missing value")))?;
-                opts.push((name.to_string(), v.clone()));
-                i += 1;
+        match a.strip_prefix("--").filter(|n| !n.is_empty()) {
+            Some(rest) => {
+                argv.push(a.clone());
+                let long = rest.split('=').next().unwrap_or(rest);
+                let takes_value = cmd.get_arguments().any(|x| x.get_long() == Some(long) && x.get_action().takes_values());
+                if takes_value && !rest.contains('=') && i + 1 < args.len() {
+                    argv.push(args[i + 1].clone());
+                    i += 1;
+                }
             }
-        } else {
-            sim.push(a.clone());
+            // the render's own help switches ask for this command's help
+            None if a == "-h" || a == "-help" => argv.push("--help".into()),
+            None => sim.push(a.clone()),
         }
         i += 1;
     }
-    Ok((sim, opts))
+    let Some(m) = crate::cli::clap_matches(cmd, argv, &name)? else { return Ok(None) };
+    let opts = T::from_arg_matches(&m).map_err(|e| crate::cli::clap_error(&e, &name))?;
+    Ok(Some((sim, opts)))
 }
 
 fn build(sim: &[String]) -> Result<crate::experiment::Experiment> {
@@ -58,24 +169,14 @@ fn num(flag: &str, v: &str) -> Result<f64> {
 /// `nanobragg gradcheck <simulation flags> --params LIST [--h STEP] [--tol T] [--sum]`.
 /// Returns the process exit status (non-zero when a relative error exceeds the tolerance).
 pub fn gradcheck_command(args: &[String]) -> Result<i32> {
-    let (sim, opts) = split_options(args, &["sum"])?;
-    let mut names = None;
-    let mut h = None;
-    let mut tol = 1e-6;
-    let mut weighted = true;
-    let mut gpu = false;
-    for (k, v) in &opts {
-        match k.as_str() {
-            "device" => gpu = parse_device(v)?,
-            "params" => names = Some(parse_names(v, "--params")?),
-            "h" => h = Some(num(k, v)?).filter(|x: &f64| *x > 0.0),
-            "tol" => tol = num(k, v)?,
-            "sum" => weighted = false,
-            _ => return Err(Error::new(format!("gradcheck: unknown option --{k}"))),
-        }
-    }
+    let Some((sim, opts)) = split::<GradcheckOpts>(gradcheck_cli(), args)? else { return Ok(0) };
+    let gpu = parse_device(&opts.device)?;
+    let names = opts.params.as_deref().map(|v| parse_names(v, "--params")).transpose()?;
+    let h = opts.h.as_deref().map(|v| num("h", v)).transpose()?.filter(|x: &f64| *x > 0.0);
+    let tol = num("tol", &opts.tol)?;
+    let weighted = !opts.sum;
     let names = names.ok_or_else(|| Error::new("gradcheck: --params LIST is required (e.g. --params cell_a,distance)"))?;
-    if opts.iter().any(|(k, _)| k == "h") && h.is_none() {
+    if opts.h.is_some() && h.is_none() {
         return Err(Error::new("--h: step must be positive"));
     }
     let exp = build(&sim)?;
@@ -104,26 +205,15 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
 /// JSON on stdout (and in --out). Without a target the loss is gradcheck's smoothly weighted
 /// image sum. `structure_factors` and `source_weights` in the list add those vector gradients.
 pub fn grad_command(args: &[String]) -> Result<()> {
-    let (sim, opts) = split_options(args, &[])?;
-    let mut list = "all".to_string();
-    let mut target = None;
-    let mut loss = None;
-    let mut outfile = None;
-    let mut adc = 40.0;
-    let mut threads = 0usize;
-    let mut gpu = false;
-    for (k, v) in &opts {
-        match k.as_str() {
-            "params" => list = v.clone(),
-            "target" => target = Some(v.clone()),
-            "loss" => loss = Some(Loss::parse(v)?),
-            "out" => outfile = Some(v.clone()),
-            "adc" => adc = num(k, v)?,
-            "threads" => threads = v.parse::<usize>().map_err(|_| Error::new(format!("--threads: expected a count, got '{v}'")))?,
-            "device" => gpu = parse_device(v)?,
-            _ => return Err(Error::new(format!("grad: unknown option --{k}"))),
-        }
-    }
+    let Some((sim, opts)) = split::<GradOpts>(grad_cli(), args)? else { return Ok(()) };
+    let list = opts.params.clone();
+    let target = opts.target.clone();
+    let loss = opts.loss.as_deref().map(Loss::parse).transpose()?;
+    let outfile = opts.out.clone();
+    let adc = num("adc", &opts.adc)?;
+    let v = &opts.threads;
+    let threads = v.parse::<usize>().map_err(|_| Error::new(format!("--threads: expected a count, got '{v}'")))?;
+    let gpu = parse_device(&opts.device)?;
     if loss.is_some() && target.is_none() {
         return Err(Error::new("--loss: needs --target FILE (without a target the loss is the weighted image sum)"));
     }
@@ -216,36 +306,20 @@ pub fn read_target(path: &str, npix: usize, adc: f64) -> Result<Vec<f64>> {
 /// `nanobragg refine <simulation flags> --target FILE --refine LIST [--loss L] [--steps N]
 /// [--optimizer lbfgs|adam] [--out FILE] [--adc A]`.
 pub fn refine_command(args: &[String]) -> Result<()> {
-    let (sim, opts) = split_options(args, &[])?;
-    let mut target = None;
-    let mut names = None;
-    let mut loss = Loss::Poisson;
-    let mut steps = 100usize;
-    let mut optimizer = Optimizer::Lbfgs;
-    let mut outfile = None;
-    let mut adc = 40.0;
-    let mut gpu = false;
-    for (k, v) in &opts {
-        match k.as_str() {
-            "device" => gpu = parse_device(v)?,
-            "target" => target = Some(v.clone()),
-            "refine" => names = Some(parse_names(v, "--refine")?),
-            "loss" => loss = Loss::parse(v)?,
-            "steps" => {
-                steps = v.parse::<usize>().map_err(|_| Error::new(format!("--steps: expected a count, got '{v}'")))?;
-            }
-            "optimizer" => {
-                optimizer = match v.as_str() {
-                    "lbfgs" => Optimizer::Lbfgs,
-                    "adam" => Optimizer::Adam,
-                    _ => return Err(Error::new(format!("--optimizer: expected lbfgs or adam, got '{v}'"))),
-                }
-            }
-            "out" => outfile = Some(v.clone()),
-            "adc" => adc = num(k, v)?,
-            _ => return Err(Error::new(format!("refine: unknown option --{k}"))),
-        }
-    }
+    let Some((sim, opts)) = split::<RefineOpts>(refine_cli(), args)? else { return Ok(()) };
+    let gpu = parse_device(&opts.device)?;
+    let target = opts.target.clone();
+    let names = opts.refine.as_deref().map(|v| parse_names(v, "--refine")).transpose()?;
+    let loss = Loss::parse(&opts.loss)?;
+    let v = &opts.steps;
+    let steps = v.parse::<usize>().map_err(|_| Error::new(format!("--steps: expected a count, got '{v}'")))?;
+    let optimizer = match opts.optimizer.as_str() {
+        "lbfgs" => Optimizer::Lbfgs,
+        "adam" => Optimizer::Adam,
+        v => return Err(Error::new(format!("--optimizer: expected lbfgs or adam, got '{v}'"))),
+    };
+    let outfile = opts.out.clone();
+    let adc = num("adc", &opts.adc)?;
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
     let exp = build(&sim)?;

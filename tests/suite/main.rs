@@ -1,6 +1,7 @@
 //! The integration suite: one test binary (build time is real cost), several modules.
 
 mod cli_errors;
+mod cli_help;
 mod common;
 mod fabio;
 mod gpu;
