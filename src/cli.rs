@@ -671,7 +671,7 @@ fn engine_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
 }
 
 /// The subcommands of the program.
-pub const COMMANDS: [&str; 5] = ["render", "grad", "gradcheck", "refine", "help"];
+pub const COMMANDS: [&str; 6] = ["render", "grad", "gradcheck", "refine", "completions", "help"];
 
 /// A clap error as one line: what was wrong and, for a typo, the closest valid name.
 pub fn clap_error(e: &clap::Error, command: &str) -> Error {
@@ -693,13 +693,21 @@ pub fn clap_error(e: &clap::Error, command: &str) -> Error {
             let hint = table::closest(&sub, COMMANDS).map(|s| format!(": did you mean {s}?")).unwrap_or_default();
             format!("unknown command '{sub}'{hint} (see --help)")
         }
+        ErrorKind::MissingRequiredArgument => {
+            let missing = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::Strings(v)) => v.join(" "),
+                _ => "an argument".into(),
+            };
+            format!("{command}: missing {missing}")
+        }
         _ => {
             let rendered = e.render().to_string();
             let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
             format!("{command}: {}", first.trim_start_matches("error: "))
         }
     };
-    Error::new(text)
+    // the program's name already starts every error line
+    Error::new(text.strip_prefix("nanobragg: ").unwrap_or(&text))
 }
 
 /// Parse with clap; `None` when clap printed the help or the version (a success).

@@ -22,6 +22,7 @@ fn main() {
         Some("refine") => sub::refine_command(&args[1..]),
         Some("grad") => sub::grad_command(&args[1..]),
         Some("render") => run(&args[1..]),
+        Some("completions") => top_level(&args),
         // the C program's command line: a render, parsed flag by flag in order (cli::parse)
         Some(a) if a.starts_with('-') && !TOP_LEVEL_FLAGS.contains(&a) => run(&args),
         _ => top_level(&args),
@@ -53,6 +54,11 @@ fn app() -> clap::Command {
         .subcommand(nanobragg::refine::commands::grad_cli())
         .subcommand(nanobragg::refine::commands::gradcheck_cli())
         .subcommand(nanobragg::refine::commands::refine_cli())
+        .subcommand(
+            Command::new("completions")
+                .about("Print a shell completion script (e.g. nanobragg completions bash > /etc/bash_completion.d/nanobragg)")
+                .arg(Arg::new("shell").required(true).value_parser(clap::value_parser!(clap_complete::Shell))),
+        )
         .after_help(format!("Simulation flags (a render's, and every command's):\n\n{}", cli::table::flags_help()))
 }
 
@@ -60,9 +66,21 @@ fn app() -> clap::Command {
 fn top_level(args: &[String]) -> Result<()> {
     let mut argv = vec!["nanobragg".to_string()];
     argv.extend(args.iter().map(|a| if a == "-help" { "--help".to_string() } else { a.clone() }));
-    if cli::clap_matches(app(), argv, "nanobragg")?.is_some() {
+    let Some(m) = cli::clap_matches(app(), argv, "nanobragg")? else { return Ok(()) };
+    match m.subcommand() {
+        Some(("completions", sm)) => {
+            let shell = *sm.get_one::<clap_complete::Shell>("shell").expect("required");
+            // a render's flags as words to complete (shells that complete positional values)
+            let names: Vec<&'static str> = cli::table::all_names().collect();
+            let mut cmd = app().mut_subcommand("render", |c| {
+                c.mut_arg("flags", |a| a.value_parser(clap::builder::PossibleValuesParser::new(names)).hide_possible_values(true))
+            });
+            clap_complete::generate(shell, &mut cmd, "nanobragg", &mut std::io::stdout());
+        }
         // nothing asked for: show what can be asked
-        let _ = app().print_help();
+        _ => {
+            let _ = app().print_help();
+        }
     }
     Ok(())
 }

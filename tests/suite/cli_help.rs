@@ -103,3 +103,22 @@ fn unknown_names_get_a_suggestion() {
     let err = one_error_line("refine -cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 --tar x.bin --refine cell_a");
     assert!(err.contains("'--tar'"), "{err}");
 }
+
+#[test]
+fn shell_completions() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let text = ok_stdout(&format!("completions {shell}"));
+        for word in ["render", "refine", "gradcheck", "target"] {
+            assert!(text.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    // bash completes a render's single-dash flags by their exact names
+    let bash = ok_stdout("completions bash");
+    for flag in ["-cell ", "-distance ", "-legacy_cell ", "-sourcefile "] {
+        assert!(bash.contains(flag), "bash completion lacks {flag}");
+    }
+    let err = one_error_line("completions tcsh");
+    assert!(err.contains("tcsh"), "{err}");
+    let err = one_error_line("completions");
+    assert!(err.contains("missing") && err.contains("shell"), "{err}");
+}
