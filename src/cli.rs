@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::settings::{Convention, Misset, Pivot, Shape};
 
+pub mod runfile;
 pub mod table;
 
 /// Everything the user typed, in the C program's units as typed (mm, degrees, Angstrom, ...),

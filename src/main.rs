@@ -86,7 +86,11 @@ fn top_level(args: &[String]) -> Result<()> {
 }
 
 fn run(args: &[String]) -> Result<()> {
-    let o = cli::parse(args)?;
+    let (o, print_config) = cli::runfile::resolve(args)?;
+    if print_config {
+        print!("{}", cli::runfile::to_toml(&o));
+        return Ok(());
+    }
     if o.help || args.is_empty() {
         print!("{}", cli::help());
         return Ok(());

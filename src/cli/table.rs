@@ -117,13 +117,13 @@ pub const GROUPS: &[Group] = &[
             f(&["-dispersion"], "%", "spectral width", "0"),
             f(&["-dispsteps"], "n", "wavelength samples", "1"),
             f(&["-divergence"], "mrad", "horizontal and vertical divergence", "0"),
+            f(&["-divsteps"], "n", "divergence samples, both directions", "1"),
             f(&["-hdivrange"], "mrad", "horizontal divergence", "0"),
             f(&["-vdivrange"], "mrad", "vertical divergence", "0"),
             f(&["-hdivstep"], "mrad", "horizontal divergence step", ""),
             f(&["-vdivstep"], "mrad", "vertical divergence step", ""),
             f(&["-hdivsteps"], "n", "horizontal divergence samples", "1"),
             f(&["-vdivsteps"], "n", "vertical divergence samples", "1"),
-            f(&["-divsteps"], "n", "divergence samples, both directions", "1"),
             f(&["-square_div"], "", "keep the full divergence grid", "off"),
             f(&["-round_div"], "", "trim the divergence grid to an ellipse", "on"),
             f(&["-sourcefile"], "FILE", "sources 'X Y Z weight lambda' (m), one a line; replaces the grid; '#' lines skipped (with a warning)", ""),
@@ -209,6 +209,9 @@ pub fn flags_help() -> String {
         }
         s.push('\n');
     }
+    s.push_str("Run file:\n");
+    s.push_str(&format!("  {:<30} {}\n", "--config <FILE>", "read settings from a TOML run file; flags override it"));
+    s.push_str(&format!("  {:<30} {}\n\n", "--print-config", "print the resolved settings as a run file and exit"));
     s.push_str(
         "Units: mm, degrees, Angstrom, mrad (divergence), percent (dispersion), um (sensor), photons/m^2\n\
          (fluence). Names are matched exactly. See docs/cli.md.\n",

@@ -14,6 +14,17 @@ use crate::model::initial_values;
 const SIM_FLAGS: &str = "Simulation flags: every flag of a render, with a single dash, in any order among the \
 options above (see `nanobragg render --help`), e.g. -cell 70 80 90 90 90 90 -default_F 100 -N 5.";
 
+/// Run-file options every command shares.
+#[derive(clap::Args, Debug)]
+pub struct RunFileOpts {
+    /// Read the simulation settings from this run file (TOML); flags override it
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Run file")]
+    config: Option<String>,
+    /// Print the resolved simulation settings as a run file and exit
+    #[arg(long, help_heading = "Run file")]
+    print_config: bool,
+}
+
 /// Options of `nanobragg gradcheck` (values are kept as typed and checked below, so that the
 /// messages name the option as before).
 #[derive(clap::Args, Debug)]
@@ -33,6 +44,8 @@ pub struct GradcheckOpts {
     /// Device of the autodiff pass: cpu or gpu
     #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
     device: String,
+    #[command(flatten)]
+    run: RunFileOpts,
 }
 
 /// Options of `nanobragg grad`.
@@ -59,6 +72,8 @@ pub struct GradOpts {
     /// Device: cpu or gpu
     #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
     device: String,
+    #[command(flatten)]
+    run: RunFileOpts,
 }
 
 /// Options of `nanobragg refine`.
@@ -88,6 +103,8 @@ pub struct RefineOpts {
     /// Device: cpu or gpu
     #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
     device: String,
+    #[command(flatten)]
+    run: RunFileOpts,
 }
 
 fn sub_command<T: clap::Args>(name: &'static str, about: &'static str) -> clap::Command {
@@ -145,13 +162,22 @@ fn split<T: clap::FromArgMatches>(cmd: clap::Command, args: &[String]) -> Result
     Ok(Some((sim, opts)))
 }
 
-fn build(sim: &[String]) -> Result<crate::experiment::Experiment> {
-    let o = crate::cli::parse(sim)?;
+/// The experiment of the simulation flags and run file; `None` when the settings were printed.
+fn build(sim: &[String], run: &RunFileOpts) -> Result<Option<crate::experiment::Experiment>> {
+    let mut args = sim.to_vec();
+    if let Some(path) = &run.config {
+        args.extend(["--config".to_string(), path.clone()]);
+    }
+    let (o, _) = crate::cli::runfile::resolve(&args)?;
+    if run.print_config {
+        print!("{}", crate::cli::runfile::to_toml(&o));
+        return Ok(None);
+    }
     let (exp, notes) = crate::experiment::build(&o)?;
     for w in &notes.warnings {
         eprintln!("{w}");
     }
-    Ok(exp)
+    Ok(Some(exp))
 }
 
 fn parse_device(v: &str) -> Result<bool> {
@@ -179,7 +205,7 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
     if opts.h.is_some() && h.is_none() {
         return Err(Error::new("--h: step must be positive"));
     }
-    let exp = build(&sim)?;
+    let Some(exp) = build(&sim, &opts.run)? else { return Ok(0) };
     let device = if gpu { Some(crate::device::Target::gpu()?) } else { None };
     let rows = gradcheck_on(&exp, &names, h, weighted, device);
     let mut out = std::io::stdout().lock();
@@ -217,7 +243,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     if loss.is_some() && target.is_none() {
         return Err(Error::new("--loss: needs --target FILE (without a target the loss is the weighted image sum)"));
     }
-    let exp = build(&sim)?;
+    let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     let vectors = ["structure_factors", "source_weights"];
     let (names, vector) = if list == "all" {
         let names = crate::model::Param::ALL.to_vec();
@@ -322,7 +348,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let adc = num("adc", &opts.adc)?;
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
-    let exp = build(&sim)?;
+    let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     let ev = if gpu {
         Evaluator::new(&exp).with_target(crate::device::Target::gpu()?)
     } else {

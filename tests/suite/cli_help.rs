@@ -49,7 +49,7 @@ fn top_level_help_lists_commands_and_grouped_flags() {
 fn render_help_lists_every_flag() {
     for args in ["render --help", "render -h", "help render", "render"] {
         let text = ok_stdout(args);
-        for flag in nanobragg::cli::table::all_names() {
+        for flag in nanobragg::cli::table::all_names().chain(["--config", "--print-config"]) {
             assert!(text.contains(flag), "'{args}' lacks {flag}");
         }
     }
@@ -58,7 +58,7 @@ fn render_help_lists_every_flag() {
 #[test]
 fn subcommand_help_lists_their_options() {
     for (sub, opts) in [
-        ("refine", &["--target", "--refine", "--loss", "--steps", "--optimizer", "--adc", "--out", "--device"][..]),
+        ("refine", &["--target", "--refine", "--loss", "--steps", "--optimizer", "--adc", "--out", "--device", "--config", "--print-config"][..]),
         ("gradcheck", &["--params", "--h", "--tol", "--sum", "--device"][..]),
         ("grad", &["--params", "--target", "--loss", "--out", "--adc", "--threads", "--device"][..]),
     ] {

@@ -9,4 +9,5 @@ mod gradients;
 mod invariants;
 mod parity;
 mod refinement;
+mod runfile;
 mod trace;
