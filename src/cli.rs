@@ -6,6 +6,9 @@
 use crate::error::{Error, Result};
 use crate::settings::{Convention, Misset, Pivot, Shape};
 
+pub mod runfile;
+pub mod table;
+
 /// Everything the user typed, in the C program's units as typed (mm, degrees, Angstrom, ...),
 /// with `None` meaning "not given". Flags that the C program lets later flags override
 /// (pivot, convention) are tracked in the order they were given.
@@ -209,6 +212,14 @@ impl<'a> Args<'a> {
         }
         Ok(v)
     }
+    /// A direction: three numbers, not all zero (a zero vector has no direction to normalise).
+    fn dir3(&mut self, flag: &str) -> Result<[f64; 3]> {
+        let v = self.v3(flag)?;
+        if v.iter().all(|&x| x == 0.0) {
+            return Err(Error::new(format!("{flag}: a direction must not be the zero vector (got 0 0 0)")));
+        }
+        Ok(v)
+    }
     /// The next argument, if it exists and looks like a number (C: does not start with '-').
     fn optional_number(&mut self, flag: &str) -> Result<Option<f64>> {
         match self.argv.get(self.i + 1) {
@@ -238,7 +249,11 @@ pub fn parse(argv: &[String]) -> Result<Options> {
             || engine_flag(&mut o, &mut a, flag)?;
         if !known {
             if flag.starts_with('-') {
-                return Err(Error::new(format!("unknown option '{flag}' (see -h for the list)")));
+                let hint = match table::closest(flag, table::all_names()) {
+                    Some(n) => format!(": did you mean {n}?"),
+                    None => String::new(),
+                };
+                return Err(Error::new(format!("unknown option '{flag}'{hint} (see -h for the list)")));
             }
             return Err(Error::new(format!("unexpected argument '{flag}' (options start with '-')")));
         }
@@ -274,8 +289,16 @@ fn crystal_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
                     None => break,
                 }
             }
-            if v.is_empty() {
-                return Err(Error::new("-cell: missing values (a b c alpha beta gamma)"));
+            if v.len() < 6 {
+                // the C program reads six values whatever follows; fewer is a typo, not a cell
+                let next = match a.argv.get(a.i + 1) {
+                    Some(t) => format!(" before '{t}'"),
+                    None => String::new(),
+                };
+                return Err(Error::new(format!(
+                    "-cell: missing values: expected 6 numbers (a b c alpha beta gamma), got {}{next}",
+                    v.len()
+                )));
             }
             for (i, &x) in v.iter().enumerate() {
                 // 0 means "default" (lengths: a, angles: 90), as in the reference
@@ -391,7 +414,7 @@ fn detector_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
             o.pivot = Some(Pivot::Sample);
         }
         "-twotheta_axis" => {
-            o.twotheta_axis = Some(a.v3(f)?);
+            o.twotheta_axis = Some(a.dir3(f)?);
             o.convention = Some(Convention::Custom);
         }
         "-detector_abs" | "-detector_absorb" => {
@@ -452,7 +475,8 @@ fn frame_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
         }
         "-fdet_vector" | "-sdet_vector" | "-odet_vector" | "-beam_vector" | "-polar_vector"
         | "-spindle_axis" | "-pix0_vector" => {
-            let v = a.v3(f)?;
+            // pix0 is a position (the origin is a valid one); the others are directions
+            let v = if f == "-pix0_vector" { a.v3(f)? } else { a.dir3(f)? };
             o.convention = Some(Convention::Custom);
             match f {
                 "-fdet_vector" => o.fdet_vector = Some(v),
@@ -647,36 +671,68 @@ fn engine_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Help text printed by `-h`.
-pub const HELP: &str = "\
-nanobragg: absolute-scale diffraction images of small crystals (nanoBragg-compatible)
+/// The subcommands of the program.
+pub const COMMANDS: [&str; 6] = ["render", "grad", "gradcheck", "refine", "completions", "help"];
 
-usage: nanobragg -cell a b c al be ga | -mat A.mat   -hkl F.hkl | -default_F F   [options]
+/// A clap error as one line: what was wrong and, for a typo, the closest valid name.
+pub fn clap_error(e: &clap::Error, command: &str) -> Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let get = |k| match e.get(k) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        Some(ContextValue::Strings(v)) => v.first().cloned(),
+        _ => None,
+    };
+    let hint = |k| get(k).map(|s| format!(": did you mean {s}?")).unwrap_or_default();
+    let text = match e.kind() {
+        ErrorKind::UnknownArgument => {
+            let arg = get(ContextKind::InvalidArg).unwrap_or_default();
+            format!("{command}: unknown option '{arg}'{} (see {command} --help)", hint(ContextKind::SuggestedArg))
+        }
+        ErrorKind::InvalidSubcommand => {
+            let sub = get(ContextKind::InvalidSubcommand).unwrap_or_default();
+            // the closest by edits (clap's own pick can prefer refine to render for "rendr")
+            let hint = table::closest(&sub, COMMANDS).map(|s| format!(": did you mean {s}?")).unwrap_or_default();
+            format!("unknown command '{sub}'{hint} (see --help)")
+        }
+        ErrorKind::MissingRequiredArgument => {
+            let missing = match e.get(ContextKind::InvalidArg) {
+                Some(ContextValue::Strings(v)) => v.join(" "),
+                _ => "an argument".into(),
+            };
+            format!("{command}: missing {missing}")
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("bad arguments");
+            format!("{command}: {}", first.trim_start_matches("error: "))
+        }
+    };
+    // the program's name already starts every error line
+    Error::new(text.strip_prefix("nanobragg: ").unwrap_or(&text))
+}
 
-crystal:   -cell -mat/-matrix -misset x y z|random -misset_seed -N -Na -Nb -Nc -xtalsize
-           -sample_x/-y/-z -square_xtal -round_xtal -gauss_xtal -tophat_spots -fudge
-           -mosaic -mosaic_domains -mosaic_seed -phi -osc -phistep -phisteps
-           -legacy_cell (build -cell's oblique cells as nanoBragg.c does, slightly off)
-structure: -hkl -default_F -interpolate -nointerpolate (Fdump.bin is read when -hkl is absent)
-detector:  -distance -close_distance -pixel -detpixels -detpixels_f -detpixels_s -detsize
-           -detsize_f -detsize_s -Xbeam -Ybeam -Xclose -Yclose -ORGX -ORGY -pivot sample|beam
-           -mosflm -xds -adxv -denzo -dials -fdet_vector -sdet_vector -odet_vector
-           -beam_vector -polar_vector -spindle_axis -pix0_vector -twotheta -twotheta_axis
-           -detector_rotx -detector_roty -detector_rotz -curved_det -point_pixel
-           -detector_abs -detector_thick -detector_thicksteps -roi xmin xmax ymin ymax -mask
-           -img header.img
-beam:      -lambda/-wave -energy -dispersion -dispsteps -divergence -hdivrange -vdivrange
-           -hdivstep -vdivstep -hdivsteps -vdivsteps -divsteps -square_div -round_div
-           -sourcefile -source_weights -polar -nopolar -fluence -flux -exposure -beamsize
-sampling:  -oversample -oversample_thick -oversample_polar -oversample_omega -dmin -water
-output:    -floatfile -intfile -noisefile -pgmfile -scale -pgmscale -adc -seed -nonoise
-           -nopgm -noprogress -progress -printout -printout_pixel f s -trace_pixel s f
-engine:    -memory_mb MB or -chunk_elements N (batch size) -threads N -engine fused|tensor
-           -device cpu|gpu -precision f64|f32
+/// Parse with clap; `None` when clap printed the help or the version (a success).
+pub fn clap_matches(cmd: clap::Command, argv: Vec<String>, command: &str) -> Result<Option<clap::ArgMatches>> {
+    match cmd.try_get_matches_from(argv) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            let _ = e.print();
+            Ok(None)
+        }
+        Err(e) => Err(clap_error(&e, command)),
+    }
+}
 
-Units: mm, degrees, Angstrom, mrad (divergence), percent (dispersion), um (detector
-thickness and attenuation depth), photons/m^2 (fluence). See docs/cli.md.
-";
+/// Usage line of a render.
+pub const USAGE: &str = "nanobragg [render] -cell a b c al be ga | -mat A.mat   -hkl F.hkl | -default_F F   [flags]";
+
+/// Help text of a render (`-h`, `render --help`), made from the flag table.
+pub fn help() -> String {
+    format!(
+        "nanobragg: absolute-scale diffraction images of small crystals (nanoBragg-compatible)\n\nusage: {USAGE}\n\n{}",
+        table::flags_help()
+    )
+}
 
 #[cfg(test)]
 mod tests {
@@ -697,9 +753,13 @@ mod tests {
     }
 
     #[test]
-    fn cell_takes_up_to_six_numbers_and_pivot_follows_order() {
-        let o = parse(&args("-cell 70 80 90 -N 5 -xds -distance 100")).unwrap();
-        assert_eq!(o.cell, Some(vec![70.0, 80.0, 90.0]));
+    fn cell_takes_six_numbers_and_pivot_follows_order() {
+        let o = parse(&args("-cell 70 80 90 90 90 90 -N 5 -xds -distance 100")).unwrap();
+        assert_eq!(o.cell, Some(vec![70.0, 80.0, 90.0, 90.0, 90.0, 90.0]));
+        for short in ["-cell 70 80", "-cell 70 80 90 -N 5", "-cell 70 80 90 90 90"] {
+            let e = parse(&args(short)).unwrap_err();
+            assert!(e.0.starts_with("-cell: missing values") && e.0.contains("6 numbers"), "{short}: {e}");
+        }
         assert_eq!(o.pivot, Some(Pivot::Beam));
         assert_eq!(o.convention, Some(Convention::Xds));
         let o = parse(&args("-distance 100 -twotheta 5")).unwrap();
@@ -725,5 +785,15 @@ mod tests {
         assert!(parse(&args("-N 2.5")).is_err());
         assert!(parse(&args("-fdet_vector 1 0")).is_err());
         assert!(parse(&args("stray")).is_err());
+    }
+
+    #[test]
+    fn zero_directions_are_errors_but_a_zero_pix0_is_not() {
+        for flag in ["-fdet_vector", "-sdet_vector", "-odet_vector", "-beam_vector", "-polar_vector", "-spindle_axis", "-twotheta_axis"] {
+            let e = parse(&args(&format!("{flag} 0 0 0"))).unwrap_err();
+            assert!(e.0.starts_with(flag) && e.0.contains("zero vector"), "{e}");
+            assert!(parse(&args(&format!("{flag} 0 0 -1e-3"))).is_ok(), "{flag}");
+        }
+        assert_eq!(parse(&args("-pix0_vector 0 0 0")).unwrap().pix0_vector, Some([0.0; 3]));
     }
 }

@@ -12,15 +12,20 @@ use nanobragg::{cli, device, io, output};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    use nanobragg::refine::commands as sub;
     let result = match args.first().map(String::as_str) {
-        Some("gradcheck") => nanobragg::refine::commands::gradcheck_command(&args[1..]).map(|code| {
+        Some("gradcheck") => sub::gradcheck_command(&args[1..]).map(|code| {
             if code != 0 {
                 std::process::exit(code);
             }
         }),
-        Some("refine") => nanobragg::refine::commands::refine_command(&args[1..]),
-        Some("grad") => nanobragg::refine::commands::grad_command(&args[1..]),
-        _ => run(&args),
+        Some("refine") => sub::refine_command(&args[1..]),
+        Some("grad") => sub::grad_command(&args[1..]),
+        Some("render") => run(&args[1..]),
+        Some("completions") => top_level(&args),
+        // the C program's command line: a render, parsed flag by flag in order (cli::parse)
+        Some(a) if a.starts_with('-') && !TOP_LEVEL_FLAGS.contains(&a) => run(&args),
+        _ => top_level(&args),
     };
     if let Err(e) = result {
         let _ = std::io::stdout().flush();
@@ -29,10 +34,65 @@ fn main() {
     }
 }
 
+/// First arguments that belong to the program rather than to a render.
+const TOP_LEVEL_FLAGS: [&str; 5] = ["--help", "-h", "-help", "--version", "-V"];
+
+/// The command tree, for help, version and the listing of subcommands. A render's flags are
+/// single-dash C flags, handed raw to `cli::parse` (clap cannot spell `-cell` as a long name).
+fn app() -> clap::Command {
+    use clap::{Arg, Command};
+    let render = Command::new("render")
+        .about("Render an image (the default: `nanobragg -cell ...` is `nanobragg render -cell ...`)")
+        .disable_help_flag(true)
+        .override_help(cli::help())
+        .arg(Arg::new("flags").num_args(0..).allow_hyphen_values(true).trailing_var_arg(true));
+    Command::new("nanobragg")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Absolute-scale X-ray diffraction images of small crystals (nanoBragg-compatible), with gradients")
+        .override_usage("nanobragg [render] <simulation flags>\n       nanobragg <COMMAND> <simulation flags> [--options]")
+        .subcommand(render)
+        .subcommand(nanobragg::refine::commands::grad_cli())
+        .subcommand(nanobragg::refine::commands::gradcheck_cli())
+        .subcommand(nanobragg::refine::commands::refine_cli())
+        .subcommand(
+            Command::new("completions")
+                .about("Print a shell completion script (e.g. nanobragg completions bash > /etc/bash_completion.d/nanobragg)")
+                .arg(Arg::new("shell").required(true).value_parser(clap::value_parser!(clap_complete::Shell))),
+        )
+        .after_help(format!("Simulation flags (a render's, and every command's):\n\n{}", cli::table::flags_help()))
+}
+
+/// No command given: help, version, or an unknown command word.
+fn top_level(args: &[String]) -> Result<()> {
+    let mut argv = vec!["nanobragg".to_string()];
+    argv.extend(args.iter().map(|a| if a == "-help" { "--help".to_string() } else { a.clone() }));
+    let Some(m) = cli::clap_matches(app(), argv, "nanobragg")? else { return Ok(()) };
+    match m.subcommand() {
+        Some(("completions", sm)) => {
+            let shell = *sm.get_one::<clap_complete::Shell>("shell").expect("required");
+            // a render's flags as words to complete (shells that complete positional values)
+            let names: Vec<&'static str> = cli::table::all_names().collect();
+            let mut cmd = app().mut_subcommand("render", |c| {
+                c.mut_arg("flags", |a| a.value_parser(clap::builder::PossibleValuesParser::new(names)).hide_possible_values(true))
+            });
+            clap_complete::generate(shell, &mut cmd, "nanobragg", &mut std::io::stdout());
+        }
+        // nothing asked for: show what can be asked
+        _ => {
+            let _ = app().print_help();
+        }
+    }
+    Ok(())
+}
+
 fn run(args: &[String]) -> Result<()> {
-    let o = cli::parse(args)?;
+    let (o, print_config) = cli::runfile::resolve(args)?;
+    if print_config {
+        print!("{}", cli::runfile::to_toml(&o));
+        return Ok(());
+    }
     if o.help || args.is_empty() {
-        print!("{}", cli::HELP);
+        print!("{}", cli::help());
         return Ok(());
     }
     let (exp, notes) = experiment::build(&o)?;
@@ -48,8 +108,8 @@ fn run(args: &[String]) -> Result<()> {
     for line in &notes.info {
         let _ = writeln!(out, "{line}");
     }
+    // warnings go to stderr only: echoing them on stdout showed each twice on a terminal
     for line in &notes.warnings {
-        let _ = writeln!(out, "{line}");
         eprintln!("{line}");
     }
     if let (Some(_), Some(grid)) = (&o.hkl, &exp.structure.grid) {

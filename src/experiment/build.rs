@@ -38,17 +38,17 @@ mod tests {
     #[test]
     fn custom_convention_keeps_the_reference_two_theta_axis() {
         // the reference starts with a +y two-theta axis and only the named conventions change it
-        let (e, _) = build(&opts("-cell 70 80 90 -default_F 1 -detpixels 16 -spindle_axis 0 0 1 -twotheta 10")).unwrap();
+        let (e, _) = build(&opts("-cell 70 80 90 90 90 90 -default_F 1 -detpixels 16 -spindle_axis 0 0 1 -twotheta 10")).unwrap();
         assert_eq!(e.detector.convention, Convention::Custom);
         assert_eq!(e.detector.setup.twotheta_axis, [0.0, 1.0, 0.0]);
-        let (e, _) = build(&opts("-cell 70 80 90 -default_F 1 -detpixels 16 -twotheta 10")).unwrap();
+        let (e, _) = build(&opts("-cell 70 80 90 90 90 90 -default_F 1 -detpixels 16 -twotheta 10")).unwrap();
         assert_eq!(e.detector.setup.twotheta_axis, [0.0, 0.0, -1.0]);
     }
 
     #[test]
     fn zero_or_infinite_attenuation_depth_means_no_sensor_in_either_order() {
         for args in ["-detector_thick 100 -detector_abs 0", "-detector_abs inf -detector_thick 100"] {
-            let (e, _) = build(&opts(&format!("-cell 70 80 90 -default_F 1 -detpixels 16 {args}"))).unwrap();
+            let (e, _) = build(&opts(&format!("-cell 70 80 90 90 90 90 -default_F 1 -detpixels 16 {args}"))).unwrap();
             assert_eq!(e.detector.thick, 0.0, "{args}");
             assert_eq!(e.detector.thicksteps, 1, "{args}");
         }

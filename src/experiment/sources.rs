@@ -127,7 +127,12 @@ pub fn divergence_grid(g: &SourceGrid) -> Vec<(f64, f64)> {
 pub fn build_sources(o: &Options, notes: &mut Notes, g: SourceGrid) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
     if let Some(path) = &o.sourcefile {
-        let rows = crate::io::sourcefile::read_sourcefile(std::path::Path::new(path))?;
+        let (rows, comments) = crate::io::sourcefile::read_sourcefile_counted(std::path::Path::new(path))?;
+        if comments > 0 {
+            notes.warnings.push(format!(
+                "WARNING: {path} has {comments} comment line(s) starting with '#'; they are skipped, but the C program nanoBragg turns each into a phantom source at the origin with zero wavelength that enters its normalisation, so its image differs"
+            ));
+        }
         for r in &rows {
             let pos = [
                 r.x.unwrap_or(-SOURCE_DISTANCE * g.beam_vector[0]),

@@ -24,13 +24,24 @@ fn is_delim(c: char) -> bool {
 /// Reads a source file. Blank lines and lines starting with `#` are skipped; up to five numeric
 /// columns are read per line (extra columns are ignored).
 pub fn read_sourcefile(path: &Path) -> Result<Vec<SourceRow>> {
+    Ok(read_sourcefile_counted(path)?.0)
+}
+
+/// [`read_sourcefile`], also counting the `#` comment lines it skipped (the C program does not
+/// skip them, so callers warn about them).
+pub fn read_sourcefile_counted(path: &Path) -> Result<(Vec<SourceRow>, usize)> {
     let name = path.display();
+    let mut comments = 0;
     let bytes = read_all(path)?;
     let text = String::from_utf8_lossy(&bytes);
     let mut rows = Vec::new();
     for (lineno, line) in text.split('\n').enumerate() {
         let body = line.trim_start_matches(is_delim);
-        if body.is_empty() || body.starts_with('#') {
+        if body.starts_with('#') {
+            comments += 1;
+            continue;
+        }
+        if body.is_empty() {
             continue;
         }
         let mut cols = [None; 5];
@@ -60,7 +71,7 @@ pub fn read_sourcefile(path: &Path) -> Result<Vec<SourceRow>> {
     if rows.is_empty() {
         bail!("{name}: no sources found (expected lines of X Y Z weight lambda)");
     }
-    Ok(rows)
+    Ok((rows, comments))
 }
 
 #[cfg(test)]
@@ -74,8 +85,9 @@ mod tests {
             "src.txt",
             b"# header\n-10 0 0 1.0 1.0e-10\n\n  ,; \n-10,0.02;0:0.2!1e-10 99 98\r\n\t-10 0 0\n5\n",
         );
-        let rows = read_sourcefile(&p).unwrap();
+        let (rows, comments) = read_sourcefile_counted(&p).unwrap();
         assert_eq!(rows.len(), 4);
+        assert_eq!(comments, 1);
         assert_eq!(
             rows[0],
             SourceRow {

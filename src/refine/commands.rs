@@ -10,37 +10,183 @@ use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
 use crate::error::{Error, Result};
 use crate::model::initial_values;
 
-/// Split `--name value` options (and bare `--flag` switches listed in `switches`) from the
-/// simulation flags.
-fn split_options(args: &[String], switches: &[&str]) -> Result<(Vec<String>, Vec<(String, String)>)> {
+/// After-help of the subcommands: their simulation flags are the render's.
+const SIM_FLAGS: &str = "Simulation flags: every flag of a render, with a single dash, in any order among the \
+options above (see `nanobragg render --help`), e.g. -cell 70 80 90 90 90 90 -default_F 100 -N 5.";
+
+/// Run-file options every command shares.
+#[derive(clap::Args, Debug)]
+pub struct RunFileOpts {
+    /// Read the simulation settings from this run file (TOML); flags override it
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Run file")]
+    config: Option<String>,
+    /// Print the resolved simulation settings as a run file and exit
+    #[arg(long, help_heading = "Run file")]
+    print_config: bool,
+}
+
+/// Options of `nanobragg gradcheck` (values are kept as typed and checked below, so that the
+/// messages name the option as before).
+#[derive(clap::Args, Debug)]
+pub struct GradcheckOpts {
+    /// Parameters to check, comma-separated (e.g. cell_a,distance) [required]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true, help_heading = "Gradient check")]
+    params: Option<String>,
+    /// Central-difference step, in the parameter's units [default: one per parameter]
+    #[arg(long, value_name = "STEP", allow_hyphen_values = true, help_heading = "Gradient check")]
+    h: Option<String>,
+    /// Largest relative error that passes (exit status 2 otherwise)
+    #[arg(long, value_name = "T", allow_hyphen_values = true, default_value = "1e-6", help_heading = "Gradient check")]
+    tol: String,
+    /// Objective: the plain image sum (default: a smoothly weighted sum)
+    #[arg(long, help_heading = "Gradient check")]
+    sum: bool,
+    /// Device of the autodiff pass: cpu or gpu
+    #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
+    device: String,
+    #[command(flatten)]
+    run: RunFileOpts,
+}
+
+/// Options of `nanobragg grad`.
+#[derive(clap::Args, Debug)]
+pub struct GradOpts {
+    /// Parameters, comma-separated, or all; structure_factors and source_weights add those vector gradients
+    #[arg(long, value_name = "LIST|all", allow_hyphen_values = true, default_value = "all", help_heading = "Gradient")]
+    params: String,
+    /// Measured image (float32 .bin, or SMV counts minus --adc); without it the loss is a weighted image sum
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Gradient")]
+    target: Option<String>,
+    /// Loss against --target: poisson, gaussian or mse [default: poisson]
+    #[arg(long, value_name = "L", allow_hyphen_values = true, help_heading = "Gradient")]
+    loss: Option<String>,
+    /// Also write the JSON to this file
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Output")]
+    out: Option<String>,
+    /// ADC offset subtracted from an SMV target (counts)
+    #[arg(long, value_name = "A", allow_hyphen_values = true, default_value = "40", help_heading = "Gradient")]
+    adc: String,
+    /// Worker threads (0: one per core)
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0", help_heading = "Engine")]
+    threads: String,
+    /// Device: cpu or gpu
+    #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
+    device: String,
+    #[command(flatten)]
+    run: RunFileOpts,
+}
+
+/// Options of `nanobragg refine`.
+#[derive(clap::Args, Debug)]
+pub struct RefineOpts {
+    /// Measured image (float32 .bin, or SMV counts minus --adc) [required]
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Refinement")]
+    target: Option<String>,
+    /// Parameters to refine, comma-separated (e.g. cell_a,distance) [required]
+    #[arg(long, value_name = "LIST", allow_hyphen_values = true, help_heading = "Refinement")]
+    refine: Option<String>,
+    /// Loss: poisson, gaussian or mse
+    #[arg(long, value_name = "L", allow_hyphen_values = true, default_value = "poisson", help_heading = "Refinement")]
+    loss: String,
+    /// Most optimiser iterations [default: 100]
+    #[arg(long, value_name = "N", allow_hyphen_values = true, help_heading = "Refinement")]
+    steps: Option<String>,
+    /// Optimiser: lbfgs or adam
+    #[arg(long, value_name = "lbfgs|adam", allow_hyphen_values = true, default_value = "lbfgs", help_heading = "Refinement")]
+    optimizer: String,
+    /// ADC offset subtracted from an SMV target (counts)
+    #[arg(long, value_name = "A", allow_hyphen_values = true, default_value = "40", help_heading = "Refinement")]
+    adc: String,
+    /// Gaussian prior on a parameter, ((x - value)/sigma)^2 / 2 added to the loss (repeatable)
+    #[arg(long, value_name = "NAME=VALUE,SIGMA", allow_hyphen_values = true, action = clap::ArgAction::Append, help_heading = "Refinement")]
+    restrain: Vec<String>,
+    /// Joint refinement of several images described by this TOML plan (see docs/refinement.md)
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Refinement")]
+    plan: Option<String>,
+    /// Also write the result JSON to this file
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Output")]
+    out: Option<String>,
+    /// Write (model - target) / sqrt(model) at the optimum as a float image, and a PNG beside it
+    #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Output")]
+    residual: Option<String>,
+    /// Device: cpu or gpu
+    #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
+    device: String,
+    #[command(flatten)]
+    run: RunFileOpts,
+}
+
+fn sub_command<T: clap::Args>(name: &'static str, about: &'static str) -> clap::Command {
+    // about after augment_args: the options struct's doc comment would replace it
+    T::augment_args(clap::Command::new(name))
+        .about(about)
+        .override_usage(format!("nanobragg {name} <simulation flags> [options]"))
+        .after_help(SIM_FLAGS)
+}
+
+/// The clap description of `gradcheck` (for its help, and the top-level listing).
+pub fn gradcheck_cli() -> clap::Command {
+    sub_command::<GradcheckOpts>("gradcheck", "Compare autodiff gradients with finite differences")
+}
+
+/// The clap description of `grad`.
+pub fn grad_cli() -> clap::Command {
+    sub_command::<GradOpts>("grad", "Loss value and gradients as JSON")
+}
+
+/// The clap description of `refine`.
+pub fn refine_cli() -> clap::Command {
+    sub_command::<RefineOpts>("refine", "Fit parameters to a measured image")
+}
+
+/// Separate the subcommand's `--name [value]` options (parsed by clap) from the simulation
+/// flags (single dash, parsed by `cli`). `None` when help was asked for and printed.
+fn split<T: clap::FromArgMatches>(cmd: clap::Command, args: &[String]) -> Result<Option<(Vec<String>, T)>> {
+    let mut cmd = cmd;
+    cmd.build();
+    let name = cmd.get_name().to_string();
     let mut sim = Vec::new();
-    let mut opts = Vec::new();
+    let mut argv = vec![name.clone()];
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
-        if let Some(name) = a.strip_prefix("--") {
-            if switches.contains(&name) {
-                opts.push((name.to_string(), String::new()));
-            } else {
-                let v = args.get(i + 1).ok_or_else(|| Error::new(format!("{a}: missing value")))?;
-                opts.push((name.to_string(), v.clone()));
-                i += 1;
+        match a.strip_prefix("--").filter(|n| !n.is_empty()) {
+            Some(rest) => {
+                argv.push(a.clone());
+                let long = rest.split('=').next().unwrap_or(rest);
+                let takes_value = cmd.get_arguments().any(|x| x.get_long() == Some(long) && x.get_action().takes_values());
+                if takes_value && !rest.contains('=') && i + 1 < args.len() {
+                    argv.push(args[i + 1].clone());
+                    i += 1;
+                }
             }
-        } else {
-            sim.push(a.clone());
+            // the render's own help switches ask for this command's help
+            None if a == "-h" || a == "-help" => argv.push("--help".into()),
+            None => sim.push(a.clone()),
         }
         i += 1;
     }
-    Ok((sim, opts))
+    let Some(m) = crate::cli::clap_matches(cmd, argv, &name)? else { return Ok(None) };
+    let opts = T::from_arg_matches(&m).map_err(|e| crate::cli::clap_error(&e, &name))?;
+    Ok(Some((sim, opts)))
 }
 
-fn build(sim: &[String]) -> Result<crate::experiment::Experiment> {
-    let o = crate::cli::parse(sim)?;
+/// The experiment of the simulation flags and run file; `None` when the settings were printed.
+fn build(sim: &[String], run: &RunFileOpts) -> Result<Option<crate::experiment::Experiment>> {
+    let mut args = sim.to_vec();
+    if let Some(path) = &run.config {
+        args.extend(["--config".to_string(), path.clone()]);
+    }
+    let (o, _) = crate::cli::runfile::resolve(&args)?;
+    if run.print_config {
+        print!("{}", crate::cli::runfile::to_toml(&o));
+        return Ok(None);
+    }
     let (exp, notes) = crate::experiment::build(&o)?;
     for w in &notes.warnings {
         eprintln!("{w}");
     }
-    Ok(exp)
+    Ok(Some(exp))
 }
 
 fn parse_device(v: &str) -> Result<bool> {
@@ -58,27 +204,17 @@ fn num(flag: &str, v: &str) -> Result<f64> {
 /// `nanobragg gradcheck <simulation flags> --params LIST [--h STEP] [--tol T] [--sum]`.
 /// Returns the process exit status (non-zero when a relative error exceeds the tolerance).
 pub fn gradcheck_command(args: &[String]) -> Result<i32> {
-    let (sim, opts) = split_options(args, &["sum"])?;
-    let mut names = None;
-    let mut h = None;
-    let mut tol = 1e-6;
-    let mut weighted = true;
-    let mut gpu = false;
-    for (k, v) in &opts {
-        match k.as_str() {
-            "device" => gpu = parse_device(v)?,
-            "params" => names = Some(parse_names(v, "--params")?),
-            "h" => h = Some(num(k, v)?).filter(|x: &f64| *x > 0.0),
-            "tol" => tol = num(k, v)?,
-            "sum" => weighted = false,
-            _ => return Err(Error::new(format!("gradcheck: unknown option --{k}"))),
-        }
-    }
+    let Some((sim, opts)) = split::<GradcheckOpts>(gradcheck_cli(), args)? else { return Ok(0) };
+    let gpu = parse_device(&opts.device)?;
+    let names = opts.params.as_deref().map(|v| parse_names(v, "--params")).transpose()?;
+    let h = opts.h.as_deref().map(|v| num("h", v)).transpose()?.filter(|x: &f64| *x > 0.0);
+    let tol = num("tol", &opts.tol)?;
+    let weighted = !opts.sum;
     let names = names.ok_or_else(|| Error::new("gradcheck: --params LIST is required (e.g. --params cell_a,distance)"))?;
-    if opts.iter().any(|(k, _)| k == "h") && h.is_none() {
+    if opts.h.is_some() && h.is_none() {
         return Err(Error::new("--h: step must be positive"));
     }
-    let exp = build(&sim)?;
+    let Some(exp) = build(&sim, &opts.run)? else { return Ok(0) };
     let device = if gpu { Some(crate::device::Target::gpu()?) } else { None };
     let rows = gradcheck_on(&exp, &names, h, weighted, device);
     let mut out = std::io::stdout().lock();
@@ -104,30 +240,19 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
 /// JSON on stdout (and in --out). Without a target the loss is gradcheck's smoothly weighted
 /// image sum. `structure_factors` and `source_weights` in the list add those vector gradients.
 pub fn grad_command(args: &[String]) -> Result<()> {
-    let (sim, opts) = split_options(args, &[])?;
-    let mut list = "all".to_string();
-    let mut target = None;
-    let mut loss = None;
-    let mut outfile = None;
-    let mut adc = 40.0;
-    let mut threads = 0usize;
-    let mut gpu = false;
-    for (k, v) in &opts {
-        match k.as_str() {
-            "params" => list = v.clone(),
-            "target" => target = Some(v.clone()),
-            "loss" => loss = Some(Loss::parse(v)?),
-            "out" => outfile = Some(v.clone()),
-            "adc" => adc = num(k, v)?,
-            "threads" => threads = v.parse::<usize>().map_err(|_| Error::new(format!("--threads: expected a count, got '{v}'")))?,
-            "device" => gpu = parse_device(v)?,
-            _ => return Err(Error::new(format!("grad: unknown option --{k}"))),
-        }
-    }
+    let Some((sim, opts)) = split::<GradOpts>(grad_cli(), args)? else { return Ok(()) };
+    let list = opts.params.clone();
+    let target = opts.target.clone();
+    let loss = opts.loss.as_deref().map(Loss::parse).transpose()?;
+    let outfile = opts.out.clone();
+    let adc = num("adc", &opts.adc)?;
+    let v = &opts.threads;
+    let threads = v.parse::<usize>().map_err(|_| Error::new(format!("--threads: expected a count, got '{v}'")))?;
+    let gpu = parse_device(&opts.device)?;
     if loss.is_some() && target.is_none() {
         return Err(Error::new("--loss: needs --target FILE (without a target the loss is the weighted image sum)"));
     }
-    let exp = build(&sim)?;
+    let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     let vectors = ["structure_factors", "source_weights"];
     let (names, vector) = if list == "all" {
         let names = crate::model::Param::ALL.to_vec();
@@ -293,50 +418,33 @@ pub fn read_target(path: &str, npix: usize, adc: f64) -> Result<Vec<f64>> {
 /// `nanobragg refine <simulation flags> --target FILE --refine LIST [--loss L] [--steps N]
 /// [--optimizer lbfgs|adam] [--out FILE] [--adc A]`.
 pub fn refine_command(args: &[String]) -> Result<()> {
-    let (sim, opts) = split_options(args, &[])?;
-    let mut target = None;
-    let mut names = None;
-    let mut loss = Loss::Poisson;
-    let mut steps = 100usize;
-    let mut optimizer = Optimizer::Lbfgs;
-    let mut outfile = None;
-    let mut adc = 40.0;
-    let mut restraints = Vec::new();
-    let mut plan = None;
-    let mut gpu = false;
-    for (k, v) in &opts {
-        match k.as_str() {
-            "device" => gpu = parse_device(v)?,
-            "target" => target = Some(v.clone()),
-            "refine" => names = Some(parse_names(v, "--refine")?),
-            "loss" => loss = Loss::parse(v)?,
-            "steps" => {
-                steps = v.parse::<usize>().map_err(|_| Error::new(format!("--steps: expected a count, got '{v}'")))?;
-            }
-            "optimizer" => {
-                optimizer = match v.as_str() {
-                    "lbfgs" => Optimizer::Lbfgs,
-                    "adam" => Optimizer::Adam,
-                    _ => return Err(Error::new(format!("--optimizer: expected lbfgs or adam, got '{v}'"))),
-                }
-            }
-            "out" => outfile = Some(v.clone()),
-            "adc" => adc = num(k, v)?,
-            "restrain" => restraints.push(Restraint::parse(v, "--restrain")?),
-            "plan" => plan = Some(v.clone()),
-            _ => return Err(Error::new(format!("refine: unknown option --{k}"))),
-        }
-    }
-    if let Some(path) = plan {
-        if !sim.is_empty() || target.is_some() || names.is_some() || !restraints.is_empty() {
+    let Some((sim, opts)) = split::<RefineOpts>(refine_cli(), args)? else { return Ok(()) };
+    let gpu = parse_device(&opts.device)?;
+    let target = opts.target.clone();
+    let names = opts.refine.as_deref().map(|v| parse_names(v, "--refine")).transpose()?;
+    let loss = Loss::parse(&opts.loss)?;
+    let steps = match &opts.steps {
+        Some(v) => Some(v.parse::<usize>().map_err(|_| Error::new(format!("--steps: expected a count, got '{v}'")))?),
+        None => None,
+    };
+    let optimizer = match opts.optimizer.as_str() {
+        "lbfgs" => Optimizer::Lbfgs,
+        "adam" => Optimizer::Adam,
+        v => return Err(Error::new(format!("--optimizer: expected lbfgs or adam, got '{v}'"))),
+    };
+    let outfile = opts.out.clone();
+    let adc = num("adc", &opts.adc)?;
+    let restraints = opts.restrain.iter().map(|r| Restraint::parse(r, "--restrain")).collect::<Result<Vec<_>>>()?;
+    if let Some(path) = &opts.plan {
+        if !sim.is_empty() || target.is_some() || names.is_some() || !restraints.is_empty() || opts.residual.is_some() {
             return Err(Error::new("--plan: give the simulation flags, targets, parameters and restraints in the plan, not on the command line"));
         }
-        let explicit_steps = opts.iter().any(|(k, _)| k == "steps").then_some(steps);
-        return refine_plan_command(&path, explicit_steps, outfile.as_deref());
+        return refine_plan_command(path, steps, outfile.as_deref());
     }
+    let steps = steps.unwrap_or(100);
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
-    let exp = build(&sim)?;
+    let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     let ev = if gpu {
         Evaluator::new(&exp).with_target(crate::device::Target::gpu()?)
     } else {
@@ -361,9 +469,27 @@ pub fn refine_command(args: &[String]) -> Result<()> {
         json["correlation"] = serde_json::json!({ "names": names.iter().map(|n| n.name()).collect::<Vec<_>>(), "matrix": u.correlation });
     }
     let text = serde_json::to_string_pretty(&json).expect("json");
+    if let Some(path) = &opts.residual {
+        write_residual(path, &ev, &result.values, &obj)?;
+    }
     println!("{text}");
     if let Some(path) = outfile {
         crate::io::write_atomic(Path::new(&path), format!("{text}\n").as_bytes())?;
     }
     Ok(())
+}
+
+/// The normalised residual (model - target) / sqrt(model) at `values` as a float image (0
+/// outside the rendered pixels), and a colour-mapped PNG of it beside (saturating at +-5).
+fn write_residual(path: &str, ev: &Evaluator, values: &crate::model::Values, obj: &Objective) -> Result<()> {
+    let Objective::Fit { target, .. } = obj else { return Ok(()) };
+    let d = &ev.exp.detector;
+    let model = ev.image(values);
+    let mut image = vec![0.0f32; d.fpixels * d.spixels];
+    for ((&idx, m), t) in ev.pixels.iter().zip(&model).zip(target) {
+        image[idx] = ((m - t) / m.max(super::POISSON_FLOOR).sqrt()) as f32;
+    }
+    let p = Path::new(path);
+    crate::io::floatimg::write_float_image(p, &image)?;
+    crate::io::png::write_diverging_png(&p.with_extension("png"), &image, d.fpixels, d.spixels, 5.0)
 }

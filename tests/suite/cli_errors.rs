@@ -90,7 +90,7 @@ fn impossible_geometry() {
     fails("-cell 70 80 90 75 85 95 -default_F 100 -N 5 -detpixels 0 -detsize 0", "pixels");
     fails(&format!("{GOOD} -roi 20 10 0 5"), "-roi");
     fails("-default_F 100 -N 5 -detpixels 8", "cell");
-    fails("-cell 70 80 90 -N 5 -detpixels 8", "structure factors");
+    fails("-cell 70 80 90 90 90 90 -N 5 -detpixels 8", "structure factors");
 }
 
 #[test]
@@ -201,9 +201,9 @@ fn corrupt_structure_factor_dump() {
         let copy = |d: &std::path::Path| {
             std::fs::copy(d.join(dump), d.join("Fdump.bin")).unwrap();
         };
-        fails_with("-cell 70 80 90 -N 5 -detpixels 16", "Fdump.bin", copy);
-        fails_with("-cell 70 80 90 -N 5 -detpixels 16 -default_F 10", "Fdump.bin", copy);
-        fails(&format!("-cell 70 80 90 -N 5 -detpixels 16 -dump {dump}"), dump);
+        fails_with("-cell 70 80 90 90 90 90 -N 5 -detpixels 16", "Fdump.bin", copy);
+        fails_with("-cell 70 80 90 90 90 90 -N 5 -detpixels 16 -default_F 10", "Fdump.bin", copy);
+        fails(&format!("-cell 70 80 90 90 90 90 -N 5 -detpixels 16 -dump {dump}"), dump);
     }
 }
 
@@ -214,8 +214,8 @@ fn more_impossible_geometry_and_sampling() {
     fails(&format!("{GOOD} -detpixels 0"), "-detpixels");
     fails(&format!("{GOOD} -detpixels_x 0"), "-detpixels_x");
     fails(&format!("{GOOD} -detpixels_y -3"), "-detpixels_y");
-    fails("-cell 70 80 90 -default_F 1 -N 5 -detsize 0", "pixels");
-    fails("-cell 70 80 90 -default_F 1 -N 5 -detsize -5", "pixels");
+    fails("-cell 70 80 90 90 90 90 -default_F 1 -N 5 -detsize 0", "pixels");
+    fails("-cell 70 80 90 90 90 90 -default_F 1 -N 5 -detsize -5", "pixels");
     fails(&format!("{GOOD} -distance 0"), "-distance");
     fails(&format!("{GOOD} -distance -100"), "-distance");
     fails(&format!("{GOOD} -detector_roty 90"), "detector");
@@ -252,7 +252,7 @@ fn more_impossible_geometry_and_sampling() {
 fn mask_of_the_wrong_size_made_here() {
     // make a 16 x 16 SMV image with the program itself, then use it on a 32 x 32 detector
     fails_with(&format!("{GOOD} -mask small.img -detpixels 32"), "small.img", |d| {
-        let out = run_in(d, "-cell 70 80 90 -default_F 1 -N 5 -detpixels 16 -floatfile m.bin -intfile small.img -noprogress");
+        let out = run_in(d, "-cell 70 80 90 90 90 90 -default_F 1 -N 5 -detpixels 16 -floatfile m.bin -intfile small.img -noprogress");
         assert!(out.status.success());
         std::fs::remove_file(d.join("m.bin")).unwrap();
     });
@@ -303,4 +303,69 @@ fn clamped_and_edge_inputs_are_valid_and_finite() {
         let img = render(&format!("{base} {extra}"));
         assert!(img.iter().all(|v| v.is_finite() && *v >= 0.0), "{extra}: non-finite or negative pixel");
     }
+}
+
+#[test]
+fn short_cells_are_refused() {
+    // the C program reads six numbers; 70 80 must not become 70 80 70 90 90 90
+    for cell in ["-cell 70", "-cell 70 80", "-cell 70 80 90", "-cell 70 80 90 90 90"] {
+        fails(&format!("-default_F 100 -N 5 -detpixels 16 {cell}"), "-cell");
+        fails(&format!("{cell} -default_F 100 -N 5 -detpixels 16"), "-cell");
+    }
+}
+
+#[test]
+fn zero_length_directions_are_refused() {
+    for flag in ["-twotheta_axis", "-spindle_axis", "-beam_vector", "-polar_vector", "-fdet_vector", "-sdet_vector", "-odet_vector"] {
+        fails(&format!("{GOOD} -twotheta 5 {flag} 0 0 0"), flag);
+        fails(&format!("{GOOD} {flag} 0.0 -0 0e3"), flag);
+    }
+}
+
+/// Run a good case with extra flags in a folder with `files`; returns stdout and stderr.
+fn run_ok(extra: &str, files: &[(&str, &[u8])]) -> (String, String) {
+    let dir = scratch("warn");
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let out = run_in(&dir, &format!("{GOOD} {extra} -floatfile out.bin -noprogress"));
+    let (o, e) = (String::from_utf8_lossy(&out.stdout).to_string(), String::from_utf8_lossy(&out.stderr).to_string());
+    assert!(out.status.success(), "{extra}: {e}");
+    assert!(dir.join("out.bin").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+    (o, e)
+}
+
+#[test]
+fn source_weight_warning_appears_once() {
+    let (o, e) = run_ok("-sourcefile w.txt", &[("w.txt", b"-10 0 0 1 1e-10\n-10 0.01 0 2 1e-10\n")]);
+    let both = format!("{o}{e}");
+    assert_eq!(both.matches("non-uniform source weights").count(), 1, "stdout {o:?} stderr {e:?}");
+    assert!(!both.contains("comment line"), "{both}");
+}
+
+#[test]
+fn comment_lines_in_a_source_file_warn_once() {
+    let file = b"# X Y Z weight lambda\n-10 0 0 1 1e-10\n  # another\n-10 0.01 0 1 1e-10\n";
+    let (o, e) = run_ok("-sourcefile c.txt", &[("c.txt", file)]);
+    let both = format!("{o}{e}");
+    assert_eq!(both.matches("comment line").count(), 1, "stdout {o:?} stderr {e:?}");
+    let line = e.lines().find(|l| l.contains("comment line")).unwrap();
+    assert!(line.starts_with("WARNING: c.txt has 2 comment line(s)") && line.contains("phantom source") && line.contains("zero wavelength"), "{line}");
+    // the comments are still skipped: the same image as without them
+    let plain = render_in_files("-sourcefile c.txt", &[("c.txt", b"-10 0 0 1 1e-10\n-10 0.01 0 1 1e-10\n")]);
+    let commented = render_in_files("-sourcefile c.txt", &[("c.txt", file)]);
+    assert_eq!(plain, commented);
+}
+
+fn render_in_files(extra: &str, files: &[(&str, &[u8])]) -> Vec<f32> {
+    let dir = scratch("srcimg");
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let out = run_in(&dir, &format!("{GOOD} {extra} -floatfile out.bin -noprogress"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let img = read_f32(&dir.join("out.bin"));
+    let _ = std::fs::remove_dir_all(&dir);
+    img
 }

@@ -1,6 +1,7 @@
 //! The integration suite: one test binary (build time is real cost), several modules.
 
 mod cli_errors;
+mod cli_help;
 mod common;
 mod fabio;
 mod gpu;
@@ -8,4 +9,5 @@ mod gradients;
 mod invariants;
 mod parity;
 mod refinement;
+mod runfile;
 mod trace;

@@ -41,10 +41,10 @@ fn refine_recovers_geometry_from_a_c_reference_image() {
 fn refine_rejects_bad_options() {
     let dir = scratch("refine_bad");
     for (args, needle) in [
-        ("refine -cell 70 80 90 -default_F 1 -detpixels 8 --refine cell_a", "--target"),
-        ("refine -cell 70 80 90 -default_F 1 -detpixels 8 --target x.bin --refine cell_z", "cell_z"),
-        ("refine -cell 70 80 90 -default_F 1 -detpixels 8 --target missing.bin --refine cell_a", "missing.bin"),
-        ("refine -cell 70 80 90 -default_F 1 -detpixels 8 --target x.bin --refine cell_a --loss l1", "--loss"),
+        ("refine -cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 --refine cell_a", "--target"),
+        ("refine -cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 --target x.bin --refine cell_z", "cell_z"),
+        ("refine -cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 --target missing.bin --refine cell_a", "missing.bin"),
+        ("refine -cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 --target x.bin --refine cell_a --loss l1", "--loss"),
     ] {
         let out = run_in(&dir, args);
         assert!(!out.status.success(), "{args}");
@@ -149,6 +149,15 @@ fn restraints_bounds_history_and_target_checks() {
     assert_eq!(h.len(), free["iterations"].as_u64().unwrap() as usize + 1);
     assert!(h.windows(2).all(|w| w[1] <= w[0]));
     assert_eq!(*h.last().unwrap(), free["loss"].as_f64().unwrap());
+    // the residual image at the optimum: float image of the detector's size and a PNG beside it
+    let res = run_in(&dir, &format!("refine {sim} --target n.img --adc 0 --refine cell_a --residual res.bin"));
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let r = read_f32(&dir.join("res.bin"));
+    assert_eq!(r.len(), 48 * 48);
+    let rms = (r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / r.len() as f64).sqrt();
+    assert!(rms > 0.5 && rms < 1.5, "normalised residual rms {rms} (photon noise gives about 1)");
+    let png = std::fs::read(dir.join("res.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
     // a crystal size refined toward zero stays positive
     let shrink = run_in(&dir, &format!("refine {sim} -N 4 --target n.img --adc 0 --refine Na --restrain Na=-5,0.01 --steps 30"));
     assert!(shrink.status.success(), "{}", String::from_utf8_lossy(&shrink.stderr));
