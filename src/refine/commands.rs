@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::gradcheck::gradcheck_on;
-use super::optimize::{refine, Optimizer, Restraint};
+use super::optimize::{Optimizer, Restraint};
 use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
 use crate::error::{Error, Result};
 use crate::model::initial_values;
@@ -97,6 +97,9 @@ pub struct RefineOpts {
     /// ADC offset subtracted from an SMV target (counts)
     #[arg(long, value_name = "A", allow_hyphen_values = true, default_value = "40", help_heading = "Refinement")]
     adc: String,
+    /// continuation (default: coarse-to-fine, blurring model and target by 4, 2, 1 pixels before the final fit) or plain
+    #[arg(long, value_name = "continuation|plain", allow_hyphen_values = true, default_value = "continuation", help_heading = "Refinement")]
+    strategy: String,
     /// Gaussian prior on a parameter, ((x - value)/sigma)^2 / 2 added to the loss (repeatable)
     #[arg(long, value_name = "NAME=VALUE,SIGMA", allow_hyphen_values = true, action = clap::ArgAction::Append, help_heading = "Refinement")]
     restrain: Vec<String>,
@@ -341,7 +344,7 @@ fn check_target(path: &str, t: &[f64], adc: f64, loss: Loss) -> Result<()> {
 }
 
 /// `nanobragg refine --plan FILE [--steps N] [--out FILE]`: joint refinement of several images.
-fn refine_plan_command(path: &str, steps: Option<usize>, outfile: Option<&str>) -> Result<()> {
+fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
     use super::joint::{experiments, refine_joint, JointImage, Layout, Plan};
     let plan = Plan::read(path)?;
     let layout = Layout::from_plan(&plan, path)?;
@@ -367,7 +370,7 @@ fn refine_plan_command(path: &str, steps: Option<usize>, outfile: Option<&str>) 
             Ok(JointImage { target: img.target.clone(), obj: Objective::Fit { target: t, loss: layout.loss }, start: initial_values(exp), ev })
         })
         .collect::<Result<Vec<_>>>()?;
-    let result = refine_joint(&images, &layout, steps.or(plan.steps).unwrap_or(100), |it, f| eprintln!("iteration {it}: loss {f:.10e}"));
+    let result = refine_joint(&images, &layout, steps.or(plan.steps).unwrap_or(100), strategy, |it, f| eprintln!("iteration {it}: loss {f:.10e}"));
     let map = |names: &[crate::model::Param], vals: &dyn Fn(usize) -> f64| -> serde_json::Value {
         serde_json::Value::Object(names.iter().enumerate().map(|(i, n)| (n.to_string(), serde_json::Value::from(vals(i)))).collect())
     };
@@ -376,6 +379,7 @@ fn refine_plan_command(path: &str, steps: Option<usize>, outfile: Option<&str>) 
         "loss": result.loss,
         "iterations": result.iterations,
         "history": result.history,
+        "stage_history": result.stages,
     });
     let images_json: Vec<serde_json::Value> = images
         .iter()
@@ -434,12 +438,13 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     };
     let outfile = opts.out.clone();
     let adc = num("adc", &opts.adc)?;
+    let strategy = super::strategy::Strategy::parse(&opts.strategy)?;
     let restraints = opts.restrain.iter().map(|r| Restraint::parse(r, "--restrain")).collect::<Result<Vec<_>>>()?;
     if let Some(path) = &opts.plan {
         if !sim.is_empty() || target.is_some() || names.is_some() || !restraints.is_empty() || opts.residual.is_some() {
             return Err(Error::new("--plan: give the simulation flags, targets, parameters and restraints in the plan, not on the command line"));
         }
-        return refine_plan_command(path, steps, outfile.as_deref());
+        return refine_plan_command(path, steps, strategy, outfile.as_deref());
     }
     let steps = steps.unwrap_or(100);
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
@@ -455,13 +460,13 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     check_target(&target, &t, adc, loss)?;
     let obj = Objective::Fit { target: t, loss };
     let start = initial_values(&exp);
-    let result = refine(&ev, &start, &names, &obj, &restraints, steps, optimizer, |it, f, v| {
+    let result = super::strategy::refine_with_strategy(&ev, &start, &names, &obj, &restraints, steps, optimizer, strategy, |it, f, v| {
         let shown: Vec<String> = names.iter().map(|&n| format!("{n}={:.6}", v[n])).collect();
         eprintln!("iteration {it}: loss {f:.10e} {}", shown.join(" "));
     });
     let params: serde_json::Map<String, serde_json::Value> =
         names.iter().map(|&n| (n.to_string(), serde_json::Value::from(result.values[n]))).collect();
-    let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations, "history": result.history });
+    let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations, "history": result.history, "stage_history": result.stages });
     // error bars from the inverse Fisher information at the optimum (where available)
     if let Some(u) = ev.uncertainty(&result.values, &names, &obj, &restraints) {
         let sigma: serde_json::Map<String, serde_json::Value> = names.iter().zip(&u.sigma).map(|(n, s)| (n.to_string(), serde_json::Value::from(*s))).collect();

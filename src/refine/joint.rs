@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::optimize::{minimize, scales, Optimizer, Restraint};
+use super::optimize::{minimize, scales, Minimum, Optimizer, Restraint};
+use super::strategy::{Blur, Strategy, STAGES_PX};
 use super::{parse_names, Evaluator, Loss, Objective};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
@@ -81,6 +82,8 @@ pub struct JointResult {
     pub loss: f64,
     pub iterations: usize,
     pub history: Vec<f64>,
+    /// Loss histories of the continuation stages (blurred images).
+    pub stages: Vec<Vec<f64>>,
     /// Standard errors of the shared parameters and of each image's own (None when the joint
     /// Fisher information is unavailable or singular).
     pub sigma: Option<(Vec<f64>, Vec<Vec<f64>>)>,
@@ -140,23 +143,53 @@ pub fn experiments(plan: &Plan) -> Result<Vec<(Experiment, crate::experiment::No
         .collect()
 }
 
-/// Refine the layout's parameters over all images.
-pub fn refine_joint(images: &[JointImage], layout: &Layout, max_steps: usize, mut report: impl FnMut(usize, f64)) -> JointResult {
+/// Refine the layout's parameters over all images, with the coarse-to-fine strategy of
+/// single-image refinement (see [`super::strategy`]) when every image is on the fused path.
+pub fn refine_joint(images: &[JointImage], layout: &Layout, max_steps: usize, strategy: Strategy, mut report: impl FnMut(usize, f64)) -> JointResult {
+    let mut values: Vec<Values> = images.iter().map(|img| img.start).collect();
+    let mut iterations = 0;
+    let mut stages = Vec::new();
+    let all_fit = images.iter().all(|img| matches!(img.obj, Objective::Fit { .. }) && img.ev.uses_fused());
+    if strategy == Strategy::Continuation && all_fit {
+        for sigma in STAGES_PX {
+            let objs: Vec<Objective> = images
+                .iter()
+                .map(|img| {
+                    let Objective::Fit { target, .. } = &img.obj else { unreachable!("checked above") };
+                    let d = &img.ev.exp.detector;
+                    let blur = Blur::new(d.fpixels, d.spixels, &img.ev.pixels, sigma);
+                    Objective::Smoothed { blurred_target: blur.apply(target), blur }
+                })
+                .collect();
+            let (v, m) = joint_stage(images, &objs.iter().collect::<Vec<_>>(), &values, layout, max_steps, |it, f| report(iterations + it, f));
+            values = v;
+            iterations += m.iterations;
+            stages.push(m.history);
+        }
+    }
+    let objs: Vec<&Objective> = images.iter().map(|img| &img.obj).collect();
+    let (image_values, m) = joint_stage(images, &objs, &values, layout, max_steps, |it, f| report(iterations + it, f));
+    let sigma = joint_sigma(images, layout, &image_values);
+    JointResult { shared: image_values[0], images: image_values, loss: m.loss, iterations: iterations + m.iterations, history: m.history, stages, sigma }
+}
+
+/// One joint minimisation of `objs` (one per image) from `start` (one per image).
+fn joint_stage(images: &[JointImage], objs: &[&Objective], start: &[Values], layout: &Layout, max_steps: usize, mut report: impl FnMut(usize, f64)) -> (Vec<Values>, Minimum) {
     let n = layout.len(images.len());
     // starting values and scales: shared ones from the first image
     let mut x0 = vec![0.0; n];
     let mut s = vec![1.0; n];
-    for (i, img) in images.iter().enumerate() {
+    for (i, st) in start.iter().enumerate().rev() {
         let (names, pos) = layout.slots(i);
-        let sc = scales(&names, &img.start);
+        let sc = scales(&names, st);
         for ((p, &k), sk) in names.iter().zip(&pos).zip(sc) {
-            x0[k] = img.start[*p];
+            x0[k] = st[*p];
             s[k] = sk;
         }
     }
     let values_of = |i: usize, x: &[f64]| -> Values {
         let (names, pos) = layout.slots(i);
-        let mut v = images[i].start;
+        let mut v = start[i];
         for (p, &k) in names.iter().zip(&pos) {
             v[*p] = x0[k] + s[k] * x[k];
         }
@@ -171,7 +204,7 @@ pub fn refine_joint(images: &[JointImage], layout: &Layout, max_steps: usize, mu
             if !names.iter().all(|&p| p.admissible(v[p])) {
                 return (f64::INFINITY, vec![0.0; n]);
             }
-            let (fi, gi) = img.ev.value_and_grad(&v, &names, &img.obj);
+            let (fi, gi) = img.ev.value_and_grad(&v, &names, objs[i]);
             f += fi;
             for (k, gk) in pos.iter().zip(gi) {
                 g[*k] += gk;
@@ -190,9 +223,7 @@ pub fn refine_joint(images: &[JointImage], layout: &Layout, max_steps: usize, mu
         (f, g.iter().zip(&s).map(|(gk, sk)| gk * sk).collect())
     };
     let m = minimize(n, eval, max_steps, Optimizer::Lbfgs, |it, f, _| report(it, f));
-    let image_values: Vec<Values> = (0..images.len()).map(|i| values_of(i, &m.x)).collect();
-    let sigma = joint_sigma(images, layout, &image_values);
-    JointResult { shared: image_values[0], images: image_values, loss: m.loss, iterations: m.iterations, history: m.history, sigma }
+    ((0..images.len()).map(|i| values_of(i, &m.x)).collect(), m)
 }
 
 /// Standard errors from the joint Fisher information (each image's block added at its slots,

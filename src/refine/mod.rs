@@ -4,6 +4,7 @@
 pub mod gradcheck;
 pub mod commands;
 pub mod optimize;
+pub mod strategy;
 pub mod joint;
 pub mod uncertainty;
 
@@ -23,6 +24,9 @@ pub enum Objective {
     Weighted(Vec<f64>),
     /// Loss against a target image (one value per rendered pixel, photons).
     Fit { target: Vec<f64>, loss: Loss },
+    /// Variance-weighted least squares between the blurred model and the blurred target (a
+    /// stage of the coarse-to-fine strategy); needs the whole image at once (the fused path).
+    Smoothed { blurred_target: Vec<f64>, blur: strategy::Blur },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +96,11 @@ impl Objective {
                     })
                     .collect();
                 (value, grad)
+            }
+            Objective::Smoothed { blurred_target, blur } => {
+                assert!(start == 0 && model.len() == blurred_target.len(), "a smoothed objective needs the whole image");
+                let (value, g) = Objective::Fit { target: blurred_target.clone(), loss: Loss::Gaussian }.value_grad(0, &blur.apply(model));
+                (value, blur.apply(&g))
             }
         }
     }
@@ -246,7 +255,7 @@ impl<'a> Evaluator<'a> {
         // forward pass
         let (value, g_pix) = match obj {
             Objective::Weighted(w) => (None, w.clone()),
-            Objective::Fit { .. } => {
+            Objective::Fit { .. } | Objective::Smoothed { .. } => {
                 let (v, g) = obj.value_grad(0, &kernel.forward(&self.pixels, self.threads));
                 (Some(v), g)
             }

@@ -48,6 +48,8 @@ pub struct RefineResult {
     pub iterations: usize,
     /// Loss at the start and after every iteration.
     pub history: Vec<f64>,
+    /// Loss histories of the continuation stages before the final refinement, if any.
+    pub stages: Vec<Vec<f64>>,
 }
 
 /// Scale (command-line units per optimiser unit) of each parameter.
@@ -109,7 +111,7 @@ pub fn refine(
         (f, g.iter().zip(&s).map(|(gi, si)| gi * si).collect())
     };
     let m = minimize(names.len(), eval, max_steps, optimizer, |it, f, x| report(it, f, &with_x(start, names, &s, &x0, x)));
-    RefineResult { values: with_x(start, names, &s, &x0, &m.x), loss: m.loss, iterations: m.iterations, history: m.history }
+    RefineResult { values: with_x(start, names, &s, &x0, &m.x), loss: m.loss, iterations: m.iterations, history: m.history, stages: vec![] }
 }
 
 /// Result of [`minimize`].

@@ -1,0 +1,138 @@
+//! The default refinement strategy: coarse-to-fine continuation. Sharp Bragg spots make the
+//! likelihood a landscape of narrow basins (a spot predicted next to its observed position
+//! overlaps nothing, so nothing pulls it over). Blurring the model and the target alike with a
+//! Gaussian of a few pixels widens every basin; each stage starts from the previous optimum
+//! with a narrower blur, and the last stage refines the user's loss on the unblurred images.
+
+use super::optimize::{refine, Optimizer, RefineResult, Restraint};
+use super::{Evaluator, Objective};
+use crate::model::{Param, Values};
+
+/// Blur widths (pixels) of the continuation stages before the final, unblurred one.
+pub const STAGES_PX: [f64; 3] = [4.0, 2.0, 1.0];
+
+/// Refinement strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Coarse-to-fine continuation, then the final refinement (default).
+    Continuation,
+    /// The final refinement alone.
+    Plain,
+}
+
+impl Strategy {
+    pub fn parse(s: &str) -> crate::error::Result<Strategy> {
+        match s {
+            "continuation" => Ok(Strategy::Continuation),
+            "plain" => Ok(Strategy::Plain),
+            _ => Err(crate::error::Error::new(format!("--strategy: expected continuation or plain, got '{s}'"))),
+        }
+    }
+}
+
+/// A separable Gaussian blur of the rendered pixels on the detector grid (pixels outside the
+/// rendered set count as zero). It is symmetric, so it is its own adjoint.
+#[derive(Debug, Clone)]
+pub struct Blur {
+    fpixels: usize,
+    spixels: usize,
+    pixels: Vec<usize>,
+    kernel: Vec<f64>,
+}
+
+impl Blur {
+    pub fn new(fpixels: usize, spixels: usize, pixels: &[usize], sigma_px: f64) -> Blur {
+        let r = (3.0 * sigma_px).ceil() as i64;
+        let raw: Vec<f64> = (-r..=r).map(|d| (-0.5 * (d as f64 / sigma_px).powi(2)).exp()).collect();
+        let sum: f64 = raw.iter().sum();
+        Blur { fpixels, spixels, pixels: pixels.to_vec(), kernel: raw.iter().map(|k| k / sum).collect() }
+    }
+
+    /// Blur values given at the rendered pixels; returns values at the same pixels.
+    pub fn apply(&self, v: &[f64]) -> Vec<f64> {
+        let (w, h) = (self.fpixels, self.spixels);
+        let r = (self.kernel.len() / 2) as i64;
+        let mut img = vec![0.0; w * h];
+        for (&i, &x) in self.pixels.iter().zip(v) {
+            img[i] = x;
+        }
+        let pass = |src: &[f64], along_fast: bool| -> Vec<f64> {
+            let mut out = vec![0.0; w * h];
+            for s in 0..h {
+                for f in 0..w {
+                    let mut acc = 0.0;
+                    for (k, &kv) in self.kernel.iter().enumerate() {
+                        let d = k as i64 - r;
+                        let (ff, ss) = if along_fast { (f as i64 + d, s as i64) } else { (f as i64, s as i64 + d) };
+                        if ff >= 0 && ss >= 0 && (ff as usize) < w && (ss as usize) < h {
+                            acc += kv * src[ss as usize * w + ff as usize];
+                        }
+                    }
+                    out[s * w + f] = acc;
+                }
+            }
+            out
+        };
+        let img = pass(&pass(&img, true), false);
+        self.pixels.iter().map(|&i| img[i]).collect()
+    }
+}
+
+/// Refine with `strategy`. Continuation needs the whole image at once, so it runs on the fused
+/// kernel's path (the CPU in float64); elsewhere, and for a weighted-sum objective, the final
+/// refinement runs alone. `iterations` counts every stage; `history` is the final stage's and
+/// `stages` the continuation stages' (their losses are of the blurred images).
+#[allow(clippy::too_many_arguments)]
+pub fn refine_with_strategy(
+    ev: &Evaluator,
+    start: &Values,
+    names: &[Param],
+    obj: &Objective,
+    restraints: &[Restraint],
+    max_steps: usize,
+    optimizer: Optimizer,
+    strategy: Strategy,
+    mut report: impl FnMut(usize, f64, &Values),
+) -> RefineResult {
+    let mut values = *start;
+    let mut stages = Vec::new();
+    let mut iterations = 0;
+    if let (Strategy::Continuation, Objective::Fit { target, .. }, true) = (strategy, obj, ev.uses_fused()) {
+        let d = &ev.exp.detector;
+        for sigma in STAGES_PX {
+            let blur = Blur::new(d.fpixels, d.spixels, &ev.pixels, sigma);
+            let smoothed = Objective::Smoothed { blurred_target: blur.apply(target), blur };
+            let r = refine(ev, &values, names, &smoothed, restraints, max_steps, optimizer, |it, f, v| report(iterations + it, f, v));
+            values = r.values;
+            iterations += r.iterations;
+            stages.push(r.history);
+        }
+    }
+    let mut last = refine(ev, &values, names, obj, restraints, max_steps, optimizer, |it, f, v| report(iterations + it, f, v));
+    last.iterations += iterations;
+    last.stages = stages;
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Blur;
+
+    #[test]
+    fn blur_is_symmetric_and_keeps_the_sum_inside() {
+        let (w, h) = (9, 7);
+        let pixels: Vec<usize> = (0..w * h).filter(|i| i % 5 != 0).collect();
+        let b = Blur::new(w, h, &pixels, 1.3);
+        let x: Vec<f64> = (0..pixels.len()).map(|i| ((i * 37) % 11) as f64 - 4.0).collect();
+        let y: Vec<f64> = (0..pixels.len()).map(|i| ((i * 13) % 7) as f64 + 0.5).collect();
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+        // <B x, y> = <x, B y>: the blur is its own adjoint, so gradients need no transpose
+        assert!((dot(&b.apply(&x), &y) - dot(&x, &b.apply(&y))).abs() < 1e-9);
+        // a point far from the edges keeps its weight
+        let mut one = vec![0.0; pixels.len()];
+        let centre = pixels.iter().position(|&i| i == 3 * w + 4).unwrap();
+        one[centre] = 1.0;
+        let spread: f64 = b.apply(&one).iter().sum();
+        assert!(spread > 0.6 && spread <= 1.0 + 1e-12, "{spread}");
+    }
+}
