@@ -97,7 +97,7 @@ pub struct RefineOpts {
     /// ADC offset subtracted from an SMV target (counts)
     #[arg(long, value_name = "A", allow_hyphen_values = true, default_value = "40", help_heading = "Refinement")]
     adc: String,
-    /// continuation (default: coarse-to-fine, blurring model and target by 4, 2, 1 pixels before the final fit) or plain
+    /// continuation (default: coarse-to-fine, blurring model and target by 3 and 1.5 pixels before the final fit) or plain
     #[arg(long, value_name = "continuation|plain", allow_hyphen_values = true, default_value = "continuation", help_heading = "Refinement")]
     strategy: String,
     /// Gaussian prior on a parameter, ((x - value)/sigma)^2 / 2 added to the loss (repeatable)

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::optimize::{minimize, scales, Minimum, Optimizer, Restraint};
-use super::strategy::{Blur, Strategy, STAGES_PX};
+use super::strategy::{Blur, Strategy, STAGES_PX, STAGE_STEPS};
 use super::{parse_names, Evaluator, Loss, Objective};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
@@ -161,7 +161,7 @@ pub fn refine_joint(images: &[JointImage], layout: &Layout, max_steps: usize, st
                     Objective::Smoothed { blurred_target: blur.apply(target), blur }
                 })
                 .collect();
-            let (v, m) = joint_stage(images, &objs.iter().collect::<Vec<_>>(), &values, layout, max_steps, |it, f| report(iterations + it, f));
+            let (v, m) = joint_stage(images, &objs.iter().collect::<Vec<_>>(), &values, layout, max_steps.min(STAGE_STEPS), |it, f| report(iterations + it, f));
             values = v;
             iterations += m.iterations;
             stages.push(m.history);

@@ -9,7 +9,9 @@ use super::{Evaluator, Objective};
 use crate::model::{Param, Values};
 
 /// Blur widths (pixels) of the continuation stages before the final, unblurred one.
-pub const STAGES_PX: [f64; 3] = [4.0, 2.0, 1.0];
+pub const STAGES_PX: [f64; 2] = [3.0, 1.5];
+/// Most optimiser steps of each continuation stage.
+pub const STAGE_STEPS: usize = 20;
 
 /// Refinement strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,24 +58,29 @@ impl Blur {
         for (&i, &x) in self.pixels.iter().zip(v) {
             img[i] = x;
         }
-        let pass = |src: &[f64], along_fast: bool| -> Vec<f64> {
-            let mut out = vec![0.0; w * h];
-            for s in 0..h {
-                for f in 0..w {
-                    let mut acc = 0.0;
-                    for (k, &kv) in self.kernel.iter().enumerate() {
-                        let d = k as i64 - r;
-                        let (ff, ss) = if along_fast { (f as i64 + d, s as i64) } else { (f as i64, s as i64 + d) };
-                        if ff >= 0 && ss >= 0 && (ff as usize) < w && (ss as usize) < h {
-                            acc += kv * src[ss as usize * w + ff as usize];
-                        }
-                    }
-                    out[s * w + f] = acc;
+        let kernel = &self.kernel;
+        // one line of `n` values with stride `step` starting at `start`, convolved with the kernel
+        // (only the taps that fall inside the line)
+        let line = |src: &[f64], out: &mut [f64], start: usize, step: usize, n: usize| {
+            for i in 0..n {
+                let lo = (i as i64 - r).max(0) as usize;
+                let hi = (i as i64 + r).min(n as i64 - 1) as usize;
+                let k0 = (lo as i64 - (i as i64 - r)) as usize;
+                let mut acc = 0.0;
+                for (k, j) in (lo..=hi).enumerate() {
+                    acc += kernel[k0 + k] * src[start + j * step];
                 }
+                out[start + i * step] = acc;
             }
-            out
         };
-        let img = pass(&pass(&img, true), false);
+        let mut rows = vec![0.0; w * h];
+        for s in 0..h {
+            line(&img, &mut rows, s * w, 1, w);
+        }
+        let mut img = vec![0.0; w * h];
+        for f in 0..w {
+            line(&rows, &mut img, f, w, h);
+        }
         self.pixels.iter().map(|&i| img[i]).collect()
     }
 }
@@ -102,7 +109,8 @@ pub fn refine_with_strategy(
         for sigma in STAGES_PX {
             let blur = Blur::new(d.fpixels, d.spixels, &ev.pixels, sigma);
             let smoothed = Objective::Smoothed { blurred_target: blur.apply(target), blur };
-            let r = refine(ev, &values, names, &smoothed, restraints, max_steps, optimizer, |it, f, v| report(iterations + it, f, v));
+            // a coarse stage only has to bring the model into the final basin
+            let r = refine(ev, &values, names, &smoothed, restraints, max_steps.min(STAGE_STEPS), optimizer, |it, f, v| report(iterations + it, f, v));
             values = r.values;
             iterations += r.iterations;
             stages.push(r.history);
