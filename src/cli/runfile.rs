@@ -32,41 +32,57 @@ fn is(x: &[i64]) -> Vec<Val> {
     x.iter().map(|&v| Val::I(v)).collect()
 }
 
+/// Push `--name value` when the option is set (the value converted by `$conv`).
+macro_rules! opt {
+    ($v:ident, $name:literal, $field:expr, $conv:expr) => {
+        if let Some(x) = &$field {
+            #[allow(clippy::redundant_closure_call)]
+            $v.push(($name, ($conv)(x)));
+        }
+    };
+}
+
+/// Push a switch when it is on.
+macro_rules! switch {
+    ($v:ident, $name:literal, $cond:expr) => {
+        if $cond {
+            $v.push(($name, vec![]));
+        }
+    };
+}
+
+type Flags = Vec<(&'static str, Vec<Val>)>;
+
 /// The flags that rebuild `o` exactly, in the flag table's topic order. Switches have no
 /// values. Convention and pivot come last because other flags set them as a side effect.
-fn flags_of(o: &Options) -> Vec<(&'static str, Vec<Val>)> {
-    let mut v: Vec<(&'static str, Vec<Val>)> = Vec::new();
-    macro_rules! opt {
-        ($name:literal, $field:expr, $conv:expr) => {
-            if let Some(x) = &$field {
-                #[allow(clippy::redundant_closure_call)]
-                v.push(($name, ($conv)(x)));
-            }
-        };
-    }
-    macro_rules! switch {
-        ($name:literal, $cond:expr) => {
-            if $cond {
-                v.push(($name, vec![]));
-            }
-        };
-    }
+fn flags_of(o: &Options) -> Flags {
+    let mut v = Flags::new();
+    crystal_flags(o, &mut v);
+    detector_flags(o, &mut v);
+    beam_and_sampling_flags(o, &mut v);
+    output_and_engine_flags(o, &mut v);
+    frame_flags(o, &mut v);
+    v
+}
+
+/// Crystal and structure-factor flags.
+fn crystal_flags(o: &Options, v: &mut Flags) {
     // crystal
-    opt!("cell", o.cell, |c: &Vec<f64>| fs(c));
-    opt!("mat", o.mat, |x: &String| s(x));
-    switch!("legacy_cell", o.legacy_cell);
-    opt!("misset", o.misset, |m: &Misset| match m {
+    opt!(v, "cell", o.cell, |c: &Vec<f64>| fs(c));
+    opt!(v, "mat", o.mat, |x: &String| s(x));
+    switch!(v, "legacy_cell", o.legacy_cell);
+    opt!(v, "misset", o.misset, |m: &Misset| match m {
         Misset::Random => s("random"),
         Misset::Angles(a) => fs(a),
     });
-    opt!("misset_seed", o.misset_seed, |x: &i64| i(*x));
+    opt!(v, "misset_seed", o.misset_seed, |x: &i64| i(*x));
     // integral by construction (parsed as integers)
-    opt!("Na", o.na, |x: &f64| i(*x as i64));
-    opt!("Nb", o.nb, |x: &f64| i(*x as i64));
-    opt!("Nc", o.nc, |x: &f64| i(*x as i64));
-    opt!("sample_x", o.sample_x, |x: &f64| f(*x));
-    opt!("sample_y", o.sample_y, |x: &f64| f(*x));
-    opt!("sample_z", o.sample_z, |x: &f64| f(*x));
+    opt!(v, "Na", o.na, |x: &f64| i(*x as i64));
+    opt!(v, "Nb", o.nb, |x: &f64| i(*x as i64));
+    opt!(v, "Nc", o.nc, |x: &f64| i(*x as i64));
+    opt!(v, "sample_x", o.sample_x, |x: &f64| f(*x));
+    opt!(v, "sample_y", o.sample_y, |x: &f64| f(*x));
+    opt!(v, "sample_z", o.sample_z, |x: &f64| f(*x));
     if let Some(shape) = o.shape {
         v.push((
             match shape {
@@ -78,97 +94,109 @@ fn flags_of(o: &Options) -> Vec<(&'static str, Vec<Val>)> {
             vec![],
         ));
     }
-    opt!("fudge", o.fudge, |x: &f64| f(*x));
-    opt!("mosaic", o.mosaic, |x: &f64| f(*x));
-    opt!("mosaic_domains", o.mosaic_domains, |x: &i64| i(*x));
-    opt!("mosaic_seed", o.mosaic_seed, |x: &i64| i(*x));
-    opt!("phi", o.phi, |x: &f64| f(*x));
-    opt!("osc", o.osc, |x: &f64| f(*x));
-    opt!("phistep", o.phistep, |x: &f64| f(*x));
-    opt!("phisteps", o.phisteps, |x: &i64| i(*x));
+    opt!(v, "fudge", o.fudge, |x: &f64| f(*x));
+    opt!(v, "mosaic", o.mosaic, |x: &f64| f(*x));
+    opt!(v, "mosaic_domains", o.mosaic_domains, |x: &i64| i(*x));
+    opt!(v, "mosaic_seed", o.mosaic_seed, |x: &i64| i(*x));
+    opt!(v, "phi", o.phi, |x: &f64| f(*x));
+    opt!(v, "osc", o.osc, |x: &f64| f(*x));
+    opt!(v, "phistep", o.phistep, |x: &f64| f(*x));
+    opt!(v, "phisteps", o.phisteps, |x: &i64| i(*x));
     // structure factors
-    opt!("hkl", o.hkl, |x: &String| s(x));
-    opt!("default_F", o.default_f, |x: &f64| f(*x));
-    opt!("dump", o.dump, |x: &String| s(x));
+    opt!(v, "hkl", o.hkl, |x: &String| s(x));
+    opt!(v, "default_F", o.default_f, |x: &f64| f(*x));
+    opt!(v, "dump", o.dump, |x: &String| s(x));
     match o.interpolate {
         Some(true) => v.push(("interpolate", vec![])),
         Some(false) => v.push(("nointerpolate", vec![])),
         None => {}
     }
+}
+
+/// Detector flags.
+fn detector_flags(o: &Options, v: &mut Flags) {
     // detector
-    opt!("distance", o.distance, |x: &f64| f(*x));
-    opt!("close_distance", o.close_distance, |x: &f64| f(*x));
-    opt!("pixel", o.pixel, |x: &f64| f(*x));
-    opt!("detpixels_f", o.detpixels_f, |x: &i64| i(*x));
-    opt!("detpixels_s", o.detpixels_s, |x: &i64| i(*x));
-    opt!("detsize_f", o.detsize_f, |x: &f64| f(*x));
-    opt!("detsize_s", o.detsize_s, |x: &f64| f(*x));
-    opt!("Xbeam", o.xbeam, |x: &f64| f(*x));
-    opt!("Ybeam", o.ybeam, |x: &f64| f(*x));
-    opt!("Xclose", o.xclose, |x: &f64| f(*x));
-    opt!("Yclose", o.yclose, |x: &f64| f(*x));
-    opt!("ORGX", o.orgx, |x: &f64| f(*x));
-    opt!("ORGY", o.orgy, |x: &f64| f(*x));
-    opt!("fdet_vector", o.fdet_vector, |x: &[f64; 3]| fs(x));
-    opt!("sdet_vector", o.sdet_vector, |x: &[f64; 3]| fs(x));
-    opt!("odet_vector", o.odet_vector, |x: &[f64; 3]| fs(x));
-    opt!("beam_vector", o.beam_vector, |x: &[f64; 3]| fs(x));
-    opt!("polar_vector", o.polar_vector, |x: &[f64; 3]| fs(x));
-    opt!("spindle_axis", o.spindle_axis, |x: &[f64; 3]| fs(x));
-    opt!("twotheta_axis", o.twotheta_axis, |x: &[f64; 3]| fs(x));
-    opt!("pix0_vector", o.pix0_vector, |x: &[f64; 3]| fs(x));
-    opt!("twotheta", o.twotheta, |x: &f64| f(*x));
-    opt!("detector_rotx", o.detector_rot[0], |x: &f64| f(*x));
-    opt!("detector_roty", o.detector_rot[1], |x: &f64| f(*x));
-    opt!("detector_rotz", o.detector_rot[2], |x: &f64| f(*x));
-    switch!("curved_det", o.curved_det);
-    switch!("point_pixel", o.point_pixel);
-    opt!("detector_abs", o.detector_abs, |x: &Option<f64>| match x {
+    opt!(v, "distance", o.distance, |x: &f64| f(*x));
+    opt!(v, "close_distance", o.close_distance, |x: &f64| f(*x));
+    opt!(v, "pixel", o.pixel, |x: &f64| f(*x));
+    opt!(v, "detpixels_f", o.detpixels_f, |x: &i64| i(*x));
+    opt!(v, "detpixels_s", o.detpixels_s, |x: &i64| i(*x));
+    opt!(v, "detsize_f", o.detsize_f, |x: &f64| f(*x));
+    opt!(v, "detsize_s", o.detsize_s, |x: &f64| f(*x));
+    opt!(v, "Xbeam", o.xbeam, |x: &f64| f(*x));
+    opt!(v, "Ybeam", o.ybeam, |x: &f64| f(*x));
+    opt!(v, "Xclose", o.xclose, |x: &f64| f(*x));
+    opt!(v, "Yclose", o.yclose, |x: &f64| f(*x));
+    opt!(v, "ORGX", o.orgx, |x: &f64| f(*x));
+    opt!(v, "ORGY", o.orgy, |x: &f64| f(*x));
+    opt!(v, "fdet_vector", o.fdet_vector, |x: &[f64; 3]| fs(x));
+    opt!(v, "sdet_vector", o.sdet_vector, |x: &[f64; 3]| fs(x));
+    opt!(v, "odet_vector", o.odet_vector, |x: &[f64; 3]| fs(x));
+    opt!(v, "beam_vector", o.beam_vector, |x: &[f64; 3]| fs(x));
+    opt!(v, "polar_vector", o.polar_vector, |x: &[f64; 3]| fs(x));
+    opt!(v, "spindle_axis", o.spindle_axis, |x: &[f64; 3]| fs(x));
+    opt!(v, "twotheta_axis", o.twotheta_axis, |x: &[f64; 3]| fs(x));
+    opt!(v, "pix0_vector", o.pix0_vector, |x: &[f64; 3]| fs(x));
+    opt!(v, "twotheta", o.twotheta, |x: &f64| f(*x));
+    opt!(v, "detector_rotx", o.detector_rot[0], |x: &f64| f(*x));
+    opt!(v, "detector_roty", o.detector_rot[1], |x: &f64| f(*x));
+    opt!(v, "detector_rotz", o.detector_rot[2], |x: &f64| f(*x));
+    switch!(v, "curved_det", o.curved_det);
+    switch!(v, "point_pixel", o.point_pixel);
+    opt!(v, "detector_abs", o.detector_abs, |x: &Option<f64>| match x {
         Some(d) => f(*d),
         None => s("inf"),
     });
-    opt!("detector_thick", o.detector_thick, |x: &f64| f(*x));
-    opt!("detector_thicksteps", o.detector_thicksteps, |x: &i64| i(*x));
-    opt!("roi", o.roi, |x: &[i64; 4]| is(x));
-    opt!("mask", o.mask, |x: &String| s(x));
-    opt!("img", o.img, |x: &String| s(x));
+    opt!(v, "detector_thick", o.detector_thick, |x: &f64| f(*x));
+    opt!(v, "detector_thicksteps", o.detector_thicksteps, |x: &i64| i(*x));
+    opt!(v, "roi", o.roi, |x: &[i64; 4]| is(x));
+    opt!(v, "mask", o.mask, |x: &String| s(x));
+    opt!(v, "img", o.img, |x: &String| s(x));
+}
+
+/// Beam and sampling flags.
+fn beam_and_sampling_flags(o: &Options, v: &mut Flags) {
     // beam
-    opt!("lambda", o.lambda, |x: &f64| f(*x));
-    opt!("dispersion", o.dispersion, |x: &f64| f(*x));
-    opt!("dispsteps", o.dispsteps, |x: &i64| i(*x));
-    opt!("hdivrange", o.hdivrange, |x: &f64| f(*x));
-    opt!("vdivrange", o.vdivrange, |x: &f64| f(*x));
-    opt!("hdivstep", o.hdivstep, |x: &f64| f(*x));
-    opt!("vdivstep", o.vdivstep, |x: &f64| f(*x));
-    opt!("hdivsteps", o.hdivsteps, |x: &i64| i(*x));
-    opt!("vdivsteps", o.vdivsteps, |x: &i64| i(*x));
-    switch!("square_div", o.square_div);
-    opt!("sourcefile", o.sourcefile, |x: &String| s(x));
-    switch!("source_weights", o.source_weights);
-    opt!("polar", o.polar, |x: &f64| f(*x));
-    switch!("nopolar", o.nopolar);
-    opt!("fluence", o.fluence, |x: &f64| f(*x));
-    opt!("flux", o.flux, |x: &f64| f(*x));
-    opt!("exposure", o.exposure, |x: &f64| f(*x));
-    opt!("beamsize", o.beamsize, |x: &f64| f(*x));
+    opt!(v, "lambda", o.lambda, |x: &f64| f(*x));
+    opt!(v, "dispersion", o.dispersion, |x: &f64| f(*x));
+    opt!(v, "dispsteps", o.dispsteps, |x: &i64| i(*x));
+    opt!(v, "hdivrange", o.hdivrange, |x: &f64| f(*x));
+    opt!(v, "vdivrange", o.vdivrange, |x: &f64| f(*x));
+    opt!(v, "hdivstep", o.hdivstep, |x: &f64| f(*x));
+    opt!(v, "vdivstep", o.vdivstep, |x: &f64| f(*x));
+    opt!(v, "hdivsteps", o.hdivsteps, |x: &i64| i(*x));
+    opt!(v, "vdivsteps", o.vdivsteps, |x: &i64| i(*x));
+    switch!(v, "square_div", o.square_div);
+    opt!(v, "sourcefile", o.sourcefile, |x: &String| s(x));
+    switch!(v, "source_weights", o.source_weights);
+    opt!(v, "polar", o.polar, |x: &f64| f(*x));
+    switch!(v, "nopolar", o.nopolar);
+    opt!(v, "fluence", o.fluence, |x: &f64| f(*x));
+    opt!(v, "flux", o.flux, |x: &f64| f(*x));
+    opt!(v, "exposure", o.exposure, |x: &f64| f(*x));
+    opt!(v, "beamsize", o.beamsize, |x: &f64| f(*x));
     // sampling
-    opt!("oversample", o.oversample, |x: &i64| i(*x));
-    switch!("oversample_thick", o.oversample_thick);
-    switch!("oversample_polar", o.oversample_polar);
-    switch!("oversample_omega", o.oversample_omega);
-    opt!("dmin", o.dmin, |x: &f64| f(*x));
-    opt!("water", o.water, |x: &f64| f(*x));
+    opt!(v, "oversample", o.oversample, |x: &i64| i(*x));
+    switch!(v, "oversample_thick", o.oversample_thick);
+    switch!(v, "oversample_polar", o.oversample_polar);
+    switch!(v, "oversample_omega", o.oversample_omega);
+    opt!(v, "dmin", o.dmin, |x: &f64| f(*x));
+    opt!(v, "water", o.water, |x: &f64| f(*x));
+}
+
+/// Output and engine flags.
+fn output_and_engine_flags(o: &Options, v: &mut Flags) {
     // output
-    opt!("floatfile", o.floatfile, |x: &String| s(x));
-    opt!("intfile", o.intfile, |x: &String| s(x));
-    opt!("noisefile", o.noisefile, |x: &String| s(x));
-    opt!("pgmfile", o.pgmfile, |x: &String| s(x));
-    opt!("scale", o.scale, |x: &f64| f(*x));
-    opt!("pgmscale", o.pgmscale, |x: &f64| f(*x));
-    opt!("adc", o.adc, |x: &f64| f(*x));
-    opt!("seed", o.seed, |x: &i64| i(*x));
-    switch!("nonoise", o.nonoise);
-    switch!("nopgm", o.nopgm);
+    opt!(v, "floatfile", o.floatfile, |x: &String| s(x));
+    opt!(v, "intfile", o.intfile, |x: &String| s(x));
+    opt!(v, "noisefile", o.noisefile, |x: &String| s(x));
+    opt!(v, "pgmfile", o.pgmfile, |x: &String| s(x));
+    opt!(v, "scale", o.scale, |x: &f64| f(*x));
+    opt!(v, "pgmscale", o.pgmscale, |x: &f64| f(*x));
+    opt!(v, "adc", o.adc, |x: &f64| f(*x));
+    opt!(v, "seed", o.seed, |x: &i64| i(*x));
+    switch!(v, "nonoise", o.nonoise);
+    switch!(v, "nopgm", o.nopgm);
     match o.progress {
         Some(true) => v.push(("progress", vec![])),
         Some(false) => v.push(("noprogress", vec![])),
@@ -176,22 +204,26 @@ fn flags_of(o: &Options) -> Vec<(&'static str, Vec<Val>)> {
     }
     match o.printout_pixel {
         Some([fp, sp]) => v.push(("printout_pixel", is(&[fp, sp]))),
-        None => switch!("printout", o.printout),
+        None => switch!(v, "printout", o.printout),
     }
-    opt!("trace_pixel", o.trace_pixel, |x: &[i64; 2]| is(x));
+    opt!(v, "trace_pixel", o.trace_pixel, |x: &[i64; 2]| is(x));
     // engine
-    opt!("chunk_elements", o.chunk_elements, |x: &usize| i(*x as i64));
+    opt!(v, "chunk_elements", o.chunk_elements, |x: &usize| i(*x as i64));
     if o.gpu {
         v.push(("device", s("gpu")));
     }
     if o.tensor_engine {
         v.push(("engine", s("tensor")));
     }
-    opt!("precision", o.precision, |x: &Precision| s(match x {
+    opt!(v, "precision", o.precision, |x: &Precision| s(match x {
         Precision::F32 => "f32",
         Precision::F64 => "f64",
     }));
-    opt!("threads", o.threads, |x: &usize| i(*x as i64));
+    opt!(v, "threads", o.threads, |x: &usize| i(*x as i64));
+}
+
+/// Convention and pivot: side effects of the flags above, undone or confirmed.
+fn frame_flags(o: &Options, v: &mut Flags) {
     // side effects of the flags above, undone or confirmed
     if let Some(c) = o.convention {
         let name = match c {
@@ -207,11 +239,10 @@ fn flags_of(o: &Options) -> Vec<(&'static str, Vec<Val>)> {
             v.push((n, vec![]));
         }
     }
-    opt!("pivot", o.pivot, |p: &Pivot| s(match p {
+    opt!(v, "pivot", o.pivot, |p: &Pivot| s(match p {
         Pivot::Beam => "beam",
         Pivot::Sample => "sample",
     }));
-    v
 }
 
 fn toml_value(v: &Val) -> toml::Value {
