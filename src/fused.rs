@@ -233,6 +233,23 @@ impl KernelTensors {
     }
 }
 
+/// Adjoints of `vec3::rotate_axis(w, k, theta)` = k (k.w)(1 - c) + w c + (k x w) s for the
+/// output adjoint `g`: (d/dw, d/dk, d/dtheta).
+fn rotation_backward(w: V3, k: V3, theta: f64, g: V3) -> (V3, V3, f64) {
+    let (s, c) = theta.sin_cos();
+    let (kg, kw) = (vec3::dot(k, g), vec3::dot(k, w));
+    let g_w: V3 = {
+        let gk = vec3::cross(g, k);
+        std::array::from_fn(|i| (1.0 - c) * kg * k[i] + c * g[i] + s * gk[i])
+    };
+    let g_k: V3 = {
+        let wg = vec3::cross(w, g);
+        std::array::from_fn(|i| (1.0 - c) * (kw * g[i] + kg * w[i]) + s * wg[i])
+    };
+    let g_theta = s * kw * kg - s * vec3::dot(w, g) + c * vec3::dot(vec3::cross(k, w), g);
+    (g_w, g_k, g_theta)
+}
+
 /// Incident direction and polarization frame of one source.
 struct SourceFrame {
     inc: V3,
@@ -252,6 +269,8 @@ struct SubPixel {
     d: V3,
     omega: f64,
     capture: f64,
+    /// Position on the flat detector (before the curved detector's mapping).
+    flat: V3,
 }
 
 /// One experiment's kernel.
@@ -282,11 +301,6 @@ impl<'a> FusedKernel<'a> {
         FusedKernel { exp, v, sources, spec }
     }
 
-    /// Whether [`FusedKernel::backward`] covers this experiment (not a curved detector).
-    pub fn has_backward(exp: &Experiment) -> bool {
-        !exp.detector.curved
-    }
-
     fn lookup(&self) -> Option<HostLookup<'_>> {
         let st = &self.exp.structure;
         match &st.grid {
@@ -311,6 +325,7 @@ impl<'a> FusedKernel<'a> {
         if toff != 0.0 {
             pos = std::array::from_fn(|i| pos[i] + v.odet[i] * toff);
         }
+        let flat = pos;
         if det.curved {
             // every pixel at the same distance, pixel coordinates read as angles
             let base = vec3::scale(det.beam_vector, v.distance);
@@ -327,7 +342,7 @@ impl<'a> FusedKernel<'a> {
         } else {
             1.0
         };
-        SubPixel { layer: t, cf, cs, air, d, omega, capture }
+        SubPixel { layer: t, cf, cs, air, d, omega, capture, flat }
     }
 
     /// Scattering vector (1/m) of source `k` towards direction `d`, and whether the resolution
@@ -643,7 +658,10 @@ impl<'a> FusedKernel<'a> {
         }
         // d = pos / |pos|
         let dg = vec3::dot(d, g_d);
-        let g_pos: V3 = std::array::from_fn(|i| (g_d[i] - d[i] * dg) / air + d[i] * g_air);
+        let mut g_pos: V3 = std::array::from_fn(|i| (g_d[i] - d[i] * dg) / air + d[i] * g_air);
+        if det.curved {
+            g_pos = self.curve_backward(sp, g_pos, acc);
+        }
         // pos = fdet fd + sdet sd + pix0 + odet toff, fd = cf pixel / os, sd = cs pixel / os
         let inv_os = 1.0 / self.exp.sampling.oversample.max(1) as f64;
         let (cf, cs) = (sp.cf * inv_os, sp.cs * inv_os);
@@ -656,6 +674,25 @@ impl<'a> FusedKernel<'a> {
             acc.odet[i] += g_pos[i] * toff;
         }
         acc.pixel += cf * vec3::dot(g_pos, v.fdet) + cs * vec3::dot(g_pos, v.sdet);
+    }
+
+    /// Back-propagate through the curved detector's mapping: pos = rot(rot(beam D, sdet,
+    /// flat_y / D), fdet, flat_z / D). Adds the axis and distance adjoints to `acc` and returns
+    /// the adjoint of the flat position.
+    fn curve_backward(&self, sp: &SubPixel, g_pos: V3, acc: &mut KernelValues) -> V3 {
+        let v = &self.v;
+        let dist = v.distance;
+        let base = vec3::scale(self.exp.detector.beam_vector, dist);
+        let (t1, t2) = (sp.flat[1] / dist, sp.flat[2] / dist);
+        let r1 = vec3::rotate_axis(base, v.sdet, t1);
+        let (g_r1, g_fdet, g_t2) = rotation_backward(r1, v.fdet, t2, g_pos);
+        let (g_base, g_sdet, g_t1) = rotation_backward(base, v.sdet, t1, g_r1);
+        for i in 0..3 {
+            acc.fdet[i] += g_fdet[i];
+            acc.sdet[i] += g_sdet[i];
+        }
+        acc.distance += vec3::dot(g_base, self.exp.detector.beam_vector) - (g_t1 * sp.flat[1] + g_t2 * sp.flat[2]) / (dist * dist);
+        [0.0, g_t1 / dist, g_t2 / dist]
     }
 
     /// Values of `pixels` and Σ_p g_p d value_p / d inputs, over `threads` worker threads.

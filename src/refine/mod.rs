@@ -118,9 +118,9 @@ pub struct Gradients {
 }
 
 /// Evaluates an objective and its gradients. On the CPU in float64 it runs the fused kernel
-/// and its backward pass ([`crate::fused`]); otherwise (float32, another device, a curved
-/// detector, or when asked) the batched tensor path, over chunks of pixels whose graphs are
-/// freed after each backward pass, so memory stays bounded whatever the image size.
+/// and its backward pass ([`crate::fused`]); otherwise (float32, another device, or when
+/// asked) the batched tensor path, over chunks of pixels whose graphs are freed after each
+/// backward pass, so memory stays bounded whatever the image size.
 pub struct Evaluator<'a> {
     pub exp: &'a Experiment,
     pub pixels: Vec<usize>,
@@ -158,7 +158,7 @@ impl<'a> Evaluator<'a> {
 
     /// Whether the fused kernel evaluates this objective.
     pub fn uses_fused(&self) -> bool {
-        !self.force_tensor && self.target.is_cpu_f64() && FusedKernel::has_backward(self.exp)
+        !self.force_tensor && self.target.is_cpu_f64()
     }
 
     fn renderer(&self, dev: &Target) -> Renderer<'a> {

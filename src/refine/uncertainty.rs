@@ -50,7 +50,7 @@ impl Evaluator<'_> {
 
     /// The Fisher information matrix of the likelihood behind `obj` with respect to `names` at
     /// `values`; None for an objective that is not a likelihood (a weighted sum) or off the
-    /// fused kernel's path (float32, GPU, curved detector).
+    /// fused kernel's path (float32, GPU).
     pub fn fisher_information(&self, values: &Values, names: &[Param], obj: &Objective) -> Option<Vec<Vec<f64>>> {
         let Objective::Fit { target, loss } = obj else { return None };
         if !self.uses_fused() {

@@ -188,6 +188,7 @@ fn fused_backward_matches_tensor_autodiff() {
         format!("-cell 30 32 34 88 92 95 -misset 3 5 7 -hkl {hkl} -interpolate -N 3 -lambda 1 -distance 50 -pixel 0.2 -detpixels 20 -oversample 1 -round_xtal -detector_rotz 4 -point_pixel"),
         format!("-cell 30 32 34 88 92 95 -misset 3 5 7 -hkl {hkl} -nointerpolate -N 3 -lambda 1 -distance 50 -pixel 0.2 -detpixels 20 -sourcefile {} -source_weights -gauss_xtal -nopolar", src.display()),
         "-cell 50 60 70 90 100 110 -misset 1 2 3 -default_F 5 -N 4 -lambda 1 -distance 60 -pixel 0.2 -detpixels 20 -tophat_spots -dispersion 2 -dispsteps 3 -divergence 0.2 -divsteps 2 -dials -detector_roty 3 -pivot sample".into(),
+        "-cell 40 50 60 80 95 105 -misset 5 10 15 -default_F 10 -N 4 -lambda 1 -distance 30 -pixel 0.1 -detpixels 24 -curved_det -detector_rotz 2 -twotheta 3 -Xbeam 1.3 -Ybeam 1.1 -oversample 2".into(),
     ];
     let names = all_params();
     for args in &cases {
