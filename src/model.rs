@@ -222,6 +222,12 @@ impl ParamTensors {
     pub fn get(&self, p: Param) -> Tensor<3> {
         self.tensors[p as usize].clone()
     }
+
+    /// The gradients of `names` after a backward pass (summed over pixels for per-pixel leaves,
+    /// in float64 on the host; 0 for a parameter the loss does not depend on).
+    pub fn gradients(&self, names: &[Param], grads: &burn::tensor::Gradients) -> Vec<f64> {
+        names.iter().map(|&n| self.get(n).grad(grads).map(|t| crate::device::to_vec(t).iter().sum()).unwrap_or(0.0)).collect()
+    }
 }
 
 type S = Tensor<3>;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::optimize::{minimize, scales, Minimum, Optimizer, Restraint};
-use super::strategy::{Blur, Strategy, STAGES_PX, STAGE_STEPS};
+use super::strategy::{smoothed, Strategy, STAGES_PX, STAGE_STEPS};
 use super::{parse_names, Evaluator, Loss, Objective};
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
@@ -118,6 +118,12 @@ impl Layout {
         Ok(Layout { shared, per_image, restraints, loss })
     }
 
+    /// Whether a restraint on the `j`-th name of image `i`'s slots counts there: once for a
+    /// shared parameter (at the first image), once per image for a per-image one.
+    fn restraint_counts(&self, i: usize, j: usize) -> bool {
+        j >= self.shared.len() || i == 0
+    }
+
     fn len(&self, images: usize) -> usize {
         self.shared.len() + images * self.per_image.len()
     }
@@ -156,9 +162,7 @@ pub fn refine_joint(images: &[JointImage], layout: &Layout, max_steps: usize, st
                 .iter()
                 .map(|img| {
                     let Objective::Fit { target, .. } = &img.obj else { unreachable!("checked above") };
-                    let d = &img.ev.exp.detector;
-                    let blur = Blur::new(d.fpixels, d.spixels, &img.ev.pixels, sigma);
-                    Objective::Smoothed { blurred_target: blur.apply(target), blur }
+                    smoothed(&img.ev, target, sigma)
                 })
                 .collect();
             let (v, m) = joint_stage(images, &objs.iter().collect::<Vec<_>>(), &values, layout, max_steps.min(STAGE_STEPS), |it, f| report(iterations + it, f));
@@ -209,10 +213,9 @@ fn joint_stage(images: &[JointImage], objs: &[&Objective], start: &[Values], lay
             for (k, gk) in pos.iter().zip(gi) {
                 g[*k] += gk;
             }
-            // restraints on per-image parameters apply to every image, on shared ones once
             for r in &layout.restraints {
                 if let Some(j) = names.iter().position(|&p| p == r.param) {
-                    if j >= layout.shared.len() || i == 0 {
+                    if layout.restraint_counts(i, j) {
                         let (t, dt) = r.term(v[r.param]);
                         f += t;
                         g[pos[j]] += dt;
@@ -239,7 +242,7 @@ fn joint_sigma(images: &[JointImage], layout: &Layout, values: &[Values]) -> Opt
                 fisher[pos[a]][pos[b]] += fi[a][b];
             }
             if let Some(r) = layout.restraints.iter().find(|r| r.param == names[a]) {
-                if a >= layout.shared.len() || i == 0 {
+                if layout.restraint_counts(i, a) {
                     fisher[pos[a]][pos[a]] += 1.0 / (r.sigma * r.sigma);
                 }
             }

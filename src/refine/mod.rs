@@ -271,7 +271,7 @@ impl<'a> Evaluator<'a> {
         let vec_grad = |t: &Option<burn::tensor::Tensor<1>>| t.as_ref().and_then(|t| t.grad(&grads)).map(to_vec);
         Gradients {
             value,
-            scalars: names.iter().map(|&n| pt.get(n).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect(),
+            scalars: pt.gradients(names, &grads),
             structure_factors: if want_f { vec_grad(&leaves.0) } else { None },
             source_weights: if want_w { vec_grad(&leaves.1) } else { None },
         }
@@ -306,7 +306,7 @@ impl<'a> Evaluator<'a> {
                 return (value, vec![0.0; names.len()], None, None);
             }
             let grads = loss.backward();
-            let scalars: Vec<f64> = names.iter().map(|&name| pt.get(name).grad(&grads).map(|t| to_vec(t).iter().sum::<f64>()).unwrap_or(0.0)).collect();
+            let scalars = pt.gradients(names, &grads);
             let vec_grad = |t: &Option<burn::tensor::Tensor<1>>| t.as_ref().and_then(|t| t.grad(&grads)).map(to_vec);
             (value, scalars, if want_f { vec_grad(&leaves.0) } else { None }, if want_w { vec_grad(&leaves.1) } else { None })
         });

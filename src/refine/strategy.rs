@@ -85,6 +85,14 @@ impl Blur {
     }
 }
 
+/// The continuation stage of blur width `sigma_px` for `ev`'s pixels and a target given at
+/// them.
+pub fn smoothed(ev: &Evaluator, target: &[f64], sigma_px: f64) -> Objective {
+    let d = &ev.exp.detector;
+    let blur = Blur::new(d.fpixels, d.spixels, &ev.pixels, sigma_px);
+    Objective::Smoothed { blurred_target: blur.apply(target), blur }
+}
+
 /// Refine with `strategy`. Continuation needs the whole image at once, so it runs on the fused
 /// kernel's path (the CPU in float64); elsewhere, and for a weighted-sum objective, the final
 /// refinement runs alone. `iterations` counts every stage; `history` is the final stage's and
@@ -105,10 +113,8 @@ pub fn refine_with_strategy(
     let mut stages = Vec::new();
     let mut iterations = 0;
     if let (Strategy::Continuation, Objective::Fit { target, .. }, true) = (strategy, obj, ev.uses_fused()) {
-        let d = &ev.exp.detector;
         for sigma in STAGES_PX {
-            let blur = Blur::new(d.fpixels, d.spixels, &ev.pixels, sigma);
-            let smoothed = Objective::Smoothed { blurred_target: blur.apply(target), blur };
+            let smoothed = smoothed(ev, target, sigma);
             // a coarse stage only has to bring the model into the final basin
             let r = refine(ev, &values, names, &smoothed, restraints, max_steps.min(STAGE_STEPS), optimizer, |it, f, v| report(iterations + it, f, v));
             values = r.values;

@@ -42,7 +42,7 @@ impl Evaluator<'_> {
                     return vec![0.0; names.len()];
                 }
                 let grads = s.backward();
-                names.iter().map(|&n| pt.get(n).grad(&grads).map(|t| crate::device::to_vec(t).iter().sum()).unwrap_or(0.0)).collect()
+                pt.gradients(names, &grads)
             })
             .collect();
         (host, rows)
