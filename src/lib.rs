@@ -2,6 +2,7 @@
 //!
 //! Layers, top to bottom; a module uses only modules of its own layer or below, and the
 //! module graph has no cycles:
+//! - `session` (a render as a library call: settings in, image and output files out);
 //! - `refine` (losses, gradients, optimisers) and `output` (image files of a run);
 //! - `render` (chunked batches, or the `fused` CPU kernel), `model` (named parameters mapped
 //!   onto the geometry with tensors) and `trace` (an independent scalar per-pixel check);
@@ -26,6 +27,7 @@ pub mod refine;
 pub mod progress;
 pub mod render;
 pub mod rng;
+pub mod session;
 pub mod settings;
 pub mod trace;
 pub mod vec3;

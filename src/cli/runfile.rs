@@ -277,6 +277,12 @@ pub fn flags_from_toml(path: &str, text: &str) -> Result<Vec<String>> {
             None => Error::new(format!("{path}: {msg}")),
         }
     })?;
+    flags_from_table(&table).map_err(|e| Error::new(format!("{path}: {e}")))
+}
+
+/// The command-line flags a table of settings stands for (a run file's, or the keyword
+/// arguments of the Python module), in an order that does not depend on the table's.
+pub fn flags_from_table(table: &toml::Table) -> Result<Vec<String>> {
     // every flag but help has a setting of the same name
     let names: Vec<&str> = table::all_names().filter(|n| !["-h", "-help", "--help"].contains(n)).collect();
     // flags apply in the flag table's order (a general flag such as N before Na, polar before
@@ -298,7 +304,7 @@ pub fn flags_from_toml(path: &str, text: &str) -> Result<Vec<String>> {
             let hint = table::closest(&flag, names.iter().copied())
                 .map(|n| format!(": did you mean {}?", &n[1..]))
                 .unwrap_or_default();
-            return Err(Error::new(format!("{path}: unknown setting '{key}'{hint}")));
+            return Err(Error::new(format!("unknown setting '{key}'{hint}")));
         }
         let scalar = |v: &toml::Value| -> Result<String> {
             match v {
@@ -306,7 +312,7 @@ pub fn flags_from_toml(path: &str, text: &str) -> Result<Vec<String>> {
                 // Rust's shortest round-trip form: the same f64 comes back
                 toml::Value::Float(x) => Ok(x.to_string()),
                 toml::Value::String(x) => Ok(x.clone()),
-                _ => Err(Error::new(format!("{path}: {key}: expected numbers, a string or true, got {v}"))),
+                _ => Err(Error::new(format!("{key}: expected numbers, a string or true, got {v}"))),
             }
         };
         match &table[key] {

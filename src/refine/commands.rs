@@ -256,27 +256,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
         return Err(Error::new("--loss: needs --target FILE (without a target the loss is the weighted image sum)"));
     }
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
-    let vectors = ["structure_factors", "source_weights"];
-    let (names, vector) = if list == "all" {
-        let names = crate::model::Param::ALL.to_vec();
-        let vector = if exp.structure.grid.as_ref().is_some_and(|g| g.count > 0) { Some(VectorKind::StructureFactors) } else { None };
-        (names, vector)
-    } else {
-        let scalars: Vec<&str> = list.split(',').map(str::trim).filter(|n| !vectors.contains(n)).collect();
-        let names = if scalars.is_empty() { vec![] } else { parse_names(&scalars.join(","), "--params")? };
-        let wanted: Vec<&str> = list.split(',').map(str::trim).filter(|n| vectors.contains(n)).collect();
-        if wanted.len() > 1 {
-            return Err(Error::new("--params: ask for structure_factors or source_weights, not both at once"));
-        }
-        let vector = match wanted.first() {
-            Some(&"structure_factors") if exp.structure.grid.as_ref().is_some_and(|g| g.count > 0) => Some(VectorKind::StructureFactors),
-            Some(&"structure_factors") => return Err(Error::new("--params structure_factors: the simulation has no HKL grid (-hkl)")),
-            Some(_) if exp.beam.use_weights => Some(VectorKind::SourceWeights),
-            Some(_) => return Err(Error::new("--params source_weights: the simulation does not use source weights (-source_weights)")),
-            None => None,
-        };
-        (names, vector)
-    };
+    let (names, vector) = grad_params(&exp, &list)?;
     let mut ev = if gpu {
         Evaluator::new(&exp).with_target(crate::device::Target::gpu()?)
     } else {
@@ -288,29 +268,70 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     let obj = match target {
         Some(path) => {
             let full = read_target(&path, exp.detector.fpixels * exp.detector.spixels, adc)?;
-            let (t, loss): (Vec<f64>, Loss) = (ev.pixels.iter().map(|&i| full[i]).collect(), loss.unwrap_or(Loss::Poisson));
-            check_target(&path, &t, adc, loss)?;
-            Objective::Fit { target: t, loss }
+            fit_objective(&ev, &path, &full, adc, loss.unwrap_or(Loss::Poisson))?
         }
         None => Objective::Weighted(super::gradcheck::ramp_weights(&exp, &ev.pixels)),
     };
-    let start = std::time::Instant::now();
-    let g = ev.gradients(&initial_values(&exp), &names, vector, &obj);
-    let seconds = start.elapsed().as_secs_f64();
-    let mut grad: serde_json::Map<String, serde_json::Value> = names.iter().zip(&g.scalars).map(|(n, v)| (n.to_string(), serde_json::Value::from(*v))).collect();
-    if let (Some(gf), Some(grid)) = (&g.structure_factors, &exp.structure.grid) {
-        grad.insert("structure_factors".into(), serde_json::Value::from(hkl_gradient_list(grid, gf)));
-    }
-    if let Some(gw) = &g.source_weights {
-        grad.insert("source_weights".into(), serde_json::Value::from(gw.clone()));
-    }
-    let json = serde_json::json!({ "loss": g.value, "grad": grad, "seconds": seconds });
+    let json = grad_json(&ev, &names, vector, &obj);
     let text = serde_json::to_string_pretty(&json).expect("json");
     if let Some(path) = outfile {
         crate::io::write_atomic(Path::new(&path), format!("{text}\n").as_bytes())?;
     }
     println!("{text}");
     Ok(())
+}
+
+/// The parameters of a `grad` list (comma-separated names, or all): the scalar parameters and
+/// the vector one (structure_factors or source_weights), checked against the experiment.
+pub fn grad_params(exp: &crate::experiment::Experiment, list: &str) -> Result<(Vec<crate::model::Param>, Option<VectorKind>)> {
+    let vectors = ["structure_factors", "source_weights"];
+    let has_grid = exp.structure.grid.as_ref().is_some_and(|g| g.count > 0);
+    if list == "all" {
+        return Ok((crate::model::Param::ALL.to_vec(), if has_grid { Some(VectorKind::StructureFactors) } else { None }));
+    }
+    let scalars: Vec<&str> = list.split(',').map(str::trim).filter(|n| !vectors.contains(n)).collect();
+    let names = if scalars.is_empty() { vec![] } else { parse_names(&scalars.join(","), "--params")? };
+    let wanted: Vec<&str> = list.split(',').map(str::trim).filter(|n| vectors.contains(n)).collect();
+    if wanted.len() > 1 {
+        return Err(Error::new("--params: ask for structure_factors or source_weights, not both at once"));
+    }
+    let vector = match wanted.first() {
+        Some(&"structure_factors") if has_grid => Some(VectorKind::StructureFactors),
+        Some(&"structure_factors") => return Err(Error::new("--params structure_factors: the simulation has no HKL grid (-hkl)")),
+        Some(_) if exp.beam.use_weights => Some(VectorKind::SourceWeights),
+        Some(_) => return Err(Error::new("--params source_weights: the simulation does not use source weights (-source_weights)")),
+        None => None,
+    };
+    Ok((names, vector))
+}
+
+/// A loss against a whole-detector target image (`name` for messages), over the evaluator's
+/// rendered pixels; the target is checked as `check_target` does.
+pub fn fit_objective(ev: &Evaluator, name: &str, full: &[f64], adc: f64, loss: Loss) -> Result<Objective> {
+    let d = &ev.exp.detector;
+    if full.len() != d.fpixels * d.spixels {
+        return Err(Error::new(format!("{name}: target has {} pixels but the model has {}", full.len(), d.fpixels * d.spixels)));
+    }
+    let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
+    check_target(name, &t, adc, loss)?;
+    Ok(Objective::Fit { target: t, loss })
+}
+
+/// Value and gradients of `obj` at the experiment's own parameter values, as the JSON of
+/// `nanobragg grad`: loss, grad (by name; structure_factors as [h, k, l, dloss/dF] rows,
+/// source_weights as a list) and seconds.
+pub fn grad_json(ev: &Evaluator, names: &[crate::model::Param], vector: Option<VectorKind>, obj: &Objective) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    let g = ev.gradients(&initial_values(ev.exp), names, vector, obj);
+    let seconds = start.elapsed().as_secs_f64();
+    let mut grad: serde_json::Map<String, serde_json::Value> = names.iter().zip(&g.scalars).map(|(n, v)| (n.to_string(), serde_json::Value::from(*v))).collect();
+    if let (Some(gf), Some(grid)) = (&g.structure_factors, &ev.exp.structure.grid) {
+        grad.insert("structure_factors".into(), serde_json::Value::from(hkl_gradient_list(grid, gf)));
+    }
+    if let Some(gw) = &g.source_weights {
+        grad.insert("source_weights".into(), serde_json::Value::from(gw.clone()));
+    }
+    serde_json::json!({ "loss": g.value, "grad": grad, "seconds": seconds })
 }
 
 /// Non-zero structure-factor gradients as [h, k, l, dloss/dF] rows.
@@ -431,11 +452,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
         Some(v) => Some(v.parse::<usize>().map_err(|_| Error::new(format!("--steps: expected a count, got '{v}'")))?),
         None => None,
     };
-    let optimizer = match opts.optimizer.as_str() {
-        "lbfgs" => Optimizer::Lbfgs,
-        "adam" => Optimizer::Adam,
-        v => return Err(Error::new(format!("--optimizer: expected lbfgs or adam, got '{v}'"))),
-    };
+    let optimizer = parse_optimizer(&opts.optimizer)?;
     let outfile = opts.out.clone();
     let adc = num("adc", &opts.adc)?;
     let strategy = super::strategy::Strategy::parse(&opts.strategy)?;
@@ -450,38 +467,74 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
-    let ev = if gpu {
-        Evaluator::new(&exp).with_target(crate::device::Target::gpu()?)
-    } else {
-        Evaluator::new(&exp)
-    };
     let full = read_target(&target, exp.detector.fpixels * exp.detector.spixels, adc)?;
-    let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
-    check_target(&target, &t, adc, loss)?;
-    let obj = Objective::Fit { target: t, loss };
-    let start = initial_values(&exp);
-    let result = super::strategy::refine_with_strategy(&ev, &start, &names, &obj, &restraints, steps, optimizer, strategy, |it, f, v| {
-        let shown: Vec<String> = names.iter().map(|&n| format!("{n}={:.6}", v[n])).collect();
+    let spec = RefineSpec { names, loss, steps, optimizer, strategy, restraints, gpu, residual: opts.residual.clone() };
+    let json = refine_image(&exp, &spec, &target, &full, adc, |it, f, v| {
+        let shown: Vec<String> = spec.names.iter().map(|&n| format!("{n}={:.6}", v[n])).collect();
         eprintln!("iteration {it}: loss {f:.10e} {}", shown.join(" "));
-    });
-    let params: serde_json::Map<String, serde_json::Value> =
-        names.iter().map(|&n| (n.to_string(), serde_json::Value::from(result.values[n]))).collect();
-    let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations, "history": result.history, "stage_history": result.stages });
-    // error bars from the inverse Fisher information at the optimum (where available)
-    if let Some(u) = ev.uncertainty(&result.values, &names, &obj, &restraints) {
-        let sigma: serde_json::Map<String, serde_json::Value> = names.iter().zip(&u.sigma).map(|(n, s)| (n.to_string(), serde_json::Value::from(*s))).collect();
-        json["sigma"] = serde_json::Value::Object(sigma);
-        json["correlation"] = serde_json::json!({ "names": names.iter().map(|n| n.name()).collect::<Vec<_>>(), "matrix": u.correlation });
-    }
+    })?;
     let text = serde_json::to_string_pretty(&json).expect("json");
-    if let Some(path) = &opts.residual {
-        write_residual(path, &ev, &result.values, &obj)?;
-    }
     println!("{text}");
     if let Some(path) = outfile {
         crate::io::write_atomic(Path::new(&path), format!("{text}\n").as_bytes())?;
     }
     Ok(())
+}
+
+/// `--optimizer`: lbfgs or adam.
+pub fn parse_optimizer(v: &str) -> Result<Optimizer> {
+    match v {
+        "lbfgs" => Ok(Optimizer::Lbfgs),
+        "adam" => Ok(Optimizer::Adam),
+        _ => Err(Error::new(format!("--optimizer: expected lbfgs or adam, got '{v}'"))),
+    }
+}
+
+/// A single-image refinement: the options of `nanobragg refine` once parsed.
+#[derive(Debug, Clone)]
+pub struct RefineSpec {
+    pub names: Vec<crate::model::Param>,
+    pub loss: Loss,
+    pub steps: usize,
+    pub optimizer: Optimizer,
+    pub strategy: super::strategy::Strategy,
+    pub restraints: Vec<Restraint>,
+    /// Evaluate on the GPU.
+    pub gpu: bool,
+    /// Write the normalised residual image here (and a PNG beside it).
+    pub residual: Option<String>,
+}
+
+/// Refine the experiment's parameters against a whole-detector target image (`name` for
+/// messages) from its own values; the result as the JSON of `nanobragg refine` (params, loss,
+/// iterations, history, stage_history, and sigma and correlation where the Fisher information
+/// gives them). `report` is called after every iteration with (iteration, loss, values).
+pub fn refine_image(
+    exp: &crate::experiment::Experiment,
+    spec: &RefineSpec,
+    name: &str,
+    full: &[f64],
+    adc: f64,
+    report: impl FnMut(usize, f64, &crate::model::Values),
+) -> Result<serde_json::Value> {
+    let ev = if spec.gpu { Evaluator::new(exp).with_target(crate::device::Target::gpu()?) } else { Evaluator::new(exp) };
+    let names = &spec.names;
+    let obj = fit_objective(&ev, name, full, adc, spec.loss)?;
+    let start = initial_values(exp);
+    let result = super::strategy::refine_with_strategy(&ev, &start, names, &obj, &spec.restraints, spec.steps, spec.optimizer, spec.strategy, report);
+    let params: serde_json::Map<String, serde_json::Value> =
+        names.iter().map(|&n| (n.to_string(), serde_json::Value::from(result.values[n]))).collect();
+    let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations, "history": result.history, "stage_history": result.stages });
+    // error bars from the inverse Fisher information at the optimum (where available)
+    if let Some(u) = ev.uncertainty(&result.values, names, &obj, &spec.restraints) {
+        let sigma: serde_json::Map<String, serde_json::Value> = names.iter().zip(&u.sigma).map(|(n, s)| (n.to_string(), serde_json::Value::from(*s))).collect();
+        json["sigma"] = serde_json::Value::Object(sigma);
+        json["correlation"] = serde_json::json!({ "names": names.iter().map(|n| n.name()).collect::<Vec<_>>(), "matrix": u.correlation });
+    }
+    if let Some(path) = &spec.residual {
+        write_residual(path, &ev, &result.values, &obj)?;
+    }
+    Ok(json)
 }
 
 /// The normalised residual (model - target) / sqrt(model) at `values` as a float image (0
