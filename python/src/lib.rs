@@ -85,7 +85,7 @@ fn build(py: Python<'_>, settings: Option<&Bound<'_, PyDict>>) -> PyResult<Simul
     let sim = py.detach(|| Simulation::from_table(&table)).map_err(py_err)?;
     let warnings = py.import("warnings")?;
     for w in &sim.notes.warnings {
-        warnings.call_method1("warn", (w.as_str(),))?;
+        warnings.call_method1("warn", (w.strip_prefix("WARNING: ").unwrap_or(w),))?;
     }
     Ok(sim)
 }

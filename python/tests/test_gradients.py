@@ -1,0 +1,69 @@
+"""Gradients through the module against central finite differences of the loss, each side
+rendered from settings changed by ±h (float64 losses)."""
+import numpy as np
+import pytest
+
+import nanobragg
+
+BASE = dict(cell=[40, 50, 60, 80, 95, 105], misset=[10, 20, 30], default_F=100, N=4, distance=80,
+            pixel=0.2, detpixels=64, oversample=2, lambda_=1.0)
+
+
+def changed(name, delta):
+    """BASE with one parameter moved by delta (in the parameter's units)."""
+    s = dict(BASE, cell=list(BASE["cell"]), misset=list(BASE["misset"]))
+    if name.startswith("cell_"):
+        s["cell"][["a", "b", "c", "alpha", "beta", "gamma"].index(name[5:])] += delta
+    elif name.startswith("misset_"):
+        s["misset"]["xyz".index(name[-1])] += delta
+    elif name == "lambda":
+        s["lambda_"] += delta
+    else:
+        s[name] += delta
+    return s
+
+
+@pytest.fixture(scope="module")
+def target():
+    # a measured image: the model with other parameter values
+    return nanobragg.simulate(**dict(changed("distance", 0.3), cell=[40.1, 50, 60, 80, 95, 105]))
+
+
+STEPS = {"distance": 1e-3, "cell_a": 1e-4, "cell_gamma": 1e-4, "misset_z": 1e-4, "lambda": 1e-7}
+
+
+@pytest.mark.parametrize("loss", ["poisson", "gaussian", "mse"])
+def test_gradients_match_central_differences(target, loss):
+    names = list(STEPS)
+    value, grad = nanobragg.Model(**BASE).value_and_grad(target, names, loss=loss)
+    assert sorted(grad) == sorted(names)
+    for name, h in STEPS.items():
+        up, _ = nanobragg.Model(**changed(name, h)).value_and_grad(target, [name], loss=loss)
+        down, _ = nanobragg.Model(**changed(name, -h)).value_and_grad(target, [name], loss=loss)
+        fd = (up - down) / (2 * h)
+        assert grad[name] == pytest.approx(fd, rel=2e-5), (loss, name, grad[name], fd)
+        # the evaluation point is the model's own: the centre value lies between the sides
+        assert min(up, down) - abs(fd) * h <= value <= max(up, down) + abs(fd) * h
+
+
+def test_without_a_target_the_loss_is_the_weighted_image_sum():
+    value, grad = nanobragg.Model(**BASE).value_and_grad(params="distance,fluence")
+    h = 1e-3
+    up, _ = nanobragg.Model(**changed("distance", h)).value_and_grad(params="distance")
+    down, _ = nanobragg.Model(**changed("distance", -h)).value_and_grad(params="distance")
+    assert grad["distance"] == pytest.approx((up - down) / (2 * h), rel=2e-5)
+    # the image is proportional to the fluence
+    fluence = nanobragg.Model(**BASE).parameters()["fluence"]
+    assert grad["fluence"] * fluence == pytest.approx(value, rel=1e-9)
+
+
+def test_every_parameter_by_default_and_structure_factor_gradients(golden, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "P1_random.hkl").write_bytes((golden / "inputs" / "P1_random.hkl").read_bytes())
+    model = nanobragg.Model(**dict(BASE, hkl="P1_random.hkl", detpixels=32))
+    _, grad = model.value_and_grad()
+    assert set(model.parameters()) <= set(grad)
+    rows = np.array(grad["structure_factors"])
+    assert rows.ndim == 2 and rows.shape[1] == 4 and np.all(rows[:, 3] != 0)
+    # no file named, none written (the HKL file's dump only when `dump` is set)
+    assert [p.name for p in tmp_path.iterdir()] == ["P1_random.hkl"]

@@ -1,0 +1,90 @@
+"""simulate and Model: arrays, settings, files, tracing and the GIL."""
+import os
+import threading
+import time
+import tomllib
+
+import numpy as np
+import pytest
+
+import nanobragg
+
+SMALL = {"cell": [70, 80, 90, 90, 90, 90], "default_F": 100, "N": 3, "lambda": 1.0, "distance": 60,
+         "pixel": 0.3, "detpixels_f": 48, "detpixels_s": 40}
+
+
+def test_an_image_shaped_slow_by_fast_in_float32():
+    image = nanobragg.simulate(**SMALL)
+    assert image.shape == (40, 48) and image.dtype == np.float32 and image.flags.writeable
+    assert image.max() > 0 and np.isfinite(image).all()
+    model = nanobragg.Model(**SMALL)
+    assert model.shape == (40, 48)
+    assert model.render().tobytes() == image.tobytes()
+    # `lambda` is a Python keyword: lambda_ spells it
+    spelled = dict(SMALL)
+    spelled["lambda_"] = spelled.pop("lambda")
+    assert nanobragg.simulate(**spelled).tobytes() == image.tobytes()
+
+
+def test_the_run_file_of_a_model_replays_it(tmp_path):
+    model = nanobragg.Model(**SMALL, misset=[1, 2, 3], mosaic=0.2, mosaic_domains=3, mosaic_seed=5)
+    text = model.to_toml()
+    assert "misset = [1.0, 2.0, 3.0]" in text
+    (tmp_path / "run.toml").write_text(text)
+    with open(tmp_path / "run.toml", "rb") as f:
+        replay = nanobragg.simulate(**tomllib.load(f))
+    assert replay.tobytes() == model.render().tobytes()
+
+
+def test_settings_accept_numpy_values_paths_and_none(tmp_path):
+    image = nanobragg.simulate(**SMALL)
+    s = dict(SMALL, cell=np.array(SMALL["cell"], dtype=np.float64), N=np.int64(3), distance=np.float32(60.0),
+             mosaic=None, floatfile=tmp_path / "f.bin")
+    assert nanobragg.simulate(**s).tobytes() == image.tobytes()
+    # a switch set to False is left off
+    assert nanobragg.simulate(**SMALL, nopolar=False).tobytes() == image.tobytes()
+    assert nanobragg.simulate(**SMALL, nopolar=True).tobytes() != image.tobytes()
+
+
+def test_only_the_files_the_settings_name_are_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    image = nanobragg.simulate(**SMALL)
+    assert os.listdir(tmp_path) == []  # the command line would write floatimage.bin
+    image = nanobragg.simulate(**SMALL, floatfile="a.bin", intfile="a.img", pgmfile="a.pgm", noisefile="n.img", seed=7)
+    assert sorted(os.listdir(tmp_path)) == ["a.bin", "a.img", "a.pgm", "n.img"]
+    assert (tmp_path / "a.bin").read_bytes() == image.astype("<f4").tobytes()
+    assert (tmp_path / "a.img").read_bytes().startswith(b"{\nHEADER_BYTES=")
+    nanobragg.simulate(**SMALL, floatfile="b.bin", pgmfile="b.pgm", nopgm=True, noisefile="m.img", nonoise=True)
+    assert sorted(os.listdir(tmp_path)) == ["a.bin", "a.img", "a.pgm", "b.bin", "n.img"]
+
+
+def test_trace_pixel_agrees_with_the_image():
+    model = nanobragg.Model(**SMALL)
+    image = model.render()
+    s, f = np.unravel_index(np.argmax(image), image.shape)
+    value, text = model.trace_pixel(int(s), int(f))
+    assert value == pytest.approx(float(image[s, f]), rel=1e-6)
+    assert text.startswith(f"TRACE pixel fast {f} slow {s}")
+    assert all(line.startswith("TRACE") for line in text.splitlines())
+    assert model.parameters()["distance"] == 60
+
+
+def test_the_gil_is_released_while_rendering():
+    model = nanobragg.Model(**dict(SMALL, detpixels_f=512, detpixels_s=512, oversample=3, threads=1))
+    done = threading.Event()
+    ticks = 0
+
+    def render():
+        model.render()
+        done.set()
+
+    worker = threading.Thread(target=render)
+    start = time.perf_counter()
+    worker.start()
+    while not done.is_set():
+        ticks += 1
+        time.sleep(0.001)
+    worker.join()
+    elapsed = time.perf_counter() - start
+    # the main thread kept running during the render (with the GIL held it could not tick at all)
+    assert elapsed > 0.05 and ticks >= 20, (ticks, elapsed)
