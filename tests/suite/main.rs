@@ -8,6 +8,7 @@ mod gpu;
 mod gradients;
 mod invariants;
 mod parity;
+mod python;
 mod refinement;
 mod runfile;
 mod trace;
