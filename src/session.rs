@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(e.0, "unknown setting 'distanc': did you mean distance?");
         let e = Simulation::from_table(&table("cell = [70, 80]\n")).err().unwrap();
         assert!(e.0.starts_with("-cell"), "{e}");
-        let e = Simulation::from_table(&table("detpixels = 8\ntrace_pixel = [9, 1]\n")).err().unwrap();
+        let e = Simulation::from_table(&table("cell = [70, 80, 90, 90, 90, 90]\ndefault_F = 1\ndetpixels = 8\ntrace_pixel = [9, 1]\n")).err().unwrap();
         assert!(e.0.starts_with("-trace_pixel"), "{e}");
     }
 }
