@@ -179,6 +179,23 @@ struct Model {
     sim: Simulation,
 }
 
+impl Model {
+    /// The model's parameter values with `changes` ({name: value}) applied, each checked.
+    fn values_at(&self, changes: Option<&Bound<'_, PyDict>>) -> PyResult<nanobragg::model::Values> {
+        let mut values = initial_values(&self.sim.experiment);
+        for (k, v) in changes.into_iter().flat_map(|d| d.iter()) {
+            let name: String = k.extract()?;
+            let param = nanobragg::refine::parse_names(&name, "values").map_err(py_err)?[0];
+            let x: f64 = v.extract()?;
+            if !param.admissible(x) {
+                return Err(py_err(Error::new(format!("values: {name} = {x} is not a physical value"))));
+            }
+            values[param] = x;
+        }
+        Ok(values)
+    }
+}
+
 #[pymethods]
 impl Model {
     #[new]
@@ -219,8 +236,9 @@ impl Model {
     /// computes them: against `target` (an array shaped (slow, fast) or an image file) with
     /// `loss` poisson (default), gaussian or mse, or without a target the smoothly weighted image
     /// sum. `params`: names (a list or a comma-separated string) or "all"; structure_factors
-    /// and source_weights add those gradients. Returns (loss, {name: gradient}).
-    #[pyo3(signature = (target=None, params=None, loss=None, adc=40.0))]
+    /// and source_weights add those gradients. `values` ({name: value}) moves parameters away
+    /// from the model's values for this evaluation. Returns (loss, {name: gradient}).
+    #[pyo3(signature = (target=None, params=None, loss=None, adc=40.0, values=None))]
     fn value_and_grad<'py>(
         &self,
         py: Python<'py>,
@@ -228,8 +246,10 @@ impl Model {
         params: Option<&Bound<'py, PyAny>>,
         loss: Option<&str>,
         adc: f64,
+        values: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<(f64, Bound<'py, PyAny>)> {
         let exp = &self.sim.experiment;
+        let at = self.values_at(values)?;
         let list = match params {
             Some(p) => name_list(p)?,
             None => "all".to_string(),
@@ -255,7 +275,7 @@ impl Model {
                     Some((name, full)) => cmd::fit_objective(&ev, name, full, adc, loss.unwrap_or(Loss::Poisson))?,
                     None => Objective::Weighted(nanobragg::refine::gradcheck::ramp_weights(exp, &ev.pixels)),
                 };
-                Ok(cmd::grad_json(&ev, &names, vector, &obj))
+                Ok(cmd::grad_json(&ev, &at, &names, vector, &obj))
             })
             .map_err(py_err)?;
         let value = json["loss"].as_f64().unwrap_or(f64::NAN);

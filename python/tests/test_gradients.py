@@ -70,3 +70,25 @@ def test_every_parameter_by_default_and_structure_factor_gradients(tmp_path, mon
     assert np.all(np.abs(rows[:, :3]) <= 6)
     # no file named, none written (the HKL file's dump only when `dump` is set)
     assert [p.name for p in tmp_path.iterdir()] == ["F.hkl"]
+
+
+VALUE_STEPS = {"Na": 1e-4, "beam_x": 1e-5, "rotx": 1e-4, "twotheta": 1e-4, "polar": 1e-2, "pixel": 1e-7}
+
+
+def test_gradients_at_moved_parameter_values(target):
+    model = nanobragg.Model(**BASE)
+    start = model.parameters()
+    at = {"distance": 80.2, "Na": 4.3, "beam_x": start["beam_x"] + 0.05}
+    value, grad = model.value_and_grad(target, list(VALUE_STEPS), values=at)
+    for name, h in VALUE_STEPS.items():
+        up, _ = model.value_and_grad(target, [name], values=dict(at, **{name: at.get(name, start[name]) + h}))
+        down, _ = model.value_and_grad(target, [name], values=dict(at, **{name: at.get(name, start[name]) - h}))
+        assert grad[name] == pytest.approx((up - down) / (2 * h), rel=2e-6), name
+    # moving a parameter by `values` is moving it in the settings
+    moved, _ = model.value_and_grad(target, ["distance"], values={"distance": 80.2})
+    rebuilt, _ = nanobragg.Model(**changed("distance", 0.2)).value_and_grad(target, ["distance"])
+    assert moved == pytest.approx(rebuilt, rel=1e-12)
+    with pytest.raises(nanobragg.NanobraggError, match="values: unknown parameter 'Nd'"):
+        model.value_and_grad(target, ["Na"], values={"Nd": 3})
+    with pytest.raises(nanobragg.NanobraggError, match="values: distance = -1 is not a physical value"):
+        model.value_and_grad(target, ["Na"], values={"distance": -1.0})

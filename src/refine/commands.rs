@@ -272,7 +272,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
         }
         None => Objective::Weighted(super::gradcheck::ramp_weights(&exp, &ev.pixels)),
     };
-    let json = grad_json(&ev, &names, vector, &obj);
+    let json = grad_json(&ev, &initial_values(&exp), &names, vector, &obj);
     let text = serde_json::to_string_pretty(&json).expect("json");
     if let Some(path) = outfile {
         crate::io::write_atomic(Path::new(&path), format!("{text}\n").as_bytes())?;
@@ -317,12 +317,12 @@ pub fn fit_objective(ev: &Evaluator, name: &str, full: &[f64], adc: f64, loss: L
     Ok(Objective::Fit { target: t, loss })
 }
 
-/// Value and gradients of `obj` at the experiment's own parameter values, as the JSON of
-/// `nanobragg grad`: loss, grad (by name; structure_factors as [h, k, l, dloss/dF] rows,
-/// source_weights as a list) and seconds.
-pub fn grad_json(ev: &Evaluator, names: &[crate::model::Param], vector: Option<VectorKind>, obj: &Objective) -> serde_json::Value {
+/// Value and gradients of `obj` at parameter `values` (`nanobragg grad` takes the experiment's
+/// own, `initial_values`), as the JSON of `nanobragg grad`: loss, grad (by name;
+/// structure_factors as [h, k, l, dloss/dF] rows, source_weights as a list) and seconds.
+pub fn grad_json(ev: &Evaluator, values: &crate::model::Values, names: &[crate::model::Param], vector: Option<VectorKind>, obj: &Objective) -> serde_json::Value {
     let start = std::time::Instant::now();
-    let g = ev.gradients(&initial_values(ev.exp), names, vector, obj);
+    let g = ev.gradients(values, names, vector, obj);
     let seconds = start.elapsed().as_secs_f64();
     let mut grad: serde_json::Map<String, serde_json::Value> = names.iter().zip(&g.scalars).map(|(n, v)| (n.to_string(), serde_json::Value::from(*v))).collect();
     if let (Some(gf), Some(grid)) = (&g.structure_factors, &ev.exp.structure.grid) {
