@@ -3,7 +3,8 @@
     python python/bench_render.py --bin $CARGO_TARGET_DIR/release/nanobragg [--repeat 20] [--threads 2]
 
 Case cubic_1024 of examples/bench.rs. Alternates, in one run and with the same thread count:
-the command line as a whole process (writing its float file, as examples/bench.rs runs it),
+the command line as a whole process (writing its float file, as examples/bench.rs runs it, and
+on an 8 x 8 detector, which shows what starting the process costs),
 `nanobragg.simulate` in this process (returning the array; and also writing the float file),
 `Model.render` of a model built once, and a whole Python process (start, import, simulate).
 Prints the best time of each and its ratio to the command line's, as a Markdown table.
@@ -38,10 +39,13 @@ def main():
     work = tempfile.mkdtemp(prefix="nb_bench_py_")
     floatfile = os.path.join(work, "float.bin")
     cli = [a.bin, *FLAGS.split(), "-threads", str(a.threads), "-floatfile", floatfile, "-nonoise", "-nopgm", "-noprogress"]
+    tiny = [a.bin, *FLAGS.replace("-detpixels 1024", "-detpixels 8").split(), "-threads", str(a.threads),
+            "-floatfile", os.path.join(work, "tiny.bin"), "-nonoise", "-nopgm", "-noprogress"]
     script = f"import nanobragg; nanobragg.simulate(**{settings!r})"
     model = nanobragg.Model(**settings)
     runs = {
         "command line (whole process, writes the float file)": lambda: subprocess.run(cli, stdout=subprocess.DEVNULL, check=True),
+        "command line, 8 x 8 pixels (start-up and fixed costs)": lambda: subprocess.run(tiny, stdout=subprocess.DEVNULL, check=True),
         "nanobragg.simulate (returns the array)": lambda: nanobragg.simulate(**settings),
         "nanobragg.simulate (also writes the float file)": lambda: nanobragg.simulate(**settings, floatfile=floatfile),
         "Model.render (model built once)": model.render,
