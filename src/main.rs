@@ -97,10 +97,15 @@ fn run(args: &[String]) -> Result<()> {
     }
     let (exp, notes) = experiment::build(&o)?;
     let trace_requests = nanobragg::trace::requests(&o, &exp)?;
-    let wanted = [o.floatfile.as_deref().or(Some("floatimage.bin")), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
-    output::check_writable(&wanted.into_iter().flatten().collect::<Vec<_>>())?;
+    let n_panels = exp.panel_count();
+    if n_panels > 1 && !trace_requests.is_empty() {
+        return Err(nanobragg::error::Error::new("-printout_pixel/-trace_pixel: not available for a multi-panel detector"));
+    }
     // decide every output name before rendering, so a bad name fails before any work
     let floatfile = o.floatfile.clone().unwrap_or_else(|| "floatimage.bin".to_string());
+    let wanted = [Some(floatfile.as_str()), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
+    let names: Vec<String> = wanted.into_iter().flatten().flat_map(|f| (0..n_panels).map(move |i| output::panel_file_name(f, i, n_panels))).collect();
+    output::check_writable(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
     let out = std::io::stdout();
     let mut out = out.lock();
     let _ = writeln!(out, "nanobragg (nanoBragg-compatible diffraction simulator)");
@@ -123,7 +128,6 @@ fn run(args: &[String]) -> Result<()> {
             }
         }
     }
-
     let dev = if o.gpu {
         if o.precision == Some(device::Precision::F64) {
             return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
@@ -132,7 +136,24 @@ fn run(args: &[String]) -> Result<()> {
     } else {
         device::Target::cpu(o.precision.unwrap_or(device::Precision::F64))
     };
-    let mut renderer = Renderer::new(&exp, &dev);
+    let panels: Vec<Experiment> = if n_panels == 1 { vec![] } else { (0..n_panels).map(|i| exp.panel(i)).collect() };
+    let panel = |i: usize| if n_panels == 1 { &exp } else { &panels[i] };
+    let mut meter = nanobragg::progress::Meter::new(o.progress);
+    let total: usize = exp.panels().map(|d| d.fpixels * d.spixels).sum();
+    let mut done_before = 0;
+    let mut images = Vec::with_capacity(n_panels);
+    for i in 0..n_panels {
+        let image = render_panel(&o, panel(i), &dev, &trace_requests, &mut out, |done, _| meter.update(done_before + done, total))?;
+        done_before += image.len();
+        images.push(image);
+    }
+    meter.finish();
+    write_outputs(&o, &exp, &panels, &images, &floatfile, &mut out)
+}
+
+/// Render one panel (the whole detector for one panel) as the single-precision float image.
+fn render_panel(o: &cli::Options, exp: &Experiment, dev: &device::Target, trace_requests: &nanobragg::trace::Requests, out: &mut dyn Write, progress: impl FnMut(usize, usize)) -> Result<Vec<f32>> {
+    let mut renderer = Renderer::new(exp, dev);
     if let Some(n) = o.chunk_elements {
         renderer = renderer.with_chunk_elements(n);
     }
@@ -141,59 +162,80 @@ fn run(args: &[String]) -> Result<()> {
     if o.tensor_engine {
         renderer = renderer.with_engine(nanobragg::render::Engine::Tensor);
     }
-    let params = Geometry::from_experiment(&exp, &dev);
-    let mut meter = nanobragg::progress::Meter::new(o.progress);
+    let params = Geometry::from_experiment(exp, dev);
     // the float image is single precision, as the file and the reference's own buffer are; a
     // trace compares against the float64 values
     let image: Vec<f32> = if trace_requests.is_empty() {
-        renderer.render_image_f32(&params, |done, total| meter.update(done, total))
+        renderer.render_image_f32(&params, progress)
     } else {
-        let image64 = renderer.render_image(&params, |done, total| meter.update(done, total));
-        nanobragg::trace::report(&mut out, &exp, &trace_requests, &image64);
+        let image64 = renderer.render_image(&params, progress);
+        nanobragg::trace::report(out, exp, trace_requests, &image64);
         image64.iter().map(|&v| v as f32).collect()
     };
-    meter.finish();
     if let Some(i) = image.iter().position(|v| !v.is_finite()) {
         let fp = exp.detector.fpixels;
-        return Err(nanobragg::error::Error::new(format!("internal error: pixel ({}, {}) is not a finite number; no file written (please report these flags)", i % fp, i / fp)));
+        return Err(nanobragg::error::Error::new(format!("internal error: pixel ({}, {}) of panel {} is not a finite number; no file written (please report these flags)", i % fp, i / fp, exp.detector.panel)));
     }
-    let stats = statistics(&image, exp.detector.fpixels, |i| renderer.is_rendered(i), |i| renderer.in_roi(i));
+    Ok(image)
+}
 
-    io::floatimg::write_float_image(Path::new(&floatfile), &image)?;
-    let _ = writeln!(out, "writing {floatfile} as {} 4-byte floats", image.len());
-    let _ = writeln!(
-        out,
-        "max_I = {}  at pixel {} {} (fast slow)",
-        fmt_g(stats.max),
-        stats.max_fast,
-        stats.max_slow
-    );
+/// Statistics over every panel, then the float, integer, PGM and noise files, one per panel
+/// (`panels` holds the per-panel experiments when there are several).
+fn write_outputs(o: &cli::Options, exp: &Experiment, panels: &[Experiment], images: &[Vec<f32>], floatfile: &str, out: &mut impl Write) -> Result<()> {
+    let n = images.len();
+    let panel = |i: usize| if n == 1 { exp } else { &panels[i] };
+    let name = |f: &str, i: usize| output::panel_file_name(f, i, n);
+    // one set of statistics (and so one integer scale) for the whole detector
+    let all: Vec<f32> = images.concat();
+    let offsets: Vec<usize> = images.iter().scan(0, |acc, im| { let start = *acc; *acc += im.len(); Some(start) }).collect();
+    let locate = |k: usize| { let i = offsets.partition_point(|&s| s <= k) - 1; (i, k - offsets[i]) };
+    let stats = statistics(&all, exp.detector.fpixels, |k| { let (i, l) = locate(k); panel(i).is_rendered(l) }, |k| { let (i, l) = locate(k); panel(i).in_roi(l) });
+    for (i, image) in images.iter().enumerate() {
+        io::floatimg::write_float_image(Path::new(&name(floatfile, i)), image)?;
+        let _ = writeln!(out, "writing {} as {} 4-byte floats", name(floatfile, i), image.len());
+    }
+    if n == 1 {
+        let _ = writeln!(out, "max_I = {}  at pixel {} {} (fast slow)", fmt_g(stats.max), stats.max_fast, stats.max_slow);
+    } else {
+        let (i, l) = locate(stats.max_slow * exp.detector.fpixels + stats.max_fast);
+        let fp = panel(i).detector.fpixels;
+        let _ = writeln!(out, "max_I = {}  at pixel {} {} (fast slow) of panel {i}", fmt_g(stats.max), l % fp, l / fp);
+    }
     let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
     let adc = o.adc.unwrap_or(40.0);
     let iscale = output::int_scale(o.scale, &stats);
-    let header = output::smv_header_lines(&exp);
-    let (fp, sp) = (exp.detector.fpixels, exp.detector.spixels);
     if let Some(intfile) = &o.intfile {
         let _ = writeln!(out, "intfile_scale = {}", fmt_g(iscale));
-        let data = output::int_image(&exp, &image, iscale, adc);
-        io::smv::write_smv(Path::new(intfile), &header, fp, sp, &data)?;
-        let _ = writeln!(out, "writing {intfile} as 2-byte integers");
+        for (i, image) in images.iter().enumerate() {
+            let (p, f) = (panel(i), name(intfile, i));
+            let data = output::int_image(p, image, iscale, adc);
+            io::smv::write_smv(Path::new(&f), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, &data)?;
+            let _ = writeln!(out, "writing {f} as 2-byte integers");
+        }
     }
-    if o.pgmfile.is_some() && !o.nopgm {
-        let pgmfile = o.pgmfile.clone().unwrap();
+    if let Some(pgmfile) = o.pgmfile.as_deref().filter(|_| !o.nopgm) {
         let pscale = output::pgm_scale(o.pgmscale, iscale, &stats);
         let _ = writeln!(out, "pgm_scale = {}", fmt_g(pscale));
-        let bytes = output::pgm_bytes(&exp, &image, pscale);
-        io::pgm::write_pgm(Path::new(&pgmfile), fp, sp, pscale, &bytes)?;
-        let _ = writeln!(out, "writing {pgmfile} as 1-byte integers");
+        for (i, image) in images.iter().enumerate() {
+            let (p, f) = (panel(i), name(pgmfile, i));
+            let bytes = output::pgm_bytes(p, image, pscale);
+            io::pgm::write_pgm(Path::new(&f), p.detector.fpixels, p.detector.spixels, pscale, &bytes)?;
+            let _ = writeln!(out, "writing {f} as 1-byte integers");
+        }
     }
-    if let Some(noisefile) = o.noisefile.clone().filter(|_| !o.nonoise) {
+    if let Some(noisefile) = o.noisefile.as_deref().filter(|_| !o.nonoise) {
         let seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
         let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
-        let (data, photons, overloads) = output::noise_image(&exp, &image, adc, seed);
+        // one stream of deviates over the panels in order
+        let mut deviates = nanobragg::rng::PoissonDeviates::new(seed);
+        let noisy: Vec<(Vec<u16>, f64, usize)> = images.iter().enumerate().map(|(i, im)| output::noise_image_from(panel(i), im, adc, &mut deviates)).collect();
+        let (photons, overloads) = noisy.iter().fold((0.0, 0), |(p, o), x| (p + x.1, o + x.2));
         let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", photons);
-        io::smv::write_smv(Path::new(&noisefile), &header, fp, sp, &data)?;
-        let _ = writeln!(out, "writing {noisefile} as 2-byte integers");
+        for (i, (data, _, _)) in noisy.iter().enumerate() {
+            let (p, f) = (panel(i), name(noisefile, i));
+            io::smv::write_smv(Path::new(&f), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, data)?;
+            let _ = writeln!(out, "writing {f} as 2-byte integers");
+        }
     }
     Ok(())
 }
