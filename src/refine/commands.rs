@@ -218,6 +218,7 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
         return Err(Error::new("--h: step must be positive"));
     }
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(0) };
+    check_panel_params(&names, &exp, "--params")?;
     let device = if gpu { Some(crate::device::Target::gpu()?) } else { None };
     let rows = gradcheck_on(&exp, &names, h, weighted, device);
     let mut out = std::io::stdout().lock();
@@ -258,7 +259,8 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     let vectors = ["structure_factors", "source_weights"];
     let (names, vector) = if list == "all" {
-        let names = crate::model::Param::ALL.to_vec();
+        // the panels' parameters too for a multi-panel detector
+        let names = if exp.panel_count() > 1 { initial_values(&exp).params() } else { crate::model::Param::ALL.to_vec() };
         let vector = if exp.structure.grid.as_ref().is_some_and(|g| g.count > 0) { Some(VectorKind::StructureFactors) } else { None };
         (names, vector)
     } else {
@@ -277,6 +279,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
         };
         (names, vector)
     };
+    check_panel_params(&names, &exp, "--params")?;
     let mut ev = if gpu {
         Evaluator::new(&exp).with_target(crate::device::Target::gpu()?)
     } else {
@@ -287,7 +290,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     }
     let obj = match target {
         Some(path) => {
-            let full = read_target(&path, exp.detector.fpixels * exp.detector.spixels, adc)?;
+            let full = read_detector_target(&path, &exp, adc)?;
             let (t, loss): (Vec<f64>, Loss) = (ev.pixels.iter().map(|&i| full[i]).collect(), loss.unwrap_or(Loss::Poisson));
             check_target(&path, &t, adc, loss)?;
             Objective::Fit { target: t, loss }
@@ -364,7 +367,7 @@ fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strate
         .zip(&built)
         .map(|(img, (exp, _))| {
             let ev = Evaluator::new(exp);
-            let full = read_target(&img.target, exp.detector.fpixels * exp.detector.spixels, adc)?;
+            let full = read_detector_target(&img.target, exp, adc)?;
             let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
             check_target(&img.target, &t, adc, layout.loss)?;
             Ok(JointImage { target: img.target.clone(), obj: Objective::Fit { target: t, loss: layout.loss }, start: initial_values(exp), ev })
@@ -402,6 +405,26 @@ fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strate
         crate::io::write_atomic(Path::new(path), format!("{text}\n").as_bytes())?;
     }
     Ok(())
+}
+
+/// Every `panel<i>_*` parameter in `names` names a panel of the detector.
+fn check_panel_params(names: &[crate::model::Param], exp: &crate::experiment::Experiment, flag: &str) -> Result<()> {
+    let values = initial_values(exp);
+    match names.iter().find(|&&n| !values.has(n)) {
+        Some(n) => Err(Error::new(format!("{flag}: {n}: the detector has {} panel(s), numbered from 0", exp.panel_count()))),
+        None => Ok(()),
+    }
+}
+
+/// Read the target image of `exp`'s detector: for several panels one file per panel, named
+/// as the render names them (image.bin -> image_0.bin, ...), concatenated.
+pub fn read_detector_target(path: &str, exp: &crate::experiment::Experiment, adc: f64) -> Result<Vec<f64>> {
+    let n = exp.panel_count();
+    let mut all = vec![];
+    for (i, d) in exp.panels().enumerate() {
+        all.extend(read_target(&crate::output::panel_file_name(path, i, n), d.fpixels * d.spixels, adc)?);
+    }
+    Ok(all)
 }
 
 /// Read a target image: raw float32 (by size) or SMV (counts minus the ADC offset).
@@ -450,12 +473,13 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
+    check_panel_params(&names, &exp, "--refine")?;
     let ev = if gpu {
         Evaluator::new(&exp).with_target(crate::device::Target::gpu()?)
     } else {
         Evaluator::new(&exp)
     };
-    let full = read_target(&target, exp.detector.fpixels * exp.detector.spixels, adc)?;
+    let full = read_detector_target(&target, &exp, adc)?;
     let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
     check_target(&target, &t, adc, loss)?;
     let obj = Objective::Fit { target: t, loss };
@@ -488,6 +512,9 @@ pub fn refine_command(args: &[String]) -> Result<()> {
 /// outside the rendered pixels), and a colour-mapped PNG of it beside (saturating at +-5).
 fn write_residual(path: &str, ev: &Evaluator, values: &crate::model::Values, obj: &Objective) -> Result<()> {
     let Objective::Fit { target, .. } = obj else { return Ok(()) };
+    if ev.exp.panel_count() > 1 {
+        return Err(Error::new(format!("--residual {path}: not available for a multi-panel detector")));
+    }
     let d = &ev.exp.detector;
     let model = ev.image(values);
     let mut image = vec![0.0f32; d.fpixels * d.spixels];

@@ -53,7 +53,7 @@ impl Evaluator<'_> {
     /// fused kernel's path (float32, GPU).
     pub fn fisher_information(&self, values: &Values, names: &[Param], obj: &Objective) -> Option<Vec<Vec<f64>>> {
         let Objective::Fit { target, loss } = obj else { return None };
-        if !self.uses_fused() {
+        if !self.uses_fused() || self.exp.panel_count() > 1 {
             return None;
         }
         let (host, jac) = self.input_jacobian(values, names);
