@@ -282,4 +282,10 @@ fn summary(out: &mut impl Write, exp: &Experiment) {
     let _ = writeln!(out, "  Fclose={} Sclose={}", fmt_g(d.fclose), fmt_g(d.sclose));
     let _ = writeln!(out, "  dials origin= {} {} {}", fmt_g(d.dials_origin[0]), fmt_g(d.dials_origin[1]), fmt_g(d.dials_origin[2]));
     let _ = writeln!(out, "  {} phi steps from {} to {} degrees", c.phisteps, fmt_g(c.phi0 * RTD), fmt_g((c.phi0 + c.osc) * RTD));
+    if exp.panel_count() > 1 {
+        let _ = writeln!(out, "  {} panels (the distance and beam centre above are panel 0's):", exp.panel_count());
+        for p in exp.panels() {
+            let _ = writeln!(out, "    panel {} '{}': {}x{} pixels, dials origin= {} {} {} mm, close distance {} m", p.panel, p.name, p.fpixels, p.spixels, fmt_g(p.dials_origin[0]), fmt_g(p.dials_origin[1]), fmt_g(p.dials_origin[2]), fmt_g(p.close_distance));
+        }
+    }
 }

@@ -366,6 +366,8 @@ fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strate
         .iter()
         .zip(&built)
         .map(|(img, (exp, _))| {
+            let names: Vec<crate::model::Param> = layout.shared.iter().chain(&layout.per_image).copied().collect();
+            check_panel_params(&names, exp, path)?;
             let ev = Evaluator::new(exp);
             let full = read_detector_target(&img.target, exp, adc)?;
             let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
