@@ -646,6 +646,53 @@ mod tests {
     }
 
     #[test]
+    fn panel_parameter_names_round_trip_and_index_after_the_fixed_ones() {
+        let p = Param::from_name("panel12_rotz").unwrap();
+        assert_eq!(p, Param::Panel(12, PanelAxis::RotZ));
+        assert_eq!(p.name(), "panel12_rotz");
+        assert_eq!(p.info().unit, "deg");
+        assert_eq!(Param::from_name("panel0_x").unwrap().info().unit, "mm");
+        for bad in ["panel_x", "panelx_x", "panel1_w", "panel+1_x", "panel1x", "panel-1_y"] {
+            assert_eq!(Param::from_name(bad), None, "{bad}");
+        }
+        assert_eq!(Param::from_name("cell_a"), Some(Param::CellA));
+        let mut v = Values::zeros(2);
+        assert_eq!(v.params().len(), N_PARAMS + 12);
+        assert!(v.has(Param::Panel(1, PanelAxis::Z)) && !v.has(Param::Panel(2, PanelAxis::X)));
+        v[Param::Panel(1, PanelAxis::Z)] = 3.0;
+        assert_eq!(v.0[N_PARAMS + 6 + 2], 3.0);
+        assert_eq!(v[Param::Polar], 0.0);
+    }
+
+    #[test]
+    fn zero_panel_parameters_leave_the_placement_bit_for_bit_and_others_move_it_rigidly() {
+        let dev = Target::cpu(crate::device::Precision::F64);
+        let exp = exp_of("-cell 70 80 90 75 85 95 -default_F 1 -N 5 -detpixels_f 40 -detpixels_s 30 -detector_rotx 3 -twotheta 7");
+        let values = initial_values(&exp);
+        let zero = build_params(&exp, &ParamTensors::new(&values, &[], &dev), VectorParams::default(), &dev);
+        // the same values without any panel parameter: no panel transform at all
+        let without = Values(values.0[..N_PARAMS].to_vec());
+        let plain = build_params(&exp, &ParamTensors::new(&without, &[], &dev), VectorParams::default(), &dev);
+        let v3 = |t: &Vec3T<3>| [to_vec(t.x.clone())[0], to_vec(t.y.clone())[0], to_vec(t.z.clone())[0]];
+        for (a, b) in [(&zero.pix0, &plain.pix0), (&zero.fdet, &plain.fdet), (&zero.sdet, &plain.sdet), (&zero.odet, &plain.odet)] {
+            assert_eq!(v3(a), v3(b));
+        }
+        let mut moved = values.clone();
+        moved[Param::Panel(0, PanelAxis::RotZ)] = 90.0;
+        moved[Param::Panel(0, PanelAxis::Y)] = 2.0;
+        let g = build_params(&exp, &ParamTensors::new(&moved, &[], &dev), VectorParams::default(), &dev);
+        let d = &exp.detector;
+        let centre = |p: V3, f: V3, s: V3| -> V3 { std::array::from_fn(|i| p[i] + f[i] * 20.0 * d.pixel_size + s[i] * 15.0 * d.pixel_size) };
+        let (c0, c1) = (centre(v3(&plain.pix0), v3(&plain.fdet), v3(&plain.sdet)), centre(v3(&g.pix0), v3(&g.fdet), v3(&g.sdet)));
+        // the centre only shifts (2 mm along y); the axes turn by 90 degrees about z
+        for (i, shift) in [0.0, 2e-3, 0.0].iter().enumerate() {
+            assert!((c1[i] - c0[i] - shift).abs() < 1e-15, "centre {i}: {} vs {}", c1[i], c0[i]);
+        }
+        let f = v3(&g.fdet);
+        assert!((f[0] + d.fdet[1]).abs() < 1e-15 && (f[1] - d.fdet[0]).abs() < 1e-15 && (f[2] - d.fdet[2]).abs() < 1e-15, "{f:?}");
+    }
+
+    #[test]
     fn model_reproduces_the_configured_geometry() {
         let dev = Target::cpu(crate::device::Precision::F64);
         // an oblique cell in a general orientation (lambda 1 A), so r0 is not the identity

@@ -166,3 +166,17 @@ pub fn check_writable(paths: &[&str]) -> crate::error::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::panel_file_name;
+
+    #[test]
+    fn panel_files_carry_the_index_before_the_extension() {
+        assert_eq!(panel_file_name("image.bin", 3, 4), "image_3.bin");
+        assert_eq!(panel_file_name("image.bin", 0, 1), "image.bin");
+        assert_eq!(panel_file_name("out/a.b.img", 1, 2), "out/a.b_1.img");
+        assert_eq!(panel_file_name("noext", 0, 2), "noext_0");
+        assert_eq!(panel_file_name("dir.d/noext", 10, 12), "dir.d/noext_10");
+    }
+}
