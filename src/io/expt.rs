@@ -98,7 +98,23 @@ fn parse(root: &Value) -> Field<ExptList> {
     if panels_a.is_empty() {
         return Err(format!("{dname}.panels: the detector has no panels"));
     }
-    let panels = panels_a.iter().enumerate().map(|(i, p)| panel(p, &format!("{dname}.panels[{i}]"))).collect::<Field<Vec<_>>>()?;
+    let mut panels = panels_a.iter().enumerate().map(|(i, p)| panel(p, &format!("{dname}.panels[{i}]"))).collect::<Field<Vec<_>>>()?;
+    // with a hierarchy, each panel's frame is given relative to the group that holds it
+    if let Some(h) = det.get("hierarchy").filter(|h| !h.is_null()) {
+        let mut parents = vec![None; panels.len()];
+        walk(h, &format!("{dname}.hierarchy"), &PlaneFrame::LAB, &mut parents)?;
+        for (i, (p, parent)) in panels.iter_mut().zip(parents).enumerate() {
+            let parent = parent.ok_or_else(|| format!("{dname}.hierarchy: panel {i} is in no group"))?;
+            let global = parent.compose(&PlaneFrame { origin: p.origin, fast: p.fast_axis, slow: p.slow_axis });
+            (p.origin, p.fast_axis, p.slow_axis) = (global.origin, global.fast, global.slow);
+        }
+    }
+    for (i, p) in panels.iter().enumerate() {
+        let cos = dot(p.fast_axis, p.slow_axis);
+        if cos.abs() > ORTHOGONALITY_TOLERANCE {
+            return Err(format!("{dname}.panels[{i}]: fast_axis and slow_axis are not orthogonal (angle {:.4} degrees)", cos.clamp(-1.0, 1.0).acos().to_degrees()));
+        }
+    }
     let beam = match model(root, "beam")? {
         Some((name, b)) => Some(beam(b, &name)?),
         None => None,
@@ -166,10 +182,6 @@ fn panel(p: &Value, path: &str) -> Field<ExptPanel> {
     let at = |k: &str| format!("{path}.{k}");
     let fast_axis = axis(p, &at("fast_axis"), "fast_axis")?;
     let slow_axis = axis(p, &at("slow_axis"), "slow_axis")?;
-    let cos = dot(fast_axis, slow_axis);
-    if cos.abs() > ORTHOGONALITY_TOLERANCE {
-        return Err(format!("{path}: fast_axis and slow_axis are not orthogonal (angle {:.4} degrees)", cos.clamp(-1.0, 1.0).acos().to_degrees()));
-    }
     let pixel_size = numbers::<2>(p, &at("pixel_size"), "pixel_size")?;
     if !(pixel_size[0] > 0.0 && pixel_size[1] > 0.0) {
         return Err(format!("{}: pixel sizes must be positive, got {} {}", at("pixel_size"), pixel_size[0], pixel_size[1]));
@@ -195,6 +207,51 @@ fn panel(p: &Value, path: &str) -> Field<ExptPanel> {
         thickness: non_negative("thickness")?,
         mu: non_negative("mu")?,
     })
+}
+
+/// A plane's frame: origin and unit fast and slow axes (its normal is fast x slow).
+#[derive(Debug, Clone, PartialEq)]
+struct PlaneFrame {
+    origin: V3,
+    fast: V3,
+    slow: V3,
+}
+
+impl PlaneFrame {
+    const LAB: PlaneFrame = PlaneFrame { origin: [0.0; 3], fast: [1.0, 0.0, 0.0], slow: [0.0, 1.0, 0.0] };
+
+    /// A frame given relative to this one, in laboratory coordinates: its vectors are
+    /// components along this frame's fast, slow and normal axes, its origin is offset from
+    /// this frame's origin (as DIALS composes a detector hierarchy).
+    fn compose(&self, local: &PlaneFrame) -> PlaneFrame {
+        let normal = cross(self.fast, self.slow);
+        let turn = |v: V3| -> V3 { std::array::from_fn(|k| self.fast[k] * v[0] + self.slow[k] * v[1] + normal[k] * v[2]) };
+        let o = turn(local.origin);
+        PlaneFrame { origin: std::array::from_fn(|k| self.origin[k] + o[k]), fast: turn(local.fast), slow: turn(local.slow) }
+    }
+}
+
+/// Record, for every panel a hierarchy node holds, the laboratory frame of the group around it.
+fn walk(node: &Value, path: &str, parent: &PlaneFrame, parents: &mut [Option<PlaneFrame>]) -> Field<()> {
+    if let Some(i) = node.get("panel") {
+        let i = i.as_u64().map(|i| i as usize).filter(|&i| i < parents.len()).ok_or_else(|| format!("{path}.panel: expected a panel index below {}, got {i}", parents.len()))?;
+        if parents[i].is_some() {
+            return Err(format!("{path}.panel: panel {i} appears twice"));
+        }
+        parents[i] = Some(parent.clone());
+        return Ok(());
+    }
+    let at = |k: &str| format!("{path}.{k}");
+    let local = PlaneFrame { origin: vector(node, &at("origin"), "origin")?, fast: axis(node, &at("fast_axis"), "fast_axis")?, slow: axis(node, &at("slow_axis"), "slow_axis")? };
+    let frame = parent.compose(&local);
+    let children = match node.get("children") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(c) => c.as_array().ok_or_else(|| format!("{}: expected a list", at("children")))?,
+    };
+    for (k, child) in children.iter().enumerate() {
+        walk(child, &format!("{}[{k}]", at("children")), &frame, parents)?;
+    }
+    Ok(())
 }
 
 fn beam(b: &Value, path: &str) -> Field<ExptBeam> {
@@ -277,6 +334,25 @@ mod tests {
         assert_eq!(e.panels[0].image_size, [40, 30]);
         assert_eq!(e.panels[0].origin, [-10.0, 12.0, -100.0]);
         assert!(e.crystal.is_none() && e.scan.is_none());
+    }
+
+    #[test]
+    fn a_hierarchy_places_panels_in_their_groups_frames() {
+        // root turned 90 degrees about z and moved; a group inside it; the panel inside that
+        let text = one_panel("").replace(
+            "}]}]}",
+            r#"}],
+              "hierarchy":{"origin":[1,2,-100],"fast_axis":[0,1,0],"slow_axis":[-1,0,0],
+                "children":[{"origin":[5,0,0.5],"fast_axis":[1,0,0],"slow_axis":[0,1,0],"children":[{"panel":0}]}]}}]}"#,
+        );
+        let text = text.replace("\"origin\":[-10,12,-100]", "\"origin\":[1,1,0]").replace("\"slow_axis\":[0,-1,0]", "\"slow_axis\":[0,1,0]");
+        let e = parse(&serde_json::from_str(&text).unwrap()).unwrap();
+        let p = &e.panels[0];
+        assert_eq!(p.origin, [0.0, 8.0, -99.5]);
+        assert_eq!(p.fast_axis, [0.0, 1.0, 0.0]);
+        assert_eq!(p.slow_axis, [-1.0, 0.0, 0.0]);
+        let orphan = text.replace("{\"panel\":0}", "");
+        assert!(parse(&serde_json::from_str(&orphan).unwrap()).unwrap_err().contains("panel 0 is in no group"));
     }
 
     #[test]
