@@ -37,6 +37,7 @@ fn placement_flags(o: &Options) -> Vec<&'static str> {
     check(o.detsize_f.is_some() || o.detsize_s.is_some(), "-detsize");
     check(o.detector_rot.iter().any(|r| r.is_some()), "-detector_rotx/-roty/-rotz");
     check(o.twotheta.is_some(), "-twotheta");
+    check(o.twotheta_axis.is_some(), "-twotheta_axis");
     check(o.pivot.is_some(), "-pivot");
     check(o.fdet_vector.is_some() || o.sdet_vector.is_some() || o.odet_vector.is_some(), "-fdet_vector/-sdet_vector/-odet_vector");
     check(o.pix0_vector.is_some(), "-pix0_vector");

@@ -187,8 +187,8 @@ fn panel(p: &Value, path: &str) -> Field<ExptPanel> {
         return Err(format!("{}: pixel sizes must be positive, got {} {}", at("pixel_size"), pixel_size[0], pixel_size[1]));
     }
     let size = numbers::<2>(p, &at("image_size"), "image_size")?;
-    if !size.iter().all(|&s| s >= 1.0 && s.fract() == 0.0 && s <= 1e6) {
-        return Err(format!("{}: expected two whole numbers of pixels, got {} {}", at("image_size"), size[0], size[1]));
+    if !size.iter().all(|&s| s >= 1.0 && s.fract() == 0.0 && s <= 1e6) || size[0] * size[1] > 4e9 {
+        return Err(format!("{}: expected two whole numbers of pixels (at most 4e9 in all), got {} {}", at("image_size"), size[0], size[1]));
     }
     let non_negative = |k: &str| -> Field<f64> {
         let v = optional(p, k, || number(p, &at(k), k))?.unwrap_or(0.0);
