@@ -155,6 +155,12 @@ impl<'a> Evaluator<'a> {
         ev
     }
 
+    /// The vector parameters of an evaluation (structure factors and source weights are the
+    /// same for every panel).
+    pub(crate) fn vector_params(&self, dev: &Target, grad_fgrid: bool, grad_weights: bool) -> VectorParams {
+        VectorParams::from_experiment(self.exp, dev, grad_fgrid, grad_weights)
+    }
+
     /// The experiment seen through panel `i` alone.
     pub fn panel(&self, i: usize) -> &Experiment {
         if self.panels.is_empty() {
@@ -242,7 +248,7 @@ impl<'a> Evaluator<'a> {
         let dev = self.target.clone();
         let exp = self.panel(i);
         let pt = ParamTensors::new(values, &[], &dev);
-        let params = build_params(exp, &pt, VectorParams::from_experiment(exp, &dev, false, false), &dev);
+        let params = build_params(exp, &pt, self.vector_params(&dev, false, false), &dev);
         FusedKernel::new(exp, &params, &dev)
     }
 
@@ -255,7 +261,7 @@ impl<'a> Evaluator<'a> {
         let pt = ParamTensors::new(values, &[], &dev);
         let geometry: Vec<Geometry> = (0..self.offsets.len()).map(|i| {
             let exp = self.panel(i);
-            build_params(exp, &pt, VectorParams::from_experiment(exp, &dev, false, false), &dev)
+            build_params(exp, &pt, self.vector_params(&dev, false, false), &dev)
         }).collect();
         self.map_chunks(&dev, |r, i, _, chunk| to_vec(r.render_pixels(&geometry[i], chunk))).concat()
     }
@@ -296,7 +302,7 @@ impl<'a> Evaluator<'a> {
         let dev = self.target.autodiff();
         let pt = ParamTensors::new(values, names, &dev);
         let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
-        let vp = VectorParams::from_experiment(self.exp, &dev, want_f, want_w);
+        let vp = self.vector_params(&dev, want_f, want_w);
         let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
         // one parameter graph per panel, all sharing the same leaves
         let runs = self.panel_runs();
@@ -366,7 +372,7 @@ impl<'a> Evaluator<'a> {
             } else {
                 ParamTensors::new(values, names, &dev)
             };
-            let vp = VectorParams::from_experiment(self.exp, &dev, want_f, want_w);
+            let vp = self.vector_params(&dev, want_f, want_w);
             let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
             let params = build_params(self.panel(panel), &pt, vp, &dev);
             let model = r.render_pixels(&params, chunk);

@@ -11,7 +11,7 @@ use super::optimize::Restraint;
 use super::{Evaluator, Loss, Objective, POISSON_FLOOR};
 use crate::fused::{FusedKernel, KernelTensors};
 use crate::geometry::Geometry;
-use crate::model::{build_params, Param, ParamTensors, Values, VectorParams};
+use crate::model::{build_params, Param, ParamTensors, Values};
 
 /// Standard errors (command-line units) and the correlation matrix of the named parameters.
 #[derive(Debug, Clone)]
@@ -28,7 +28,7 @@ impl Evaluator<'_> {
         let exp = self.panel(panel);
         let build = || {
             let pt = ParamTensors::new(values, names, &dev);
-            let params: Geometry = build_params(exp, &pt, VectorParams::from_experiment(exp, &dev, false, false), &dev);
+            let params: Geometry = build_params(exp, &pt, self.vector_params(&dev, false, false), &dev);
             (KernelTensors::from_params(exp, &params, &dev), pt)
         };
         let host = build().0.values();
