@@ -19,6 +19,8 @@ pub struct Options {
     pub mat: Option<String>,
     pub dump: Option<String>,
     pub img: Option<String>,
+    /// DIALS experiment list (`-expt`): beam, multi-panel detector, crystal, scan.
+    pub expt: Option<String>,
     pub mask: Option<String>,
     pub sourcefile: Option<String>,
     pub source_weights: bool,
@@ -270,6 +272,7 @@ fn input_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
         "-mat" | "-matrix" => o.mat = Some(a.s(f)?),
         "-dump" => o.dump = Some(a.s(f)?),
         "-img" => o.img = Some(a.s(f)?),
+        "-expt" => o.expt = Some(a.s(f)?),
         "-mask" => o.mask = Some(a.s(f)?),
         "-sourcefile" => o.sourcefile = Some(a.s(f)?),
         "-source_weights" => o.source_weights = true,

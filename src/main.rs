@@ -6,9 +6,7 @@ use std::path::Path;
 use nanobragg::experiment::{self, Experiment, RTD};
 use nanobragg::error::Result;
 use nanobragg::io::cfmt::fmt_g;
-use nanobragg::geometry::Geometry;
-use nanobragg::render::{statistics, Renderer};
-use nanobragg::{cli, device, io, output};
+use nanobragg::{cli, device, io, output, session};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -97,10 +95,15 @@ fn run(args: &[String]) -> Result<()> {
     }
     let (exp, notes) = experiment::build(&o)?;
     let trace_requests = nanobragg::trace::requests(&o, &exp)?;
-    let wanted = [o.floatfile.as_deref().or(Some("floatimage.bin")), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
-    output::check_writable(&wanted.into_iter().flatten().collect::<Vec<_>>())?;
+    let n_panels = exp.panel_count();
+    if n_panels > 1 && !trace_requests.is_empty() {
+        return Err(nanobragg::error::Error::new("-printout_pixel/-trace_pixel: not available for a multi-panel detector"));
+    }
     // decide every output name before rendering, so a bad name fails before any work
     let floatfile = o.floatfile.clone().unwrap_or_else(|| "floatimage.bin".to_string());
+    let wanted = [Some(floatfile.as_str()), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
+    let names: Vec<String> = wanted.into_iter().flatten().flat_map(|f| (0..n_panels).map(move |i| output::panel_file_name(f, i, n_panels))).collect();
+    output::check_writable(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
     let out = std::io::stdout();
     let mut out = out.lock();
     let _ = writeln!(out, "nanobragg (nanoBragg-compatible diffraction simulator)");
@@ -123,7 +126,6 @@ fn run(args: &[String]) -> Result<()> {
             }
         }
     }
-
     let dev = if o.gpu {
         if o.precision == Some(device::Precision::F64) {
             return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
@@ -132,70 +134,19 @@ fn run(args: &[String]) -> Result<()> {
     } else {
         device::Target::cpu(o.precision.unwrap_or(device::Precision::F64))
     };
-    let mut renderer = Renderer::new(&exp, &dev);
-    if let Some(n) = o.chunk_elements {
-        renderer = renderer.with_chunk_elements(n);
-    }
-    // one host thread drives the GPU; on the CPU every core renders its own pixel blocks
-    renderer = renderer.with_threads(if o.gpu { 1 } else { o.threads.unwrap_or(0) });
-    if o.tensor_engine {
-        renderer = renderer.with_engine(nanobragg::render::Engine::Tensor);
-    }
-    let params = Geometry::from_experiment(&exp, &dev);
+    let panels: Vec<Experiment> = if n_panels == 1 { vec![] } else { (0..n_panels).map(|i| exp.panel(i)).collect() };
+    let panel = |i: usize| if n_panels == 1 { &exp } else { &panels[i] };
     let mut meter = nanobragg::progress::Meter::new(o.progress);
-    // the float image is single precision, as the file and the reference's own buffer are; a
-    // trace compares against the float64 values
-    let image: Vec<f32> = if trace_requests.is_empty() {
-        renderer.render_image_f32(&params, |done, total| meter.update(done, total))
-    } else {
-        let image64 = renderer.render_image(&params, |done, total| meter.update(done, total));
-        nanobragg::trace::report(&mut out, &exp, &trace_requests, &image64);
-        image64.iter().map(|&v| v as f32).collect()
-    };
+    let total: usize = exp.panels().map(|d| d.fpixels * d.spixels).sum();
+    let mut done_before = 0;
+    let mut images = Vec::with_capacity(n_panels);
+    for i in 0..n_panels {
+        let image = session::render_panel(&o, panel(i), &dev, &trace_requests, &mut out, |done, _| meter.update(done_before + done, total))?;
+        done_before += image.len();
+        images.push(image);
+    }
     meter.finish();
-    if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-        let fp = exp.detector.fpixels;
-        return Err(nanobragg::error::Error::new(format!("internal error: pixel ({}, {}) is not a finite number; no file written (please report these flags)", i % fp, i / fp)));
-    }
-    let stats = statistics(&image, exp.detector.fpixels, |i| renderer.is_rendered(i), |i| renderer.in_roi(i));
-
-    io::floatimg::write_float_image(Path::new(&floatfile), &image)?;
-    let _ = writeln!(out, "writing {floatfile} as {} 4-byte floats", image.len());
-    let _ = writeln!(
-        out,
-        "max_I = {}  at pixel {} {} (fast slow)",
-        fmt_g(stats.max),
-        stats.max_fast,
-        stats.max_slow
-    );
-    let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
-    let adc = o.adc.unwrap_or(40.0);
-    let iscale = output::int_scale(o.scale, &stats);
-    let header = output::smv_header_lines(&exp);
-    let (fp, sp) = (exp.detector.fpixels, exp.detector.spixels);
-    if let Some(intfile) = &o.intfile {
-        let _ = writeln!(out, "intfile_scale = {}", fmt_g(iscale));
-        let data = output::int_image(&exp, &image, iscale, adc);
-        io::smv::write_smv(Path::new(intfile), &header, fp, sp, &data)?;
-        let _ = writeln!(out, "writing {intfile} as 2-byte integers");
-    }
-    if o.pgmfile.is_some() && !o.nopgm {
-        let pgmfile = o.pgmfile.clone().unwrap();
-        let pscale = output::pgm_scale(o.pgmscale, iscale, &stats);
-        let _ = writeln!(out, "pgm_scale = {}", fmt_g(pscale));
-        let bytes = output::pgm_bytes(&exp, &image, pscale);
-        io::pgm::write_pgm(Path::new(&pgmfile), fp, sp, pscale, &bytes)?;
-        let _ = writeln!(out, "writing {pgmfile} as 1-byte integers");
-    }
-    if let Some(noisefile) = o.noisefile.clone().filter(|_| !o.nonoise) {
-        let seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
-        let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
-        let (data, photons, overloads) = output::noise_image(&exp, &image, adc, seed);
-        let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", photons);
-        io::smv::write_smv(Path::new(&noisefile), &header, fp, sp, &data)?;
-        let _ = writeln!(out, "writing {noisefile} as 2-byte integers");
-    }
-    Ok(())
+    session::write_images(&o, &exp, &panels, &images, Some(&floatfile), &mut out)
 }
 
 fn summary(out: &mut impl Write, exp: &Experiment) {
@@ -240,4 +191,10 @@ fn summary(out: &mut impl Write, exp: &Experiment) {
     let _ = writeln!(out, "  Fclose={} Sclose={}", fmt_g(d.fclose), fmt_g(d.sclose));
     let _ = writeln!(out, "  dials origin= {} {} {}", fmt_g(d.dials_origin[0]), fmt_g(d.dials_origin[1]), fmt_g(d.dials_origin[2]));
     let _ = writeln!(out, "  {} phi steps from {} to {} degrees", c.phisteps, fmt_g(c.phi0 * RTD), fmt_g((c.phi0 + c.osc) * RTD));
+    if exp.panel_count() > 1 {
+        let _ = writeln!(out, "  {} panels (the distance and beam centre above are panel 0's):", exp.panel_count());
+        for p in exp.panels() {
+            let _ = writeln!(out, "    panel {} '{}': {}x{} pixels, dials origin= {} {} {} mm, close distance {} m", p.panel, p.name, p.fpixels, p.spixels, fmt_g(p.dials_origin[0]), fmt_g(p.dials_origin[1]), fmt_g(p.dials_origin[2]), fmt_g(p.close_distance));
+        }
+    }
 }

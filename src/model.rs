@@ -15,7 +15,7 @@ use crate::experiment::{Experiment, RTD};
 use crate::device::Target;
 use crate::physics::Vec3T;
 use crate::geometry::Geometry;
-use crate::vec3::V3;
+use crate::vec3::{self, V3};
 
 /// Number of scalar parameters.
 pub const N_PARAMS: usize = 26;
@@ -49,23 +49,82 @@ pub enum Param {
     Lambda,
     Fluence,
     Polar,
+    /// Shift (mm) of a panel along a laboratory axis, or its rotation (degrees) about a
+    /// laboratory axis through the panel's centre: `panel<i>_x`, ..., `panel<i>_rotz`.
+    Panel(usize, PanelAxis),
 }
+
+/// The six rigid-body parameters of a panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PanelAxis {
+    X,
+    Y,
+    Z,
+    RotX,
+    RotY,
+    RotZ,
+}
+
+impl PanelAxis {
+    pub const ALL: [PanelAxis; 6] = [PanelAxis::X, PanelAxis::Y, PanelAxis::Z, PanelAxis::RotX, PanelAxis::RotY, PanelAxis::RotZ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Unit and steps of the panel parameters, in the order of [`PanelAxis`] (names are
+/// `panel<i>_` followed by these).
+pub const PANEL_PARAMS: [ParamInfo; 6] = [
+    ParamInfo { name: "x", unit: "mm", fd_step: 5e-3, scale: 0.05 },
+    ParamInfo { name: "y", unit: "mm", fd_step: 5e-3, scale: 0.05 },
+    ParamInfo { name: "z", unit: "mm", fd_step: 5e-3, scale: 0.05 },
+    ParamInfo { name: "rotx", unit: "deg", fd_step: 1e-2, scale: 0.05 },
+    ParamInfo { name: "roty", unit: "deg", fd_step: 1e-2, scale: 0.05 },
+    ParamInfo { name: "rotz", unit: "deg", fd_step: 1e-2, scale: 0.05 },
+];
 
 impl Param {
     /// Every parameter, in the order they are reported.
     pub const ALL: [Param; N_PARAMS] = [Param::CellA, Param::CellB, Param::CellC, Param::CellAlpha, Param::CellBeta, Param::CellGamma, Param::MissetX, Param::MissetY, Param::MissetZ, Param::Phi, Param::Osc, Param::Mosaic, Param::Na, Param::Nb, Param::Nc, Param::Distance, Param::BeamX, Param::BeamY, Param::RotX, Param::RotY, Param::RotZ, Param::TwoTheta, Param::Pixel, Param::Lambda, Param::Fluence, Param::Polar];
 
+    /// The six parameters of panel `i`.
+    pub fn panel(i: usize) -> [Param; 6] {
+        PanelAxis::ALL.map(|a| Param::Panel(i, a))
+    }
+
+    /// Position in [`Values`]: the fixed parameters first, then six per panel.
+    fn index(self) -> usize {
+        match self {
+            Param::Panel(i, a) => N_PARAMS + 6 * i + a.index(),
+            p => Param::ALL.iter().position(|&q| q == p).expect("every fixed parameter is in ALL"),
+        }
+    }
+
     pub fn info(self) -> &'static ParamInfo {
-        &PARAMS[self as usize]
+        match self {
+            Param::Panel(_, a) => &PANEL_PARAMS[a.index()],
+            p => &PARAMS[p.index()],
+        }
     }
 
     /// The name used on the command line and in output.
-    pub fn name(self) -> &'static str {
-        self.info().name
+    pub fn name(self) -> String {
+        match self {
+            Param::Panel(i, a) => format!("panel{i}_{}", PANEL_PARAMS[a.index()].name),
+            p => p.info().name.to_string(),
+        }
     }
 
+    /// The parameter of a name; `panel<i>_<axis>` for any panel index (check it against the
+    /// experiment with [`Values::has`]).
     pub fn from_name(name: &str) -> Option<Param> {
-        Param::ALL.into_iter().find(|p| p.name() == name)
+        if let Some((i, axis)) = name.strip_prefix("panel").and_then(|r| r.split_once('_')) {
+            let i: usize = i.parse().ok().filter(|_| i.bytes().all(|b| b.is_ascii_digit()))?;
+            let a = PanelAxis::ALL.into_iter().find(|a| PANEL_PARAMS[a.index()].name == axis)?;
+            return Some(Param::Panel(i, a));
+        }
+        Param::ALL.into_iter().find(|p| p.info().name == name)
     }
 
     /// Whether `v` is a physical value of this parameter (refinement never leaves this set):
@@ -86,7 +145,7 @@ impl Param {
 
 impl std::fmt::Display for Param {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
@@ -131,20 +190,42 @@ pub const PARAMS: [ParamInfo; N_PARAMS] = [
     ParamInfo { name: "polar", unit: "", fd_step: 0.05, scale: 0.05 },
 ];
 
-/// Parameter values in command-line units, one per [`Param`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Values(pub [f64; N_PARAMS]);
+/// Parameter values in command-line units: the fixed parameters, then six per panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Values(pub Vec<f64>);
+
+impl Values {
+    /// Every parameter zero, for a detector of `panels` panels.
+    pub fn zeros(panels: usize) -> Values {
+        Values(vec![0.0; N_PARAMS + 6 * panels])
+    }
+
+    /// Number of panels these values describe.
+    pub fn panels(&self) -> usize {
+        (self.0.len() - N_PARAMS) / 6
+    }
+
+    /// Whether `p` is a parameter of this model (a panel parameter of an existing panel).
+    pub fn has(&self, p: Param) -> bool {
+        p.index() < self.0.len()
+    }
+
+    /// Every parameter of this model, in order.
+    pub fn params(&self) -> Vec<Param> {
+        Param::ALL.into_iter().chain((0..self.panels()).flat_map(Param::panel)).collect()
+    }
+}
 
 impl std::ops::Index<Param> for Values {
     type Output = f64;
     fn index(&self, p: Param) -> &f64 {
-        &self.0[p as usize]
+        &self.0[p.index()]
     }
 }
 
 impl std::ops::IndexMut<Param> for Values {
     fn index_mut(&mut self, p: Param) -> &mut f64 {
-        &mut self.0[p as usize]
+        &mut self.0[p.index()]
     }
 }
 
@@ -153,7 +234,7 @@ pub fn initial_values(exp: &Experiment) -> Values {
     let d = &exp.detector;
     let c = &exp.crystal;
     let cp = c.setup.cell_params;
-    let mut v = Values([0.0; N_PARAMS]);
+    let mut v = Values::zeros(exp.panel_count());
     let mut put = |k: Param, x: f64| v[k] = x;
     put(Param::CellA, cp[0]);
     put(Param::CellB, cp[1]);
@@ -205,9 +286,10 @@ impl ParamTensors {
     }
 
     fn build(values: &Values, grad: &[Param], make: impl Fn(f64) -> Tensor<3>) -> Self {
-        let tensors = Param::ALL
-            .iter()
-            .map(|&p| {
+        let tensors = values
+            .params()
+            .into_iter()
+            .map(|p| {
                 let t = make(values[p]);
                 if grad.contains(&p) {
                     t.require_grad()
@@ -220,7 +302,12 @@ impl ParamTensors {
     }
 
     pub fn get(&self, p: Param) -> Tensor<3> {
-        self.tensors[p as usize].clone()
+        self.tensors[p.index()].clone()
+    }
+
+    /// Whether the values these tensors hold include `p`.
+    pub fn has(&self, p: Param) -> bool {
+        p.index() < self.tensors.len()
     }
 
     /// The gradients of `names` after a backward pass (summed over pixels for per-pixel leaves,
@@ -359,6 +446,75 @@ impl VectorParams {
     }
 }
 
+/// A panel's origin and axes as tensors.
+struct Placed {
+    pix0: V3s,
+    fdet: V3s,
+    sdet: V3s,
+    odet: V3s,
+}
+
+/// The reference's placement of its one flat detector: convention, pivot, rotations and
+/// two-theta, from the distance, beam centre, rotation and pixel-size parameters.
+/// Also returns the cosine the reference divides the close distance by.
+fn placed_detector(exp: &Experiment, pt: &ParamTensors, px: &S, dev: &Target) -> (Placed, S) {
+    let deg = |k: Param| pt.get(k) * (1.0 / RTD);
+    let d = &exp.detector;
+    let st = &d.setup;
+    let r = rot_xyz(deg(Param::RotX), deg(Param::RotY), deg(Param::RotZ), dev);
+    let tt = rodrigues(st.twotheta_axis, deg(Param::TwoTheta));
+    let rt = mat_mul(&tt, &r);
+    let (f0, s0, o0) = (vconst(st.fdet0, dev), vconst(st.sdet0, dev), vconst(st.odet0, dev));
+    let fdet = mat_vec(&rt, &f0);
+    let sdet = mat_vec(&rt, &s0);
+    let odet = mat_vec(&rt, &o0);
+    let beam = vconst(d.beam_vector, dev);
+    let ratio = dot(&beam, &mat_vec(&r, &o0));
+    let dist_in = pt.get(Param::Distance) * 1e-3;
+    let close = if st.close_given { dist_in } else { (ratio.clone() * dist_in).abs() };
+    let bx = pt.get(Param::BeamX) * 1e-3;
+    let by = pt.get(Param::BeamY) * 1e-3;
+    let size_s = if st.size_from_pixels { px.clone() * d.spixels as f64 } else { c(d.detsize_s, dev) };
+    let pix0 = match d.pivot {
+        Pivot::Beam => {
+            let (fb, sb) = match d.convention {
+                Convention::Mosflm => (by + px.clone() * 0.5, bx + px.clone() * 0.5),
+                Convention::Denzo => (by, bx),
+                Convention::Adxv => (bx, size_s - by),
+                _ => (bx, by),
+            };
+            let distance = close / ratio.clone();
+            add(&add(&scale(&fdet, &fb.neg()), &scale(&sdet, &sb.neg())), &scale(&beam, &distance))
+        }
+        Pivot::Sample => {
+            let base = add(&add(&scale(&f0, &bx.neg()), &scale(&s0, &by.neg())), &scale(&o0, &close));
+            mat_vec(&rt, &base)
+        }
+    };
+    (Placed { pix0, fdet, sdet, odet }, ratio)
+}
+
+/// A panel whose origin and axes were given (an experiment list's): fixed.
+fn given_panel(d: &crate::experiment::Detector, dev: &Target) -> Placed {
+    Placed { pix0: vconst(d.pix0, dev), fdet: vconst(d.fdet, dev), sdet: vconst(d.sdet, dev), odet: vconst(d.odet, dev) }
+}
+
+/// The panel moved by its own parameters: rotated about the laboratory x, then y, then z axes
+/// through its centre, then shifted along x, y, z (mm). Written as `p + (R - I)(p - centre) +
+/// shift` so that zero parameters leave the placement bit for bit as it was.
+fn moved_panel(d: &crate::experiment::Detector, pt: &ParamTensors, px: &S, p: Placed, dev: &Target) -> Placed {
+    let get = |a: PanelAxis| pt.get(Param::Panel(d.panel, a));
+    let r = rot_xyz(get(PanelAxis::RotX) * (1.0 / RTD), get(PanelAxis::RotY) * (1.0 / RTD), get(PanelAxis::RotZ) * (1.0 / RTD), dev);
+    let r_minus_i: M3s = std::array::from_fn(|i| std::array::from_fn(|j| if i == j { r[i][j].clone() - 1.0 } else { r[i][j].clone() }));
+    let half_f = px.clone() * (0.5 * d.fpixels as f64);
+    let half_s = px.clone() * (0.5 * d.spixels as f64);
+    // pix0 - centre
+    let arm = add(&scale(&p.fdet, &half_f.neg()), &scale(&p.sdet, &half_s.neg()));
+    let shift = [get(PanelAxis::X) * 1e-3, get(PanelAxis::Y) * 1e-3, get(PanelAxis::Z) * 1e-3];
+    let turn = |v: &V3s| add(v, &mat_vec(&r_minus_i, v));
+    Placed { pix0: add(&add(&p.pix0, &mat_vec(&r_minus_i, &arm)), &shift), fdet: turn(&p.fdet), sdet: turn(&p.sdet), odet: turn(&p.odet) }
+}
+
 pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, dev: &Target) -> Geometry {
     let VectorParams { fgrid, source_weights } = vectors;
     let deg = |k: Param| pt.get(k) * (1.0 / RTD);
@@ -413,39 +569,18 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
 
     // ---- detector ----
     let d = &exp.detector;
-    let st = &d.setup;
     let px = pt.get(Param::Pixel) * 1e-3;
-    let r = rot_xyz(deg(Param::RotX), deg(Param::RotY), deg(Param::RotZ), dev);
-    let tt = rodrigues(st.twotheta_axis, deg(Param::TwoTheta));
-    let rt = mat_mul(&tt, &r);
-    let (f0, s0, o0) = (vconst(st.fdet0, dev), vconst(st.sdet0, dev), vconst(st.odet0, dev));
-    let fdet = mat_vec(&rt, &f0);
-    let sdet = mat_vec(&rt, &s0);
-    let odet = mat_vec(&rt, &o0);
     let beam = vconst(d.beam_vector, dev);
-    let ratio = dot(&beam, &mat_vec(&r, &o0));
-    let dist_in = pt.get(Param::Distance) * 1e-3;
-    let close = if st.close_given { dist_in } else { (ratio.clone() * dist_in).abs() };
-    let bx = pt.get(Param::BeamX) * 1e-3;
-    let by = pt.get(Param::BeamY) * 1e-3;
-    let size_s = if st.size_from_pixels { px.clone() * d.spixels as f64 } else { c(d.detsize_s, dev) };
-    let pix0 = match d.pivot {
-        Pivot::Beam => {
-            let (fb, sb) = match d.convention {
-                Convention::Mosflm => (by + px.clone() * 0.5, bx + px.clone() * 0.5),
-                Convention::Denzo => (by, bx),
-                Convention::Adxv => (bx, size_s - by),
-                _ => (bx, by),
-            };
-            let distance = close.clone() / ratio.clone();
-            add(&add(&scale(&fdet, &fb.neg()), &scale(&sdet, &sb.neg())), &scale(&beam, &distance))
-        }
-        Pivot::Sample => {
-            let base = add(&add(&scale(&f0, &bx.neg()), &scale(&s0, &by.neg())), &scale(&o0, &close));
-            mat_vec(&rt, &base)
-        }
-    };
+    let (placed, ratio) = if d.setup.explicit { (given_panel(d, dev), None) } else { let (p, r) = placed_detector(exp, pt, &px, dev); (p, Some(r)) };
+    let Placed { pix0, fdet, sdet, odet } = if pt.has(Param::Panel(d.panel, PanelAxis::X)) { moved_panel(d, pt, &px, placed, dev) } else { placed };
     let close_final = dot(&pix0, &odet);
+    // the reference divides by the beam's cosine to the detector normal before two-theta;
+    // a given panel by its own (a panel parallel to the beam takes its close distance)
+    let ratio = match ratio {
+        Some(r) => r,
+        None if vec3::dot(d.beam_vector, d.odet).abs() > 1e-12 => dot(&beam, &odet),
+        None => c(1.0, dev),
+    };
     let distance_final = close_final.clone() / ratio;
 
     let lambda0 = exp.beam.lambda0 * 1e10;
@@ -508,6 +643,53 @@ mod tests {
             }
         }
         model
+    }
+
+    #[test]
+    fn panel_parameter_names_round_trip_and_index_after_the_fixed_ones() {
+        let p = Param::from_name("panel12_rotz").unwrap();
+        assert_eq!(p, Param::Panel(12, PanelAxis::RotZ));
+        assert_eq!(p.name(), "panel12_rotz");
+        assert_eq!(p.info().unit, "deg");
+        assert_eq!(Param::from_name("panel0_x").unwrap().info().unit, "mm");
+        for bad in ["panel_x", "panelx_x", "panel1_w", "panel+1_x", "panel1x", "panel-1_y"] {
+            assert_eq!(Param::from_name(bad), None, "{bad}");
+        }
+        assert_eq!(Param::from_name("cell_a"), Some(Param::CellA));
+        let mut v = Values::zeros(2);
+        assert_eq!(v.params().len(), N_PARAMS + 12);
+        assert!(v.has(Param::Panel(1, PanelAxis::Z)) && !v.has(Param::Panel(2, PanelAxis::X)));
+        v[Param::Panel(1, PanelAxis::Z)] = 3.0;
+        assert_eq!(v.0[N_PARAMS + 6 + 2], 3.0);
+        assert_eq!(v[Param::Polar], 0.0);
+    }
+
+    #[test]
+    fn zero_panel_parameters_leave_the_placement_bit_for_bit_and_others_move_it_rigidly() {
+        let dev = Target::cpu(crate::device::Precision::F64);
+        let exp = exp_of("-cell 70 80 90 75 85 95 -default_F 1 -N 5 -detpixels_f 40 -detpixels_s 30 -detector_rotx 3 -twotheta 7");
+        let values = initial_values(&exp);
+        let zero = build_params(&exp, &ParamTensors::new(&values, &[], &dev), VectorParams::default(), &dev);
+        // the same values without any panel parameter: no panel transform at all
+        let without = Values(values.0[..N_PARAMS].to_vec());
+        let plain = build_params(&exp, &ParamTensors::new(&without, &[], &dev), VectorParams::default(), &dev);
+        let v3 = |t: &Vec3T<3>| [to_vec(t.x.clone())[0], to_vec(t.y.clone())[0], to_vec(t.z.clone())[0]];
+        for (a, b) in [(&zero.pix0, &plain.pix0), (&zero.fdet, &plain.fdet), (&zero.sdet, &plain.sdet), (&zero.odet, &plain.odet)] {
+            assert_eq!(v3(a), v3(b));
+        }
+        let mut moved = values.clone();
+        moved[Param::Panel(0, PanelAxis::RotZ)] = 90.0;
+        moved[Param::Panel(0, PanelAxis::Y)] = 2.0;
+        let g = build_params(&exp, &ParamTensors::new(&moved, &[], &dev), VectorParams::default(), &dev);
+        let d = &exp.detector;
+        let centre = |p: V3, f: V3, s: V3| -> V3 { std::array::from_fn(|i| p[i] + f[i] * 20.0 * d.pixel_size + s[i] * 15.0 * d.pixel_size) };
+        let (c0, c1) = (centre(v3(&plain.pix0), v3(&plain.fdet), v3(&plain.sdet)), centre(v3(&g.pix0), v3(&g.fdet), v3(&g.sdet)));
+        // the centre only shifts (2 mm along y); the axes turn by 90 degrees about z
+        for (i, shift) in [0.0, 2e-3, 0.0].iter().enumerate() {
+            assert!((c1[i] - c0[i] - shift).abs() < 1e-15, "centre {i}: {} vs {}", c1[i], c0[i]);
+        }
+        let f = v3(&g.fdet);
+        assert!((f[0] + d.fdet[1]).abs() < 1e-15 && (f[1] - d.fdet[0]).abs() < 1e-15 && (f[2] - d.fdet[2]).abs() < 1e-15, "{f:?}");
     }
 
     #[test]

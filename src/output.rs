@@ -98,7 +98,11 @@ pub fn pgm_bytes(exp: &Experiment, image: &[f32], scale: f64) -> Vec<u8> {
 /// Poisson-noise image from the reference's generator; returns pixels, photon total and the
 /// number of overloads.
 pub fn noise_image(exp: &Experiment, image: &[f32], adc: f64, seed: i64) -> (Vec<u16>, f64, usize) {
-    let mut dev = PoissonDeviates::new(seed);
+    noise_image_from(exp, image, adc, &mut PoissonDeviates::new(seed))
+}
+
+/// As [`noise_image`], drawing from `dev` (one stream over the panels of a detector).
+pub fn noise_image_from(exp: &Experiment, image: &[f32], adc: f64, dev: &mut PoissonDeviates) -> (Vec<u16>, f64, usize) {
     let mut sum = 0.0;
     let mut overloads = 0;
     let data = (0..image.len())
@@ -117,6 +121,21 @@ pub fn noise_image(exp: &Experiment, image: &[f32], adc: f64, seed: i64) -> (Vec
         })
         .collect();
     (data, sum, overloads)
+}
+
+/// The file of panel `index` of `n`: the name itself for one panel, otherwise the panel index
+/// before the extension (image.bin -> image_0.bin, image_1.bin, ...; noext -> noext_0).
+pub fn panel_file_name(name: &str, index: usize, n: usize) -> String {
+    if n == 1 {
+        return name.to_string();
+    }
+    let path = std::path::Path::new(name);
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = match path.extension() {
+        Some(ext) => format!("{stem}_{index}.{}", ext.to_string_lossy()),
+        None => format!("{stem}_{index}"),
+    };
+    path.with_file_name(file).to_string_lossy().into_owned()
 }
 
 /// Check, before any work, that each output file can be created: its folder exists and is
@@ -146,4 +165,18 @@ pub fn check_writable(paths: &[&str]) -> crate::error::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panel_file_name;
+
+    #[test]
+    fn panel_files_carry_the_index_before_the_extension() {
+        assert_eq!(panel_file_name("image.bin", 3, 4), "image_3.bin");
+        assert_eq!(panel_file_name("image.bin", 0, 1), "image.bin");
+        assert_eq!(panel_file_name("out/a.b.img", 1, 2), "out/a.b_1.img");
+        assert_eq!(panel_file_name("noext", 0, 2), "noext_0");
+        assert_eq!(panel_file_name("dir.d/noext", 10, 12), "dir.d/noext_10");
+    }
 }

@@ -1,7 +1,7 @@
-//! A render as a library call: a run file's settings in, the float image and the output files
-//! the settings name out. The Python module renders through it; the command line (`run` in
-//! main.rs) takes the same steps, with its log on stdout, and writes `floatimage.bin` when no
-//! float file is named, which a library call does not.
+//! A render as a library call: a run file's settings in, the float image of every panel and
+//! the output files the settings name out. The command line (`run` in main.rs) and the Python
+//! module render and write through [`render_panel`] and [`write_images`]; the command line also
+//! writes `floatimage.bin` when no float file is named, which a library call does not.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,7 +11,9 @@ use crate::device::{self, Precision, Target};
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, Notes};
 use crate::geometry::Geometry;
+use crate::io::cfmt::fmt_g;
 use crate::render::{statistics, Engine, Renderer};
+use crate::trace::Requests;
 use crate::{io, output};
 
 /// The resolved settings of one simulation and the experiment they describe.
@@ -20,6 +22,9 @@ pub struct Simulation {
     pub experiment: Experiment,
     /// Warnings and remarks from building the experiment.
     pub notes: Notes,
+    /// The experiment seen through each panel (empty for one panel: the experiment itself).
+    panels: Vec<Experiment>,
+    trace_requests: Requests,
 }
 
 impl Simulation {
@@ -36,13 +41,27 @@ impl Simulation {
     pub fn from_options(options: Options) -> Result<Simulation> {
         let (experiment, notes) = experiment::build(&options)?;
         // a traced pixel off the detector is an error before any work, as on the command line
-        crate::trace::requests(&options, &experiment)?;
-        Ok(Simulation { options, experiment, notes })
+        let trace_requests = crate::trace::requests(&options, &experiment)?;
+        let n = experiment.panel_count();
+        if n > 1 && !trace_requests.is_empty() {
+            return Err(Error::new("-printout_pixel/-trace_pixel: not available for a multi-panel detector"));
+        }
+        let panels = if n == 1 { vec![] } else { (0..n).map(|i| experiment.panel(i)).collect() };
+        Ok(Simulation { options, experiment, notes, panels, trace_requests })
     }
 
-    /// Detector size as (slow, fast) pixels: the float image's array shape.
-    pub fn shape(&self) -> (usize, usize) {
-        (self.experiment.detector.spixels, self.experiment.detector.fpixels)
+    /// The experiment of panel `i` alone (the whole experiment for one panel).
+    pub fn panel(&self, i: usize) -> &Experiment {
+        if self.panels.is_empty() {
+            &self.experiment
+        } else {
+            &self.panels[i]
+        }
+    }
+
+    /// Size of each panel as (slow, fast) pixels: the float images' array shapes.
+    pub fn shapes(&self) -> Vec<(usize, usize)> {
+        self.experiment.panels().map(|d| (d.spixels, d.fpixels)).collect()
     }
 
     /// The device the settings ask for (`-device`, `-precision`).
@@ -57,97 +76,133 @@ impl Simulation {
         Ok(device::Target::cpu(o.precision.unwrap_or(Precision::F64)))
     }
 
-    /// A renderer configured by the settings (`-chunk_elements`/`-memory_mb`, `-threads`,
-    /// `-engine`).
-    pub fn renderer(&self, dev: &Target) -> Renderer<'_> {
-        let o = &self.options;
-        let mut r = Renderer::new(&self.experiment, dev);
-        if let Some(n) = o.chunk_elements {
-            r = r.with_chunk_elements(n);
-        }
-        // one host thread drives the GPU; on the CPU every core renders its own pixel blocks
-        r = r.with_threads(if o.gpu { 1 } else { o.threads.unwrap_or(0) });
-        if o.tensor_engine {
-            r = r.with_engine(Engine::Tensor);
-        }
-        r
-    }
-
-    /// The float image (photons per pixel, single precision, fast index fastest), exactly as
-    /// the command line writes it. Traces the settings ask for (`-printout`, `-trace_pixel`)
-    /// are written to `trace_out`.
-    pub fn render(&self, trace_out: &mut dyn Write) -> Result<Vec<f32>> {
-        let exp = &self.experiment;
+    /// The float image of every panel (photons per pixel, single precision, fast index
+    /// fastest), exactly as the command line writes them. Traces the settings ask for
+    /// (`-printout`, `-trace_pixel`) are written to `trace_out`.
+    pub fn render(&self, trace_out: &mut dyn Write) -> Result<Vec<Vec<f32>>> {
         let dev = self.target()?;
-        let renderer = self.renderer(&dev);
-        let geometry = Geometry::from_experiment(exp, &dev);
-        let requests = crate::trace::requests(&self.options, exp)?;
-        let image: Vec<f32> = if requests.is_empty() {
-            renderer.render_image_f32(&geometry, |_, _| {})
-        } else {
-            let image64 = renderer.render_image(&geometry, |_, _| {});
-            crate::trace::report(trace_out, exp, &requests, &image64);
-            image64.iter().map(|&v| v as f32).collect()
-        };
-        if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-            let fp = exp.detector.fpixels;
-            return Err(Error::new(format!("internal error: pixel ({}, {}) is not a finite number; no file written (please report these settings)", i % fp, i / fp)));
-        }
-        Ok(image)
+        (0..self.experiment.panel_count()).map(|i| render_panel(&self.options, self.panel(i), &dev, &self.trace_requests, trace_out, |_, _| {})).collect()
     }
 
     /// The output files the settings name (floatfile, intfile, pgmfile unless nopgm, noisefile
-    /// unless nonoise, and the dump of an HKL file when `dump` is named).
-    pub fn named_outputs(&self) -> Vec<&str> {
+    /// unless nonoise; one per panel), and the HKL file's dump when `dump` is named.
+    pub fn named_outputs(&self) -> Vec<String> {
         let o = &self.options;
-        [o.floatfile.as_deref(), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)]
-            .into_iter()
-            .flatten()
-            .collect()
+        let n = self.experiment.panel_count();
+        let images = [o.floatfile.as_deref(), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
+        let mut names: Vec<String> = images.into_iter().flatten().flat_map(|f| (0..n).map(move |i| output::panel_file_name(f, i, n))).collect();
+        if let (Some(dump), Some(_)) = (&o.dump, &o.hkl) {
+            names.push(dump.clone());
+        }
+        names
     }
 
     /// Check, before rendering, that every named output can be written.
     pub fn check_outputs(&self) -> Result<()> {
-        output::check_writable(&self.named_outputs())
+        output::check_writable(&self.named_outputs().iter().map(String::as_str).collect::<Vec<_>>())
     }
 
-    /// Write the named outputs of `image` (the float image of [`Simulation::render`]) in the
-    /// command line's formats, with its scales and noise seed; returns the files written.
-    pub fn write_outputs(&self, image: &[f32]) -> Result<Vec<String>> {
+    /// Write the named outputs of `images` (from [`Simulation::render`]) in the command line's
+    /// formats, with its scales and noise seed.
+    pub fn write_outputs(&self, images: &[Vec<f32>]) -> Result<()> {
         let o = &self.options;
-        let exp = &self.experiment;
-        let mut written = Vec::new();
-        if let (Some(dump), Some(_), Some(grid)) = (&o.dump, &o.hkl, &exp.structure.grid) {
+        if let (Some(dump), Some(_), Some(grid)) = (&o.dump, &o.hkl, &self.experiment.structure.grid) {
             io::fdump::write_fdump(Path::new(dump), grid)?;
-            written.push(dump.clone());
         }
-        if let Some(f) = &o.floatfile {
-            io::floatimg::write_float_image(Path::new(f), image)?;
-            written.push(f.clone());
-        }
-        let renderer = Renderer::new(exp, &Target::cpu(Precision::F64));
-        let stats = statistics(image, exp.detector.fpixels, |i| renderer.is_rendered(i), |i| renderer.in_roi(i));
-        let adc = o.adc.unwrap_or(40.0);
-        let iscale = output::int_scale(o.scale, &stats);
-        let header = output::smv_header_lines(exp);
-        let (fp, sp) = (exp.detector.fpixels, exp.detector.spixels);
-        if let Some(f) = &o.intfile {
-            io::smv::write_smv(Path::new(f), &header, fp, sp, &output::int_image(exp, image, iscale, adc))?;
-            written.push(f.clone());
-        }
-        if let Some(f) = o.pgmfile.as_ref().filter(|_| !o.nopgm) {
-            let pscale = output::pgm_scale(o.pgmscale, iscale, &stats);
-            io::pgm::write_pgm(Path::new(f), fp, sp, pscale, &output::pgm_bytes(exp, image, pscale))?;
-            written.push(f.clone());
-        }
-        if let Some(f) = o.noisefile.as_ref().filter(|_| !o.nonoise) {
-            let seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
-            let (data, _, _) = output::noise_image(exp, image, adc, seed);
-            io::smv::write_smv(Path::new(f), &header, fp, sp, &data)?;
-            written.push(f.clone());
-        }
-        Ok(written)
+        write_images(o, &self.experiment, &self.panels, images, o.floatfile.as_deref(), &mut std::io::sink())
     }
+}
+
+/// Render one panel (the whole detector for one panel) as the single-precision float image,
+/// printing the traces asked for to `out`.
+pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests: &Requests, out: &mut dyn Write, progress: impl FnMut(usize, usize)) -> Result<Vec<f32>> {
+    let mut renderer = Renderer::new(exp, dev);
+    if let Some(n) = o.chunk_elements {
+        renderer = renderer.with_chunk_elements(n);
+    }
+    // one host thread drives the GPU; on the CPU every core renders its own pixel blocks
+    renderer = renderer.with_threads(if o.gpu { 1 } else { o.threads.unwrap_or(0) });
+    if o.tensor_engine {
+        renderer = renderer.with_engine(Engine::Tensor);
+    }
+    let params = Geometry::from_experiment(exp, dev);
+    // the float image is single precision, as the file and the reference's own buffer are; a
+    // trace compares against the float64 values
+    let image: Vec<f32> = if trace_requests.is_empty() {
+        renderer.render_image_f32(&params, progress)
+    } else {
+        let image64 = renderer.render_image(&params, progress);
+        crate::trace::report(out, exp, trace_requests, &image64);
+        image64.iter().map(|&v| v as f32).collect()
+    };
+    if let Some(i) = image.iter().position(|v| !v.is_finite()) {
+        let fp = exp.detector.fpixels;
+        return Err(Error::new(format!("internal error: pixel ({}, {}) of panel {} is not a finite number; no file written (please report these flags)", i % fp, i / fp, exp.detector.panel)));
+    }
+    Ok(image)
+}
+
+/// Write the float (when `floatfile` is given), integer, PGM and noise images of every panel
+/// as the settings ask, logging to `out` as the command line does. `panels` holds the
+/// experiment of each panel (empty for one panel).
+pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images: &[Vec<f32>], floatfile: Option<&str>, out: &mut dyn Write) -> Result<()> {
+    let n = images.len();
+    let panel = |i: usize| if n == 1 { exp } else { &panels[i] };
+    let name = |f: &str, i: usize| output::panel_file_name(f, i, n);
+    // one set of statistics (and so one integer scale) for the whole detector
+    let all: Vec<f32> = images.concat();
+    let offsets: Vec<usize> = images.iter().scan(0, |acc, im| { let start = *acc; *acc += im.len(); Some(start) }).collect();
+    let locate = |k: usize| { let i = offsets.partition_point(|&s| s <= k) - 1; (i, k - offsets[i]) };
+    let stats = statistics(&all, exp.detector.fpixels, |k| { let (i, l) = locate(k); panel(i).is_rendered(l) }, |k| { let (i, l) = locate(k); panel(i).in_roi(l) });
+    for (i, image) in images.iter().enumerate().filter(|_| floatfile.is_some()) {
+        let f = name(floatfile.unwrap_or_default(), i);
+        io::floatimg::write_float_image(Path::new(&f), image)?;
+        let _ = writeln!(out, "writing {f} as {} 4-byte floats", image.len());
+    }
+    if n == 1 {
+        let _ = writeln!(out, "max_I = {}  at pixel {} {} (fast slow)", fmt_g(stats.max), stats.max_fast, stats.max_slow);
+    } else {
+        let (i, l) = locate(stats.max_slow * exp.detector.fpixels + stats.max_fast);
+        let fp = panel(i).detector.fpixels;
+        let _ = writeln!(out, "max_I = {}  at pixel {} {} (fast slow) of panel {i}", fmt_g(stats.max), l % fp, l / fp);
+    }
+    let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
+    let adc = o.adc.unwrap_or(40.0);
+    let iscale = output::int_scale(o.scale, &stats);
+    if let Some(intfile) = &o.intfile {
+        let _ = writeln!(out, "intfile_scale = {}", fmt_g(iscale));
+        for (i, image) in images.iter().enumerate() {
+            let (p, f) = (panel(i), name(intfile, i));
+            let data = output::int_image(p, image, iscale, adc);
+            io::smv::write_smv(Path::new(&f), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, &data)?;
+            let _ = writeln!(out, "writing {f} as 2-byte integers");
+        }
+    }
+    if let Some(pgmfile) = o.pgmfile.as_deref().filter(|_| !o.nopgm) {
+        let pscale = output::pgm_scale(o.pgmscale, iscale, &stats);
+        let _ = writeln!(out, "pgm_scale = {}", fmt_g(pscale));
+        for (i, image) in images.iter().enumerate() {
+            let (p, f) = (panel(i), name(pgmfile, i));
+            let bytes = output::pgm_bytes(p, image, pscale);
+            io::pgm::write_pgm(Path::new(&f), p.detector.fpixels, p.detector.spixels, pscale, &bytes)?;
+            let _ = writeln!(out, "writing {f} as 1-byte integers");
+        }
+    }
+    if let Some(noisefile) = o.noisefile.as_deref().filter(|_| !o.nonoise) {
+        let seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
+        let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
+        // one stream of deviates over the panels in order
+        let mut deviates = crate::rng::PoissonDeviates::new(seed);
+        let noisy: Vec<(Vec<u16>, f64, usize)> = images.iter().enumerate().map(|(i, im)| output::noise_image_from(panel(i), im, adc, &mut deviates)).collect();
+        let (photons, overloads) = noisy.iter().fold((0.0, 0), |(p, o), x| (p + x.1, o + x.2));
+        let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", photons);
+        for (i, (data, _, _)) in noisy.iter().enumerate() {
+            let (p, f) = (panel(i), name(noisefile, i));
+            io::smv::write_smv(Path::new(&f), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, data)?;
+            let _ = writeln!(out, "writing {f} as 2-byte integers");
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -162,14 +217,14 @@ mod tests {
     fn a_table_renders_as_its_flags_do() {
         let settings = "cell = [70, 80, 90, 90, 90, 90]\ndefault_F = 100\nN = 3\nlambda = 1\ndistance = 50\ndetpixels = 24\npixel = 0.5\n";
         let sim = Simulation::from_table(&table(settings)).unwrap();
-        assert_eq!(sim.shape(), (24, 24));
-        let image = sim.render(&mut std::io::sink()).unwrap();
+        assert_eq!(sim.shapes(), vec![(24, 24)]);
+        let images = sim.render(&mut std::io::sink()).unwrap();
         let args: Vec<String> = "-cell 70 80 90 90 90 90 -default_F 100 -N 3 -lambda 1 -distance 50 -detpixels 24 -pixel 0.5".split(' ').map(String::from).collect();
         let flags = Simulation::from_flags(&args).unwrap();
         let dev = Target::cpu(Precision::F64);
-        let direct = flags.renderer(&dev).render_image_f32(&Geometry::from_experiment(&flags.experiment, &dev), |_, _| {});
-        assert_eq!(image, direct);
-        assert!(image.iter().any(|&v| v > 0.0));
+        let direct = Renderer::new(&flags.experiment, &dev).render_image_f32(&Geometry::from_experiment(&flags.experiment, &dev), |_, _| {});
+        assert_eq!(images, vec![direct]);
+        assert!(images[0].iter().any(|&v| v > 0.0));
         assert!(sim.named_outputs().is_empty());
     }
 

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyByteArray, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use nanobragg::error::Error;
-use nanobragg::model::{initial_values, Param};
+use nanobragg::model::initial_values;
 use nanobragg::refine::commands::{self as cmd, RefineSpec};
 use nanobragg::refine::optimize::Restraint;
 use nanobragg::refine::strategy::Strategy;
@@ -90,6 +90,16 @@ fn build(py: Python<'_>, settings: Option<&Bound<'_, PyDict>>) -> PyResult<Simul
     Ok(sim)
 }
 
+/// The images of a simulation for Python: one float32 array shaped (slow, fast) for one panel,
+/// a list of them (panel after panel) for a multi-panel detector.
+fn images_object<'py>(py: Python<'py>, images: &[Vec<f32>], shapes: &[(usize, usize)]) -> PyResult<Bound<'py, PyAny>> {
+    let arrays = images.iter().zip(shapes).map(|(im, &shape)| image_array(py, im, shape)).collect::<PyResult<Vec<_>>>()?;
+    if arrays.len() == 1 {
+        return Ok(arrays.into_iter().next().expect("one panel"));
+    }
+    Ok(PyList::new(py, arrays)?.into_any())
+}
+
 /// A float32 numpy array of shape (slow, fast) holding `image` (one copy, into Python memory).
 fn image_array<'py>(py: Python<'py>, image: &[f32], shape: (usize, usize)) -> PyResult<Bound<'py, PyAny>> {
     let buffer = PyByteArray::new_with(py, image.len() * 4, |bytes| {
@@ -103,20 +113,29 @@ fn image_array<'py>(py: Python<'py>, image: &[f32], shape: (usize, usize)) -> Py
     flat.call_method1("reshape", (shape.0, shape.1))
 }
 
-/// A target image: a path (float32 .bin, or SMV counts minus `adc`), or anything numpy can turn
-/// into `npix` numbers (e.g. an array shaped (slow, fast)). Returns its name for messages and its
-/// values, fast index fastest.
-fn target_values(target: &Bound<'_, PyAny>, npix: usize, adc: f64) -> PyResult<(String, Vec<f64>)> {
+/// A target image: a path (float32 .bin, or SMV counts minus `adc`; one file per panel, named
+/// as the command line names them), or anything numpy can turn into the detector's numbers (an
+/// array shaped (slow, fast), or a list of them, panel after panel). Returns its name for
+/// messages and its values, panel after panel, fast index fastest.
+fn target_values(target: &Bound<'_, PyAny>, exp: &nanobragg::experiment::Experiment, adc: f64) -> PyResult<(String, Vec<f64>)> {
     let py = target.py();
     if target.is_instance_of::<PyString>() || target.hasattr("__fspath__")? {
         let path: String = py.import("os")?.call_method1("fspath", (target,))?.extract()?;
-        let values = py.detach(|| cmd::read_target(&path, npix, adc)).map_err(py_err)?;
+        let values = py.detach(|| cmd::read_detector_target(&path, exp, adc)).map_err(py_err)?;
         return Ok((path, values));
     }
     let np = py.import("numpy")?;
-    let flat = np.call_method1("ascontiguousarray", (target, np.getattr("float64")?))?.call_method0("ravel")?;
-    let bytes: Vec<u8> = flat.call_method0("tobytes")?.extract()?;
-    let values = bytes.chunks_exact(8).map(|b| f64::from_ne_bytes(b.try_into().expect("8 bytes"))).collect();
+    let parts: Vec<Bound<'_, PyAny>> = if exp.panel_count() > 1 && (target.is_instance_of::<PyList>() || target.is_instance_of::<PyTuple>()) {
+        target.try_iter()?.collect::<PyResult<_>>()?
+    } else {
+        vec![target.clone()]
+    };
+    let mut values = Vec::new();
+    for part in parts {
+        let flat = np.call_method1("ascontiguousarray", (part, np.getattr("float64")?))?.call_method0("ravel")?;
+        let bytes: Vec<u8> = flat.call_method0("tobytes")?.extract()?;
+        values.extend(bytes.chunks_exact(8).map(|b| f64::from_ne_bytes(b.try_into().expect("8 bytes"))));
+    }
     Ok(("target".to_string(), values))
 }
 
@@ -155,21 +174,22 @@ fn restraints(restrain: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Restraint>> {
 /// Render the settings (keyword arguments named as in a run file, e.g.
 /// `simulate(cell=[100, 100, 100, 90, 90, 90], default_F=100, N=5, lambda_=6.2)` or
 /// `simulate(**tomllib.load(f))`) and return the float image as a float32 array shaped
-/// (slow, fast), equal to the command line's float file. Writes the output files the settings
-/// name (floatfile, intfile, pgmfile, noisefile, dump) and no others.
+/// (slow, fast), equal to the command line's float file (a list of them, panel after panel, for
+/// a multi-panel detector). Writes the output files the settings name (floatfile, intfile,
+/// pgmfile, noisefile, dump) and no others.
 #[pyfunction]
 #[pyo3(signature = (**settings))]
 fn simulate<'py>(py: Python<'py>, settings: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
     let sim = build(py, settings)?;
     sim.check_outputs().map_err(py_err)?;
-    let image = py
-        .detach(|| -> nanobragg::error::Result<Vec<f32>> {
-            let image = sim.render(&mut std::io::stdout())?;
-            sim.write_outputs(&image)?;
-            Ok(image)
+    let images = py
+        .detach(|| -> nanobragg::error::Result<Vec<Vec<f32>>> {
+            let images = sim.render(&mut std::io::stdout())?;
+            sim.write_outputs(&images)?;
+            Ok(images)
         })
         .map_err(py_err)?;
-    image_array(py, &image, sim.shape())
+    images_object(py, &images, &sim.shapes())
 }
 
 /// A simulation to render, differentiate and refine; built from the same keyword settings as
@@ -186,6 +206,10 @@ impl Model {
         for (k, v) in changes.into_iter().flat_map(|d| d.iter()) {
             let name: String = k.extract()?;
             let param = nanobragg::refine::parse_names(&name, "values").map_err(py_err)?[0];
+            if !values.has(param) {
+                let n = self.sim.experiment.panel_count();
+                return Err(py_err(Error::new(format!("values: {name}: the detector has {n} panel(s), numbered from 0"))));
+            }
             let x: f64 = v.extract()?;
             if !param.admissible(x) {
                 return Err(py_err(Error::new(format!("values: {name} = {x} is not a physical value"))));
@@ -204,10 +228,15 @@ impl Model {
         Ok(Model { sim: build(py, settings)? })
     }
 
-    /// Detector size as (slow, fast): the shape of rendered images.
+    /// Detector size as (slow, fast): the shape of rendered images (a list of them, one per
+    /// panel, for a multi-panel detector).
     #[getter]
-    fn shape(&self) -> (usize, usize) {
-        self.sim.shape()
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let shapes = self.sim.shapes();
+        if shapes.len() == 1 {
+            return Ok(shapes[0].into_pyobject(py)?.into_any());
+        }
+        Ok(PyList::new(py, shapes)?.into_any())
     }
 
     /// The resolved settings as a run file (what `nanobragg ... --print-config` prints).
@@ -220,16 +249,17 @@ impl Model {
     fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let values = initial_values(&self.sim.experiment);
         let d = PyDict::new(py);
-        for p in Param::ALL {
+        for p in values.params() {
             d.set_item(p.name(), values[p])?;
         }
         Ok(d)
     }
 
-    /// The float image as a float32 array shaped (slow, fast); writes no files.
+    /// The float image as a float32 array shaped (slow, fast) (a list of them for a
+    /// multi-panel detector); writes no files.
     fn render<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let image = py.detach(|| self.sim.render(&mut std::io::sink())).map_err(py_err)?;
-        image_array(py, &image, self.sim.shape())
+        let images = py.detach(|| self.sim.render(&mut std::io::sink())).map_err(py_err)?;
+        images_object(py, &images, &self.sim.shapes())
     }
 
     /// Value and gradients of a loss at the model's parameter values, as `nanobragg grad`
@@ -260,7 +290,7 @@ impl Model {
             return Err(py_err(Error::new("--loss: needs --target FILE (without a target the loss is the weighted image sum)")));
         }
         let (names, vector) = cmd::grad_params(exp, &list).map_err(py_err)?;
-        let target = target.map(|t| target_values(t, exp.detector.fpixels * exp.detector.spixels, adc)).transpose()?;
+        let target = target.map(|t| target_values(t, exp, adc)).transpose()?;
         let dev = self.sim.target().map_err(py_err)?;
         let threads = self.sim.options.threads.unwrap_or(0);
         let json = py
@@ -305,6 +335,7 @@ impl Model {
     ) -> PyResult<Bound<'py, PyAny>> {
         let exp = &self.sim.experiment;
         let names = nanobragg::refine::parse_names(&name_list(params)?, "--refine").map_err(py_err)?;
+        cmd::check_panel_params(&names, exp, "--refine").map_err(py_err)?;
         let spec = RefineSpec {
             names,
             loss: Loss::parse(loss).map_err(py_err)?,
@@ -315,7 +346,7 @@ impl Model {
             gpu: self.sim.options.gpu,
             residual,
         };
-        let (name, full) = target_values(target, exp.detector.fpixels * exp.detector.spixels, adc)?;
+        let (name, full) = target_values(target, exp, adc)?;
         let json = py.detach(|| cmd::refine_image(exp, &spec, &name, &full, adc, |_, _, _| {})).map_err(py_err)?;
         if let Some(path) = out {
             let text = serde_json::to_string_pretty(&json).expect("json");
@@ -327,6 +358,9 @@ impl Model {
     /// Trace pixel (slow, fast) with the independent scalar implementation, as `-trace_pixel s
     /// f` does; returns (value in photons, the trace's text).
     fn trace_pixel(&self, py: Python<'_>, s: i64, f: i64) -> PyResult<(f64, String)> {
+        if self.sim.experiment.panel_count() > 1 {
+            return Err(py_err(Error::new("-printout_pixel/-trace_pixel: not available for a multi-panel detector")));
+        }
         let d = &self.sim.experiment.detector;
         if f < 0 || s < 0 || f >= d.fpixels as i64 || s >= d.spixels as i64 {
             return Err(py_err(Error::new(format!("-trace_pixel: pixel (fast {f}, slow {s}) is outside the {} x {} detector", d.fpixels, d.spixels))));
@@ -340,8 +374,8 @@ impl Model {
     }
 
     fn __repr__(&self) -> String {
-        let (s, f) = self.sim.shape();
-        format!("nanobragg.Model({s} x {f} pixels)")
+        let shapes: Vec<String> = self.sim.shapes().iter().map(|(s, f)| format!("{s} x {f}")).collect();
+        format!("nanobragg.Model({} pixels)", shapes.join(", "))
     }
 }
 

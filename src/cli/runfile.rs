@@ -70,6 +70,7 @@ fn crystal_flags(o: &Options, v: &mut Flags) {
     // crystal
     opt!(v, "cell", o.cell, |c: &Vec<f64>| fs(c));
     opt!(v, "mat", o.mat, |x: &String| s(x));
+    opt!(v, "expt", o.expt, |x: &String| s(x));
     switch!(v, "legacy_cell", o.legacy_cell);
     opt!(v, "misset", o.misset, |m: &Misset| match m {
         Misset::Random => s("random"),

@@ -27,6 +27,7 @@ pub const GROUPS: &[Group] = &[
         flags: &[
             f(&["-cell"], "a b c al be ga", "unit cell (Angstrom, degrees; all six numbers)", ""),
             f(&["-mat", "-matrix"], "FILE", "MOSFLM orientation matrix (a*, b*, c* columns, times lambda)", ""),
+            f(&["-expt"], "FILE", "DIALS experiment list: beam, multi-panel detector, crystal, scan (flags override)", ""),
             f(&["-legacy_cell"], "", "build -cell's oblique cells as nanoBragg.c does (slightly off), to compare with its images", "exact cell"),
             f(&["-misset"], "x y z|random", "rotations about x, y, z (degrees), or a random orientation", "none"),
             f(&["-misset_seed"], "N", "seed of -misset random", "clock"),

@@ -3,7 +3,7 @@
 //! checks that reject impossible inputs).
 
 use super::inputs::Inputs;
-use super::{crystal, detector, sampling, sources, structure, Experiment, Notes};
+use super::{crystal, detector, panels, sampling, sources, structure, Experiment, Notes};
 use crate::cli::Options;
 use crate::error::Result;
 
@@ -15,15 +15,32 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     let fluence = sources::fluence(o)?;
     let sample = crystal::clipped_sample(o, &mut notes);
     let roi = detector::roi(o, &grid)?;
-    let frame = detector::frame(o, &inputs, &grid, &mut notes)?;
-    let sensor = detector::sensor(o, &mut notes);
-    let detector = detector::place(o, &inputs, &grid, &frame, roi, sensor)?;
-    let crystal = crystal::build_crystal(o, &inputs, frame.spindle, sample, &mut notes)?;
-    let oversample = sampling::oversample(o, &crystal, &detector, inputs.lambda0, &mut notes)?;
+    let mut frame = detector::frame(o, &inputs, &grid, &mut notes)?;
+    let (detector, more_panels) = match &inputs.expt {
+        None => {
+            let sensor = detector::sensor(o, &mut notes);
+            (detector::place(o, &inputs, &grid, &frame, roi, sensor)?, vec![])
+        }
+        Some(x) => {
+            panels::check_flags(o, x)?;
+            panels::apply_to_frame(o, x, &mut frame);
+            let mut all = panels::panel_detectors(o, x, &frame, &mut notes)?;
+            let rest = all.split_off(1);
+            (all.pop().expect("a list has at least one panel"), rest)
+        }
+    };
+    let cell = inputs.expt.as_ref().and_then(|x| panels::cell_vectors(o, x));
+    let crystal = crystal::build_crystal(o, &inputs, frame.spindle, sample, cell, &mut notes)?;
+    // the panel that needs the finest sampling sets it for all
+    let finest = std::iter::once(&detector).chain(&more_panels).min_by(|a, b| (a.distance / a.pixel_size).total_cmp(&(b.distance / b.pixel_size))).expect("one panel");
+    let oversample = sampling::oversample(o, &crystal, finest, inputs.lambda0, &mut notes)?;
     let structure = structure::load_structure(o, &crystal, &mut notes)?;
-    let beam = sources::build_beam(o, inputs.lambda0, &frame, fluence, &mut notes)?;
+    let mut beam = sources::build_beam(o, inputs.lambda0, &frame, fluence, &mut notes)?;
+    if let Some(k) = inputs.expt.as_ref().and_then(|x| panels::kahn_factor(o, x)) {
+        beam.kahn_factor = k;
+    }
     let sampling = sampling::build_sampling(o, oversample, &beam, &crystal);
-    Ok((Experiment { detector, beam, crystal, sampling, structure, mask: inputs.mask }, notes))
+    Ok((Experiment { detector, more_panels, beam, crystal, sampling, structure, mask: inputs.mask }, notes))
 }
 
 #[cfg(test)]

@@ -14,10 +14,11 @@ use crate::vec3::*;
 
 /// The crystal: cell and orientation, spindle rotation range, mosaic domains, size in unit
 /// cells (from -N or from the sample size `sample` (m)), shape.
-pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, notes: &mut Notes) -> Result<Crystal> {
+/// `cell` gives the real-space vectors (Angstrom) where an experiment list does.
+pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, cell: Option<[V3; 3]>, notes: &mut Notes) -> Result<Crystal> {
     let (phisteps, osc, phistep) = phi_steps(o.phisteps, inp.osc, o.phistep.map(deg));
     let (mosaic_spread, mosaic_domains) = mosaic_domains(o, notes);
-    let mut crystal = cell_and_orientation(o, inp.lambda0, notes)?;
+    let mut crystal = cell_and_orientation_of(o, inp.lambda0, cell, notes)?;
     crystal.phi0 = inp.phi0;
     crystal.phistep = phistep;
     crystal.phisteps = phisteps;
@@ -125,14 +126,21 @@ pub(super) fn extent(c: &Crystal) -> V3 {
 /// real- and reciprocal-space vectors. Rotation, size and mosaic fields are filled in by
 /// `build_crystal`.
 pub fn cell_and_orientation(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Crystal> {
+    cell_and_orientation_of(o, lambda0, None, notes)
+}
+
+/// As [`cell_and_orientation`], with the real-space vectors (Angstrom) of an experiment list
+/// where no -cell or -mat gives the cell (they then act as a -mat would).
+fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>, notes: &mut Notes) -> Result<Crystal> {
+    let from_matrix = o.mat.is_some() || expt_cell.is_some();
     let mut a_star = [0.0; 3];
     let mut b_star = [0.0; 3];
     let mut c_star = [0.0; 3];
     let mut user_cell: Option<([f64; 3], f64)> = None; // (a,b,c lengths, V_cell)
     // the reference's construction only matters where the vectors come from cell parameters:
     // a -mat gives them directly, and its r0 below is then a true rotation
-    let legacy = o.legacy_cell && o.mat.is_none();
-    if o.legacy_cell && o.mat.is_some() {
+    let legacy = o.legacy_cell && !from_matrix;
+    if o.legacy_cell && from_matrix {
         notes.warnings.push("WARNING: -legacy_cell has no effect with -mat (the matrix gives the cell vectors)".into());
     }
     let mut cell_params: Option<[f64; 6]> = None;
@@ -156,6 +164,10 @@ pub fn cell_and_orientation(o: &Options, lambda0: f64, notes: &mut Notes) -> Res
         user_cell = Some(([p[0], p[1], p[2]], v_cell));
         cell_params = Some(p);
     }
+    if let Some([a, b, c]) = expt_cell {
+        let v = dot(a, cross(b, c));
+        [a_star, b_star, c_star] = [scale(cross(b, c), 1.0 / v), scale(cross(c, a), 1.0 / v), scale(cross(a, b), 1.0 / v)];
+    }
     if let Some(path) = &o.mat {
         let m = crate::io::matrix::read_mosflm_matrix(std::path::Path::new(path))?;
         // the MOSFLM A matrix carries the wavelength: divide it out
@@ -164,6 +176,8 @@ pub fn cell_and_orientation(o: &Options, lambda0: f64, notes: &mut Notes) -> Res
         b_star = [m[0][1] * s, m[1][1] * s, m[2][1] * s];
         c_star = [m[0][2] * s, m[1][2] * s, m[2][2] * s];
         notes.info.push(format!("reading {path}"));
+    }
+    if from_matrix {
         // the cell the matrix describes, so the model can rebuild it from cell parameters
         if cell_params.is_none() {
             let vs = dot(a_star, cross(b_star, c_star));
@@ -178,7 +192,7 @@ pub fn cell_and_orientation(o: &Options, lambda0: f64, notes: &mut Notes) -> Res
         let (canon, _) = canonical_reciprocal(cell_params, legacy, &mut Notes::default());
         let c = [[canon[0][0], canon[1][0], canon[2][0]], [canon[0][1], canon[1][1], canon[2][1]], [canon[0][2], canon[1][2], canon[2][2]]];
         let m = [[a_star[0], b_star[0], c_star[0]], [a_star[1], b_star[1], c_star[1]], [a_star[2], b_star[2], c_star[2]]];
-        if o.mat.is_some() { matmul3(&m, &invert3(&c)) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] }
+        if from_matrix { matmul3(&m, &invert3(&c)) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] }
     };
     // orientation
     let mut misset_deg = None;

@@ -281,6 +281,7 @@ pub(super) fn place(o: &Options, inp: &Inputs, g: &PixelGrid, fr: &Frame, roi: [
         fclose0: fr.fclose,
         sclose0: fr.sclose,
         size_from_pixels: g.size_from_pixels,
+        explicit: false,
     };
     let (beam_vector, twotheta_axis) = (fr.beam_vector, fr.twotheta_axis);
     let (mut fdet, mut sdet, mut odet) = (fr.fdet, fr.sdet, fr.odet);
@@ -356,6 +357,8 @@ pub(super) fn place(o: &Options, inp: &Inputs, g: &PixelGrid, fr: &Frame, roi: [
         detsize_f: g.detsize_f,
         detsize_s: g.detsize_s,
         twotheta: detector_twotheta,
+        panel: 0,
+        name: String::new(),
         setup,
     })
 }

@@ -28,6 +28,8 @@ pub(super) struct Inputs {
     pub mask: Option<Vec<u16>>,
     /// Pixel counts of the mask's header, checked against the final detector.
     pub mask_dims: Option<(i64, i64)>,
+    /// The DIALS experiment list of -expt.
+    pub expt: Option<super::panels::Expt>,
 }
 
 impl Inputs {
@@ -50,7 +52,13 @@ impl Inputs {
             osc: None,
             mask: None,
             mask_dims: None,
+            expt: None,
         };
+        if let Some(path) = &o.expt {
+            let list = crate::io::expt::read_expt(std::path::Path::new(path))?;
+            inp.apply_expt(&list);
+            inp.expt = Some(super::panels::Expt { file: path.clone(), list });
+        }
         if let Some(path) = &o.mask {
             let img = read_smv(std::path::Path::new(path))?;
             inp.apply_header(&img, true);
@@ -64,6 +72,18 @@ impl Inputs {
         inp.apply_flags(o);
         inp.validate()?;
         Ok(inp)
+    }
+
+    /// An experiment list's wavelength and the first image's rotation (headers and flags
+    /// override them).
+    fn apply_expt(&mut self, list: &crate::io::expt::ExptList) {
+        if let Some(b) = &list.beam {
+            self.lambda0 = b.wavelength / 1e10;
+        }
+        if let Some(s) = &list.scan {
+            self.phi0 = deg(s.oscillation[0]);
+            self.osc = Some(deg(s.oscillation[1]));
+        }
     }
 
     /// An SMV header's geometry; a mask's BEAM_CENTER_Y counts from the other edge.

@@ -12,6 +12,8 @@ mod build;
 pub mod crystal;
 mod detector;
 mod inputs;
+pub mod lab;
+mod panels;
 mod sampling;
 pub mod sources;
 mod structure;

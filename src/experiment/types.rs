@@ -56,6 +56,12 @@ pub struct Detector {
     pub detsize_f: f64,
     pub detsize_s: f64,
     pub twotheta: f64,
+    /// Index of this panel in its experiment (0 for the one panel of a C command line).
+    #[serde(default)]
+    pub panel: usize,
+    /// The panel's name in the experiment list it came from (empty otherwise).
+    #[serde(default)]
+    pub name: String,
     /// The inputs of the placement, kept so the placement can be redone with tensors.
     pub setup: DetectorSetup,
 }
@@ -79,6 +85,10 @@ pub struct DetectorSetup {
     pub sclose0: f64,
     /// Whether the detector size follows the pixel size (pixel counts given).
     pub size_from_pixels: bool,
+    /// The origin and axes were given as they are (a panel of a DIALS experiment list): the
+    /// whole-detector placement (distance, beam centre, rotations, two-theta) does not apply.
+    #[serde(default)]
+    pub explicit: bool,
 }
 
 /// One point source: unit vector from the sample towards the source, wavelength (m) and weight.
@@ -191,7 +201,11 @@ pub struct Sampling {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Experiment {
+    /// The detector, or the first panel of a multi-panel detector.
     pub detector: Detector,
+    /// Panels 1, 2, ... of a multi-panel detector (empty for one panel).
+    #[serde(default)]
+    pub more_panels: Vec<Detector>,
     pub beam: Beam,
     pub crystal: Crystal,
     pub sampling: Sampling,
@@ -203,6 +217,31 @@ pub struct Experiment {
 }
 
 impl Experiment {
+    /// Every panel of the detector, in order (one for a C command line).
+    pub fn panels(&self) -> impl Iterator<Item = &Detector> {
+        std::iter::once(&self.detector).chain(&self.more_panels)
+    }
+
+    pub fn panel_count(&self) -> usize {
+        1 + self.more_panels.len()
+    }
+
+    /// The experiment seen through panel `i` alone: same beam, crystal, sampling and
+    /// structure, the detector being that panel. Every panel is rendered this way, so the
+    /// fused kernel, the tensor path and the GPU need no notion of panels.
+    pub fn panel(&self, i: usize) -> Experiment {
+        let detector = if i == 0 { self.detector.clone() } else { self.more_panels[i - 1].clone() };
+        Experiment {
+            detector,
+            more_panels: vec![],
+            beam: self.beam.clone(),
+            crystal: self.crystal.clone(),
+            sampling: self.sampling.clone(),
+            structure: self.structure.clone(),
+            mask: if i == 0 { self.mask.clone() } else { None },
+        }
+    }
+
     /// Whether pixel `idx` (slow * fpixels + fast) is inside the ROI (inclusive limits).
     pub fn in_roi(&self, idx: usize) -> bool {
         let d = &self.detector;

@@ -2,6 +2,7 @@
 //! MOSFLM orientation matrices, source lists, SMV images, PGM previews and raw float images.
 
 pub mod cfmt;
+pub mod expt;
 pub mod fdump;
 pub mod floatimg;
 pub mod hkl;

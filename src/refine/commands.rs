@@ -218,6 +218,7 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
         return Err(Error::new("--h: step must be positive"));
     }
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(0) };
+    check_panel_params(&names, &exp, "--params")?;
     let device = if gpu { Some(crate::device::Target::gpu()?) } else { None };
     let rows = gradcheck_on(&exp, &names, h, weighted, device);
     let mut out = std::io::stdout().lock();
@@ -267,7 +268,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     }
     let obj = match target {
         Some(path) => {
-            let full = read_target(&path, exp.detector.fpixels * exp.detector.spixels, adc)?;
+            let full = read_detector_target(&path, &exp, adc)?;
             fit_objective(&ev, &path, &full, adc, loss.unwrap_or(Loss::Poisson))?
         }
         None => Objective::Weighted(super::gradcheck::ramp_weights(&exp, &ev.pixels)),
@@ -287,7 +288,9 @@ pub fn grad_params(exp: &crate::experiment::Experiment, list: &str) -> Result<(V
     let vectors = ["structure_factors", "source_weights"];
     let has_grid = exp.structure.grid.as_ref().is_some_and(|g| g.count > 0);
     if list == "all" {
-        return Ok((crate::model::Param::ALL.to_vec(), if has_grid { Some(VectorKind::StructureFactors) } else { None }));
+        // the panels' parameters too for a multi-panel detector
+        let names = if exp.panel_count() > 1 { initial_values(exp).params() } else { crate::model::Param::ALL.to_vec() };
+        return Ok((names, if has_grid { Some(VectorKind::StructureFactors) } else { None }));
     }
     let scalars: Vec<&str> = list.split(',').map(str::trim).filter(|n| !vectors.contains(n)).collect();
     let names = if scalars.is_empty() { vec![] } else { parse_names(&scalars.join(","), "--params")? };
@@ -302,15 +305,17 @@ pub fn grad_params(exp: &crate::experiment::Experiment, list: &str) -> Result<(V
         Some(_) => return Err(Error::new("--params source_weights: the simulation does not use source weights (-source_weights)")),
         None => None,
     };
+    check_panel_params(&names, exp, "--params")?;
     Ok((names, vector))
 }
 
-/// A loss against a whole-detector target image (`name` for messages), over the evaluator's
-/// rendered pixels; the target is checked as `check_target` does.
+/// A loss against a whole-detector target image (`name` for messages; every panel's pixels,
+/// panel after panel), over the evaluator's rendered pixels; the target is checked as
+/// `check_target` does.
 pub fn fit_objective(ev: &Evaluator, name: &str, full: &[f64], adc: f64, loss: Loss) -> Result<Objective> {
-    let d = &ev.exp.detector;
-    if full.len() != d.fpixels * d.spixels {
-        return Err(Error::new(format!("{name}: target has {} pixels but the model has {}", full.len(), d.fpixels * d.spixels)));
+    let npix: usize = ev.exp.panels().map(|d| d.fpixels * d.spixels).sum();
+    if full.len() != npix {
+        return Err(Error::new(format!("{name}: target has {} pixels but the model has {npix}", full.len())));
     }
     let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
     check_target(name, &t, adc, loss)?;
@@ -384,8 +389,10 @@ fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strate
         .iter()
         .zip(&built)
         .map(|(img, (exp, _))| {
+            let names: Vec<crate::model::Param> = layout.shared.iter().chain(&layout.per_image).copied().collect();
+            check_panel_params(&names, exp, path)?;
             let ev = Evaluator::new(exp);
-            let full = read_target(&img.target, exp.detector.fpixels * exp.detector.spixels, adc)?;
+            let full = read_detector_target(&img.target, exp, adc)?;
             let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
             check_target(&img.target, &t, adc, layout.loss)?;
             Ok(JointImage { target: img.target.clone(), obj: Objective::Fit { target: t, loss: layout.loss }, start: initial_values(exp), ev })
@@ -423,6 +430,26 @@ fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strate
         crate::io::write_atomic(Path::new(path), format!("{text}\n").as_bytes())?;
     }
     Ok(())
+}
+
+/// Every `panel<i>_*` parameter in `names` names a panel of the detector.
+pub fn check_panel_params(names: &[crate::model::Param], exp: &crate::experiment::Experiment, flag: &str) -> Result<()> {
+    let values = initial_values(exp);
+    match names.iter().find(|&&n| !values.has(n)) {
+        Some(n) => Err(Error::new(format!("{flag}: {n}: the detector has {} panel(s), numbered from 0", exp.panel_count()))),
+        None => Ok(()),
+    }
+}
+
+/// Read the target image of `exp`'s detector: for several panels one file per panel, named
+/// as the render names them (image.bin -> image_0.bin, ...), concatenated.
+pub fn read_detector_target(path: &str, exp: &crate::experiment::Experiment, adc: f64) -> Result<Vec<f64>> {
+    let n = exp.panel_count();
+    let mut all = vec![];
+    for (i, d) in exp.panels().enumerate() {
+        all.extend(read_target(&crate::output::panel_file_name(path, i, n), d.fpixels * d.spixels, adc)?);
+    }
+    Ok(all)
 }
 
 /// Read a target image: raw float32 (by size) or SMV (counts minus the ADC offset).
@@ -467,7 +494,8 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
-    let full = read_target(&target, exp.detector.fpixels * exp.detector.spixels, adc)?;
+    check_panel_params(&names, &exp, "--refine")?;
+    let full = read_detector_target(&target, &exp, adc)?;
     let spec = RefineSpec { names, loss, steps, optimizer, strategy, restraints, gpu, residual: opts.residual.clone() };
     let json = refine_image(&exp, &spec, &target, &full, adc, |it, f, v| {
         let shown: Vec<String> = spec.names.iter().map(|&n| format!("{n}={:.6}", v[n])).collect();
@@ -541,6 +569,9 @@ pub fn refine_image(
 /// outside the rendered pixels), and a colour-mapped PNG of it beside (saturating at +-5).
 fn write_residual(path: &str, ev: &Evaluator, values: &crate::model::Values, obj: &Objective) -> Result<()> {
     let Objective::Fit { target, .. } = obj else { return Ok(()) };
+    if ev.exp.panel_count() > 1 {
+        return Err(Error::new(format!("--residual {path}: not available for a multi-panel detector")));
+    }
     let d = &ev.exp.detector;
     let model = ev.image(values);
     let mut image = vec![0.0f32; d.fpixels * d.spixels];

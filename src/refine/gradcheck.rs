@@ -53,9 +53,9 @@ pub fn gradcheck_on(exp: &Experiment, names: &[Param], h: Option<f64>, weighted:
             let p0 = values[name];
             let step = h.unwrap_or(if info.fd_step > 0.0 { info.fd_step } else { 1e-6 * p0.abs().max(1e-30) });
             let central = |hh: f64| {
-                let mut vp = values;
+                let mut vp = values.clone();
                 vp[name] = p0 + hh;
-                let mut vm = values;
+                let mut vm = values.clone();
                 vm[name] = p0 - hh;
                 (ev.value(&vp, &obj) - ev.value(&vm, &obj)) / (2.0 * hh)
             };

@@ -152,7 +152,7 @@ pub fn experiments(plan: &Plan) -> Result<Vec<(Experiment, crate::experiment::No
 /// Refine the layout's parameters over all images, with the coarse-to-fine strategy of
 /// single-image refinement (see [`super::strategy`]) when every image is on the fused path.
 pub fn refine_joint(images: &[JointImage], layout: &Layout, max_steps: usize, strategy: Strategy, mut report: impl FnMut(usize, f64)) -> JointResult {
-    let mut values: Vec<Values> = images.iter().map(|img| img.start).collect();
+    let mut values: Vec<Values> = images.iter().map(|img| img.start.clone()).collect();
     let mut iterations = 0;
     let mut stages = Vec::new();
     let all_fit = images.iter().all(|img| matches!(img.obj, Objective::Fit { .. }) && img.ev.uses_fused());
@@ -174,7 +174,7 @@ pub fn refine_joint(images: &[JointImage], layout: &Layout, max_steps: usize, st
     let objs: Vec<&Objective> = images.iter().map(|img| &img.obj).collect();
     let (image_values, m) = joint_stage(images, &objs, &values, layout, max_steps, |it, f| report(iterations + it, f));
     let sigma = joint_sigma(images, layout, &image_values);
-    JointResult { shared: image_values[0], images: image_values, loss: m.loss, iterations: iterations + m.iterations, history: m.history, stages, sigma }
+    JointResult { shared: image_values[0].clone(), images: image_values, loss: m.loss, iterations: iterations + m.iterations, history: m.history, stages, sigma }
 }
 
 /// One joint minimisation of `objs` (one per image) from `start` (one per image).
@@ -193,7 +193,7 @@ fn joint_stage(images: &[JointImage], objs: &[&Objective], start: &[Values], lay
     }
     let values_of = |i: usize, x: &[f64]| -> Values {
         let (names, pos) = layout.slots(i);
-        let mut v = start[i];
+        let mut v = start[i].clone();
         for (p, &k) in names.iter().zip(&pos) {
             v[*p] = x0[k] + s[k] * x[k];
         }

@@ -123,7 +123,13 @@ pub struct Gradients {
 /// backward pass, so memory stays bounded whatever the image size.
 pub struct Evaluator<'a> {
     pub exp: &'a Experiment,
+    /// The rendered pixels: panel `i`'s pixel `k` (slow * fpixels + fast) is `offsets[i] + k`;
+    /// ascending, so each panel's pixels are one run.
     pub pixels: Vec<usize>,
+    /// Where each panel's pixel indices start (0 for the one panel of a C command line).
+    pub offsets: Vec<usize>,
+    /// The experiment seen through each panel, for a multi-panel detector (empty otherwise).
+    panels: Vec<Experiment>,
     pub chunk_elements: Option<usize>,
     /// Worker threads (default: one per core).
     pub threads: usize,
@@ -137,8 +143,42 @@ impl<'a> Evaluator<'a> {
     /// An evaluator on the CPU.
     pub fn new(exp: &'a Experiment) -> Self {
         let target = Target::cpu(Precision::F64);
-        let pixels = Renderer::new(exp, &target).rendered_pixels();
-        Evaluator { exp, pixels, chunk_elements: None, threads: crate::workers::resolve(0), target, force_tensor: false }
+        let n = exp.panel_count();
+        let panels: Vec<Experiment> = if n == 1 { vec![] } else { (0..n).map(|i| exp.panel(i)).collect() };
+        let offsets: Vec<usize> = exp.panels().scan(0, |acc, d| Some(std::mem::replace(acc, *acc + d.fpixels * d.spixels))).collect();
+        let mut ev = Evaluator { exp, pixels: vec![], offsets, panels, chunk_elements: None, threads: crate::workers::resolve(0), target, force_tensor: false };
+        let mut pixels = vec![];
+        for (i, &off) in ev.offsets.iter().enumerate() {
+            pixels.extend(Renderer::new(ev.panel(i), &ev.target).rendered_pixels().into_iter().map(|k| k + off));
+        }
+        ev.pixels = pixels;
+        ev
+    }
+
+    /// The vector parameters of an evaluation (structure factors and source weights are the
+    /// same for every panel).
+    pub(crate) fn vector_params(&self, dev: &Target, grad_fgrid: bool, grad_weights: bool) -> VectorParams {
+        VectorParams::from_experiment(self.exp, dev, grad_fgrid, grad_weights)
+    }
+
+    /// The experiment seen through panel `i` alone.
+    pub fn panel(&self, i: usize) -> &Experiment {
+        if self.panels.is_empty() {
+            self.exp
+        } else {
+            &self.panels[i]
+        }
+    }
+
+    /// Every panel's run of `pixels`: (panel, start in `pixels`, the panel's own pixel indices).
+    fn panel_runs(&self) -> Vec<(usize, usize, Vec<usize>)> {
+        let mut runs = vec![];
+        for (i, &off) in self.offsets.iter().enumerate() {
+            let end = self.offsets.get(i + 1).copied().unwrap_or(usize::MAX);
+            let (lo, hi) = (self.pixels.partition_point(|&p| p < off), self.pixels.partition_point(|&p| p < end));
+            runs.push((i, lo, self.pixels[lo..hi].iter().map(|&p| p - off).collect()));
+        }
+        runs
     }
 
     /// Evaluate on `target` instead (a GPU: one host thread drives it).
@@ -161,53 +201,69 @@ impl<'a> Evaluator<'a> {
         !self.force_tensor && self.target.is_cpu_f64()
     }
 
-    fn renderer(&self, dev: &Target) -> Renderer<'a> {
-        let r = Renderer::new(self.exp, dev);
+    fn renderer<'e>(&self, exp: &'e Experiment, dev: &Target) -> Renderer<'e> {
+        let r = Renderer::new(exp, dev);
         match self.chunk_elements {
             Some(n) => r.with_chunk_elements(n),
             None => r,
         }
     }
 
-    /// Evaluate `f(start, pixels)` for every chunk of rendered pixels on `self.threads` threads
-    /// (chunks sized for the device's per-thread memory budget), results in chunk order so sums
-    /// over them do not depend on the thread count or scheduling.
-    fn map_chunks<T: Send>(&self, dev: &Target, f: impl Fn(&Renderer<'a>, usize, &[usize]) -> T + Sync) -> Vec<T> {
+    /// Evaluate `f(renderer, panel, start, pixels)` for every chunk of rendered pixels on
+    /// `self.threads` threads (chunks sized for the device's per-thread memory budget, each
+    /// within one panel, `pixels` the panel's own indices, `start` the chunk's position in
+    /// `self.pixels`), results in chunk order so sums over them do not depend on the thread
+    /// count or scheduling.
+    fn map_chunks<T: Send>(&self, dev: &Target, f: impl Fn(&Renderer<'_>, usize, usize, &[usize]) -> T + Sync) -> Vec<T> {
         use rayon::prelude::*;
         let threads = self.threads.max(1);
-        let renderer = self.renderer(dev);
-        let per_thread = (renderer.chunk_elements / threads).max(1);
-        let renderer = if threads > 1 { renderer.with_chunk_elements(per_thread) } else { renderer };
-        let chunk_len = renderer.pixel_chunk();
-        let chunks: Vec<(usize, &[usize])> = self.pixels.chunks(chunk_len).enumerate().map(|(i, c)| (i * chunk_len, c)).collect();
+        let renderers: Vec<Renderer<'_>> = (0..self.offsets.len())
+            .map(|i| {
+                let r = self.renderer(self.panel(i), dev);
+                let per_thread = (r.chunk_elements / threads).max(1);
+                if threads > 1 { r.with_chunk_elements(per_thread) } else { r }
+            })
+            .collect();
+        let runs = self.panel_runs();
+        let chunks: Vec<(usize, usize, &[usize])> = runs
+            .iter()
+            .flat_map(|(i, lo, px)| {
+                let len = renderers[*i].pixel_chunk();
+                px.chunks(len).enumerate().map(move |(k, c)| (*i, lo + k * len, c))
+            })
+            .collect();
         crate::workers::run(threads, || {
             chunks
                 .par_iter()
                 .with_max_len(1)
-                .map(|&(start, chunk)| {
-                    f(&renderer, start, chunk)
+                .map(|&(panel, start, chunk)| {
+                    f(&renderers[panel], panel, start, chunk)
                 })
                 .collect()
         })
     }
 
-    /// The fused kernel at parameter values (no graph).
-    fn kernel(&self, values: &Values) -> FusedKernel<'a> {
+    /// The fused kernel of panel `i` at parameter values (no graph).
+    fn kernel(&self, i: usize, values: &Values) -> FusedKernel<'_> {
         let dev = self.target.clone();
+        let exp = self.panel(i);
         let pt = ParamTensors::new(values, &[], &dev);
-        let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
-        FusedKernel::new(self.exp, &params, &dev)
+        let params = build_params(exp, &pt, self.vector_params(&dev, false, false), &dev);
+        FusedKernel::new(exp, &params, &dev)
     }
 
     /// The model image (one value per rendered pixel) for parameter values.
     pub fn image(&self, values: &Values) -> Vec<f64> {
         if self.uses_fused() {
-            return self.kernel(values).forward(&self.pixels, self.threads);
+            return self.panel_runs().iter().flat_map(|(i, _, px)| self.kernel(*i, values).forward(px, self.threads)).collect();
         }
         let dev = self.target.clone();
         let pt = ParamTensors::new(values, &[], &dev);
-        let params: Geometry = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
-        self.map_chunks(&dev, |r, _, chunk| to_vec(r.render_pixels(&params, chunk))).concat()
+        let geometry: Vec<Geometry> = (0..self.offsets.len()).map(|i| {
+            let exp = self.panel(i);
+            build_params(exp, &pt, self.vector_params(&dev, false, false), &dev)
+        }).collect();
+        self.map_chunks(&dev, |r, i, _, chunk| to_vec(r.render_pixels(&geometry[i], chunk))).concat()
     }
 
     /// Objective value (float64, no graph).
@@ -246,23 +302,43 @@ impl<'a> Evaluator<'a> {
         let dev = self.target.autodiff();
         let pt = ParamTensors::new(values, names, &dev);
         let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
-        let vp = VectorParams::from_experiment(self.exp, &dev, want_f, want_w);
+        let vp = self.vector_params(&dev, want_f, want_w);
         let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
-        let params = build_params(self.exp, &pt, vp, &dev);
-        let inputs = KernelTensors::from_params(self.exp, &params, &dev);
-        let kernel = FusedKernel::from_values(self.exp, inputs.values());
+        // one parameter graph per panel, all sharing the same leaves
+        let runs = self.panel_runs();
+        let panels: Vec<(KernelTensors, FusedKernel<'_>)> = runs
+            .iter()
+            .map(|(i, _, _)| {
+                let exp = self.panel(*i);
+                let params = build_params(exp, &pt, vp.clone(), &dev);
+                let inputs = KernelTensors::from_params(exp, &params, &dev);
+                let kernel = FusedKernel::from_values(exp, inputs.values());
+                (inputs, kernel)
+            })
+            .collect();
         // the loss's derivative per pixel: known up front for a weighted sum, else from a
         // forward pass
         let (value, g_pix) = match obj {
             Objective::Weighted(w) => (None, w.clone()),
             Objective::Fit { .. } | Objective::Smoothed { .. } => {
-                let (v, g) = obj.value_grad(0, &kernel.forward(&self.pixels, self.threads));
+                let model: Vec<f64> = runs.iter().zip(&panels).flat_map(|((_, _, px), (_, k))| k.forward(px, self.threads)).collect();
+                let (v, g) = obj.value_grad(0, &model);
                 (Some(v), g)
             }
         };
-        let (model, g_inputs) = kernel.backward(&self.pixels, &g_pix, want_f, self.threads);
+        let mut model = Vec::with_capacity(self.pixels.len());
+        let mut surrogate: Option<burn::tensor::Tensor<1>> = None;
+        for ((_, lo, px), (inputs, kernel)) in runs.iter().zip(&panels) {
+            let (m, g_inputs) = kernel.backward(px, &g_pix[*lo..*lo + px.len()], want_f, self.threads);
+            model.extend(m);
+            let s = inputs.surrogate(&g_inputs);
+            surrogate = Some(match surrogate {
+                Some(acc) => acc + s,
+                None => s,
+            });
+        }
         let value = value.unwrap_or_else(|| obj.value_grad(0, &model).0);
-        let surrogate = inputs.surrogate(&g_inputs);
+        let surrogate = surrogate.expect("at least one panel");
         if !surrogate.is_tracked() {
             // nothing to differentiate (e.g. a vector the experiment does not have)
             return Gradients { value, scalars: vec![0.0; names.len()], ..Default::default() };
@@ -288,7 +364,7 @@ impl<'a> Evaluator<'a> {
                 }
             }
         };
-        let per_chunk = self.map_chunks(&dev, |r, start, chunk| {
+        let per_chunk = self.map_chunks(&dev, |r, panel, start, chunk| {
             // parameters are rebuilt per chunk so each chunk's graph is freed after its backward;
             // in float32 they are per pixel so the pixel sum happens on the host in float64
             let pt = if dev.precision == Precision::F32 {
@@ -296,9 +372,9 @@ impl<'a> Evaluator<'a> {
             } else {
                 ParamTensors::new(values, names, &dev)
             };
-            let vp = VectorParams::from_experiment(self.exp, &dev, want_f, want_w);
+            let vp = self.vector_params(&dev, want_f, want_w);
             let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
-            let params = build_params(self.exp, &pt, vp, &dev);
+            let params = build_params(self.panel(panel), &pt, vp, &dev);
             let model = r.render_pixels(&params, chunk);
             let (value, g) = obj.value_grad(start, &to_vec(model.clone().detach()));
             let loss = (model * dev.tensor(g, [chunk.len()])).sum();
@@ -338,7 +414,7 @@ pub fn parse_names(list: &str, flag: &str) -> Result<Vec<Param>> {
         .iter()
         .map(|n| {
             Param::from_name(n).ok_or_else(|| {
-                let all: Vec<&str> = Param::ALL.iter().map(|p| p.name()).collect();
+                let all: Vec<String> = Param::ALL.iter().map(|p| p.name()).collect();
                 Error::new(format!("{flag}: unknown parameter '{n}' (known: {})", all.join(" ")))
             })
         })

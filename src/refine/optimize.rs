@@ -68,7 +68,7 @@ pub fn scales(names: &[Param], values: &Values) -> Vec<f64> {
 }
 
 fn with_x(base: &Values, names: &[Param], s: &[f64], x0: &[f64], x: &[f64]) -> Values {
-    let mut v = *base;
+    let mut v = base.clone();
     for i in 0..names.len() {
         v[names[i]] = x0[i] + s[i] * x[i];
     }

@@ -36,25 +36,31 @@ impl Strategy {
 /// rendered set count as zero). It is symmetric, so it is its own adjoint.
 #[derive(Debug, Clone)]
 pub struct Blur {
-    fpixels: usize,
-    spixels: usize,
+    /// Each panel's grid: where its pixel indices start, fast and slow pixel counts. Panels
+    /// are blurred separately.
+    grids: Vec<(usize, usize, usize)>,
     pixels: Vec<usize>,
     kernel: Vec<f64>,
 }
 
 impl Blur {
     pub fn new(fpixels: usize, spixels: usize, pixels: &[usize], sigma_px: f64) -> Blur {
+        Blur::on_panels(vec![(0, fpixels, spixels)], pixels, sigma_px)
+    }
+
+    /// A blur over several panels' grids (start index, fast, slow pixel counts).
+    pub fn on_panels(grids: Vec<(usize, usize, usize)>, pixels: &[usize], sigma_px: f64) -> Blur {
         let r = (3.0 * sigma_px).ceil() as i64;
         let raw: Vec<f64> = (-r..=r).map(|d| (-0.5 * (d as f64 / sigma_px).powi(2)).exp()).collect();
         let sum: f64 = raw.iter().sum();
-        Blur { fpixels, spixels, pixels: pixels.to_vec(), kernel: raw.iter().map(|k| k / sum).collect() }
+        Blur { grids, pixels: pixels.to_vec(), kernel: raw.iter().map(|k| k / sum).collect() }
     }
 
     /// Blur values given at the rendered pixels; returns values at the same pixels.
     pub fn apply(&self, v: &[f64]) -> Vec<f64> {
-        let (w, h) = (self.fpixels, self.spixels);
+        let total = self.grids.iter().map(|&(o, w, h)| o + w * h).max().unwrap_or(0);
         let r = (self.kernel.len() / 2) as i64;
-        let mut img = vec![0.0; w * h];
+        let mut img = vec![0.0; total];
         for (&i, &x) in self.pixels.iter().zip(v) {
             img[i] = x;
         }
@@ -73,13 +79,17 @@ impl Blur {
                 out[start + i * step] = acc;
             }
         };
-        let mut rows = vec![0.0; w * h];
-        for s in 0..h {
-            line(&img, &mut rows, s * w, 1, w);
+        let mut rows = vec![0.0; total];
+        for &(o, w, h) in &self.grids {
+            for s in 0..h {
+                line(&img, &mut rows, o + s * w, 1, w);
+            }
         }
-        let mut img = vec![0.0; w * h];
-        for f in 0..w {
-            line(&rows, &mut img, f, w, h);
+        let mut img = vec![0.0; total];
+        for &(o, w, h) in &self.grids {
+            for f in 0..w {
+                line(&rows, &mut img, o + f, w, h);
+            }
         }
         self.pixels.iter().map(|&i| img[i]).collect()
     }
@@ -88,8 +98,8 @@ impl Blur {
 /// The continuation stage of blur width `sigma_px` for `ev`'s pixels and a target given at
 /// them.
 pub fn smoothed(ev: &Evaluator, target: &[f64], sigma_px: f64) -> Objective {
-    let d = &ev.exp.detector;
-    let blur = Blur::new(d.fpixels, d.spixels, &ev.pixels, sigma_px);
+    let grids = ev.exp.panels().zip(&ev.offsets).map(|(d, &o)| (o, d.fpixels, d.spixels)).collect();
+    let blur = Blur::on_panels(grids, &ev.pixels, sigma_px);
     Objective::Smoothed { blurred_target: blur.apply(target), blur }
 }
 
@@ -109,7 +119,7 @@ pub fn refine_with_strategy(
     strategy: Strategy,
     mut report: impl FnMut(usize, f64, &Values),
 ) -> RefineResult {
-    let mut values = *start;
+    let mut values = start.clone();
     let mut stages = Vec::new();
     let mut iterations = 0;
     if let (Strategy::Continuation, Objective::Fit { target, .. }, true) = (strategy, obj, ev.uses_fused()) {

@@ -11,7 +11,7 @@ use super::optimize::Restraint;
 use super::{Evaluator, Loss, Objective, POISSON_FLOOR};
 use crate::fused::{FusedKernel, KernelTensors};
 use crate::geometry::Geometry;
-use crate::model::{build_params, Param, ParamTensors, Values, VectorParams};
+use crate::model::{build_params, Param, ParamTensors, Values};
 
 /// Standard errors (command-line units) and the correlation matrix of the named parameters.
 #[derive(Debug, Clone)]
@@ -21,13 +21,15 @@ pub struct Uncertainty {
 }
 
 impl Evaluator<'_> {
-    /// Jacobian of the kernel inputs (flattened, rows) with respect to `names` (columns).
-    fn input_jacobian(&self, values: &Values, names: &[Param]) -> (crate::fused::KernelValues, Vec<Vec<f64>>) {
+    /// Jacobian of panel `panel`'s kernel inputs (flattened, rows) with respect to `names`
+    /// (columns).
+    fn input_jacobian(&self, panel: usize, values: &Values, names: &[Param]) -> (crate::fused::KernelValues, Vec<Vec<f64>>) {
         let dev = self.target.autodiff();
+        let exp = self.panel(panel);
         let build = || {
             let pt = ParamTensors::new(values, names, &dev);
-            let params: Geometry = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
-            (KernelTensors::from_params(self.exp, &params, &dev), pt)
+            let params: Geometry = build_params(exp, &pt, self.vector_params(&dev, false, false), &dev);
+            (KernelTensors::from_params(exp, &params, &dev), pt)
         };
         let host = build().0.values();
         let k = host.to_flat().len();
@@ -56,46 +58,54 @@ impl Evaluator<'_> {
         if !self.uses_fused() {
             return None;
         }
-        let (host, jac) = self.input_jacobian(values, names);
-        let kernel = FusedKernel::from_values(self.exp, host);
+        let runs = self.panel_runs();
+        let panels: Vec<(FusedKernel<'_>, Vec<Vec<f64>>)> = runs
+            .iter()
+            .map(|(i, _, _)| {
+                let (host, jac) = self.input_jacobian(*i, values, names);
+                (FusedKernel::from_values(self.panel(*i), host), jac)
+            })
+            .collect();
         let n = names.len();
         // least squares: the noise variance from the residuals at this point
         let noise_var = match loss {
             Loss::Mse => {
-                let model = kernel.forward(&self.pixels, self.threads);
+                let model: Vec<f64> = runs.iter().zip(&panels).flat_map(|((_, _, px), (k, _))| k.forward(px, self.threads)).collect();
                 let rss: f64 = model.iter().zip(target).map(|(m, t)| (m - t) * (m - t)).sum();
                 rss / (model.len().saturating_sub(n)).max(1) as f64
             }
             _ => 1.0,
         };
-        let blocks = kernel.per_pixel_gradients(
-            &self.pixels,
-            self.threads,
-            || vec![0.0; n * n],
-            |acc, i, m, g| {
-                let w = match loss {
-                    Loss::Poisson => 1.0 / (m + POISSON_FLOOR),
-                    Loss::Gaussian => 1.0 / (target[i].max(0.0) + 1.0),
-                    Loss::Mse => 1.0 / noise_var,
-                };
-                let mut v = vec![0.0; n];
-                for (gk, row) in g.iter().zip(&jac) {
-                    if *gk != 0.0 {
-                        v.iter_mut().zip(row).for_each(|(vj, a)| *vj += gk * a);
+        let mut fisher = vec![vec![0.0; n]; n];
+        for ((_, lo, px), (kernel, jac)) in runs.iter().zip(&panels) {
+            let blocks = kernel.per_pixel_gradients(
+                px,
+                self.threads,
+                || vec![0.0; n * n],
+                |acc, i, m, g| {
+                    let w = match loss {
+                        Loss::Poisson => 1.0 / (m + POISSON_FLOOR),
+                        Loss::Gaussian => 1.0 / (target[lo + i].max(0.0) + 1.0),
+                        Loss::Mse => 1.0 / noise_var,
+                    };
+                    let mut v = vec![0.0; n];
+                    for (gk, row) in g.iter().zip(jac) {
+                        if *gk != 0.0 {
+                            v.iter_mut().zip(row).for_each(|(vj, a)| *vj += gk * a);
+                        }
                     }
-                }
+                    for a in 0..n {
+                        for b in 0..n {
+                            acc[a * n + b] += w * v[a] * v[b];
+                        }
+                    }
+                },
+            );
+            for blk in blocks {
                 for a in 0..n {
                     for b in 0..n {
-                        acc[a * n + b] += w * v[a] * v[b];
+                        fisher[a][b] += blk[a * n + b];
                     }
-                }
-            },
-        );
-        let mut fisher = vec![vec![0.0; n]; n];
-        for blk in blocks {
-            for a in 0..n {
-                for b in 0..n {
-                    fisher[a][b] += blk[a * n + b];
                 }
             }
         }

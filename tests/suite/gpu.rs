@@ -6,7 +6,7 @@
 use crate::common::*;
 use serde_json::Value;
 
-fn gpu() -> Option<nanobragg::device::Target> {
+pub(crate) fn gpu() -> Option<nanobragg::device::Target> {
     match nanobragg::device::Target::gpu() {
         Ok(d) => Some(d),
         Err(e) => {

@@ -238,7 +238,7 @@ fn grad_command_reports_every_parameter_and_refuses_bad_input() {
     let (f, g) = ev.value_and_grad(&initial_values(&exp), &all_params(), &Objective::Weighted(ramp_weights(&exp, &ev.pixels)));
     assert!((json["loss"].as_f64().unwrap() - f).abs() <= 1e-12 * f.abs());
     for (n, gv) in all_params().iter().zip(&g) {
-        let x = grad[n.name()].as_f64().unwrap();
+        let x = grad[&n.name()].as_f64().unwrap();
         assert!((x - gv).abs() <= 1e-12 * gv.abs().max(1e-300), "{n}: {x} vs {gv}");
     }
     // a target: Poisson loss by default, mse on request, gradient changes with it

@@ -7,6 +7,7 @@ mod fabio;
 mod gpu;
 mod gradients;
 mod invariants;
+mod panels;
 mod parity;
 mod python;
 mod refinement;

@@ -69,7 +69,7 @@ fn fisher_information_matches_a_finite_difference_jacobian() {
         .iter()
         .map(|&p| {
             let central = |h: f64| -> Vec<f64> {
-                let (mut up, mut down) = (values, values);
+                let (mut up, mut down) = (values.clone(), values.clone());
                 up[p] += h;
                 down[p] -= h;
                 let (a, b) = (ev.image(&up), ev.image(&down));
@@ -284,7 +284,7 @@ fn random_starts_reach_the_truth_started_optimum() {
         let best = refine(&ev, &truth_values, names, &obj, &[], 200, Optimizer::Lbfgs, |_, _, _| {});
         let sigma = ev.uncertainty(&best.values, names, &obj, &[]).unwrap().sigma;
         for start_no in 0..3 {
-            let mut start = truth_values;
+            let mut start = truth_values.clone();
             for &p in names {
                 start[p] += match p {
                     Param::CellA | Param::CellB | Param::CellC => truth_values[p] * uniform(-0.01, 0.01),
