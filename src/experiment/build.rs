@@ -3,12 +3,19 @@
 //! checks that reject impossible inputs).
 
 use super::inputs::Inputs;
-use super::{crystal, detector, sampling, sources, structure, Experiment, Notes};
+use super::{crystal, detector, sampling, sources, structure, Experiment, Notes, Structure};
 use crate::cli::Options;
 use crate::error::Result;
 
 /// Build the experiment from parsed options, reading every input file.
 pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
+    build_with_structure(o, None)
+}
+
+/// As [`build`], with the structure factors given (read once, e.g. by a batch's first process)
+/// instead of read from -hkl or the dump file; the interpolation is still chosen for this
+/// experiment's crystal.
+pub fn build_with_structure(o: &Options, given: Option<&Structure>) -> Result<(Experiment, Notes)> {
     let mut notes = Notes::default();
     let inputs = Inputs::read(o)?;
     let grid = detector::pixel_grid(o, &inputs)?;
@@ -20,7 +27,10 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     let detector = detector::place(o, &inputs, &grid, &frame, roi, sensor)?;
     let crystal = crystal::build_crystal(o, &inputs, frame.spindle, sample, &mut notes)?;
     let oversample = sampling::oversample(o, &crystal, &detector, inputs.lambda0, &mut notes)?;
-    let structure = structure::load_structure(o, &crystal, &mut notes)?;
+    let structure = match given {
+        Some(s) => structure::reuse_structure(o, &crystal, s),
+        None => structure::load_structure(o, &crystal, &mut notes)?,
+    };
     let beam = sources::build_beam(o, inputs.lambda0, &frame, fluence, &mut notes)?;
     let sampling = sampling::build_sampling(o, oversample, &beam, &crystal);
     Ok((Experiment { detector, beam, crystal, sampling, structure, mask: inputs.mask }, notes))
