@@ -80,13 +80,35 @@ impl Comm {
                 (Err(e), 0) => std::iter::once(1u8).chain(e.0.bytes()).collect(),
                 _ => vec![],
             };
-            w.broadcast_bytes(&mut packet);
+            w.broadcast_bytes(0, &mut packet);
             return match packet.split_first() {
                 Some((0, data)) => Ok(data.to_vec()),
                 Some((_, msg)) => Err(Error::new(String::from_utf8_lossy(msg).into_owned())),
                 None => Err(Error::new("internal error: empty broadcast")),
             };
         }
+        mine
+    }
+
+    /// Agree on a result that each rank computed on its own (a collective): Ok where every rank
+    /// succeeded, otherwise on every rank the error of the lowest rank that failed, so that all
+    /// ranks stop together and rank 0 can report it.
+    pub fn agree<T>(&self, mine: Result<T>) -> Result<T> {
+        if self.size == 1 {
+            return mine;
+        }
+        let failed = self.all_gather(&[if mine.is_err() { 1.0 } else { 0.0 }]);
+        let Some(first) = failed.iter().position(|&f| f != 0.0) else { return mine };
+        #[cfg(feature = "mpi")]
+        if let Some(w) = &self.mpi {
+            let mut msg = match &mine {
+                Err(e) if self.rank == first => e.0.clone().into_bytes(),
+                _ => vec![],
+            };
+            w.broadcast_bytes(first, &mut msg);
+            return Err(Error::new(String::from_utf8_lossy(&msg).into_owned()));
+        }
+        let _ = first;
         mine
     }
 
@@ -132,6 +154,18 @@ impl Comm {
         std::process::exit(1)
     }
 
+    /// End a command whose error every rank shares: rank 0 returns it (the program prints it
+    /// once), the others leave MPI and exit with a failure status without printing.
+    pub fn finish(self, result: Result<()>) -> Result<()> {
+        match result {
+            Err(_) if !self.is_root() => {
+                drop(self);
+                std::process::exit(1)
+            }
+            r => r,
+        }
+    }
+
     /// A short label for messages: empty for one process, "rank r/n: " otherwise.
     pub fn label(&self) -> String {
         if self.size == 1 {
@@ -168,9 +202,9 @@ mod mpi_backend {
             self.world.size() as usize
         }
 
-        /// Rank 0's bytes into every rank's `data` (length first, then the bytes).
-        pub fn broadcast_bytes(&self, data: &mut Vec<u8>) {
-            let root = self.world.process_at_rank(0);
+        /// Rank `root`'s bytes into every rank's `data` (length first, then the bytes).
+        pub fn broadcast_bytes(&self, root: usize, data: &mut Vec<u8>) {
+            let root = self.world.process_at_rank(root as i32);
             let mut len = data.len() as u64;
             root.broadcast_into(&mut len);
             data.resize(len as usize, 0);

@@ -38,12 +38,8 @@ pub fn batch_command(args: &[String]) -> Result<()> {
     let Some(m) = crate::cli::clap_matches(batch_cli(), argv, "batch")? else { return Ok(()) };
     let path = m.get_one::<String>("plan").expect("required").clone();
     let comm = Comm::init();
-    match run(&comm, &path) {
-        Ok(()) => Ok(()),
-        // an error every rank shares (from rank 0's checks) is printed once, by rank 0
-        Err(e) if comm.is_root() => Err(e),
-        Err(_) => std::process::exit(1),
-    }
+    let result = run(&comm, &path);
+    comm.finish(result)
 }
 
 /// What rank 0 read, as every rank uses it.

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod optimize;
 pub mod strategy;
 pub mod joint;
+pub mod shared_f;
 pub mod uncertainty;
 
 
@@ -131,6 +132,9 @@ pub struct Evaluator<'a> {
     pub target: Target,
     /// Use the batched tensor path even where the fused kernel applies.
     pub force_tensor: bool,
+    /// Structure factors (the HKL grid's padded layout) used instead of the experiment's, set
+    /// by a refinement of shared structure factors ([`Evaluator::set_structure_factors`]).
+    structure_factors: std::sync::RwLock<Option<Vec<f64>>>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -138,7 +142,23 @@ impl<'a> Evaluator<'a> {
     pub fn new(exp: &'a Experiment) -> Self {
         let target = Target::cpu(Precision::F64);
         let pixels = Renderer::new(exp, &target).rendered_pixels();
-        Evaluator { exp, pixels, chunk_elements: None, threads: crate::workers::resolve(0), target, force_tensor: false }
+        Evaluator { exp, pixels, chunk_elements: None, threads: crate::workers::resolve(0), target, force_tensor: false, structure_factors: Default::default() }
+    }
+
+    /// Evaluate with these structure factors (the HKL grid's padded layout) instead of the
+    /// experiment's; None goes back to the experiment's.
+    pub fn set_structure_factors(&self, values: Option<Vec<f64>>) {
+        *self.structure_factors.write().unwrap_or_else(|e| e.into_inner()) = values;
+    }
+
+    /// The vector parameters of an evaluation (the structure factors set here, if any).
+    pub(crate) fn vector_params(&self, dev: &Target, grad_fgrid: bool, grad_weights: bool) -> VectorParams {
+        let mut vp = VectorParams::from_experiment(self.exp, dev, grad_fgrid, grad_weights);
+        if let (Some(f), Some(_)) = (self.structure_factors.read().unwrap_or_else(|e| e.into_inner()).as_ref(), &vp.fgrid) {
+            let t = dev.tensor(f.clone(), [f.len()]);
+            vp.fgrid = Some(if grad_fgrid { t.require_grad() } else { t });
+        }
+        vp
     }
 
     /// Evaluate on `target` instead (a GPU: one host thread drives it).
@@ -195,7 +215,7 @@ impl<'a> Evaluator<'a> {
     fn kernel(&self, values: &Values) -> FusedKernel<'a> {
         let dev = self.target.clone();
         let pt = ParamTensors::new(values, &[], &dev);
-        let params = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
+        let params = build_params(self.exp, &pt, self.vector_params(&dev, false, false), &dev);
         FusedKernel::new(self.exp, &params, &dev)
     }
 
@@ -206,7 +226,7 @@ impl<'a> Evaluator<'a> {
         }
         let dev = self.target.clone();
         let pt = ParamTensors::new(values, &[], &dev);
-        let params: Geometry = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
+        let params: Geometry = build_params(self.exp, &pt, self.vector_params(&dev, false, false), &dev);
         self.map_chunks(&dev, |r, _, chunk| to_vec(r.render_pixels(&params, chunk))).concat()
     }
 
@@ -246,7 +266,7 @@ impl<'a> Evaluator<'a> {
         let dev = self.target.autodiff();
         let pt = ParamTensors::new(values, names, &dev);
         let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
-        let vp = VectorParams::from_experiment(self.exp, &dev, want_f, want_w);
+        let vp = self.vector_params(&dev, want_f, want_w);
         let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
         let params = build_params(self.exp, &pt, vp, &dev);
         let inputs = KernelTensors::from_params(self.exp, &params, &dev);
@@ -296,7 +316,7 @@ impl<'a> Evaluator<'a> {
             } else {
                 ParamTensors::new(values, names, &dev)
             };
-            let vp = VectorParams::from_experiment(self.exp, &dev, want_f, want_w);
+            let vp = self.vector_params(&dev, want_f, want_w);
             let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
             let params = build_params(self.exp, &pt, vp, &dev);
             let model = r.render_pixels(&params, chunk);

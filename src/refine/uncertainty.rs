@@ -11,7 +11,7 @@ use super::optimize::Restraint;
 use super::{Evaluator, Loss, Objective, POISSON_FLOOR};
 use crate::fused::{FusedKernel, KernelTensors};
 use crate::geometry::Geometry;
-use crate::model::{build_params, Param, ParamTensors, Values, VectorParams};
+use crate::model::{build_params, Param, ParamTensors, Values};
 
 /// Standard errors (command-line units) and the correlation matrix of the named parameters.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ impl Evaluator<'_> {
         let dev = self.target.autodiff();
         let build = || {
             let pt = ParamTensors::new(values, names, &dev);
-            let params: Geometry = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
+            let params: Geometry = build_params(self.exp, &pt, self.vector_params(&dev, false, false), &dev);
             (KernelTensors::from_params(self.exp, &params, &dev), pt)
         };
         let host = build().0.values();
