@@ -61,6 +61,9 @@ impl SharedF {
             for k in 0..kr {
                 for l in 0..lr {
                     let m = [h as i32 + grid.h_min, k as i32 + grid.k_min, l as i32 + grid.l_min];
+                    if m == [0, 0, 0] {
+                        continue;
+                    }
                     let q = add(add(scale(c.a_star, m[0] as f64), scale(c.b_star, m[1] as f64)), scale(c.c_star, m[2] as f64));
                     let d = 1.0 / norm(q);
                     if d >= plan.d_min && d <= d_max {
