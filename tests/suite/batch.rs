@@ -212,6 +212,15 @@ fn batch_under_mpi_writes_the_same_bytes_as_one_process() {
     assert!(!out.status.success());
     let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("nanobragg: error:")).collect();
     assert!(errors.len() == 1 && errors[0].contains("flat.txt"), "{err}");
+    // a failure on rank 1 alone (its shot 2 cannot be written: a folder has that name) ends
+    // rank 0 too, with rank 1's message
+    std::fs::create_dir_all(dir.join("late/shot_00002.bin")).unwrap();
+    std::fs::write(dir.join("late.toml"), plan("late", 3, 8, 1)).unwrap();
+    let out = mpirun2(&dir, &exe, &["batch", "--plan", "late.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("nanobragg: error:")).collect();
+    assert!(errors.len() == 1 && errors[0].contains("shot_00002.bin"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
