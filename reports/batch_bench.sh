@@ -27,9 +27,10 @@ for r in $(seq "$REPEAT"); do
     for n in 1 2; do
         rm -rf "out$n"
         plan "out$n" > "p$n.toml"
-        mpirun --oversubscribe -n "$n" /usr/bin/time -f "rank_peak_kb=%M" "$BIN" batch --plan "p$n.toml" 2>"err$n" | grep shots
-        grep rank_peak_kb "err$n" | tr '\n' ' '
-        echo
+        # one /usr/bin/time report per rank (peak memory and CPU seconds of each)
+        mpirun --oversubscribe -n "$n" sh -c '/usr/bin/time -o "time.$OMPI_COMM_WORLD_RANK" -f "rank $OMPI_COMM_WORLD_RANK: peak_kb=%M user_s=%U sys_s=%S wall_s=%e" "$0" batch --plan "$1"' "$BIN" "p$n.toml" 2>/dev/null | grep shots
+        cat time.*
+        rm -f time.*
     done
 done
 cmp <(cd out1 && cat shot_*) <(cd out2 && cat shot_*) && echo "1 rank and 2 ranks wrote identical files"
