@@ -262,3 +262,28 @@ fn joint_refinement_under_mpi_equals_one_process() {
     ha.iter().zip(hb).for_each(|(x, y)| close(x, y, "loss history"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A spectrum of one line at the base energy gives the still without a spectrum, to the byte;
+/// a second line changes it; still k uses spectra[k mod len].
+#[test]
+fn batch_spectra_replace_the_wavelength() {
+    let dir = scratch("batch_spectra");
+    std::fs::write(dir.join("one.txt"), "# energy weight\n12398.42 3\n").unwrap();
+    std::fs::write(dir.join("two.txt"), "12398.42 1\n12198.42, 1\n").unwrap();
+    let base = "flags = \"-cell 70 80 90 90 90 90 -default_F 100 -N 5 -lambda 1 -distance 100 -pixel 0.1 -detpixels 96 -oversample 1\"\nseed = 4\nformats = [\"float\"]\n[stills]\ncount = 4\n";
+    std::fs::write(dir.join("plain.toml"), format!("out = \"plain\"\n{base}")).unwrap();
+    std::fs::write(dir.join("spec.toml"), format!("out = \"spec\"\n{base}spectra = [\"one.txt\", \"two.txt\"]\n")).unwrap();
+    batch(&dir, "plain.toml");
+    batch(&dir, "spec.toml");
+    let (plain, spec) = (files(&dir.join("plain")), files(&dir.join("spec")));
+    assert_eq!(spec.len(), 4);
+    for n in [1, 3] {
+        let k = format!("shot_{n:05}.bin");
+        assert!(plain[&k] == spec[&k], "{k}: a one-line spectrum at the base energy changed the image");
+    }
+    for n in [2, 4] {
+        let k = format!("shot_{n:05}.bin");
+        assert!(plain[&k] != spec[&k], "{k}: a two-line spectrum left the image unchanged");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
