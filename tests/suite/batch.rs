@@ -260,6 +260,12 @@ fn joint_refinement_under_mpi_equals_one_process() {
     let (ha, hb) = (a["history"].as_array().unwrap(), b["history"].as_array().unwrap());
     assert_eq!(ha.len(), hb.len());
     ha.iter().zip(hb).for_each(|(x, y)| close(x, y, "loss history"));
+    // a target that rank 1 cannot read ends both ranks with its message, printed once
+    std::fs::write(dir.join("bad.toml"), std::fs::read_to_string(dir.join("j.toml")).unwrap().replace("s1.img", "gone.img")).unwrap();
+    let out = mpirun2(&dir, &exe, &["refine", "--plan", "bad.toml"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("nanobragg: error:")).collect();
+    assert!(!out.status.success() && errors.len() == 1 && errors[0].contains("gone.img"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
