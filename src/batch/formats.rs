@@ -17,10 +17,13 @@ pub enum Format {
     Noise,
     Cbf,
     Nexus,
+    /// JSON record of the shot's own settings (orientation, energy, size, fluence, seeds), so
+    /// that the truth behind each image is known (e.g. the `-misset` of a refinement plan).
+    Settings,
 }
 
 impl Format {
-    const ALL: [Format; 5] = [Format::Float, Format::Smv, Format::Noise, Format::Cbf, Format::Nexus];
+    const ALL: [Format; 6] = [Format::Float, Format::Smv, Format::Noise, Format::Cbf, Format::Nexus, Format::Settings];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -29,6 +32,7 @@ impl Format {
             Format::Noise => "noise",
             Format::Cbf => "cbf",
             Format::Nexus => "nexus",
+            Format::Settings => "settings",
         }
     }
 
@@ -40,6 +44,7 @@ impl Format {
             Format::Noise => "noise.img",
             Format::Cbf => "cbf",
             Format::Nexus => "h5",
+            Format::Settings => "json",
         }
     }
 
@@ -51,7 +56,7 @@ impl Format {
             Error::new(format!("unknown format '{name}' (known: {})", known.join(", ")))
         })?;
         if matches!(f, Format::Cbf | Format::Nexus) {
-            return Err(Error::new(format!("{name}: this build cannot write {name} files yet (available: float, smv, noise)")));
+            return Err(Error::new(format!("{name}: this build cannot write {name} files yet (available: float, smv, noise, settings)")));
         }
         Ok(f)
     }
@@ -70,8 +75,10 @@ pub struct ShotImage<'a> {
     /// `-scale` and `-adc` of the base flags.
     pub scale: Option<f64>,
     pub adc: f64,
-    /// Seed of the noise image (the reference generator's negative idum).
-    pub noise_seed: i64,
+    /// What makes this shot differ from the base simulation.
+    pub settings: &'a super::shots::ShotSettings,
+    /// The spectrum file of a still with a spectrum.
+    pub spectrum_file: Option<&'a str>,
 }
 
 /// Write one shot in format `f` to `path` (through a temporary name renamed at the end).
@@ -86,9 +93,32 @@ pub fn write(f: Format, path: &Path, shot: &ShotImage) -> Result<()> {
             io::smv::write_smv(path, &output::smv_header_lines(shot.exp), fp, sp, &data)
         }
         Format::Noise => {
-            let (data, _, _) = output::noise_image(shot.exp, shot.image, shot.adc, shot.noise_seed);
+            let (data, _, _) = output::noise_image(shot.exp, shot.image, shot.adc, shot.settings.noise_seed);
             io::smv::write_smv(path, &output::smv_header_lines(shot.exp), fp, sp, &data)
         }
+        Format::Settings => crate::io::write_atomic(path, settings_json(shot).as_bytes()),
         Format::Cbf | Format::Nexus => Err(Error::new(format!("{}: this build cannot write {} files yet", path.display(), f.name()))),
     }
+}
+
+/// The settings record of a shot (values in the units of the C flags).
+fn settings_json(shot: &ShotImage) -> String {
+    let s = shot.settings;
+    let c = &shot.exp.crystal;
+    let json = serde_json::json!({
+        "shot": s.number,
+        "seed": s.seed,
+        "phi_deg": s.rotation.map(|r| r.0),
+        "osc_deg": s.rotation.map(|r| r.1),
+        "misset_deg": s.misset_deg,
+        "energy_ev": s.energy_ev,
+        "spectrum": shot.spectrum_file,
+        "crystal_size_mm": s.crystal_size_mm,
+        "N": [c.na, c.nb, c.nc],
+        "lambda_A": shot.exp.beam.lambda0 * 1e10,
+        "fluence": shot.exp.beam.fluence,
+        "fluence_factor": s.fluence_factor,
+        "noise_seed": -s.noise_seed,
+    });
+    format!("{}\n", serde_json::to_string_pretty(&json).expect("json"))
 }

@@ -137,7 +137,8 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize) -> Re
         return Err(Error::new(format!("shot {number}: internal error: pixel {i} is not a finite number; no file written")));
     }
     let stats = statistics(&image, exp.detector.fpixels, |i| renderer.is_rendered(i), |i| renderer.in_roi(i));
-    let shot = ShotImage { exp: &exp, image: &image, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), noise_seed: s.noise_seed };
+    let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
+    let shot = ShotImage { exp: &exp, image: &image, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file };
     for &f in &inputs.plan.formats {
         formats::write(f, &shot_path(out, number, f), &shot)?;
     }

@@ -80,6 +80,8 @@ pub fn uniform_rotation(s: &mut Stream) -> [f64; 9] {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShotSettings {
     pub number: usize,
+    /// The shot's own seed (from the plan's seed and the number).
+    pub seed: u64,
     /// Spindle start and oscillation (degrees) of a rotation frame.
     pub rotation: Option<(f64, f64)>,
     /// Missetting angles (degrees) of a still's random orientation.
@@ -100,7 +102,7 @@ pub struct ShotSettings {
 pub fn settings(plan: &Checked, number: usize, base_energy_ev: f64) -> ShotSettings {
     let seed = shot_seed(plan.seed, number);
     let noise_seed = -((Stream::new(seed, "noise").next_u64() % 2_147_483_646) as i64 + 1);
-    let mut s = ShotSettings { number, rotation: None, misset_deg: None, energy_ev: None, spectrum: None, crystal_size_mm: None, fluence_factor: 1.0, noise_seed };
+    let mut s = ShotSettings { number, seed, rotation: None, misset_deg: None, energy_ev: None, spectrum: None, crystal_size_mm: None, fluence_factor: 1.0, noise_seed };
     let nrot = plan.rotation_count();
     if number <= nrot {
         let r = plan.rotation.as_ref().expect("a rotation frame needs the rotation table");
