@@ -675,7 +675,7 @@ fn engine_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
 }
 
 /// The subcommands of the program.
-pub const COMMANDS: [&str; 6] = ["render", "grad", "gradcheck", "refine", "completions", "help"];
+pub const COMMANDS: [&str; 7] = ["render", "grad", "gradcheck", "refine", "completions", "help", "batch"];
 
 /// A clap error as one line: what was wrong and, for a typo, the closest valid name.
 pub fn clap_error(e: &clap::Error, command: &str) -> Error {

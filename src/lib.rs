@@ -3,7 +3,8 @@
 //! Layers, top to bottom; a module uses only modules of its own layer or below, and the
 //! module graph has no cycles:
 //! - `session` (a render as a library call: settings in, image and output files out);
-//! - `refine` (losses, gradients, optimisers) and `output` (image files of a run);
+//! - `batch` (many images from a plan, on one process or under MPI), `refine` (losses,
+//!   gradients, optimisers) and `output` (image files of a run);
 //! - `render` (chunked batches, or the `fused` CPU kernel), `model` (named parameters mapped
 //!   onto the geometry with tensors) and `trace` (an independent scalar per-pixel check);
 //! - `geometry`: the experiment's continuous quantities as tensors;
@@ -11,9 +12,11 @@
 //! - `cli`: the C program's flags;
 //! - `physics` (every physical term once), `settings` (the experiment's enums: shape, pivot,
 //!   convention, misset), `device`, `io` (files), `rng` (the reference program's random
-//!   numbers), `vec3` (host vector math), `error`, `progress`, `workers`.
+//!   numbers), `vec3` (host vector math), `error`, `progress`, `workers`, `comm` (processes under MPI).
 
+pub mod batch;
 pub mod cli;
+pub mod comm;
 pub mod device;
 pub mod error;
 pub mod experiment;

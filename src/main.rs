@@ -8,7 +8,7 @@ use nanobragg::error::Result;
 use nanobragg::io::cfmt::fmt_g;
 use nanobragg::{cli, device, io, output, session};
 
-fn main() {
+pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     use nanobragg::refine::commands as sub;
     let result = match args.first().map(String::as_str) {
@@ -20,6 +20,7 @@ fn main() {
         Some("refine") => sub::refine_command(&args[1..]),
         Some("grad") => sub::grad_command(&args[1..]),
         Some("render") => run(&args[1..]),
+        Some("batch") => nanobragg::batch::batch_command(&args[1..]),
         Some("completions") => top_level(&args),
         // the C program's command line: a render, parsed flag by flag in order (cli::parse)
         Some(a) if a.starts_with('-') && !TOP_LEVEL_FLAGS.contains(&a) => run(&args),
@@ -52,6 +53,7 @@ fn app() -> clap::Command {
         .subcommand(nanobragg::refine::commands::grad_cli())
         .subcommand(nanobragg::refine::commands::gradcheck_cli())
         .subcommand(nanobragg::refine::commands::refine_cli())
+        .subcommand(nanobragg::batch::batch_cli())
         .subcommand(
             Command::new("completions")
                 .about("Print a shell completion script (e.g. nanobragg completions bash > /etc/bash_completion.d/nanobragg)")

@@ -3,12 +3,19 @@
 //! checks that reject impossible inputs).
 
 use super::inputs::Inputs;
-use super::{crystal, detector, panels, sampling, sources, structure, Experiment, Notes};
+use super::{crystal, detector, panels, sampling, sources, structure, Experiment, Notes, Structure};
 use crate::cli::Options;
 use crate::error::Result;
 
 /// Build the experiment from parsed options, reading every input file.
 pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
+    build_with_structure(o, None)
+}
+
+/// As [`build`], with the structure factors given (read once, e.g. by a batch's first process)
+/// instead of read from -hkl or the dump file; the interpolation is still chosen for this
+/// experiment's crystal.
+pub fn build_with_structure(o: &Options, given: Option<&Structure>) -> Result<(Experiment, Notes)> {
     let mut notes = Notes::default();
     let inputs = Inputs::read(o)?;
     let grid = detector::pixel_grid(o, &inputs)?;
@@ -34,7 +41,10 @@ pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
     // the panel that needs the finest sampling sets it for all
     let finest = std::iter::once(&detector).chain(&more_panels).min_by(|a, b| (a.distance / a.pixel_size).total_cmp(&(b.distance / b.pixel_size))).expect("one panel");
     let oversample = sampling::oversample(o, &crystal, finest, inputs.lambda0, &mut notes)?;
-    let structure = structure::load_structure(o, &crystal, &mut notes)?;
+    let structure = match given {
+        Some(s) => structure::reuse_structure(o, &crystal, s),
+        None => structure::load_structure(o, &crystal, &mut notes)?,
+    };
     let mut beam = sources::build_beam(o, inputs.lambda0, &frame, fluence, &mut notes)?;
     if let Some(k) = inputs.expt.as_ref().and_then(|x| panels::kahn_factor(o, x)) {
         beam.kahn_factor = k;

@@ -19,7 +19,7 @@ pub mod sources;
 mod structure;
 mod types;
 
-pub use build::build;
+pub use build::{build, build_with_structure};
 pub use types::{
     Beam, Crystal, CrystalSetup, Detector, DetectorSetup, Experiment, Notes, Sampling, Source, Structure, AVOGADRO,
     DEFAULT_FLUENCE, RTD, R_E_SQR,

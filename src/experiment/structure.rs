@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 /// -hkl is given, or fall back to -default_F alone; tricubic interpolation by default for
 /// crystals of at most two cells along an axis.
 pub(super) fn load_structure(o: &Options, crystal: &Crystal, notes: &mut Notes) -> Result<Structure> {
-    let (na, nb, nc) = (crystal.na, crystal.nb, crystal.nc);
     let default_f = o.default_f.unwrap_or(0.0);
     let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
     let (grid, origin) = if let Some(path) = &o.hkl {
@@ -26,10 +25,7 @@ pub(super) fn load_structure(o: &Options, crystal: &Crystal, notes: &mut Notes) 
         (None, String::new())
     };
     let has_grid = grid.as_ref().map(|g| g.count > 0).unwrap_or(false);
-    let interpolate = match o.interpolate {
-        Some(v) => v,
-        None => na <= 2.0 || nb <= 2.0 || nc <= 2.0,
-    } && has_grid;
+    let interpolate = interpolation(o, crystal, has_grid);
     if o.interpolate.is_none() && interpolate {
         notes.info.push("auto-selected tricubic interpolation of structure factors".into());
     }
@@ -39,4 +35,21 @@ pub(super) fn load_structure(o: &Options, crystal: &Crystal, notes: &mut Notes) 
         }
     }
     Ok(Structure { default_f, grid, interpolate, origin })
+}
+
+/// Tricubic interpolation: as asked, or automatically for crystals of at most two cells along
+/// an axis; only with a grid.
+fn interpolation(o: &Options, crystal: &Crystal, has_grid: bool) -> bool {
+    let (na, nb, nc) = (crystal.na, crystal.nb, crystal.nc);
+    let wanted = match o.interpolate {
+        Some(v) => v,
+        None => na <= 2.0 || nb <= 2.0 || nc <= 2.0,
+    };
+    wanted && has_grid
+}
+
+/// Structure factors read before (the same grid), with the interpolation chosen for `crystal`.
+pub(super) fn reuse_structure(o: &Options, crystal: &Crystal, given: &Structure) -> Structure {
+    let has_grid = given.grid.as_ref().map(|g| g.count > 0).unwrap_or(false);
+    Structure { interpolate: interpolation(o, crystal, has_grid), ..given.clone() }
 }

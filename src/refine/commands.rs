@@ -369,36 +369,78 @@ fn check_target(path: &str, t: &[f64], adc: f64, loss: Loss) -> Result<()> {
     Ok(())
 }
 
-/// `nanobragg refine --plan FILE [--steps N] [--out FILE]`: joint refinement of several images.
+/// `nanobragg refine --plan FILE [--steps N] [--out FILE]`: joint refinement of several images,
+/// on one process or spread over the processes of an MPI run (rank 0 reads the plan and
+/// broadcasts it; each process reads the targets of its own images).
 fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
-    use super::joint::{experiments, refine_joint, JointImage, Layout, Plan};
-    let plan = Plan::read(path)?;
-    let layout = Layout::from_plan(&plan, path)?;
+    let comm = crate::comm::Comm::init();
+    let result = refine_plan_on(&comm, path, steps, strategy, outfile);
+    comm.finish(result)
+}
+
+fn refine_plan_on(comm: &crate::comm::Comm, path: &str, steps: Option<usize>, strategy: super::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
+    use super::joint::{experiments, owner, refine_joint, JointImage, Layout, Plan};
+    let text = comm.broadcast(if comm.is_root() { Plan::read_text(path).map(String::into_bytes) } else { Ok(vec![]) })?;
+    let plan = Plan::parse(path, &String::from_utf8_lossy(&text))?;
+    let mut layout = Layout::from_plan(&plan, path)?;
     let built = experiments(&plan)?;
-    let mut warned = std::collections::BTreeSet::new();
-    for (_, notes) in &built {
-        for w in &notes.warnings {
-            if warned.insert(w.clone()) {
-                eprintln!("{w}");
+    if comm.is_root() {
+        let mut warned = std::collections::BTreeSet::new();
+        for (_, notes) in &built {
+            for w in &notes.warnings {
+                if warned.insert(w.clone()) {
+                    eprintln!("{w}");
+                }
             }
         }
     }
+    if let Some(sf) = &plan.structure_factors {
+        let exps: Vec<&crate::experiment::Experiment> = built.iter().map(|(e, _)| e).collect();
+        layout.structure = Some(super::shared_f::SharedF::select(sf, &exps, path)?);
+    }
     let adc = plan.adc.unwrap_or(40.0);
-    let images = plan
-        .image
-        .iter()
-        .zip(&built)
-        .map(|(img, (exp, _))| {
-            let names: Vec<crate::model::Param> = layout.shared.iter().chain(&layout.per_image).copied().collect();
-            check_panel_params(&names, exp, path)?;
-            let ev = Evaluator::new(exp);
-            let full = read_detector_target(&img.target, exp, adc)?;
-            let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
-            check_target(&img.target, &t, adc, layout.loss)?;
-            Ok(JointImage { target: img.target.clone(), obj: Objective::Fit { target: t, loss: layout.loss }, start: initial_values(exp), ev })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let result = refine_joint(&images, &layout, steps.or(plan.steps).unwrap_or(100), strategy, |it, f| eprintln!("iteration {it}: loss {f:.10e}"));
+    // each process reads the targets of its own images; an error on any ends them all
+    let images = comm.agree(
+        plan.image
+            .iter()
+            .zip(&built)
+            .enumerate()
+            .map(|(i, (img, (exp, _)))| {
+                let names: Vec<crate::model::Param> = layout.shared.iter().chain(&layout.per_image).copied().collect();
+                check_panel_params(&names, exp, path)?;
+                let ev = Evaluator::new(exp);
+                let obj = if owner(i, comm) == comm.rank() {
+                    let full = read_detector_target(&img.target, exp, adc)?;
+                    let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
+                    check_target(&img.target, &t, adc, layout.loss)?;
+                    Some(Objective::Fit { target: t, loss: layout.loss })
+                } else {
+                    None
+                };
+                Ok(JointImage { target: img.target.clone(), obj, start: initial_values(exp), ev })
+            })
+            .collect::<Result<Vec<_>>>(),
+    )?;
+    let root = comm.is_root();
+    let result = refine_joint(comm, &images, &layout, steps.or(plan.steps).unwrap_or(100), strategy, |it, f| {
+        if root {
+            eprintln!("iteration {it}: loss {f:.10e}");
+        }
+    });
+    if !root {
+        return Ok(());
+    }
+    let json = joint_json(&images, &layout, &result, comm.size());
+    let text = serde_json::to_string_pretty(&json).expect("json");
+    println!("{text}");
+    if let Some(path) = outfile {
+        crate::io::write_atomic(Path::new(path), format!("{text}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The JSON report of a joint refinement.
+fn joint_json(images: &[super::joint::JointImage], layout: &super::joint::Layout, result: &super::joint::JointResult, processes: usize) -> serde_json::Value {
     let map = |names: &[crate::model::Param], vals: &dyn Fn(usize) -> f64| -> serde_json::Value {
         serde_json::Value::Object(names.iter().enumerate().map(|(i, n)| (n.to_string(), serde_json::Value::from(vals(i)))).collect())
     };
@@ -408,6 +450,7 @@ fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strate
         "iterations": result.iterations,
         "history": result.history,
         "stage_history": result.stages,
+        "processes": processes,
     });
     let images_json: Vec<serde_json::Value> = images
         .iter()
@@ -424,12 +467,11 @@ fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strate
     if let Some((shared, _)) = &result.sigma {
         json["sigma"] = map(&layout.shared, &|i| shared[i]);
     }
-    let text = serde_json::to_string_pretty(&json).expect("json");
-    println!("{text}");
-    if let Some(path) = outfile {
-        crate::io::write_atomic(Path::new(path), format!("{text}\n").as_bytes())?;
+    if let (Some(sf), Some(f)) = (&layout.structure, &result.structure_factors) {
+        let rows: Vec<serde_json::Value> = sf.hkl.iter().zip(&sf.start).zip(f).map(|((m, f0), f1)| serde_json::json!([m[0], m[1], m[2], f0, f1])).collect();
+        json["structure_factors"] = serde_json::json!({ "count": sf.len(), "restraint_sigma": sf.sigma, "h_k_l_start_refined": rows });
     }
-    Ok(())
+    json
 }
 
 /// Every `panel<i>_*` parameter in `names` names a panel of the detector.

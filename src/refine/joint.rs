@@ -1,15 +1,18 @@
 //! Joint refinement of several images (`nanobragg refine --plan FILE`): parameters shared by
 //! every image (detector, cell, ...) and parameters of each image (orientation, ...), one loss
 //! summed over the images, one optimiser over all of them, and error bars from the joint
-//! Fisher information.
+//! Fisher information. Structure factors in a resolution range can be shared parameters too
+//! ([`super::shared_f`]). Under MPI the images are spread over the processes.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 use super::optimize::{minimize, scales, Minimum, Optimizer, Restraint};
+use super::shared_f::{SharedF, StructureFactorPlan};
 use super::strategy::{smoothed, Strategy, STAGES_PX, STAGE_STEPS};
-use super::{parse_names, Evaluator, Loss, Objective};
+use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
+use crate::comm::Comm;
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::model::{Param, Values};
@@ -38,6 +41,9 @@ pub struct Plan {
     /// Most optimiser steps (default 100).
     #[serde(default)]
     pub steps: Option<usize>,
+    /// Structure factors refined jointly, restrained toward their starting values.
+    #[serde(default)]
+    pub structure_factors: Option<StructureFactorPlan>,
     pub image: Vec<PlanImage>,
 }
 
@@ -54,23 +60,34 @@ pub struct PlanImage {
 impl Plan {
     /// Read and check a plan file.
     pub fn read(path: &str) -> Result<Plan> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))?;
-        let plan: Plan = toml::from_str(&text).map_err(|e| Error::new(format!("{path}: {}", e.message().lines().next().unwrap_or("malformed plan"))))?;
+        Plan::parse(path, &Plan::read_text(path)?)
+    }
+
+    /// A plan file's text.
+    pub fn read_text(path: &str) -> Result<String> {
+        std::fs::read_to_string(path).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))
+    }
+
+    /// Parse and check a plan's text (`path` names it in messages).
+    pub fn parse(path: &str, text: &str) -> Result<Plan> {
+        let plan: Plan = toml::from_str(text).map_err(|e| Error::new(format!("{path}: {}", e.message().lines().next().unwrap_or("malformed plan"))))?;
         if plan.image.is_empty() {
             return Err(Error::new(format!("{path}: the plan has no [[image]]")));
         }
-        if plan.shared.is_empty() && plan.per_image.is_empty() {
-            return Err(Error::new(format!("{path}: the plan refines nothing (give shared and/or per_image)")));
+        if plan.shared.is_empty() && plan.per_image.is_empty() && plan.structure_factors.is_none() {
+            return Err(Error::new(format!("{path}: the plan refines nothing (give shared, per_image and/or structure_factors)")));
         }
         Ok(plan)
     }
 }
 
-/// One image ready for refinement.
+/// One image of a joint refinement.
 pub struct JointImage<'a> {
     pub target: String,
     pub ev: Evaluator<'a>,
-    pub obj: Objective,
+    /// The image's objective; None where another process refines this image (its target is
+    /// read and its model evaluated there only).
+    pub obj: Option<Objective>,
     pub start: Values,
 }
 
@@ -85,16 +102,22 @@ pub struct JointResult {
     /// Loss histories of the continuation stages (blurred images).
     pub stages: Vec<Vec<f64>>,
     /// Standard errors of the shared parameters and of each image's own (None when the joint
-    /// Fisher information is unavailable or singular).
+    /// Fisher information is unavailable or singular). With shared structure factors these are
+    /// the errors at the refined structure factors (which the matrix leaves out).
     pub sigma: Option<(Vec<f64>, Vec<Vec<f64>>)>,
+    /// The refined structure factors, in the order of [`Layout::structure`].
+    pub structure_factors: Option<Vec<f64>>,
 }
 
-/// The parameter layout of a joint refinement: shared names, then each image's own.
+/// The parameter layout of a joint refinement: the shared names, the shared structure factors,
+/// then each image's own names.
 pub struct Layout {
     pub shared: Vec<Param>,
     pub per_image: Vec<Param>,
     pub restraints: Vec<Restraint>,
     pub loss: Loss,
+    /// Structure factors refined jointly (set from the plan once the experiments are built).
+    pub structure: Option<SharedF>,
 }
 
 impl Layout {
@@ -115,7 +138,7 @@ impl Layout {
             .map(|(name, [value, sigma])| Restraint::parse(&format!("{name}={value},{sigma}"), &format!("{path}: restrain")))
             .collect::<Result<Vec<_>>>()?;
         let loss = Loss::parse(plan.loss.as_deref().unwrap_or("poisson")).map_err(|e| Error::new(format!("{path}: {e}")))?;
-        Ok(Layout { shared, per_image, restraints, loss })
+        Ok(Layout { shared, per_image, restraints, loss, structure: None })
     }
 
     /// Whether a restraint on the `j`-th name of image `i`'s slots counts there: once for a
@@ -124,15 +147,20 @@ impl Layout {
         j >= self.shared.len() || i == 0
     }
 
+    fn nf(&self) -> usize {
+        self.structure.as_ref().map_or(0, |s| s.len())
+    }
+
     fn len(&self, images: usize) -> usize {
-        self.shared.len() + images * self.per_image.len()
+        self.shared.len() + self.nf() + images * self.per_image.len()
     }
 
     /// Image `i`'s names and the positions of their values in the joint vector.
     fn slots(&self, i: usize) -> (Vec<Param>, Vec<usize>) {
         let ns = self.shared.len();
+        let own0 = ns + self.nf() + i * self.per_image.len();
         let names: Vec<Param> = self.shared.iter().chain(&self.per_image).copied().collect();
-        let pos = (0..ns).chain((0..self.per_image.len()).map(|k| ns + i * self.per_image.len() + k)).collect();
+        let pos = (0..ns).chain((0..self.per_image.len()).map(|k| own0 + k)).collect();
         (names, pos)
     }
 }
@@ -149,37 +177,51 @@ pub fn experiments(plan: &Plan) -> Result<Vec<(Experiment, crate::experiment::No
         .collect()
 }
 
+/// Which process refines image `i`: round-robin over the processes.
+pub fn owner(i: usize, comm: &Comm) -> usize {
+    i % comm.size()
+}
+
 /// Refine the layout's parameters over all images, with the coarse-to-fine strategy of
 /// single-image refinement (see [`super::strategy`]) when every image is on the fused path.
-pub fn refine_joint(images: &[JointImage], layout: &Layout, max_steps: usize, strategy: Strategy, mut report: impl FnMut(usize, f64)) -> JointResult {
+/// Under MPI every process runs this with the same plan; each evaluates its own images and the
+/// per-image contributions are gathered and summed in image order on every process, so every
+/// process takes the same steps, and the result does not depend on the number of processes.
+pub fn refine_joint(comm: &Comm, images: &[JointImage], layout: &Layout, max_steps: usize, strategy: Strategy, mut report: impl FnMut(usize, f64)) -> JointResult {
     let mut values: Vec<Values> = images.iter().map(|img| img.start.clone()).collect();
+    let mut fs: Option<Vec<f64>> = layout.structure.as_ref().map(|s| s.start.clone());
     let mut iterations = 0;
     let mut stages = Vec::new();
-    let all_fit = images.iter().all(|img| matches!(img.obj, Objective::Fit { .. }) && img.ev.uses_fused());
-    if strategy == Strategy::Continuation && all_fit {
+    let local_fit = images.iter().all(|img| img.obj.as_ref().is_none_or(|o| matches!(o, Objective::Fit { .. }) && img.ev.uses_fused()));
+    if strategy == Strategy::Continuation && comm.all_ok(local_fit) {
         for sigma in STAGES_PX {
-            let objs: Vec<Objective> = images
+            let objs: Vec<Option<Objective>> = images
                 .iter()
-                .map(|img| {
-                    let Objective::Fit { target, .. } = &img.obj else { unreachable!("checked above") };
-                    smoothed(&img.ev, target, sigma)
+                .map(|img| match &img.obj {
+                    Some(Objective::Fit { target, .. }) => Some(smoothed(&img.ev, target, sigma)),
+                    _ => None,
                 })
                 .collect();
-            let (v, m) = joint_stage(images, &objs.iter().collect::<Vec<_>>(), &values, layout, max_steps.min(STAGE_STEPS), |it, f| report(iterations + it, f));
-            values = v;
+            let objs: Vec<Option<&Objective>> = objs.iter().map(Option::as_ref).collect();
+            let (v, f, m) = joint_stage(comm, images, &objs, &values, fs.as_deref(), layout, max_steps.min(STAGE_STEPS), |it, f| report(iterations + it, f));
+            (values, fs) = (v, f);
             iterations += m.iterations;
             stages.push(m.history);
         }
     }
-    let objs: Vec<&Objective> = images.iter().map(|img| &img.obj).collect();
-    let (image_values, m) = joint_stage(images, &objs, &values, layout, max_steps, |it, f| report(iterations + it, f));
-    let sigma = joint_sigma(images, layout, &image_values);
-    JointResult { shared: image_values[0].clone(), images: image_values, loss: m.loss, iterations: iterations + m.iterations, history: m.history, stages, sigma }
+    let objs: Vec<Option<&Objective>> = images.iter().map(|img| img.obj.as_ref()).collect();
+    let (image_values, fs, m) = joint_stage(comm, images, &objs, &values, fs.as_deref(), layout, max_steps, |it, f| report(iterations + it, f));
+    let sigma = joint_sigma(comm, images, layout, &image_values, fs.as_deref());
+    JointResult { shared: image_values[0].clone(), images: image_values, loss: m.loss, iterations: iterations + m.iterations, history: m.history, stages, sigma, structure_factors: fs }
 }
 
-/// One joint minimisation of `objs` (one per image) from `start` (one per image).
-fn joint_stage(images: &[JointImage], objs: &[&Objective], start: &[Values], layout: &Layout, max_steps: usize, mut report: impl FnMut(usize, f64)) -> (Vec<Values>, Minimum) {
+/// One joint minimisation of `objs` (one per image, None on other processes) from `start` (one
+/// per image) and the structure factors `f_start`. Returns the images' values, the structure
+/// factors and the minimum.
+#[allow(clippy::too_many_arguments)]
+fn joint_stage(comm: &Comm, images: &[JointImage], objs: &[Option<&Objective>], start: &[Values], f_start: Option<&[f64]>, layout: &Layout, max_steps: usize, mut report: impl FnMut(usize, f64)) -> (Vec<Values>, Option<Vec<f64>>, Minimum) {
     let n = layout.len(images.len());
+    let (ns, nf, np) = (layout.shared.len(), layout.nf(), layout.per_image.len());
     // starting values and scales: shared ones from the first image
     let mut x0 = vec![0.0; n];
     let mut s = vec![1.0; n];
@@ -191,6 +233,10 @@ fn joint_stage(images: &[JointImage], objs: &[&Objective], start: &[Values], lay
             s[k] = sk;
         }
     }
+    if let (Some(sf), Some(f0)) = (&layout.structure, f_start) {
+        x0[ns..ns + nf].copy_from_slice(f0);
+        s[ns..ns + nf].iter_mut().for_each(|v| *v = sf.sigma);
+    }
     let values_of = |i: usize, x: &[f64]| -> Values {
         let (names, pos) = layout.slots(i);
         let mut v = start[i].clone();
@@ -199,59 +245,126 @@ fn joint_stage(images: &[JointImage], objs: &[&Objective], start: &[Values], lay
         }
         v
     };
+    let f_of = |x: &[f64]| -> Vec<f64> { (ns..ns + nf).map(|k| x0[k] + s[k] * x[k]).collect() };
+    // one image's contribution: [loss, d/d shared, d/d F, d/d own], restraints included
+    let width = 1 + ns + nf + np;
+    let per_rank = images.len().div_ceil(comm.size());
     let eval = |x: &[f64]| -> (f64, Vec<f64>) {
+        let grid = layout.structure.as_ref().map(|sf| sf.grid(&f_of(x)));
+        let mut local = vec![0.0; per_rank * width];
+        for i in (comm.rank()..images.len()).step_by(comm.size()) {
+            let c = &mut local[(i / comm.size()) * width..][..width];
+            image_contribution(&images[i], objs[i].expect("an image of this process has its objective"), i, &values_of(i, x), grid.clone(), layout, c);
+        }
+        let all = comm.all_gather(&local);
         let mut f = 0.0;
         let mut g = vec![0.0; n];
-        for (i, img) in images.iter().enumerate() {
-            let (names, pos) = layout.slots(i);
-            let v = values_of(i, x);
-            if !names.iter().all(|&p| p.admissible(v[p])) {
+        for i in 0..images.len() {
+            let c = &all[(owner(i, comm) * per_rank + i / comm.size()) * width..][..width];
+            if c[0] == f64::INFINITY {
                 return (f64::INFINITY, vec![0.0; n]);
             }
-            let (fi, gi) = img.ev.value_and_grad(&v, &names, objs[i]);
-            f += fi;
-            for (k, gk) in pos.iter().zip(gi) {
-                g[*k] += gk;
-            }
-            for r in &layout.restraints {
-                if let Some(j) = names.iter().position(|&p| p == r.param) {
-                    if layout.restraint_counts(i, j) {
-                        let (t, dt) = r.term(v[r.param]);
-                        f += t;
-                        g[pos[j]] += dt;
-                    }
-                }
-            }
+            f += c[0];
+            g[..ns + nf].iter_mut().zip(&c[1..1 + ns + nf]).for_each(|(a, b)| *a += b);
+            g[ns + nf + i * np..][..np].iter_mut().zip(&c[1 + ns + nf..]).for_each(|(a, b)| *a += b);
+        }
+        if let Some(sf) = &layout.structure {
+            let (t, dt) = sf.restraint(&f_of(x));
+            f += t;
+            g[ns..ns + nf].iter_mut().zip(dt).for_each(|(a, b)| *a += b);
         }
         (f, g.iter().zip(&s).map(|(gk, sk)| gk * sk).collect())
     };
     let m = minimize(n, eval, max_steps, Optimizer::Lbfgs, |it, f, _| report(it, f));
-    ((0..images.len()).map(|i| values_of(i, &m.x)).collect(), m)
+    let fs = layout.structure.as_ref().map(|_| f_of(&m.x));
+    ((0..images.len()).map(|i| values_of(i, &m.x)).collect(), fs, m)
 }
 
-/// Standard errors from the joint Fisher information (each image's block added at its slots,
-/// restraint precisions on the diagonal).
-fn joint_sigma(images: &[JointImage], layout: &Layout, values: &[Values]) -> Option<(Vec<f64>, Vec<Vec<f64>>)> {
-    let n = layout.len(images.len());
+/// Image `i`'s loss and gradient at `v` (and the structure factors `grid`, when refined) into
+/// `c` = [loss, d/d shared, d/d F, d/d own], with the restraints that count at this image; an
+/// infinite loss where a value is not physical.
+fn image_contribution(img: &JointImage, obj: &Objective, i: usize, v: &Values, grid: Option<Vec<f64>>, layout: &Layout, c: &mut [f64]) {
+    let (names, _) = layout.slots(i);
+    let (ns, nf) = (layout.shared.len(), layout.nf());
+    if !names.iter().all(|&p| p.admissible(v[p])) {
+        c[0] = f64::INFINITY;
+        return;
+    }
+    let vector = layout.structure.as_ref().map(|_| VectorKind::StructureFactors);
+    img.ev.set_structure_factors(grid);
+    let g = img.ev.gradients(v, &names, vector, obj);
+    // slot of name j in c
+    let at = |j: usize| if j < ns { 1 + j } else { 1 + nf + j };
+    c[0] = g.value;
+    for (j, gj) in g.scalars.iter().enumerate() {
+        c[at(j)] += gj;
+    }
+    if let (Some(sf), Some(gf)) = (&layout.structure, &g.structure_factors) {
+        for (k, &idx) in sf.indices.iter().enumerate() {
+            c[1 + ns + k] += gf[idx];
+        }
+    }
+    for r in &layout.restraints {
+        if let Some(j) = names.iter().position(|&p| p == r.param) {
+            if layout.restraint_counts(i, j) {
+                let (t, dt) = r.term(v[r.param]);
+                c[0] += t;
+                c[at(j)] += dt;
+            }
+        }
+    }
+}
+
+/// Standard errors from the joint Fisher information of the named parameters (each image's
+/// block, computed by its process and gathered, added at its slots; restraint precisions on the
+/// diagonal), at the refined structure factors.
+fn joint_sigma(comm: &Comm, images: &[JointImage], layout: &Layout, values: &[Values], fs: Option<&[f64]>) -> Option<(Vec<f64>, Vec<Vec<f64>>)> {
+    let (ns, np) = (layout.shared.len(), layout.per_image.len());
+    let k = ns + np;
+    // the scalar parameters' positions: shared, then each image's own (no structure factors)
+    let n = ns + images.len() * np;
+    let pos = |i: usize| -> Vec<usize> { (0..ns).chain((0..np).map(|j| ns + i * np + j)).collect() };
+    let grid = layout.structure.as_ref().zip(fs).map(|(sf, f)| sf.grid(f));
+    // one image's block, flattened, after a flag (1: available)
+    let width = 1 + k * k;
+    let per_rank = images.len().div_ceil(comm.size());
+    let mut local = vec![0.0; per_rank * width];
+    for i in (comm.rank()..images.len()).step_by(comm.size()) {
+        let img = &images[i];
+        let (names, _) = layout.slots(i);
+        img.ev.set_structure_factors(grid.clone());
+        let obj = img.obj.as_ref().expect("an image of this process has its objective");
+        if let Some(fi) = img.ev.fisher_information(&values[i], &names, obj) {
+            let c = &mut local[(i / comm.size()) * width..][..width];
+            c[0] = 1.0;
+            for (a, row) in fi.iter().enumerate() {
+                c[1 + a * k..][..k].copy_from_slice(row);
+            }
+        }
+    }
+    let all = comm.all_gather(&local);
     let mut fisher = vec![vec![0.0; n]; n];
-    for (i, img) in images.iter().enumerate() {
-        let (names, pos) = layout.slots(i);
-        let fi = img.ev.fisher_information(&values[i], &names, &img.obj)?;
-        for a in 0..names.len() {
-            for b in 0..names.len() {
-                fisher[pos[a]][pos[b]] += fi[a][b];
+    for i in 0..images.len() {
+        let c = &all[(owner(i, comm) * per_rank + i / comm.size()) * width..][..width];
+        if c[0] != 1.0 {
+            return None;
+        }
+        let (names, _) = layout.slots(i);
+        let p = pos(i);
+        for a in 0..k {
+            for b in 0..k {
+                fisher[p[a]][p[b]] += c[1 + a * k + b];
             }
             if let Some(r) = layout.restraints.iter().find(|r| r.param == names[a]) {
                 if layout.restraint_counts(i, a) {
-                    fisher[pos[a]][pos[a]] += 1.0 / (r.sigma * r.sigma);
+                    fisher[p[a]][p[a]] += 1.0 / (r.sigma * r.sigma);
                 }
             }
         }
     }
     let cov = super::uncertainty::invert_spd(&fisher)?;
     let sd = |k: usize| cov[k][k].sqrt();
-    let ns = layout.shared.len();
     let shared = (0..ns).map(sd).collect();
-    let own = (0..images.len()).map(|i| layout.slots(i).1[ns..].iter().map(|&k| sd(k)).collect()).collect();
+    let own = (0..images.len()).map(|i| pos(i)[ns..].iter().map(|&k| sd(k)).collect()).collect();
     Some((shared, own))
 }

@@ -6,6 +6,7 @@ pub mod commands;
 pub mod optimize;
 pub mod strategy;
 pub mod joint;
+pub mod shared_f;
 pub mod uncertainty;
 
 
@@ -137,6 +138,9 @@ pub struct Evaluator<'a> {
     pub target: Target,
     /// Use the batched tensor path even where the fused kernel applies.
     pub force_tensor: bool,
+    /// Structure factors (the HKL grid's padded layout) used instead of the experiment's, set
+    /// by a refinement of shared structure factors ([`Evaluator::set_structure_factors`]).
+    structure_factors: std::sync::RwLock<Option<Vec<f64>>>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -146,7 +150,7 @@ impl<'a> Evaluator<'a> {
         let n = exp.panel_count();
         let panels: Vec<Experiment> = if n == 1 { vec![] } else { (0..n).map(|i| exp.panel(i)).collect() };
         let offsets: Vec<usize> = exp.panels().scan(0, |acc, d| Some(std::mem::replace(acc, *acc + d.fpixels * d.spixels))).collect();
-        let mut ev = Evaluator { exp, pixels: vec![], offsets, panels, chunk_elements: None, threads: crate::workers::resolve(0), target, force_tensor: false };
+        let mut ev = Evaluator { exp, pixels: vec![], offsets, panels, chunk_elements: None, threads: crate::workers::resolve(0), target, force_tensor: false, structure_factors: Default::default() };
         let mut pixels = vec![];
         for (i, &off) in ev.offsets.iter().enumerate() {
             pixels.extend(Renderer::new(ev.panel(i), &ev.target).rendered_pixels().into_iter().map(|k| k + off));
@@ -155,10 +159,20 @@ impl<'a> Evaluator<'a> {
         ev
     }
 
-    /// The vector parameters of an evaluation (structure factors and source weights are the
-    /// same for every panel).
+    /// Evaluate with these structure factors (the HKL grid's padded layout) instead of the
+    /// experiment's; None goes back to the experiment's.
+    pub fn set_structure_factors(&self, values: Option<Vec<f64>>) {
+        *self.structure_factors.write().unwrap_or_else(|e| e.into_inner()) = values;
+    }
+
+    /// The vector parameters of an evaluation (the structure factors set here, if any).
     pub(crate) fn vector_params(&self, dev: &Target, grad_fgrid: bool, grad_weights: bool) -> VectorParams {
-        VectorParams::from_experiment(self.exp, dev, grad_fgrid, grad_weights)
+        let mut vp = VectorParams::from_experiment(self.exp, dev, grad_fgrid, grad_weights);
+        if let (Some(f), Some(_)) = (self.structure_factors.read().unwrap_or_else(|e| e.into_inner()).as_ref(), &vp.fgrid) {
+            let t = dev.tensor(f.clone(), [f.len()]);
+            vp.fgrid = Some(if grad_fgrid { t.require_grad() } else { t });
+        }
+        vp
     }
 
     /// The experiment seen through panel `i` alone.

@@ -1,5 +1,6 @@
 //! The integration suite: one test binary (build time is real cost), several modules.
 
+mod batch;
 mod cli_errors;
 mod cli_help;
 mod common;

@@ -1,0 +1,124 @@
+//! The files a batch writes for each shot. Adding a format is one variant here: its name, its
+//! file extension and one arm of [`write`].
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::experiment::Experiment;
+use crate::render::Stats;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Raw float32 image (photons per pixel), as `-floatfile`.
+    Float,
+    /// SMV integer image, as `-intfile`.
+    Smv,
+    /// SMV image with Poisson noise, as `-noisefile`.
+    Noise,
+    Cbf,
+    Nexus,
+    /// JSON record of the shot's own settings (orientation, energy, size, fluence, seeds), so
+    /// that the truth behind each image is known (e.g. the `-misset` of a refinement plan).
+    Settings,
+}
+
+impl Format {
+    const ALL: [Format; 6] = [Format::Float, Format::Smv, Format::Noise, Format::Cbf, Format::Nexus, Format::Settings];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Float => "float",
+            Format::Smv => "smv",
+            Format::Noise => "noise",
+            Format::Cbf => "cbf",
+            Format::Nexus => "nexus",
+            Format::Settings => "settings",
+        }
+    }
+
+    /// File extension (after `shot_NNNNN.`).
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Float => "bin",
+            Format::Smv => "img",
+            Format::Noise => "noise.img",
+            Format::Cbf => "cbf",
+            Format::Nexus => "h5",
+            Format::Settings => "json",
+        }
+    }
+
+    /// A format by name; an unknown name, or one whose writer this build does not have yet,
+    /// is an error.
+    pub fn parse(name: &str) -> Result<Format> {
+        let f = Format::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+            Error::new(format!("unknown format '{name}' (known: {})", known.join(", ")))
+        })?;
+        if matches!(f, Format::Cbf | Format::Nexus) {
+            return Err(Error::new(format!("{name}: this build cannot write {name} files yet (available: float, smv, noise, settings)")));
+        }
+        Ok(f)
+    }
+}
+
+/// The file of shot `number` in format `f` under `out`.
+pub fn shot_path(out: &Path, number: usize, f: Format) -> PathBuf {
+    out.join(format!("shot_{number:05}.{}", f.ext()))
+}
+
+/// One rendered shot, ready to be written in any format.
+pub struct ShotImage<'a> {
+    pub exp: &'a Experiment,
+    pub image: &'a [f32],
+    pub stats: &'a Stats,
+    /// `-scale` and `-adc` of the base flags.
+    pub scale: Option<f64>,
+    pub adc: f64,
+    /// What makes this shot differ from the base simulation.
+    pub settings: &'a super::shots::ShotSettings,
+    /// The spectrum file of a still with a spectrum.
+    pub spectrum_file: Option<&'a str>,
+}
+
+/// Write one shot in format `f` to `path` (through a temporary name renamed at the end).
+pub fn write(f: Format, path: &Path, shot: &ShotImage) -> Result<()> {
+    use crate::{io, output};
+    let (fp, sp) = (shot.exp.detector.fpixels, shot.exp.detector.spixels);
+    match f {
+        Format::Float => io::floatimg::write_float_image(path, shot.image),
+        Format::Smv => {
+            let scale = output::int_scale(shot.scale, shot.stats);
+            let data = output::int_image(shot.exp, shot.image, scale, shot.adc);
+            io::smv::write_smv(path, &output::smv_header_lines(shot.exp), fp, sp, &data)
+        }
+        Format::Noise => {
+            let (data, _, _) = output::noise_image(shot.exp, shot.image, shot.adc, shot.settings.noise_seed);
+            io::smv::write_smv(path, &output::smv_header_lines(shot.exp), fp, sp, &data)
+        }
+        Format::Settings => crate::io::write_atomic(path, settings_json(shot).as_bytes()),
+        Format::Cbf | Format::Nexus => Err(Error::new(format!("{}: this build cannot write {} files yet", path.display(), f.name()))),
+    }
+}
+
+/// The settings record of a shot (values in the units of the C flags).
+fn settings_json(shot: &ShotImage) -> String {
+    let s = shot.settings;
+    let c = &shot.exp.crystal;
+    let json = serde_json::json!({
+        "shot": s.number,
+        "seed": s.seed,
+        "phi_deg": s.rotation.map(|r| r.0),
+        "osc_deg": s.rotation.map(|r| r.1),
+        "misset_deg": s.misset_deg,
+        "energy_ev": s.energy_ev,
+        "spectrum": shot.spectrum_file,
+        "crystal_size_mm": s.crystal_size_mm,
+        "N": [c.na, c.nb, c.nc],
+        "lambda_A": shot.exp.beam.lambda0 * 1e10,
+        "fluence": shot.exp.beam.fluence,
+        "fluence_factor": s.fluence_factor,
+        "noise_seed": -s.noise_seed,
+    });
+    format!("{}\n", serde_json::to_string_pretty(&json).expect("json"))
+}

@@ -1,0 +1,269 @@
+//! `nanobragg batch --plan FILE`: many images from one plan (a rotation series and/or stills in
+//! random orientations with per-shot variations), on one process or on many under MPI.
+//!
+//! Rank 0 reads the plan, the spectrum files and the structure factors, checks the base
+//! simulation, and broadcasts what it read; every rank then renders the shots numbered
+//! rank + 1, rank + 1 + size, ... (round-robin) and writes their files. A shot's files are
+//! written under a temporary name and renamed, and a shot whose files all exist is skipped, so
+//! an interrupted batch is completed by running it again.
+
+pub mod formats;
+pub mod plan;
+pub mod shots;
+pub mod spectrum;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::comm::Comm;
+use crate::error::{Error, Result};
+use crate::experiment::Structure;
+use crate::io::hkl::HklGrid;
+use formats::{shot_path, ShotImage};
+use plan::Checked;
+use spectrum::Spectrum;
+
+/// The command line of `nanobragg batch`.
+pub fn batch_cli() -> clap::Command {
+    use clap::{Arg, Command};
+    Command::new("batch")
+        .about("Render many images from a plan: a rotation series and/or stills, on one process or under MPI (see docs/batch.md)")
+        .arg(Arg::new("plan").long("plan").value_name("FILE").required(true).allow_hyphen_values(true).help("The plan (TOML): base flags, shots, output folder and formats"))
+        .after_help("Under MPI (a build with --features mpi): mpirun -n 4 nanobragg batch --plan p.toml, or srun nanobragg batch --plan p.toml in a Slurm job. Shot i is the same image whatever the number of processes; rerunning an interrupted batch completes it.")
+}
+
+/// `nanobragg batch --plan FILE`.
+pub fn batch_command(args: &[String]) -> Result<()> {
+    let argv = std::iter::once("nanobragg batch".to_string()).chain(args.iter().cloned()).collect();
+    let Some(m) = crate::cli::clap_matches(batch_cli(), argv, "batch")? else { return Ok(()) };
+    let path = m.get_one::<String>("plan").expect("required").clone();
+    let comm = Comm::init();
+    let result = run(&comm, &path);
+    comm.finish(result)
+}
+
+/// What rank 0 read, as every rank uses it.
+struct Inputs {
+    plan: Checked,
+    base: crate::cli::Options,
+    base_energy_ev: f64,
+    structure: Structure,
+    spectra: Vec<Spectrum>,
+}
+
+fn run(comm: &Comm, path: &str) -> Result<()> {
+    let bytes = comm.broadcast(if comm.is_root() { read_inputs(path) } else { Ok(vec![]) })?;
+    let inputs = decode(path, &bytes)?;
+    let out = PathBuf::from(&inputs.plan.out);
+    if comm.is_root() {
+        remove_stale_temporaries(&out);
+    }
+    comm.barrier();
+    let started = Instant::now();
+    let (rendered, skipped) = match render_mine(comm, &inputs, &out) {
+        Ok(counts) => counts,
+        Err(e) if comm.size() > 1 => comm.fail(&e),
+        Err(e) => return Err(e),
+    };
+    let (rendered, skipped) = (comm.sum_count(rendered), comm.sum_count(skipped));
+    if comm.is_root() {
+        let secs = started.elapsed().as_secs_f64();
+        let total = inputs.plan.total();
+        println!(
+            "{}/{total} shots in {}: {rendered} rendered, {skipped} already there, in {secs:.2} s ({:.3} shots/s on {} process{})",
+            rendered + skipped,
+            out.display(),
+            rendered as f64 / secs.max(1e-9),
+            comm.size(),
+            if comm.size() == 1 { "" } else { "es" }
+        );
+    }
+    Ok(())
+}
+
+/// Render and write this rank's shots; returns (rendered, skipped).
+fn render_mine(comm: &Comm, inputs: &Inputs, out: &Path) -> Result<(u64, u64)> {
+    let plan = &inputs.plan;
+    let mine: Vec<usize> = (1..=plan.total()).filter(|n| (n - 1) % comm.size() == comm.rank()).collect();
+    let threads = threads_per_rank(inputs.base.threads);
+    let (mut rendered, mut skipped) = (0u64, 0u64);
+    let started = Instant::now();
+    let mut last_line: Option<Instant> = None;
+    for (k, &number) in mine.iter().enumerate() {
+        if plan.formats.iter().all(|&f| shot_path(out, number, f).is_file()) {
+            skipped += 1;
+            continue;
+        }
+        render_shot(inputs, number, out, threads)?;
+        rendered += 1;
+        let now = Instant::now();
+        if k + 1 == mine.len() || last_line.is_none_or(|t| now.duration_since(t).as_secs_f64() >= 1.0) {
+            last_line = Some(now);
+            let rate = rendered as f64 / now.duration_since(started).as_secs_f64().max(1e-9);
+            eprintln!("{}shot {number}: {}/{} done, {rate:.3} shots/s", comm.label(), k + 1, mine.len());
+        }
+    }
+    Ok((rendered, skipped))
+}
+
+/// Worker threads of each process: as -threads says, else the cores shared among the processes
+/// the launcher put on this node.
+fn threads_per_rank(flag: Option<usize>) -> usize {
+    if let Some(n) = flag.filter(|&n| n > 0) {
+        return n;
+    }
+    let local = ["OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().and_then(|s| s.parse::<usize>().ok()))
+        .unwrap_or(1)
+        .max(1);
+    (crate::workers::resolve(0) / local).max(1)
+}
+
+/// Render shot `number` and write its files.
+fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize) -> Result<()> {
+    use crate::geometry::Geometry;
+    use crate::render::{statistics, Renderer};
+    let s = shots::settings(&inputs.plan, number, inputs.base_energy_ev);
+    let exp = shots::experiment(&inputs.base, &s, &inputs.structure, &inputs.spectra)?;
+    let o = &inputs.base;
+    let dev = if o.gpu { crate::device::Target::gpu()? } else { crate::device::Target::cpu(o.precision.unwrap_or(crate::device::Precision::F64)) };
+    let mut renderer = Renderer::new(&exp, &dev).with_threads(if o.gpu { 1 } else { threads });
+    if let Some(n) = o.chunk_elements {
+        renderer = renderer.with_chunk_elements(n);
+    }
+    let image = renderer.render_image_f32(&Geometry::from_experiment(&exp, &dev), |_, _| {});
+    if let Some(i) = image.iter().position(|v| !v.is_finite()) {
+        return Err(Error::new(format!("shot {number}: internal error: pixel {i} is not a finite number; no file written")));
+    }
+    let stats = statistics(&image, exp.detector.fpixels, |i| renderer.is_rendered(i), |i| renderer.in_roi(i));
+    let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
+    let shot = ShotImage { exp: &exp, image: &image, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file };
+    for &f in &inputs.plan.formats {
+        formats::write(f, &shot_path(out, number, f), &shot)?;
+    }
+    Ok(())
+}
+
+/// Temporary files an interrupted run left in the output folder (`.shot_...tmpPID`).
+fn remove_stale_temporaries(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".shot_") && name.contains(".tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Rank 0: read and check the plan and everything it names; the bytes every rank decodes.
+fn read_inputs(path: &str) -> Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))?;
+    let plan = plan::parse(path, &text)?;
+    let o = crate::cli::parse(&plan.flags).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
+    if matches!(o.misset, Some(crate::settings::Misset::Random)) && o.misset_seed.is_none() {
+        return Err(Error::new(format!("{path}: flags: -misset random needs -misset_seed in a batch (every shot must be reproducible)")));
+    }
+    let (exp, notes) = crate::experiment::build(&o).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
+    for w in &notes.warnings {
+        eprintln!("{w}");
+    }
+    if o.floatfile.is_some() || o.intfile.is_some() || o.noisefile.is_some() || o.pgmfile.is_some() {
+        eprintln!("WARNING: {path}: the output file flags of the base simulation are ignored; a batch writes <out>/shot_NNNNN.<ext> in the plan's formats");
+    }
+    let mut spectra = Vec::new();
+    if let Some(st) = &plan.stills {
+        if st.energy_jitter_ev.is_some() && o.sourcefile.is_some() {
+            return Err(Error::new(format!("{path}: stills.energy_jitter_ev shifts the base wavelength (-lambda or -energy), which a -sourcefile replaces")));
+        }
+        if !st.spectra.is_empty() && exp.beam.sources.len() > 1 {
+            return Err(Error::new(format!("{path}: stills.spectra replaces the base's wavelength, but the base flags already give {} sources (divergence, dispersion or -sourcefile)", exp.beam.sources.len())));
+        }
+        for sp in &st.spectra {
+            let text = std::fs::read_to_string(sp).map_err(|e| Error::new(format!("{sp}: cannot read spectrum: {e}")))?;
+            Spectrum::parse(sp, &text)?;
+            spectra.push((sp.clone(), text));
+        }
+    }
+    prepare_output(&plan.out)?;
+    Ok(encode(&text, &spectra, shots::energy_of(&exp), &exp.structure))
+}
+
+/// Create the output folder when missing and check that files can be made in it.
+fn prepare_output(out: &str) -> Result<()> {
+    let dir = Path::new(out);
+    if dir.exists() && !dir.is_dir() {
+        return Err(Error::new(format!("{out}: output folder is a file")));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::new(format!("{out}: cannot create output folder: {e}")))?;
+    let probe = dir.join(format!(".nanobragg_probe_{}", std::process::id()));
+    std::fs::File::create(&probe).map_err(|e| Error::new(format!("{out}: output folder is not writable: {e}")))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// The inputs as bytes: a JSON header (its length first, 8 bytes little-endian), then the
+/// structure factors as raw float64 so every rank gets exactly rank 0's values.
+fn encode(plan_text: &str, spectra: &[(String, String)], energy_ev: f64, st: &Structure) -> Vec<u8> {
+    let grid = st.grid.as_ref().map(|g| serde_json::json!([g.h_min, g.h_max, g.k_min, g.k_max, g.l_min, g.l_max, g.count]));
+    let header = serde_json::json!({
+        "plan": plan_text,
+        "spectra": spectra,
+        "energy_bits": energy_ev.to_bits(),
+        "default_f_bits": st.default_f.to_bits(),
+        "origin": st.origin,
+        "grid": grid,
+    })
+    .to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    for v in st.grid.iter().flat_map(|g| &g.values) {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    bytes
+}
+
+fn decode(path: &str, bytes: &[u8]) -> Result<Inputs> {
+    let bad = || Error::new("internal error: the broadcast inputs are malformed");
+    let len = u64::from_le_bytes(bytes.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + len).ok_or_else(bad)?).map_err(|_| bad())?;
+    let text = header["plan"].as_str().ok_or_else(bad)?;
+    let plan = plan::parse(path, text)?;
+    let base = crate::cli::parse(&plan.flags)?;
+    let spectra = header["spectra"]
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|p| Spectrum::parse(p[0].as_str().unwrap_or(""), p[1].as_str().unwrap_or("")))
+        .collect::<Result<Vec<_>>>()?;
+    let values: Vec<f64> = bytes[8 + len..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
+    let grid = match header["grid"].as_array() {
+        Some(g) => {
+            let n = |i: usize| g.get(i).and_then(|v| v.as_i64()).ok_or_else(bad);
+            Some(HklGrid { h_min: n(0)? as i32, h_max: n(1)? as i32, k_min: n(2)? as i32, k_max: n(3)? as i32, l_min: n(4)? as i32, l_max: n(5)? as i32, values, count: n(6)? as usize })
+        }
+        None => None,
+    };
+    let bits = |k: &str| header[k].as_u64().map(f64::from_bits).ok_or_else(bad);
+    let structure = Structure { default_f: bits("default_f_bits")?, grid, interpolate: false, origin: header["origin"].as_str().unwrap_or("").to_string() };
+    Ok(Inputs { plan, base, base_energy_ev: bits("energy_bits")?, structure, spectra })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_survive_the_byte_encoding_exactly() {
+        let grid = HklGrid { h_min: -1, h_max: 1, k_min: 0, k_max: 0, l_min: 0, l_max: 2, values: vec![0.1, 1.0 / 3.0, 7e-300, 12.5], count: 3 };
+        let st = Structure { default_f: 0.7, grid: Some(grid), interpolate: true, origin: "x.hkl".into() };
+        let plan = "flags = \"-cell 70 80 90 90 90 90 -default_F 1\"\nout = \"o\"\nformats = [\"float\"]\n[stills]\ncount = 2\n";
+        let bytes = encode(plan, &[("s.txt".into(), "9000 1\n".into())], 1.0 / 3.0 * 3e4, &st);
+        let inputs = decode("p.toml", &bytes).unwrap();
+        let g = inputs.structure.grid.unwrap();
+        assert_eq!(g.values, vec![0.1, 1.0 / 3.0, 7e-300, 12.5]);
+        assert_eq!((g.h_min, g.l_max, g.count), (-1, 2, 3));
+        assert_eq!(inputs.base_energy_ev, 1.0 / 3.0 * 3e4);
+        assert_eq!(inputs.spectra[0].lines, vec![(9000.0, 1.0)]);
+    }
+}

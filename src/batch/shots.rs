@@ -1,0 +1,210 @@
+//! Each shot's own settings, from the plan, its seed and its number only, so that shot i is the
+//! same image whichever process renders it and whatever ran before.
+//!
+//! Shot i's seed is a hash of the plan's seed and i. Each variation draws from its own stream
+//! (a hash of the shot's seed and the variation's name), so turning one variation on or off
+//! leaves the others' values unchanged.
+
+use super::plan::Checked;
+use super::spectrum::Spectrum;
+use crate::cli::Options;
+use crate::error::{Error, Result};
+use crate::experiment::{Experiment, Structure, RTD};
+use crate::settings::Misset;
+
+/// hc in eV Angstrom (the reference's -energy conversion).
+const HC_EV_A: f64 = 12398.42;
+
+/// SplitMix64's output function: a bijective mix of 64 bits.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Shot `number`'s seed.
+pub fn shot_seed(plan_seed: i64, number: usize) -> u64 {
+    mix(mix(plan_seed as u64) ^ mix(number as u64 ^ 0x5348_4F54))
+}
+
+/// A SplitMix64 stream of uniform and normal deviates.
+pub struct Stream(u64);
+
+impl Stream {
+    /// The stream of variation `tag` of a shot.
+    pub fn new(seed: u64, tag: &str) -> Stream {
+        let t = tag.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01B3));
+        Stream(mix(seed ^ t))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        mix(self.0.wrapping_sub(0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform(); // in (0, 1]
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+/// A rotation drawn uniformly over all rotations (a uniform unit quaternion, Shoemake's
+/// construction), as a row-major matrix.
+pub fn uniform_rotation(s: &mut Stream) -> [f64; 9] {
+    let (u1, u2, u3) = (s.uniform(), s.uniform(), s.uniform());
+    let (a, b) = ((1.0 - u1).sqrt(), u1.sqrt());
+    let (t2, t3) = (std::f64::consts::TAU * u2, std::f64::consts::TAU * u3);
+    let (x, y, z, w) = (a * t2.sin(), a * t2.cos(), b * t3.sin(), b * t3.cos());
+    [
+        1.0 - 2.0 * (y * y + z * z),
+        2.0 * (x * y - z * w),
+        2.0 * (x * z + y * w),
+        2.0 * (x * y + z * w),
+        1.0 - 2.0 * (x * x + z * z),
+        2.0 * (y * z - x * w),
+        2.0 * (x * z - y * w),
+        2.0 * (y * z + x * w),
+        1.0 - 2.0 * (x * x + y * y),
+    ]
+}
+
+/// What makes one shot differ from the base simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShotSettings {
+    pub number: usize,
+    /// The shot's own seed (from the plan's seed and the number).
+    pub seed: u64,
+    /// Spindle start and oscillation (degrees) of a rotation frame.
+    pub rotation: Option<(f64, f64)>,
+    /// Missetting angles (degrees) of a still's random orientation.
+    pub misset_deg: Option<[f64; 3]>,
+    /// Mean photon energy (eV).
+    pub energy_ev: Option<f64>,
+    /// Index into the plan's spectra.
+    pub spectrum: Option<usize>,
+    /// Crystal edge (mm).
+    pub crystal_size_mm: Option<f64>,
+    pub fluence_factor: f64,
+    /// Seed of the noise image (the reference generator's negative idum).
+    pub noise_seed: i64,
+}
+
+/// Settings of shot `number` (from 1; rotation frames first). `base_energy_ev` is the base
+/// simulation's photon energy.
+pub fn settings(plan: &Checked, number: usize, base_energy_ev: f64) -> ShotSettings {
+    let seed = shot_seed(plan.seed, number);
+    let noise_seed = -((Stream::new(seed, "noise").next_u64() % 2_147_483_646) as i64 + 1);
+    let mut s = ShotSettings { number, seed, rotation: None, misset_deg: None, energy_ev: None, spectrum: None, crystal_size_mm: None, fluence_factor: 1.0, noise_seed };
+    let nrot = plan.rotation_count();
+    if number <= nrot {
+        let r = plan.rotation.as_ref().expect("a rotation frame needs the rotation table");
+        s.rotation = Some((r.start + (number - 1) as f64 * r.width, r.width));
+        return s;
+    }
+    let still = number - nrot - 1;
+    let st = plan.stills.as_ref().expect("a still needs the stills table");
+    let u = uniform_rotation(&mut Stream::new(seed, "orientation"));
+    let m = crate::rng::umat2misset(&u);
+    s.misset_deg = Some([m[0] * RTD, m[1] * RTD, m[2] * RTD]);
+    if !st.spectra.is_empty() {
+        s.spectrum = Some(still % st.spectra.len());
+    }
+    if let Some(sd) = st.energy_jitter_ev {
+        s.energy_ev = Some(base_energy_ev + sd * Stream::new(seed, "energy").normal());
+    }
+    if let Some([lo, hi]) = st.crystal_size_um {
+        s.crystal_size_mm = Some((lo + (hi - lo) * Stream::new(seed, "size").uniform()) * 1e-3);
+    }
+    if let Some(sd) = st.fluence_jitter {
+        s.fluence_factor = (sd * Stream::new(seed, "fluence").normal() - 0.5 * sd * sd).exp();
+    }
+    s
+}
+
+/// The shot's experiment: the base flags with the shot's settings, the structure factors read
+/// once, and a spectrum in place of the base's single wavelength.
+pub fn experiment(base: &Options, s: &ShotSettings, structure: &Structure, spectra: &[Spectrum]) -> Result<Experiment> {
+    let mut o = base.clone();
+    if let Some((phi, osc)) = s.rotation {
+        o.phi = Some(phi);
+        o.osc = Some(osc);
+    }
+    if let Some(m) = s.misset_deg {
+        o.misset = Some(Misset::Angles(m));
+    }
+    if let Some(e) = s.energy_ev {
+        if !(e > 0.0) {
+            return Err(Error::new(format!("shot {}: energy jitter gives a photon energy of {e} eV (make energy_jitter_ev smaller)", s.number)));
+        }
+        o.lambda = Some(HC_EV_A / e);
+    }
+    if let Some(size) = s.crystal_size_mm {
+        (o.sample_x, o.sample_y, o.sample_z) = (Some(size), Some(size), Some(size));
+    }
+    let (mut exp, _) = crate::experiment::build_with_structure(&o, Some(structure))?;
+    exp.beam.fluence *= s.fluence_factor;
+    if let Some(k) = s.spectrum {
+        spectra[k].apply(&mut exp);
+    }
+    Ok(exp)
+}
+
+/// The base simulation's photon energy (eV).
+pub fn energy_of(exp: &Experiment) -> f64 {
+    HC_EV_A / (exp.beam.lambda0 * 1e10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_differ_per_shot_and_per_plan_seed() {
+        let a: Vec<u64> = (1..=100).map(|i| shot_seed(1, i)).collect();
+        let mut sorted = a.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 100);
+        assert_ne!(shot_seed(1, 5), shot_seed(2, 5));
+        assert_eq!(shot_seed(7, 3), shot_seed(7, 3));
+    }
+
+    #[test]
+    fn random_rotations_are_rotations_and_uniform() {
+        let mut s = Stream::new(42, "orientation");
+        // for a uniform rotation every column is uniform on the sphere: the mean of each
+        // matrix element is 0 and the mean of its square 1/3
+        let n = 20000;
+        let (mut mean, mut sq) = ([0.0; 9], [0.0; 9]);
+        for _ in 0..n {
+            let r = uniform_rotation(&mut s);
+            let det = r[0] * (r[4] * r[8] - r[5] * r[7]) - r[1] * (r[3] * r[8] - r[5] * r[6]) + r[2] * (r[3] * r[7] - r[4] * r[6]);
+            assert!((det - 1.0).abs() < 1e-12);
+            for k in 0..9 {
+                mean[k] += r[k] / n as f64;
+                sq[k] += r[k] * r[k] / n as f64;
+            }
+        }
+        for k in 0..9 {
+            assert!(mean[k].abs() < 0.02, "mean {k}: {}", mean[k]);
+            assert!((sq[k] - 1.0 / 3.0).abs() < 0.02, "square {k}: {}", sq[k]);
+        }
+    }
+
+    #[test]
+    fn normal_deviates_have_unit_variance() {
+        let mut s = Stream::new(9, "x");
+        let v: Vec<f64> = (0..20000).map(|_| s.normal()).collect();
+        let m = v.iter().sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64;
+        assert!(m.abs() < 0.03 && (var - 1.0).abs() < 0.05, "{m} {var}");
+    }
+}
