@@ -3,7 +3,7 @@
 //! Layers, top to bottom; a module uses only modules of its own layer or below, and the
 //! module graph has no cycles:
 //! - `refine` (losses, gradients, optimisers) and `output` (image files of a run);
-//! - `render` (chunked batches, or the `fused` CPU kernel), `model` (named parameters mapped
+//! - `render` (chunked batches, the `fused` CPU kernel, or the `gpu` lattice-sum kernel), `model` (named parameters mapped
 //!   onto the geometry with tensors) and `trace` (an independent scalar per-pixel check);
 //! - `geometry`: the experiment's continuous quantities as tensors;
 //! - `experiment`: the resolved experiment, built from `cli`'s options;
@@ -18,6 +18,7 @@ pub mod error;
 pub mod experiment;
 pub mod fused;
 pub mod geometry;
+pub mod gpu;
 pub mod io;
 pub mod model;
 pub mod output;

@@ -35,7 +35,8 @@ pub struct Renderer<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     /// The fused CPU kernel ([`crate::fused`]) for float64 renders on a CPU device without
-    /// autodiff; the tensor path otherwise.
+    /// autodiff, the lattice-sum kernel ([`crate::gpu`]) on a GPU device without autodiff; the
+    /// tensor path otherwise.
     Auto,
     /// Always the batched tensor path.
     Tensor,
@@ -195,6 +196,14 @@ impl<'a> Renderer<'a> {
                 Some(_) => (0..d.fpixels * d.spixels).filter(|&i| self.is_rendered(i)).count(),
             }
         };
+        if self.engine == Engine::Auto && !self.target.is_autodiff() {
+            if let Some(adapter) = &self.target.adapter {
+                // the lattice-sum kernel: geometry computed once, the image read back once
+                let values = crate::fused::KernelTensors::from_params(self.exp, params, &self.target).values();
+                crate::gpu::GpuLatticeSum::new(self.exp, &values, adapter).render(progress, sink);
+                return;
+            }
+        }
         let threads = self.threads.max(1).min(total.max(1));
         let fused = self.engine == Engine::Auto && !self.target.is_autodiff() && self.target.is_cpu_f64();
         // with several threads each gets its share of the memory budget

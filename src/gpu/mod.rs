@@ -1,0 +1,234 @@
+//! The forward render on a GPU: the lattice-sum kernel ([`kernel::lattice_sum`]) launched over
+//! the whole detector in as few dispatches as the device's limits allow.
+//!
+//! The kernel's inputs are the fused CPU kernel's ([`KernelValues`]: the geometry is computed
+//! once per render, from the parameter graph), uploaded once; the structure-factor table lives
+//! in device memory. Each launch writes one block of rows into its own device buffer, sized
+//! from the device's largest allocation and dispatch grid; all blocks stay on the device until
+//! the image is read back to be written.
+
+pub mod kernel;
+
+use burn::cubecl::client::Client;
+use burn::cubecl::prelude::*;
+use burn::cubecl::server::Handle;
+
+use crate::device::GpuAdapter;
+use crate::experiment::Experiment;
+use crate::fused::KernelValues;
+use crate::settings::Shape;
+use kernel::{geo, KernelConfig, SOURCE_STRIDE};
+
+/// Units per cube (workgroup) of the kernel.
+const CUBE_UNITS: u32 = 256;
+
+/// Kernel launches issued by this process (for the dispatch counts in reports/benchmarks.md).
+static LAUNCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Number of lattice-sum kernel launches issued so far in this process.
+pub fn launches() -> usize {
+    LAUNCHES.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// One experiment's kernel inputs, uploaded to the device.
+pub struct GpuLatticeSum<'a> {
+    exp: &'a Experiment,
+    client: Client,
+    cfg: KernelConfig,
+    geo: Handle,
+    sources: Handle,
+    cells: Handle,
+    fgrid: Handle,
+    fgrid_len: usize,
+    n_sources: u32,
+    n_orient: u32,
+    /// Largest number of pixels one launch computes.
+    max_pixels: usize,
+}
+
+/// The CubeCL client of the adapter burn uses for the same target.
+fn client_for(adapter: &GpuAdapter) -> Client {
+    use burn::cubecl::wgpu::{WgpuBackend, WgpuDevice, WgpuDeviceKind};
+    use burn::tensor::DeviceKind;
+    let kind = match adapter.kind {
+        DeviceKind::DiscreteGpu(i) => WgpuDeviceKind::DiscreteGpu(i),
+        DeviceKind::IntegratedGpu(i) => WgpuDeviceKind::IntegratedGpu(i),
+        DeviceKind::VirtualGpu(i) => WgpuDeviceKind::VirtualGpu(i),
+        DeviceKind::Cpu => WgpuDeviceKind::Cpu,
+        DeviceKind::Existing(id) => WgpuDeviceKind::Existing(id),
+        DeviceKind::DefaultDevice => WgpuDeviceKind::DefaultDevice,
+    };
+    burn::cubecl::Device::Wgpu(WgpuDevice::new(kind).on(WgpuBackend::Auto)).client()
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The scalar inputs in the kernel's layout ([`kernel::geo`]).
+fn scalars(exp: &Experiment, v: &KernelValues) -> Vec<f32> {
+    let mut g = vec![0.0f64; geo::LEN];
+    let put3 = |g: &mut Vec<f64>, at: usize, x: [f64; 3]| g[at..at + 3].copy_from_slice(&x);
+    put3(&mut g, geo::PIX0, v.pix0);
+    put3(&mut g, geo::FDET, v.fdet);
+    put3(&mut g, geo::SDET, v.sdet);
+    put3(&mut g, geo::ODET, v.odet);
+    put3(&mut g, geo::BEAM, exp.detector.beam_vector);
+    put3(&mut g, geo::N, v.n);
+    let cr = &exp.crystal;
+    for (i, s) in [cr.a_star, cr.b_star, cr.c_star].iter().enumerate() {
+        put3(&mut g, geo::STARS + 3 * i, *s);
+    }
+    g[geo::PIXEL] = v.pixel;
+    g[geo::CLOSE] = v.close;
+    g[geo::DISTANCE] = v.distance;
+    g[geo::KAHN] = v.kahn;
+    g[geo::DMIN] = exp.sampling.dmin;
+    g[geo::THICKSTEP] = exp.detector.thickstep;
+    g[geo::MU] = exp.detector.mu;
+    g[geo::SCALE] = v.scale;
+    g[geo::BG] = v.bg;
+    g[geo::FUDGE] = cr.fudge;
+    g[geo::DEFAULT_F] = exp.structure.default_f;
+    if let Some(grid) = &exp.structure.grid {
+        let r = [grid.h_min, grid.h_max, grid.k_min, grid.k_max, grid.l_min, grid.l_max];
+        for (i, x) in r.iter().enumerate() {
+            g[geo::GRID + i] = *x as f64;
+        }
+    }
+    g.iter().map(|&x| x as f32).collect()
+}
+
+impl<'a> GpuLatticeSum<'a> {
+    /// Upload the inputs `v` of experiment `exp` to `adapter`.
+    pub fn new(exp: &'a Experiment, v: &KernelValues, adapter: &GpuAdapter) -> Self {
+        let client = client_for(adapter);
+        let beam = &exp.beam;
+        let mut src = Vec::with_capacity(beam.sources.len() * SOURCE_STRIDE);
+        for (k, s) in beam.sources.iter().enumerate() {
+            let (inc, e_in, b_in) = s.incident_frame(beam.polar_vector);
+            src.extend(inc.iter().chain(&e_in).chain(&b_in).map(|&x| x as f32));
+            src.extend([v.lambda[k] as f32, v.factor[k] as f32]);
+        }
+        let cells: Vec<f32> = v.cells.iter().flat_map(|c| c.iter().flatten().map(|&x| x as f32)).collect();
+        let st = &exp.structure;
+        let grid_mode = match (&st.grid, v.fgrid.is_empty()) {
+            (Some(_), false) if st.interpolate => 2,
+            (Some(_), false) => 1,
+            _ => 0,
+        };
+        let table: Vec<f32> = if grid_mode > 0 { v.fgrid.iter().map(|&x| x as f32).collect() } else { vec![0.0] };
+        let det = &exp.detector;
+        let smp = &exp.sampling;
+        let cfg = KernelConfig {
+            shape: match exp.crystal.shape {
+                Shape::Square => 0,
+                Shape::Round => 1,
+                Shape::Gauss => 2,
+                Shape::Tophat => 3,
+            },
+            oversample: smp.oversample.max(1) as u32,
+            layers: det.thicksteps.max(1) as u32,
+            curved: det.curved,
+            point_pixel: det.point_pixel,
+            thick: det.thick > 0.0,
+            oversample_thick: smp.oversample_thick,
+            oversample_polar: smp.oversample_polar,
+            oversample_omega: smp.oversample_omega,
+            nopolar: beam.nopolar,
+            dmin: smp.dmin > 0.0,
+            grid: grid_mode,
+            background: v.bg != 0.0,
+        };
+        let props = client.properties();
+        let (max_x, max_y, _) = props.hardware.max_cube_count;
+        let by_memory = (props.memory.max_page_size / 4) as usize;
+        let by_grid = max_x as usize * max_y.max(1) as usize * CUBE_UNITS as usize;
+        // never more than 2^31 pixels: the kernel indexes with u32
+        let max_pixels = by_memory.min(by_grid).min(1 << 31).max(CUBE_UNITS as usize);
+        GpuLatticeSum {
+            exp,
+            geo: client.create_from_slice(&f32_bytes(&scalars(exp, v))),
+            sources: client.create_from_slice(&f32_bytes(&src)),
+            cells: client.create_from_slice(&f32_bytes(&cells)),
+            fgrid: client.create_from_slice(&f32_bytes(&table)),
+            fgrid_len: table.len(),
+            client,
+            cfg,
+            n_sources: beam.sources.len() as u32,
+            n_orient: v.cells.len() as u32,
+            max_pixels,
+        }
+    }
+
+    /// Pixels per launch (at most).
+    pub fn max_pixels(&self) -> usize {
+        self.max_pixels
+    }
+
+    /// Render the ROI box: launch the kernel on blocks of rows, then read every block back and
+    /// hand each rendered pixel's value to `sink(index, value)` (masked pixels are skipped).
+    pub fn render(&self, mut progress: impl FnMut(usize, usize), mut sink: impl FnMut(usize, f64)) {
+        let det = &self.exp.detector;
+        let clip = |lo: i64, hi: i64, n: usize| (lo.max(0) as usize, hi.min(n as i64 - 1));
+        let (fa, fb) = clip(det.roi[0], det.roi[1], det.fpixels);
+        let (sa, sb) = clip(det.roi[2], det.roi[3], det.spixels);
+        if fb < fa as i64 || sb < sa as i64 {
+            return;
+        }
+        let (fb, sb) = (fb as usize, sb as usize);
+        let width = fb - fa + 1;
+        let rows_per_block = (self.max_pixels / width).max(1);
+        let mut blocks = Vec::new();
+        let mut s = sa;
+        while s <= sb {
+            let rows = rows_per_block.min(sb + 1 - s);
+            blocks.push((s, rows, self.launch(fa, s, width, rows)));
+            s += rows;
+        }
+        let total = width * (sb + 1 - sa);
+        let mut done = 0;
+        for (s0, rows, handle) in blocks {
+            let bytes = self.client.read_one_unchecked(handle);
+            for (i, chunk) in bytes.chunks_exact(4).take(rows * width).enumerate() {
+                let idx = (s0 + i / width) * det.fpixels + fa + i % width;
+                if self.exp.is_rendered(idx) {
+                    sink(idx, f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) as f64);
+                }
+            }
+            done += rows * width;
+            progress(done, total);
+        }
+    }
+
+    /// Launch the kernel on `rows` rows of `width` pixels from (`f0`, `s0`); returns the
+    /// device buffer its values go to.
+    fn launch(&self, f0: usize, s0: usize, width: usize, rows: usize) -> Handle {
+        let count = width * rows;
+        let out = self.client.empty(count * 4);
+        let (max_x, _, _) = self.client.properties().hardware.max_cube_count;
+        let cubes = count.div_ceil(CUBE_UNITS as usize);
+        let cx = cubes.min(max_x as usize).max(1);
+        let cy = cubes.div_ceil(cx).max(1);
+        let arg = |h: &Handle, n: usize| unsafe { BufferArg::from_raw_parts(h.clone(), n) };
+        LAUNCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        kernel::lattice_sum::launch(
+            &self.client,
+            CubeCount::Static(cx as u32, cy as u32, 1),
+            CubeDim::new_1d(CUBE_UNITS),
+            arg(&self.geo, geo::LEN),
+            arg(&self.sources, self.n_sources as usize * SOURCE_STRIDE),
+            arg(&self.cells, self.n_orient as usize * 9),
+            arg(&self.fgrid, self.fgrid_len),
+            arg(&out, count),
+            f0 as u32,
+            s0 as u32,
+            width as u32,
+            count as u32,
+            self.n_sources,
+            self.n_orient,
+            self.cfg,
+        );
+        out
+    }
+}
