@@ -184,7 +184,16 @@ impl<'a> Renderer<'a> {
 
     /// Render every rendered pixel, handing each value to `sink(index, value)` on this thread.
     /// Blocks of pixels are evaluated on `threads` worker threads.
-    pub fn render_into(&self, params: &Geometry, mut progress: impl FnMut(usize, usize), mut sink: impl FnMut(usize, f64)) {
+    pub fn render_into(&self, params: &Geometry, progress: impl FnMut(usize, usize), sink: impl FnMut(usize, f64)) {
+        if self.target.on_gpu {
+            let what = if self.engine == Engine::Auto && !self.target.is_autodiff() { "lattice-sum kernel" } else { "batched tensor path" };
+            crate::gpu::with_dispatch_count(what, || self.render_blocks(params, progress, sink));
+        } else {
+            self.render_blocks(params, progress, sink);
+        }
+    }
+
+    fn render_blocks(&self, params: &Geometry, mut progress: impl FnMut(usize, usize), mut sink: impl FnMut(usize, f64)) {
         let total = {
             let d = &self.exp.detector;
             match &self.exp.mask {

@@ -30,6 +30,33 @@ pub fn launches() -> usize {
     LAUNCHES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Environment variable: when set (not empty or 0), a GPU render reports on stderr how many
+/// kernels it dispatched (every CubeCL launch of the process during the render, burn's included).
+pub const COUNT_DISPATCHES_ENV: &str = "NANOBRAGG_COUNT_DISPATCHES";
+
+struct LaunchCounter(std::sync::atomic::AtomicUsize);
+
+impl burn::cubecl::logging::LaunchObserver for LaunchCounter {
+    fn launched(&self, _kernel: &'static str) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Run `f`, reporting on stderr the kernel dispatches it caused when [`COUNT_DISPATCHES_ENV`]
+/// asks for it.
+pub fn with_dispatch_count<R>(what: &str, f: impl FnOnce() -> R) -> R {
+    let asked = std::env::var(COUNT_DISPATCHES_ENV).map(|v| !v.is_empty() && v != "0").unwrap_or(false);
+    if !asked {
+        return f();
+    }
+    let counter = std::sync::Arc::new(LaunchCounter(std::sync::atomic::AtomicUsize::new(0)));
+    let guard = burn::cubecl::logging::LaunchObservation::new(counter.clone());
+    let out = f();
+    drop(guard);
+    eprintln!("GPU dispatches ({what}): {}", counter.0.load(std::sync::atomic::Ordering::Relaxed));
+    out
+}
+
 /// One experiment's kernel inputs, uploaded to the device.
 pub struct GpuLatticeSum<'a> {
     exp: &'a Experiment,
