@@ -57,7 +57,10 @@ impl<'a> Renderer<'a> {
         Renderer {
             exp,
             target: device.clone(),
-            chunk_elements: DEFAULT_CHUNK_ELEMENTS,
+            chunk_elements: match &device.adapter {
+                Some(adapter) => crate::gpu::batch_elements(adapter),
+                None => DEFAULT_CHUNK_ELEMENTS,
+            },
             n_orient: exp.crystal.phisteps * exp.crystal.mosaic_umats.len().max(1),
             threads: 1,
             engine: Engine::Auto,

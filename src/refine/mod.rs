@@ -207,6 +207,11 @@ impl<'a> Evaluator<'a> {
         let dev = self.target.clone();
         let pt = ParamTensors::new(values, &[], &dev);
         let params: Geometry = build_params(self.exp, &pt, VectorParams::from_experiment(self.exp, &dev, false, false), &dev);
+        if let (Some(adapter), false) = (&dev.adapter, self.force_tensor) {
+            // the lattice-sum kernel on the GPU
+            let inputs = KernelTensors::from_params(self.exp, &params, &dev).values();
+            return crate::gpu::GpuLatticeSum::new(self.exp, &inputs, adapter).pixels(&self.pixels);
+        }
         self.map_chunks(&dev, |r, _, chunk| to_vec(r.render_pixels(&params, chunk))).concat()
     }
 
