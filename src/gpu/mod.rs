@@ -31,29 +31,56 @@ pub fn launches() -> usize {
 }
 
 /// Environment variable: when set (not empty or 0), a GPU render reports on stderr how many
-/// kernels it dispatched (every CubeCL launch of the process during the render, burn's included).
+/// kernels it dispatched (every CubeCL launch of the process during the render, burn's
+/// included); set to `time`, it also times every kernel (each launch then waits for the
+/// previous one) and reports the summed kernel time.
 pub const COUNT_DISPATCHES_ENV: &str = "NANOBRAGG_COUNT_DISPATCHES";
 
-struct LaunchCounter(std::sync::atomic::AtomicUsize);
+#[derive(Default)]
+struct LaunchCounter {
+    launches: std::sync::atomic::AtomicUsize,
+    timed: bool,
+    /// Summed kernel time (ns) and whether every measurement came from device timestamps.
+    nanos: std::sync::atomic::AtomicU64,
+    host_timed: std::sync::atomic::AtomicBool,
+}
 
 impl burn::cubecl::logging::LaunchObserver for LaunchCounter {
     fn launched(&self, _kernel: &'static str) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.launches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn timing(&self) -> burn::cubecl::logging::TimingRequest {
+        if self.timed {
+            burn::cubecl::logging::TimingRequest::Resolved
+        } else {
+            burn::cubecl::logging::TimingRequest::None
+        }
+    }
+    fn timed(&self, _kernel: &'static str, duration: burn::cubecl::logging::Duration, method: burn::cubecl::logging::TimingMethod) {
+        self.nanos.fetch_add(duration.as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        if method != burn::cubecl::logging::TimingMethod::Device {
+            self.host_timed.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
-/// Run `f`, reporting on stderr the kernel dispatches it caused when [`COUNT_DISPATCHES_ENV`]
-/// asks for it.
+/// Run `f`, reporting on stderr the kernel dispatches it caused (and their time) when
+/// [`COUNT_DISPATCHES_ENV`] asks for it.
 pub fn with_dispatch_count<R>(what: &str, f: impl FnOnce() -> R) -> R {
-    let asked = std::env::var(COUNT_DISPATCHES_ENV).map(|v| !v.is_empty() && v != "0").unwrap_or(false);
-    if !asked {
+    let asked = std::env::var(COUNT_DISPATCHES_ENV).unwrap_or_default();
+    if asked.is_empty() || asked == "0" {
         return f();
     }
-    let counter = std::sync::Arc::new(LaunchCounter(std::sync::atomic::AtomicUsize::new(0)));
+    let counter = std::sync::Arc::new(LaunchCounter { timed: asked == "time", ..Default::default() });
     let guard = burn::cubecl::logging::LaunchObservation::new(counter.clone());
     let out = f();
     drop(guard);
-    eprintln!("GPU dispatches ({what}): {}", counter.0.load(std::sync::atomic::Ordering::Relaxed));
+    let ordering = std::sync::atomic::Ordering::Relaxed;
+    eprintln!("GPU dispatches ({what}): {}", counter.launches.load(ordering));
+    if counter.timed {
+        let how = if counter.host_timed.load(ordering) { "host-timed around each kernel" } else { "device timestamps" };
+        eprintln!("GPU kernel time ({what}): {:.3} ms ({how})", counter.nanos.load(ordering) as f64 * 1e-6);
+    }
     out
 }
 
