@@ -11,7 +11,7 @@
 #   tools/gpu_bench.sh --prepare            # here, before lending: build and stage for carrying
 #
 # A lent device machine reaches no network: --prepare builds the release binary and fetches the
-# Vulkan loader packages on this machine into .gpu-bench/ (git-ignored locally); carry that
+# Vulkan loader packages on this machine into .gpu-bench/ (git-ignored); carry that
 # folder with the run (`carry: [".gpu-bench"]`) and the script uses them. Without a staged
 # binary it builds with cargo; without a Vulkan loader it installs one (apt-get) or unpacks the
 # staged packages; it points the loader at the NVIDIA driver's ICD where the driver keeps it
@@ -48,14 +48,16 @@ case_args() {
 if [ "$PREPARE" = 1 ]; then
     set -e
     mkdir -p "$STAGE/debs"
-    grep -qx '/.gpu-bench/' "$ROOT/.git/info/exclude" 2>/dev/null || echo '/.gpu-bench/' >>"$ROOT/.git/info/exclude" || true
     (cd "$ROOT" && cargo build --release)
     BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/nanobragg"
     cp "$BIN" "$STAGE/nanobragg"
     strip "$STAGE/nanobragg" 2>/dev/null || true
-    o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/gpu-bench-apt'
-    mkdir -p /tmp/gpu-bench-apt/partial
-    apt-get $o update >/dev/null && (cd "$STAGE/debs" && apt-get $o download libvulkan1 >/dev/null)
+    # the Vulkan loader as a package to unpack there (the NVIDIA driver brings its own ICD)
+    (cd "$STAGE/debs" && apt-get download libvulkan1 >/dev/null 2>&1) || {
+        o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/gpu-bench-apt'
+        mkdir -p /tmp/gpu-bench-apt/partial
+        apt-get $o update >/dev/null 2>&1 && (cd "$STAGE/debs" && apt-get $o download libvulkan1 >/dev/null 2>&1)
+    } || echo "gpu_bench.sh: could not download libvulkan1; the device machine must have a Vulkan loader" >&2
     du -sh "$STAGE"
     echo "staged in $STAGE: carry '.gpu-bench' and run: tools/gpu_bench.sh"
     exit 0
@@ -91,7 +93,10 @@ fi
 
 # 2. the binary
 BIN="${NB_BIN:-}"
-if [ -z "$BIN" ] && [ -x "$STAGE/nanobragg" ]; then BIN="$STAGE/nanobragg"; fi
+if [ -z "$BIN" ] && [ -x "$STAGE/nanobragg" ]; then
+    # a binary staged on another machine may not run on this one's system libraries
+    if "$STAGE/nanobragg" --version >/dev/null 2>&1; then BIN="$STAGE/nanobragg"; else log "the staged binary does not run here"; fi
+fi
 if [ -z "$BIN" ]; then
     log "building (cargo build --release)"
     (cd "$ROOT" && cargo build --release -q) || { echo "gpu_bench.sh: build failed" >&2; exit 1; }
