@@ -101,6 +101,15 @@ fn run(args: &[String]) -> Result<()> {
     output::check_writable(&wanted.into_iter().flatten().collect::<Vec<_>>())?;
     // decide every output name before rendering, so a bad name fails before any work
     let floatfile = o.floatfile.clone().unwrap_or_else(|| "floatimage.bin".to_string());
+    // the device before any output (a missing GPU adapter must leave no file behind)
+    let dev = if o.gpu {
+        if o.precision == Some(device::Precision::F64) {
+            return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
+        }
+        device::Target::gpu()?
+    } else {
+        device::Target::cpu(o.precision.unwrap_or(device::Precision::F64))
+    };
     let out = std::io::stdout();
     let mut out = out.lock();
     let _ = writeln!(out, "nanobragg (nanoBragg-compatible diffraction simulator)");
@@ -124,14 +133,6 @@ fn run(args: &[String]) -> Result<()> {
         }
     }
 
-    let dev = if o.gpu {
-        if o.precision == Some(device::Precision::F64) {
-            return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
-        }
-        device::Target::gpu()?
-    } else {
-        device::Target::cpu(o.precision.unwrap_or(device::Precision::F64))
-    };
     let mut renderer = Renderer::new(&exp, &dev);
     if let Some(n) = o.chunk_elements {
         renderer = renderer.with_chunk_elements(n);
