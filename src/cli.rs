@@ -642,8 +642,13 @@ fn engine_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
             let v = a.value(f, "'cpu' or 'gpu'")?;
             o.gpu = match v {
                 "gpu" => true,
+                // a software Vulkan driver may stand in for a GPU only when asked
+                "gpu:software" => {
+                    crate::device::allow_software_gpu();
+                    true
+                }
                 "cpu" => false,
-                _ => return Err(Error::new(format!("-device: expected 'cpu' or 'gpu', got '{v}'"))),
+                _ => return Err(Error::new(format!("-device: expected 'cpu', 'gpu' or 'gpu:software', got '{v}'"))),
             };
         }
         "-precision" => {

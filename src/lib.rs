@@ -5,7 +5,7 @@
 //! - `session` (a render as a library call: settings in, image and output files out);
 //! - `batch` (many images from a plan, on one process or under MPI), `refine` (losses,
 //!   gradients, optimisers) and `output` (image files of a run);
-//! - `render` (chunked batches, or the `fused` CPU kernel), `model` (named parameters mapped
+//! - `render` (chunked batches, the `fused` CPU kernel, or the `gpu` lattice-sum kernel), `model` (named parameters mapped
 //!   onto the geometry with tensors) and `trace` (an independent scalar per-pixel check);
 //! - `geometry`: the experiment's continuous quantities as tensors;
 //! - `experiment`: the resolved experiment, built from `cli`'s options;
@@ -22,6 +22,7 @@ pub mod error;
 pub mod experiment;
 pub mod fused;
 pub mod geometry;
+pub mod gpu;
 pub mod io;
 pub mod model;
 pub mod output;

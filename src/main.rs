@@ -106,6 +106,15 @@ fn run(args: &[String]) -> Result<()> {
     let wanted = [Some(floatfile.as_str()), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
     let names: Vec<String> = wanted.into_iter().flatten().flat_map(|f| (0..n_panels).map(move |i| output::panel_file_name(f, i, n_panels))).collect();
     output::check_writable(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
+    // the device before any output (a missing GPU adapter must leave no file behind)
+    let dev = if o.gpu {
+        if o.precision == Some(device::Precision::F64) {
+            return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
+        }
+        device::Target::gpu()?
+    } else {
+        device::Target::cpu(o.precision.unwrap_or(device::Precision::F64))
+    };
     let out = std::io::stdout();
     let mut out = out.lock();
     let _ = writeln!(out, "nanobragg (nanoBragg-compatible diffraction simulator)");
@@ -128,14 +137,6 @@ fn run(args: &[String]) -> Result<()> {
             }
         }
     }
-    let dev = if o.gpu {
-        if o.precision == Some(device::Precision::F64) {
-            return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
-        }
-        device::Target::gpu()?
-    } else {
-        device::Target::cpu(o.precision.unwrap_or(device::Precision::F64))
-    };
     let panels: Vec<Experiment> = if n_panels == 1 { vec![] } else { (0..n_panels).map(|i| exp.panel(i)).collect() };
     let panel = |i: usize| if n_panels == 1 { &exp } else { &panels[i] };
     let mut meter = nanobragg::progress::Meter::new(o.progress);

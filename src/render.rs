@@ -35,7 +35,8 @@ pub struct Renderer<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     /// The fused CPU kernel ([`crate::fused`]) for float64 renders on a CPU device without
-    /// autodiff; the tensor path otherwise.
+    /// autodiff, the lattice-sum kernel ([`crate::gpu`]) on a GPU device without autodiff; the
+    /// tensor path otherwise.
     Auto,
     /// Always the batched tensor path.
     Tensor,
@@ -56,7 +57,10 @@ impl<'a> Renderer<'a> {
         Renderer {
             exp,
             target: device.clone(),
-            chunk_elements: DEFAULT_CHUNK_ELEMENTS,
+            chunk_elements: match &device.adapter {
+                Some(adapter) => crate::gpu::batch_elements(adapter),
+                None => DEFAULT_CHUNK_ELEMENTS,
+            },
             n_orient: exp.crystal.phisteps * exp.crystal.mosaic_umats.len().max(1),
             threads: 1,
             engine: Engine::Auto,
@@ -183,7 +187,16 @@ impl<'a> Renderer<'a> {
 
     /// Render every rendered pixel, handing each value to `sink(index, value)` on this thread.
     /// Blocks of pixels are evaluated on `threads` worker threads.
-    pub fn render_into(&self, params: &Geometry, mut progress: impl FnMut(usize, usize), mut sink: impl FnMut(usize, f64)) {
+    pub fn render_into(&self, params: &Geometry, progress: impl FnMut(usize, usize), sink: impl FnMut(usize, f64)) {
+        if self.target.on_gpu {
+            let what = if self.engine == Engine::Auto && !self.target.is_autodiff() { "lattice-sum kernel" } else { "batched tensor path" };
+            crate::gpu::with_dispatch_count(what, || self.render_blocks(params, progress, sink));
+        } else {
+            self.render_blocks(params, progress, sink);
+        }
+    }
+
+    fn render_blocks(&self, params: &Geometry, mut progress: impl FnMut(usize, usize), mut sink: impl FnMut(usize, f64)) {
         let total = {
             let d = &self.exp.detector;
             match &self.exp.mask {
@@ -195,6 +208,14 @@ impl<'a> Renderer<'a> {
                 Some(_) => (0..d.fpixels * d.spixels).filter(|&i| self.is_rendered(i)).count(),
             }
         };
+        if self.engine == Engine::Auto && !self.target.is_autodiff() {
+            if let Some(adapter) = &self.target.adapter {
+                // the lattice-sum kernel: geometry computed once, the image read back once
+                let values = crate::fused::KernelTensors::from_params(self.exp, params, &self.target).values();
+                crate::gpu::GpuLatticeSum::new(self.exp, &values, adapter).render(progress, sink);
+                return;
+            }
+        }
         let threads = self.threads.max(1).min(total.max(1));
         let fused = self.engine == Engine::Auto && !self.target.is_autodiff() && self.target.is_cpu_f64();
         // with several threads each gets its share of the memory budget

@@ -195,8 +195,12 @@ fn build(sim: &[String], run: &RunFileOpts) -> Result<Option<crate::experiment::
 fn parse_device(v: &str) -> Result<bool> {
     match v {
         "gpu" => Ok(true),
+        "gpu:software" => {
+            crate::device::allow_software_gpu();
+            Ok(true)
+        }
         "cpu" => Ok(false),
-        _ => Err(Error::new(format!("--device: expected cpu or gpu, got '{v}'"))),
+        _ => Err(Error::new(format!("--device: expected cpu, gpu or gpu:software, got '{v}'"))),
     }
 }
 

@@ -277,6 +277,18 @@ impl<'a> Evaluator<'a> {
             let exp = self.panel(i);
             build_params(exp, &pt, self.vector_params(&dev, false, false), &dev)
         }).collect();
+        if let (Some(adapter), false) = (&dev.adapter, self.force_tensor) {
+            // the lattice-sum kernel on the GPU, panel by panel
+            return self
+                .panel_runs()
+                .into_iter()
+                .flat_map(|(i, _, own)| {
+                    let exp = self.panel(i);
+                    let inputs = KernelTensors::from_params(exp, &geometry[i], &dev).values();
+                    crate::gpu::GpuLatticeSum::new(exp, &inputs, adapter).pixels(&own)
+                })
+                .collect();
+        }
         self.map_chunks(&dev, |r, i, _, chunk| to_vec(r.render_pixels(&geometry[i], chunk))).concat()
     }
 
