@@ -2,7 +2,8 @@
 //!
 //! Layers, top to bottom; a module uses only modules of its own layer or below, and the
 //! module graph has no cycles:
-//! - `refine` (losses, gradients, optimisers) and `output` (image files of a run);
+//! - `refine` (losses, gradients, optimisers), `output` (image files of a run) and `export`
+//!   (CBF, NeXus and DIALS experiment-list files, in DIALS' frame);
 //! - `render` (chunked batches, or the `fused` CPU kernel), `model` (named parameters mapped
 //!   onto the geometry with tensors) and `trace` (an independent scalar per-pixel check);
 //! - `geometry`: the experiment's continuous quantities as tensors;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod device;
 pub mod error;
 pub mod experiment;
+pub mod export;
 pub mod fused;
 pub mod geometry;
 pub mod io;

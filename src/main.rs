@@ -99,6 +99,7 @@ fn run(args: &[String]) -> Result<()> {
     let trace_requests = nanobragg::trace::requests(&o, &exp)?;
     let wanted = [o.floatfile.as_deref().or(Some("floatimage.bin")), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
     output::check_writable(&wanted.into_iter().flatten().collect::<Vec<_>>())?;
+    nanobragg::export::check_requests(&o, &exp)?;
     // decide every output name before rendering, so a bad name fails before any work
     let floatfile = o.floatfile.clone().unwrap_or_else(|| "floatimage.bin".to_string());
     let out = std::io::stdout();
@@ -171,7 +172,15 @@ fn run(args: &[String]) -> Result<()> {
     let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
     let adc = o.adc.unwrap_or(40.0);
     let iscale = output::int_scale(o.scale, &stats);
-    let header = output::smv_header_lines(&exp);
+    let header = if o.smv_header_dials {
+        let (lines, exact) = output::smv_header_lines_dials(&exp, adc);
+        if !exact && (o.intfile.is_some() || o.noisefile.is_some()) {
+            eprintln!("WARNING: -smv_header dials: dxtbx's SMV reader assumes an unrotated detector in the MOSFLM frame; use -cbffile or -nxsfile for this geometry");
+        }
+        lines
+    } else {
+        output::smv_header_lines(&exp)
+    };
     let (fp, sp) = (exp.detector.fpixels, exp.detector.spixels);
     if let Some(intfile) = &o.intfile {
         let _ = writeln!(out, "intfile_scale = {}", fmt_g(iscale));
@@ -187,13 +196,17 @@ fn run(args: &[String]) -> Result<()> {
         io::pgm::write_pgm(Path::new(&pgmfile), fp, sp, pscale, &bytes)?;
         let _ = writeln!(out, "writing {pgmfile} as 1-byte integers");
     }
+    let noise_seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
     if let Some(noisefile) = o.noisefile.clone().filter(|_| !o.nonoise) {
-        let seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
+        let seed = noise_seed;
         let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
         let (data, photons, overloads) = output::noise_image(&exp, &image, adc, seed);
         let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", photons);
         io::smv::write_smv(Path::new(&noisefile), &header, fp, sp, &data)?;
         let _ = writeln!(out, "writing {noisefile} as 2-byte integers");
+    }
+    for line in nanobragg::export::write_requested(&o, &exp, &[&image], iscale, adc, noise_seed)? {
+        let _ = writeln!(out, "{line}");
     }
     Ok(())
 }

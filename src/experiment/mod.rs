@@ -12,6 +12,7 @@ mod build;
 pub mod crystal;
 mod detector;
 mod inputs;
+pub mod lab;
 mod sampling;
 pub mod sources;
 mod structure;

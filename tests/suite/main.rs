@@ -3,6 +3,7 @@
 mod cli_errors;
 mod cli_help;
 mod common;
+mod dials;
 mod fabio;
 mod gpu;
 mod gradients;
