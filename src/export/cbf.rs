@@ -118,7 +118,8 @@ fn beam_and_scan_text(out: &mut String, lab: &LabGeometry) {
         num(angle),
         num(b.wavelength)
     );
-    if lab.scan.is_some() {
+    {
+        // a goniometer even for a still image: dxtbx's full-CBF readers build one from it
         out.push_str(
             "_diffrn_measurement.diffrn_id DS1\n_diffrn_measurement.id GONIOMETER\n_diffrn_measurement.method rotation\n\
              _diffrn_measurement.number_of_axes 1\n\n_diffrn_measurement_axis.measurement_id GONIOMETER\n\
@@ -144,9 +145,7 @@ fn detector_text(out: &mut String, lab: &LabGeometry) {
     let mut detector_axes = Vec::new();
     let mut axes = vec!["SOURCE general source . ".to_string() + &vec3(lab.beam.direction) + " 0 0 0"];
     axes.push("GRAVITY general gravity . 0 -1 0 0 0 0".into());
-    if lab.scan.is_some() {
-        axes.push(format!("PHI rotation goniometer . {} 0 0 0", vec3(lab.rotation_axis)));
-    }
+    axes.push(format!("PHI rotation goniometer . {} 0 0 0", vec3(lab.rotation_axis)));
     let (mut elements, mut frames, mut frame_axes, mut lists, mut list_axes) = (vec![], vec![], vec![], vec![], vec![]);
     // cbflib looks every detector axis up in the scan's axis settings too
     let mut scan_axes = Vec::new();
@@ -188,10 +187,10 @@ fn detector_text(out: &mut String, lab: &LabGeometry) {
          _diffrn_scan_frame.frame_id FRAME1\n_diffrn_scan_frame.frame_number 1\n_diffrn_scan_frame.integration_time 1.0\n\
          _diffrn_scan_frame.scan_id SCAN1\n_diffrn_scan_frame.date 1970-01-01T00:00:00\n\n"
     );
-    if let Some(s) = &lab.scan {
-        scan_axes.insert(0, format!("PHI SCAN1 {} {} {} 0 0 0", num(s.start), num(s.width), num(s.width)));
-        frame_axes.insert(0, format!("FRAME1 PHI {} 0", num(s.start)));
-    }
+    // a still image is a zero-width rotation at phi = 0
+    let (start, width) = lab.scan.as_ref().map(|s| (s.start, s.width)).unwrap_or((0.0, 0.0));
+    scan_axes.insert(0, format!("PHI SCAN1 {} {} {} 0 0 0", num(start), num(width), num(width)));
+    frame_axes.insert(0, format!("FRAME1 PHI {} 0", num(start)));
     let scan_columns = ["axis_id", "scan_id", "angle_start", "angle_range", "angle_increment", "displacement_start", "displacement_range", "displacement_increment"];
     cif_loop(out, "diffrn_scan_axis", &scan_columns, &scan_axes);
     cif_loop(out, "diffrn_scan_frame_axis", &["frame_id", "axis_id", "angle", "displacement"], &frame_axes);

@@ -113,6 +113,15 @@ fn unwritable_export_paths_fail_before_any_output() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("x.nxs"));
     assert!(!d.join("f.bin").exists() && !d.join("x.nxs").exists());
+    // a NeXus series continues only where its scan ends
+    let series = "-cell 40 50 60 90 90 90 -default_F 1 -N 1 -detpixels 16 -noprogress -osc 1 -nxsfile s.nxs -nxs_append";
+    run_ok(&d, &words(&format!("{series} -phi 0 -floatfile g.bin")));
+    run_ok(&d, &words(&format!("{series} -phi 1 -floatfile g.bin")));
+    let out = run_in(&d, &format!("{series} -phi 5 -floatfile f.bin"));
+    assert!(!out.status.success(), "a gap in the series must be refused");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("s.nxs") && err.contains("ends at 2"), "{err}");
+    assert!(!d.join("f.bin").exists(), "no output may be written");
     let _ = std::fs::remove_dir_all(&d);
 }
 
