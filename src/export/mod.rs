@@ -49,8 +49,9 @@ pub fn write_requested(o: &Options, exp: &Experiment, images: &[&[f32]], scale: 
     let smv = if noise { o.noisefile.as_deref() } else { o.intfile.as_deref() };
     let req = Requests { cbffile: o.cbffile.as_deref(), nxsfile: o.nxsfile.as_deref(), write_expt: o.write_expt.as_deref(), nxs_append: o.nxs_append, smv };
     if noise && (o.cbffile.is_some() || o.nxsfile.is_some()) {
-        // one panel today: the noise generator runs over the panel's pixels in order
-        let photons = crate::output::poisson_photons(exp, images[0], noise_seed);
+        // one panel today, whose photons are the noise image's (same generator, same seed);
+        // with several panels this must follow however the noise images draw theirs
+        let photons = vec![crate::output::poisson_photons(exp, images[0], noise_seed)];
         return write_all(&req, exp, images, &Counts::Noise(&photons, adc));
     }
     write_all(&req, exp, images, &Counts::Scaled { scale, adc })
@@ -64,12 +65,12 @@ pub const INT32_IMAGE_MAX: f64 = 2147483646.0;
 pub enum Counts<'a> {
     /// The float image scaled as `-intfile` does: value x scale + adc.
     Scaled { scale: f64, adc: f64 },
-    /// Poisson photon counts (from the run's noise generator) plus adc.
-    Noise(&'a [f64], f64),
+    /// Poisson photon counts of each panel (from the run's noise generator) plus adc.
+    Noise(&'a [Vec<f64>], f64),
 }
 
-/// The 32-bit pixel values of one panel's image.
-pub fn int32_counts(exp: &Experiment, image: &[f32], counts: &Counts) -> Vec<i32> {
+/// The 32-bit pixel values of panel `panel`'s image.
+pub fn int32_counts(exp: &Experiment, panel: usize, image: &[f32], counts: &Counts) -> Vec<i32> {
     let clip = |t: f64| t.clamp(0.0, INT32_IMAGE_MAX);
     (0..image.len())
         .map(|i| {
@@ -79,7 +80,7 @@ pub fn int32_counts(exp: &Experiment, image: &[f32], counts: &Counts) -> Vec<i32
             match counts {
                 // rounded in single precision, as the SMV image is, so the two agree
                 Counts::Scaled { scale, adc } => ((clip(image[i] as f64 * scale + adc) + 0.5) as f32).floor() as i32,
-                Counts::Noise(photons, adc) => clip(photons[i] + adc) as i32,
+                Counts::Noise(photons, adc) => clip(photons[panel][i] + adc) as i32,
             }
         })
         .collect()
@@ -108,7 +109,7 @@ pub fn write_all(req: &Requests, exp: &Experiment, images: &[&[f32]], counts: &C
             p.trusted_range = [-1.0, INT32_IMAGE_MAX];
         }
     }
-    let data: Vec<Vec<i32>> = images.iter().map(|im| int32_counts(exp, im, counts)).collect();
+    let data: Vec<Vec<i32>> = images.iter().enumerate().map(|(k, im)| int32_counts(exp, k, im, counts)).collect();
     let refs: Vec<&[i32]> = data.iter().map(|v| v.as_slice()).collect();
     if let Some(name) = req.cbffile {
         cbf::write_cbf(Path::new(name), &lab, &refs)?;
