@@ -110,6 +110,14 @@ pub struct Options {
     pub intfile: Option<String>,
     pub noisefile: Option<String>,
     pub pgmfile: Option<String>,
+    /// CBF, NeXus (NXmx) and DIALS experiment-list outputs (`-cbffile`, `-nxsfile`, `-write_expt`).
+    pub cbffile: Option<String>,
+    pub nxsfile: Option<String>,
+    pub write_expt: Option<String>,
+    /// `-nxs_append`: add the image as the next frame of an existing `-nxsfile` series.
+    pub nxs_append: bool,
+    /// `-smv_header dials`: SMV headers whose keys dxtbx interprets as we mean them.
+    pub smv_header_dials: bool,
     pub scale: Option<f64>,
     pub pgmscale: Option<f64>,
     pub adc: Option<f64>,
@@ -595,6 +603,17 @@ fn output_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
         "-intfile" | "-intimage" => o.intfile = Some(a.s(f)?),
         "-noisefile" | "-noiseimage" => o.noisefile = Some(a.s(f)?),
         "-pgmfile" | "-pgmimage" => o.pgmfile = Some(a.s(f)?),
+        "-cbffile" => o.cbffile = Some(a.s(f)?),
+        "-nxsfile" => o.nxsfile = Some(a.s(f)?),
+        "-write_expt" => o.write_expt = Some(a.s(f)?),
+        "-nxs_append" => o.nxs_append = true,
+        "-smv_header" => {
+            o.smv_header_dials = match a.value(f, "'c' or 'dials'")? {
+                "dials" => true,
+                "c" => false,
+                v => return Err(Error::new(format!("-smv_header: expected 'c' or 'dials', got '{v}'"))),
+            }
+        }
         "-scale" => o.scale = Some(a.f(f)?),
         "-pgmscale" => o.pgmscale = Some(a.f(f)?),
         "-adc" => o.adc = Some(a.f(f)?),

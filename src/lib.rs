@@ -4,7 +4,8 @@
 //! module graph has no cycles:
 //! - `session` (a render as a library call: settings in, image and output files out);
 //! - `batch` (many images from a plan, on one process or under MPI), `refine` (losses,
-//!   gradients, optimisers) and `output` (image files of a run);
+//!   gradients, optimisers), `output` (image files of a run) and `export` (CBF, NeXus and
+//!   DIALS experiment-list files, in DIALS' frame);
 //! - `render` (chunked batches, the `fused` CPU kernel, or the `gpu` lattice-sum kernel), `model` (named parameters mapped
 //!   onto the geometry with tensors) and `trace` (an independent scalar per-pixel check);
 //! - `geometry`: the experiment's continuous quantities as tensors;
@@ -20,6 +21,7 @@ pub mod comm;
 pub mod device;
 pub mod error;
 pub mod experiment;
+pub mod export;
 pub mod fused;
 pub mod geometry;
 pub mod gpu;

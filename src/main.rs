@@ -106,6 +106,7 @@ fn run(args: &[String]) -> Result<()> {
     let wanted = [Some(floatfile.as_str()), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
     let names: Vec<String> = wanted.into_iter().flatten().flat_map(|f| (0..n_panels).map(move |i| output::panel_file_name(f, i, n_panels))).collect();
     output::check_writable(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
+    nanobragg::export::check_requests(&o, &exp)?;
     // the device before any output (a missing GPU adapter must leave no file behind)
     let dev = if o.gpu {
         if o.precision == Some(device::Precision::F64) {

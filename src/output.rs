@@ -41,6 +41,46 @@ pub fn smv_header_lines(exp: &Experiment) -> Vec<String> {
     l
 }
 
+/// Header lines of `-smv_header dials`: keys that dxtbx's reader of these images
+/// (FormatSMVJHSim, chosen by BEAMLINE=fake) interprets as we mean them. It places the
+/// detector at DISTANCE along the beam with fast = +x and slow = -y (DIALS frame) and the
+/// origin at (-(BEAM_CENTER_X + pixel), image height + pixel - BEAM_CENTER_Y, -DISTANCE) mm,
+/// so the centre is written to give back our origin; numbers carry every digit. ADC_OFFSET is
+/// the pedestal it subtracts; ROTATION_AXIS (DIALS frame) is the axis it assumes, stated for
+/// readers of the header. `exact` is false when the geometry has other axes (a rotated
+/// detector or another convention's frame), which this reader cannot represent.
+pub fn smv_header_lines_dials(exp: &Experiment, adc: f64) -> (Vec<String>, bool) {
+    use crate::experiment::lab::lab_geometry;
+    let lab = lab_geometry(exp);
+    let p = &lab.panels[0];
+    let px = p.pixel_size[0];
+    let full = |v: f64| format!("{:?}", if v == 0.0 { 0.0 } else { v });
+    let height = px * p.image_size[1] as f64;
+    let c = &exp.crystal;
+    let mut l = smv_preamble();
+    l.push(smv_line("SIZE1", &p.image_size[0].to_string()));
+    l.push(smv_line("SIZE2", &p.image_size[1].to_string()));
+    l.push(smv_line("PIXEL_SIZE", &full(px)));
+    l.push(smv_line("DISTANCE", &full(-p.origin[2])));
+    l.push(smv_line("WAVELENGTH", &full(lab.beam.wavelength)));
+    l.push(smv_line("BEAM_CENTER_X", &full(-p.origin[0] - px)));
+    l.push(smv_line("BEAM_CENTER_Y", &full(height + px - p.origin[1])));
+    l.push(smv_line("ADC_OFFSET", &full(adc)));
+    let v = |a: [f64; 3]| format!("{},{},{}", full(a[0]), full(a[1]), full(a[2]));
+    l.push(smv_line("DIALS_ORIGIN", &v(p.origin)));
+    l.push(smv_line("ROTATION_AXIS", &v(lab.rotation_axis)));
+    l.push(smv_line("OSC_START", &full(c.phi0 * RTD)));
+    l.push(smv_line("OSC_RANGE", &full(c.osc * RTD)));
+    l.push(smv_line("DETECTOR_SN", "000"));
+    l.push(smv_line("BEAMLINE", "fake"));
+    let close = |a: [f64; 3], b: [f64; 3]| (0..3).all(|k| (a[k] - b[k]).abs() < 1e-12);
+    let exact = close(p.fast_axis, [1.0, 0.0, 0.0])
+        && close(p.slow_axis, [0.0, -1.0, 0.0])
+        && close(lab.beam.direction, [0.0, 0.0, 1.0])
+        && close(lab.rotation_axis, [1.0, 0.0, 0.0]);
+    (l, exact)
+}
+
 /// Scale for the integer image: the user's, or 55000 / max.
 pub fn int_scale(user: Option<f64>, stats: &Stats) -> f64 {
     match user {
@@ -95,22 +135,34 @@ pub fn pgm_bytes(exp: &Experiment, image: &[f32], scale: f64) -> Vec<u8> {
         .collect()
 }
 
+/// Poisson photon counts of the rendered pixels (0 outside the ROI), from the reference's
+/// generator in pixel order.
+pub fn poisson_photons(exp: &Experiment, image: &[f32], seed: i64) -> Vec<f64> {
+    poisson_photons_from(exp, image, &mut PoissonDeviates::new(seed))
+}
+
+/// As [`poisson_photons`], drawing from `dev` (one stream over the panels of a detector).
+pub fn poisson_photons_from(exp: &Experiment, image: &[f32], dev: &mut PoissonDeviates) -> Vec<f64> {
+    (0..image.len()).map(|i| if exp.in_roi(i) { dev.poidev(image[i]) as f64 } else { 0.0 }).collect()
+}
+
 /// Poisson-noise image from the reference's generator; returns pixels, photon total and the
 /// number of overloads.
 pub fn noise_image(exp: &Experiment, image: &[f32], adc: f64, seed: i64) -> (Vec<u16>, f64, usize) {
-    noise_image_from(exp, image, adc, &mut PoissonDeviates::new(seed))
+    noise_counts(exp, &poisson_photons(exp, image, seed), adc)
 }
 
-/// As [`noise_image`], drawing from `dev` (one stream over the panels of a detector).
-pub fn noise_image_from(exp: &Experiment, image: &[f32], adc: f64, dev: &mut PoissonDeviates) -> (Vec<u16>, f64, usize) {
+/// The noise image of photon counts: photons + adc clipped to 16 bits; returns pixels, photon
+/// total and the number of overloads.
+pub fn noise_counts(exp: &Experiment, photons: &[f64], adc: f64) -> (Vec<u16>, f64, usize) {
     let mut sum = 0.0;
     let mut overloads = 0;
-    let data = (0..image.len())
+    let data = (0..photons.len())
         .map(|i| {
             if !exp.in_roi(i) {
                 return 0;
             }
-            let n = dev.poidev(image[i]) as f64;
+            let n = photons[i];
             sum += n;
             let mut t = n + adc;
             if t > 65535.0 {

@@ -99,7 +99,8 @@ impl Simulation {
 
     /// Check, before rendering, that every named output can be written.
     pub fn check_outputs(&self) -> Result<()> {
-        output::check_writable(&self.named_outputs().iter().map(String::as_str).collect::<Vec<_>>())
+        output::check_writable(&self.named_outputs().iter().map(String::as_str).collect::<Vec<_>>())?;
+        crate::export::check_requests(&self.options, &self.experiment)
     }
 
     /// Write the named outputs of `images` (from [`Simulation::render`]) in the command line's
@@ -169,12 +170,14 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
     let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
     let adc = o.adc.unwrap_or(40.0);
     let iscale = output::int_scale(o.scale, &stats);
+    let warned = std::cell::Cell::new(false);
+    let header = |p: &Experiment| smv_header(o, p, adc, &warned);
     if let Some(intfile) = &o.intfile {
         let _ = writeln!(out, "intfile_scale = {}", fmt_g(iscale));
         for (i, image) in images.iter().enumerate() {
             let (p, f) = (panel(i), name(intfile, i));
             let data = output::int_image(p, image, iscale, adc);
-            io::smv::write_smv(Path::new(&f), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, &data)?;
+            io::smv::write_smv(Path::new(&f), &header(p), p.detector.fpixels, p.detector.spixels, &data)?;
             let _ = writeln!(out, "writing {f} as 2-byte integers");
         }
     }
@@ -188,21 +191,43 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
             let _ = writeln!(out, "writing {f} as 1-byte integers");
         }
     }
+    // the photons of the noise image, drawn once (one stream over the panels in order) and
+    // shared by the SMV noise files and the CBF/NeXus counts
+    let mut photons: Option<Vec<Vec<f64>>> = None;
     if let Some(noisefile) = o.noisefile.as_deref().filter(|_| !o.nonoise) {
         let seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
         let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
-        // one stream of deviates over the panels in order
         let mut deviates = crate::rng::PoissonDeviates::new(seed);
-        let noisy: Vec<(Vec<u16>, f64, usize)> = images.iter().enumerate().map(|(i, im)| output::noise_image_from(panel(i), im, adc, &mut deviates)).collect();
-        let (photons, overloads) = noisy.iter().fold((0.0, 0), |(p, o), x| (p + x.1, o + x.2));
-        let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", photons);
+        let drawn: Vec<Vec<f64>> = images.iter().enumerate().map(|(i, im)| output::poisson_photons_from(panel(i), im, &mut deviates)).collect();
+        let noisy: Vec<(Vec<u16>, f64, usize)> = drawn.iter().enumerate().map(|(i, ph)| output::noise_counts(panel(i), ph, adc)).collect();
+        let (total, overloads) = noisy.iter().fold((0.0, 0), |(p, o), x| (p + x.1, o + x.2));
+        let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", total);
         for (i, (data, _, _)) in noisy.iter().enumerate() {
             let (p, f) = (panel(i), name(noisefile, i));
-            io::smv::write_smv(Path::new(&f), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, data)?;
+            io::smv::write_smv(Path::new(&f), &header(p), p.detector.fpixels, p.detector.spixels, data)?;
             let _ = writeln!(out, "writing {f} as 2-byte integers");
         }
+        photons = Some(drawn);
+    }
+    let panel_exps: Vec<&Experiment> = (0..n).map(panel).collect();
+    let refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
+    for line in crate::export::write_requested(o, exp, &panel_exps, &refs, iscale, adc, photons.as_deref())? {
+        let _ = writeln!(out, "{line}");
     }
     Ok(())
+}
+
+/// The SMV header of panel `p`: the C program's, or with `-smv_header dials` one that dxtbx
+/// reads as we mean it (with a warning where its reader cannot hold the geometry).
+fn smv_header(o: &Options, p: &Experiment, adc: f64, warned: &std::cell::Cell<bool>) -> Vec<String> {
+    if !o.smv_header_dials {
+        return output::smv_header_lines(p);
+    }
+    let (lines, exact) = output::smv_header_lines_dials(p, adc);
+    if !exact && !warned.replace(true) {
+        eprintln!("WARNING: -smv_header dials: dxtbx's SMV reader assumes an unrotated detector in the MOSFLM frame; use -cbffile or -nxsfile for this geometry");
+    }
+    lines
 }
 
 #[cfg(test)]

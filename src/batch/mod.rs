@@ -126,6 +126,9 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize) -> Re
     use crate::render::{statistics, Renderer};
     let s = shots::settings(&inputs.plan, number, inputs.base_energy_ev);
     let exp = shots::experiment(&inputs.base, &s, &inputs.structure, &inputs.spectra)?;
+    if exp.panel_count() > 1 {
+        return Err(Error::new(format!("expt: the detector has {} panels; batch renders single-panel detectors (render a multi-panel detector shot by shot with -expt)", exp.panel_count())));
+    }
     let o = &inputs.base;
     let dev = if o.gpu { crate::device::Target::gpu()? } else { crate::device::Target::cpu(o.precision.unwrap_or(crate::device::Precision::F64)) };
     let mut renderer = Renderer::new(&exp, &dev).with_threads(if o.gpu { 1 } else { threads });
@@ -138,7 +141,7 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize) -> Re
     }
     let stats = statistics(&image, exp.detector.fpixels, |i| renderer.is_rendered(i), |i| renderer.in_roi(i));
     let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
-    let shot = ShotImage { exp: &exp, image: &image, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file };
+    let shot = ShotImage { exp: &exp, image: &image, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&formats::Format::Noise) };
     for &f in &inputs.plan.formats {
         formats::write(f, &shot_path(out, number, f), &shot)?;
     }

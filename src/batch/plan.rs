@@ -32,7 +32,7 @@ pub struct Plan {
     /// Base simulation as C flags.
     #[serde(default)]
     pub flags: Option<Flags>,
-    /// Base simulation from a DIALS experiment list (not available yet).
+    /// Base simulation from a DIALS experiment list (as the flag `-expt`; `flags` add to it).
     #[serde(default)]
     pub expt: Option<String>,
     /// Seed of every shot's random numbers (shot i's own seed derives from it and i).
@@ -107,11 +107,10 @@ impl Checked {
 pub fn parse(path: &str, text: &str) -> Result<Checked> {
     let plan: Plan = toml::from_str(text).map_err(|e| Error::new(format!("{path}: {}", e.message().lines().next().unwrap_or("malformed plan"))))?;
     let err = |msg: String| Error::new(format!("{path}: {msg}"));
-    let flags = match (&plan.flags, &plan.expt) {
-        (Some(_), Some(_)) => return Err(err("give the base simulation as flags or as expt, not both".into())),
-        (None, Some(e)) => return Err(err(format!("expt = \"{e}\": reading a DIALS experiment list is not available in this build yet; give the base simulation as flags"))),
-        (None, None) => return Err(err("no base simulation: give flags = \"-cell ... \" (C flags)".into())),
-        (Some(f), None) => f.words(),
+    // an experiment list is the flag -expt; flags given with it override what they name
+    let flags: Vec<String> = match (&plan.flags, &plan.expt) {
+        (None, None) => return Err(err("no base simulation: give flags = \"-cell ... \" (C flags) or expt = \"file.expt\"".into())),
+        (f, e) => e.iter().flat_map(|e| ["-expt".to_string(), e.clone()]).chain(f.iter().flat_map(Flags::words)).collect(),
     };
     if flags.is_empty() {
         return Err(err("flags: no simulation flags given".into()));
@@ -206,8 +205,8 @@ mod tests {
             let e = parse("p.toml", &format!("{BASE}{extra}")).unwrap_err();
             assert!(e.0.starts_with("p.toml: ") && e.0.contains(needle), "{extra}: {e}");
         }
-        let e = parse("p.toml", "out = \"o\"\nformats = [\"float\"]\nexpt = \"a.expt\"\n[stills]\ncount = 1\n").unwrap_err();
-        assert!(e.0.contains("not available"), "{e}");
+        let p = parse("p.toml", "out = \"o\"\nformats = [\"float\"]\nexpt = \"a.expt\"\nflags = \"-N 3\"\n[stills]\ncount = 1\n").unwrap();
+        assert_eq!(p.flags, ["-expt", "a.expt", "-N", "3"]);
         let e = parse("p.toml", &format!("{}[stills]\ncount = 1\n", BASE.replace("\"float\"", "\"tiff\""))).unwrap_err();
         assert!(e.0.contains("formats: unknown format 'tiff'"), "{e}");
     }

@@ -192,6 +192,13 @@ fn output_and_engine_flags(o: &Options, v: &mut Flags) {
     opt!(v, "intfile", o.intfile, |x: &String| s(x));
     opt!(v, "noisefile", o.noisefile, |x: &String| s(x));
     opt!(v, "pgmfile", o.pgmfile, |x: &String| s(x));
+    opt!(v, "cbffile", o.cbffile, |x: &String| s(x));
+    opt!(v, "nxsfile", o.nxsfile, |x: &String| s(x));
+    opt!(v, "write_expt", o.write_expt, |x: &String| s(x));
+    switch!(v, "nxs_append", o.nxs_append);
+    if o.smv_header_dials {
+        v.push(("smv_header", s("dials")));
+    }
     opt!(v, "scale", o.scale, |x: &f64| f(*x));
     opt!(v, "pgmscale", o.pgmscale, |x: &f64| f(*x));
     opt!(v, "adc", o.adc, |x: &f64| f(*x));

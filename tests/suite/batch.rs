@@ -119,7 +119,7 @@ fn batch_bad_input_is_refused() {
         ("unwritable.toml", Some(good.replace("out = \"o\"", "out = \"afile/o\"")), "afile/o: cannot create output folder"),
         ("spectrum.toml", Some(format!("{}spectra = [\"flat.txt\"]\n", good.replace("energy_jitter_ev = 20\n", ""))), "flat.txt: the spectrum has no line of positive weight"),
         ("badflag.toml", Some(good.replace("-N 5", "-N five")), "flags: -N"),
-        ("format.toml", Some(good.replace("\"noise\"", "\"cbf\"")), "cannot write cbf"),
+        ("format.toml", Some(good.replace("\"noise\"", "\"tiff\"")), "unknown format 'tiff'"),
     ];
     for (name, text, needle) in cases {
         if let Some(t) = text {
@@ -300,14 +300,16 @@ fn batch_spectra_replace_the_wavelength() {
 fn batch_settings_reproduce_a_still_with_one_render() {
     let dir = scratch("batch_settings");
     let flags = "-cell 70 80 90 90 90 90 -default_F 100 -N 5 -lambda 1 -distance 100 -pixel 0.1 -detpixels 96 -oversample 1";
-    std::fs::write(dir.join("s.toml"), format!("flags = \"{flags}\"\nseed = 3\nout = \"s\"\nformats = [\"float\", \"noise\", \"settings\"]\n[stills]\ncount = 2\n")).unwrap();
+    std::fs::write(dir.join("s.toml"), format!("flags = \"{flags}\"\nseed = 3\nout = \"s\"\nformats = [\"float\", \"noise\", \"settings\", \"cbf\"]\n[stills]\ncount = 2\n")).unwrap();
     batch(&dir, "s.toml");
     let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("s/shot_00002.json")).unwrap()).unwrap();
     assert_eq!(rec["shot"], 2);
     let m: Vec<String> = rec["misset_deg"].as_array().unwrap().iter().map(|v| format!("{:?}", v.as_f64().unwrap())).collect();
-    let out = run_in(&dir, &format!("{flags} -misset {} -floatfile x.bin -noisefile x.img -seed {} -nopgm", m.join(" "), rec["noise_seed"]));
+    let out = run_in(&dir, &format!("{flags} -misset {} -floatfile x.bin -noisefile x.img -cbffile shot_00002.cbf -seed {} -nopgm", m.join(" "), rec["noise_seed"]));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::read(dir.join("x.bin")).unwrap() == std::fs::read(dir.join("s/shot_00002.bin")).unwrap());
     assert!(std::fs::read(dir.join("x.img")).unwrap() == std::fs::read(dir.join("s/shot_00002.noise.img")).unwrap());
+    // the CBF holds the noise image's photons, as -cbffile with -noisefile does
+    assert!(std::fs::read(dir.join("shot_00002.cbf")).unwrap() == std::fs::read(dir.join("s/shot_00002.cbf")).unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,6 +4,7 @@ mod batch;
 mod cli_errors;
 mod cli_help;
 mod common;
+mod dials;
 mod fabio;
 mod gpu;
 mod gradients;

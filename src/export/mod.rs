@@ -1,0 +1,143 @@
+//! Files for crystallographic processing programs: CBF images (`-cbffile`), NeXus NXmx images
+//! (`-nxsfile`) and the DIALS experiment list of the simulation (`-write_expt`), all written
+//! from [`LabGeometry`], the experiment in DIALS' laboratory frame, with one image per panel.
+//!
+//! Pixel values: the Poisson-noise counts plus `-adc` when a noise image is requested
+//! (`-noisefile` without `-nonoise`), otherwise the `-intfile` scaling (value x scale + adc,
+//! rounded); unlike the 16-bit SMV images they are not clipped at 65535, only at the 32-bit
+//! limit, and the panels' trusted range says so.
+
+pub mod cbf;
+pub mod expt;
+#[cfg(feature = "nexus")]
+pub mod nexus;
+#[cfg(not(feature = "nexus"))]
+#[path = "nexus_absent.rs"]
+pub mod nexus;
+
+use crate::cli::Options;
+use crate::error::Result;
+use crate::experiment::lab::{lab_geometry, LabGeometry};
+use crate::experiment::Experiment;
+use std::path::Path;
+
+/// Checks, before any rendering, that the requested files can be written: their folders are
+/// writable and a NeXus file can hold this geometry.
+pub fn check_requests(o: &Options, exp: &Experiment) -> Result<()> {
+    let names: Vec<&str> = [o.cbffile.as_deref(), o.nxsfile.as_deref(), o.write_expt.as_deref()].into_iter().flatten().collect();
+    crate::output::check_writable(&names)?;
+    if let Some(name) = &o.nxsfile {
+        let lab = lab_geometry(exp);
+        if let Some(why) = nexus::unsupported(&lab) {
+            return Err(crate::error::Error::new(format!("{name}: cannot write NeXus file: {why}")));
+        }
+        if o.nxs_append && Path::new(name).exists() {
+            nexus::check_append(Path::new(name), &lab)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the files the options ask for from the rendered panel images; the counts follow the
+/// noise image when one is requested (same seed, so the same photons), else the -intfile
+/// scaling. Returns one line per file written.
+///
+/// `panels` is the experiment seen through each panel (for its ROI), `photons` the noise
+/// image's photons of each panel when a noise image was drawn.
+pub fn write_requested(o: &Options, exp: &Experiment, panels: &[&Experiment], images: &[&[f32]], scale: f64, adc: f64, photons: Option<&[Vec<f64>]>) -> Result<Vec<String>> {
+    if o.cbffile.is_none() && o.nxsfile.is_none() && o.write_expt.is_none() {
+        return Ok(Vec::new());
+    }
+    let noise = o.noisefile.is_some() && !o.nonoise;
+    let smv = if noise { o.noisefile.as_deref() } else { o.intfile.as_deref() };
+    let req = Requests { cbffile: o.cbffile.as_deref(), nxsfile: o.nxsfile.as_deref(), write_expt: o.write_expt.as_deref(), nxs_append: o.nxs_append, smv };
+    match photons {
+        Some(p) if noise => write_all(&req, exp, panels, images, &Counts::Noise(p, adc)),
+        _ => write_all(&req, exp, panels, images, &Counts::Scaled { scale, adc }),
+    }
+}
+
+/// Highest count the 32-bit images hold; higher values are clipped to it and flagged by the
+/// trusted range as overloads.
+pub const INT32_IMAGE_MAX: f64 = 2147483646.0;
+
+/// Where the image's counts come from.
+pub enum Counts<'a> {
+    /// The float image scaled as `-intfile` does: value x scale + adc.
+    Scaled { scale: f64, adc: f64 },
+    /// Poisson photon counts of each panel (from the run's noise generator) plus adc.
+    Noise(&'a [Vec<f64>], f64),
+}
+
+/// The 32-bit pixel values of panel `panel`'s image (`exp`: the experiment seen through it).
+pub fn int32_counts(exp: &Experiment, panel: usize, image: &[f32], counts: &Counts) -> Vec<i32> {
+    let clip = |t: f64| t.clamp(0.0, INT32_IMAGE_MAX);
+    (0..image.len())
+        .map(|i| {
+            if !exp.in_roi(i) {
+                return 0;
+            }
+            match counts {
+                // rounded in single precision, as the SMV image is, so the two agree
+                Counts::Scaled { scale, adc } => ((clip(image[i] as f64 * scale + adc) + 0.5) as f32).floor() as i32,
+                Counts::Noise(photons, adc) => clip(photons[panel][i] + adc) as i32,
+            }
+        })
+        .collect()
+}
+
+/// The file names a run asked for.
+pub struct Requests<'a> {
+    pub cbffile: Option<&'a str>,
+    pub nxsfile: Option<&'a str>,
+    pub write_expt: Option<&'a str>,
+    /// Append the image to an existing NeXus file of the same series (`-nxs_append`).
+    pub nxs_append: bool,
+    /// SMV images written this run (the noise image first when there is one), for an
+    /// experiment list that names no CBF or NeXus file.
+    pub smv: Option<&'a str>,
+}
+
+/// Writes the requested CBF, NeXus and experiment-list files; returns what was written, one
+/// line each.
+pub fn write_all(req: &Requests, exp: &Experiment, panels: &[&Experiment], images: &[&[f32]], counts: &Counts) -> Result<Vec<String>> {
+    let mut lab = lab_geometry(exp);
+    let mut done = Vec::new();
+    let wide = req.cbffile.is_some() || req.nxsfile.is_some();
+    if wide {
+        for p in &mut lab.panels {
+            p.trusted_range = [-1.0, INT32_IMAGE_MAX];
+        }
+    }
+    let data: Vec<Vec<i32>> = images.iter().enumerate().map(|(k, im)| int32_counts(panels[k], k, im, counts)).collect();
+    let refs: Vec<&[i32]> = data.iter().map(|v| v.as_slice()).collect();
+    if let Some(name) = req.cbffile {
+        cbf::write_cbf(Path::new(name), &lab, &refs)?;
+        done.push(format!("writing {name} as CBF, 4-byte integers, byte-offset compressed"));
+    }
+    if let Some(name) = req.nxsfile {
+        nexus::write_nexus(Path::new(name), &lab, &refs, req.nxs_append)?;
+        done.push(format!("writing {name} as NeXus NXmx"));
+    }
+    if let Some(name) = req.write_expt {
+        write_experiment_list(name, req, &lab)?;
+        done.push(format!("writing {name} as a DIALS experiment list"));
+    }
+    Ok(done)
+}
+
+/// The experiment list names the CBF image if there is one, else the NeXus one, else the SMV.
+fn write_experiment_list(name: &str, req: &Requests, lab: &LabGeometry) -> Result<()> {
+    let mut lab = lab.clone();
+    let image = if let Some(c) = req.cbffile {
+        Some(expt::ImageFile::PerImage(c.to_string()))
+    } else if let Some(n) = req.nxsfile {
+        Some(expt::ImageFile::Nexus(n.to_string()))
+    } else {
+        for p in &mut lab.panels {
+            p.trusted_range = [-1.0, crate::experiment::lab::INT_IMAGE_MAX];
+        }
+        req.smv.map(|s| expt::ImageFile::PerImage(s.to_string()))
+    };
+    expt::write_expt(Path::new(name), &lab, image.as_ref())
+}
