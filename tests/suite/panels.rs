@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// The experiment list of a one-panel experiment, at full precision (what -write_expt is to
 /// write): beam, panel, crystal, scan and rotation axis in the DIALS frame.
-fn expt_of(exp: &Experiment) -> Value {
+pub(crate) fn expt_of(exp: &Experiment) -> Value {
     let (d, b, c) = (&exp.detector, &exp.beam, &exp.crystal);
     let mm = |v: [f64; 3]| to_dials(v).map(|x| x * 1000.0);
     let panel = json!({
@@ -36,7 +36,7 @@ fn expt_of(exp: &Experiment) -> Value {
     })
 }
 
-fn write_json(dir: &Path, name: &str, v: &Value) {
+pub(crate) fn write_json(dir: &Path, name: &str, v: &Value) {
     std::fs::write(dir.join(name), serde_json::to_string_pretty(v).unwrap()).unwrap();
 }
 
@@ -92,7 +92,7 @@ fn a_single_panel_list_renders_the_command_line_image() {
 
 /// A 2 x 2 split of an (2h + gap)^2 detector whose panels leave out `gap` rows and columns
 /// between them; panel (j, i) starts at pixel (i (h + gap), j (h + gap)) of the whole.
-fn split_list(whole: &Value, h: usize, gap: usize) -> Value {
+pub(crate) fn split_list(whole: &Value, h: usize, gap: usize) -> Value {
     let p = &whole["detector"][0]["panels"][0];
     let v = |k: &str| -> [f64; 3] { std::array::from_fn(|i| p[k][i].as_f64().unwrap()) };
     let (origin, fast, slow, px) = (v("origin"), v("fast_axis"), v("slow_axis"), p["pixel_size"][0].as_f64().unwrap());
