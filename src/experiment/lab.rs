@@ -33,26 +33,7 @@ pub struct BeamGeometry {
     pub polarization_fraction: f64,
 }
 
-/// One flat detector panel in the DIALS frame.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PanelGeometry {
-    pub name: String,
-    /// Corner of the first pixel (mm): pixel (f, s) spans [f, f+1) x [s, s+1) pixel sizes
-    /// along the fast and slow axes from here. nanoBragg's pix0 is that same corner.
-    pub origin: V3,
-    /// Unit fast and slow axes.
-    pub fast_axis: V3,
-    pub slow_axis: V3,
-    /// Pixel size along fast and slow (mm).
-    pub pixel_size: [f64; 2],
-    /// Pixels along fast and slow.
-    pub image_size: [usize; 2],
-    /// Sensor thickness (mm) and attenuation coefficient (1/mm); zero when not modelled.
-    pub thickness: f64,
-    pub mu: f64,
-    /// Lowest and highest valid pixel value of the images written.
-    pub trusted_range: [f64; 2],
-}
+pub use crate::io::expt::PanelGeometry;
 
 /// A rotation scan: the first image's start angle and each image's width (degrees).
 #[derive(Debug, Clone, PartialEq)]

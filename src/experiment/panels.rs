@@ -9,7 +9,7 @@ use super::{mm, Detector, DetectorSetup, Notes};
 use crate::cli::Options;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
-use crate::io::expt::{ExptList, ExptPanel};
+use crate::io::expt::{ExptList, PanelGeometry};
 use crate::settings::{Convention, Pivot};
 use crate::vec3::*;
 
@@ -107,7 +107,7 @@ pub(super) fn panel_detectors(o: &Options, x: &Expt, frame: &Frame, notes: &mut 
 /// One panel: its axes and origin in the nanoBragg frame, the distances and beam position the
 /// kernel and the image headers use, its sensor and region of interest. Errors are the tail of
 /// a message that names the panel.
-fn panel_detector(o: &Options, p: &ExptPanel, index: usize, fr: &Frame, notes: &mut Notes) -> std::result::Result<Detector, String> {
+fn panel_detector(o: &Options, p: &PanelGeometry, index: usize, fr: &Frame, notes: &mut Notes) -> std::result::Result<Detector, String> {
     let pixel_size = match o.pixel {
         Some(v) => mm(v),
         None => {
@@ -201,7 +201,7 @@ fn panel_detector(o: &Options, p: &ExptPanel, index: usize, fr: &Frame, notes: &
 
 /// Thickness (m), layer step (m), layers and attenuation coefficient (1/m): the panel's, or
 /// -detector_thick / -detector_abs / -detector_thicksteps where given.
-fn sensor(o: &Options, p: &ExptPanel, notes: &mut Notes) -> (f64, f64, usize, f64) {
+fn sensor(o: &Options, p: &PanelGeometry, notes: &mut Notes) -> (f64, f64, usize, f64) {
     let thick_in = match o.detector_abs {
         Some(None) => Some(0.0),
         _ => Some(o.detector_thick.map(|v| v * 1e-6).unwrap_or(mm(p.thickness))),

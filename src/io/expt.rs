@@ -18,21 +18,26 @@ pub struct ExptBeam {
     pub polarization_fraction: Option<f64>,
 }
 
-/// One detector panel: origin (mm) is the outer corner of pixel (0, 0); pixel (i, j) covers
-/// [i, i+1) x [j, j+1) pixel lengths along the fast and slow axes from it.
+/// One flat detector panel as DIALS describes it (DIALS frame, mm): read from experiment lists
+/// here and written to them, to CBF and to NeXus by `export`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ExptPanel {
+pub struct PanelGeometry {
     pub name: String,
+    /// Corner of the first pixel (mm): pixel (f, s) spans [f, f+1) x [s, s+1) pixel sizes
+    /// along the fast and slow axes from here. nanoBragg's pix0 is that same corner.
     pub origin: V3,
+    /// Unit fast and slow axes.
     pub fast_axis: V3,
     pub slow_axis: V3,
-    /// Pixel size (fast, slow), mm.
+    /// Pixel size along fast and slow (mm).
     pub pixel_size: [f64; 2],
-    /// Pixels (fast, slow).
+    /// Pixels along fast and slow.
     pub image_size: [usize; 2],
-    /// Sensor thickness (mm) and attenuation coefficient (1/mm); 0 when not given.
+    /// Sensor thickness (mm) and attenuation coefficient (1/mm); zero when not modelled.
     pub thickness: f64,
     pub mu: f64,
+    /// Lowest and highest valid pixel value of the images (as read, or as written).
+    pub trusted_range: [f64; 2],
 }
 
 /// Scan: first and last image numbers, oscillation start and width (degrees).
@@ -46,7 +51,7 @@ pub struct ExptScan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExptList {
     pub beam: Option<ExptBeam>,
-    pub panels: Vec<ExptPanel>,
+    pub panels: Vec<PanelGeometry>,
     /// Real-space cell vectors a, b, c (A) in the laboratory frame at the scan's zero angle
     /// (the goniometer's fixed and setting rotations applied).
     pub crystal: Option<[V3; 3]>,
@@ -178,7 +183,7 @@ fn optional<T>(v: &Value, key: &str, read: impl FnOnce() -> Field<T>) -> Field<O
     }
 }
 
-fn panel(p: &Value, path: &str) -> Field<ExptPanel> {
+fn panel(p: &Value, path: &str) -> Field<PanelGeometry> {
     let at = |k: &str| format!("{path}.{k}");
     let fast_axis = axis(p, &at("fast_axis"), "fast_axis")?;
     let slow_axis = axis(p, &at("slow_axis"), "slow_axis")?;
@@ -197,7 +202,9 @@ fn panel(p: &Value, path: &str) -> Field<ExptPanel> {
         }
         Ok(v)
     };
-    Ok(ExptPanel {
+    // the SMV images' 16-bit range when the list gives none
+    let trusted_range = optional(p, "trusted_range", || numbers::<2>(p, &at("trusted_range"), "trusted_range"))?.unwrap_or([-1.0, 65535.0]);
+    Ok(PanelGeometry {
         name: p.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string(),
         origin: vector(p, &at("origin"), "origin")?,
         fast_axis,
@@ -206,6 +213,7 @@ fn panel(p: &Value, path: &str) -> Field<ExptPanel> {
         image_size: [size[0] as usize, size[1] as usize],
         thickness: non_negative("thickness")?,
         mu: non_negative("mu")?,
+        trusted_range,
     })
 }
 
