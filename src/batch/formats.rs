@@ -67,10 +67,25 @@ pub fn shot_path(out: &Path, number: usize, f: Format) -> PathBuf {
     out.join(format!("shot_{number:05}.{}", f.ext()))
 }
 
+/// Every file of shot `number` in format `f`: with several panels the raw float and SMV
+/// images are one file per panel (the panel index before the extension, as the command
+/// line names them); the other formats hold every panel in one file.
+pub fn shot_files(out: &Path, number: usize, f: Format, panels: usize) -> Vec<PathBuf> {
+    let path = shot_path(out, number, f);
+    match f {
+        Format::Float | Format::Smv | Format::Noise => {
+            (0..panels).map(|i| PathBuf::from(crate::output::panel_file_name(&path.to_string_lossy(), i, panels))).collect()
+        }
+        _ => vec![path],
+    }
+}
+
 /// One rendered shot, ready to be written in any format.
 pub struct ShotImage<'a> {
+    /// The whole experiment, and the experiment seen through each panel with its image.
     pub exp: &'a Experiment,
-    pub image: &'a [f32],
+    pub panels: &'a [&'a Experiment],
+    pub images: &'a [&'a [f32]],
     pub stats: &'a Stats,
     /// `-scale` and `-adc` of the base flags.
     pub scale: Option<f64>,
@@ -83,37 +98,48 @@ pub struct ShotImage<'a> {
     pub noise_counts: bool,
 }
 
-/// Write one shot in format `f` to `path` (through a temporary name renamed at the end).
+/// Write one shot in format `f` to `path` (per panel where the format is; every file through a
+/// temporary name renamed at the end).
 pub fn write(f: Format, path: &Path, shot: &ShotImage) -> Result<()> {
     use crate::{io, output};
-    let (fp, sp) = (shot.exp.detector.fpixels, shot.exp.detector.spixels);
+    let n = shot.panels.len();
+    let file = |i: usize| PathBuf::from(output::panel_file_name(&path.to_string_lossy(), i, n));
+    // the noise image's photons: one stream of deviates over the panels in order
+    let photons = || {
+        let mut dev = crate::rng::PoissonDeviates::new(shot.settings.noise_seed);
+        shot.panels.iter().zip(shot.images).map(|(p, im)| output::poisson_photons_from(p, im, &mut dev)).collect::<Vec<_>>()
+    };
     match f {
-        Format::Float => io::floatimg::write_float_image(path, shot.image),
+        Format::Float => (0..n).try_for_each(|i| io::floatimg::write_float_image(&file(i), shot.images[i])),
         Format::Smv => {
             let scale = output::int_scale(shot.scale, shot.stats);
-            let data = output::int_image(shot.exp, shot.image, scale, shot.adc);
-            io::smv::write_smv(path, &output::smv_header_lines(shot.exp), fp, sp, &data)
+            (0..n).try_for_each(|i| {
+                let p = shot.panels[i];
+                let data = output::int_image(p, shot.images[i], scale, shot.adc);
+                io::smv::write_smv(&file(i), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, &data)
+            })
         }
-        Format::Noise => {
-            let (data, _, _) = output::noise_image(shot.exp, shot.image, shot.adc, shot.settings.noise_seed);
-            io::smv::write_smv(path, &output::smv_header_lines(shot.exp), fp, sp, &data)
-        }
+        Format::Noise => photons().iter().enumerate().try_for_each(|(i, ph)| {
+            let p = shot.panels[i];
+            let (data, _, _) = output::noise_counts(p, ph, shot.adc);
+            io::smv::write_smv(&file(i), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, &data)
+        }),
         Format::Settings => crate::io::write_atomic(path, settings_json(shot).as_bytes()),
         Format::Cbf | Format::Nexus => {
             // the counts of the noise image when the plan writes one (same photons), else
             // the SMV image's scaling, as -cbffile/-nxsfile do
             use crate::export::{write_all, Counts, Requests};
-            let photons;
+            let drawn;
             let counts = if shot.noise_counts {
-                photons = [output::poisson_photons(shot.exp, shot.image, shot.settings.noise_seed)];
-                Counts::Noise(&photons, shot.adc)
+                drawn = photons();
+                Counts::Noise(&drawn, shot.adc)
             } else {
                 Counts::Scaled { scale: output::int_scale(shot.scale, shot.stats), adc: shot.adc }
             };
             let name = path.to_string_lossy();
             let (cbffile, nxsfile) = if f == Format::Cbf { (Some(name.as_ref()), None) } else { (None, Some(name.as_ref())) };
             let req = Requests { cbffile, nxsfile, write_expt: None, nxs_append: false, smv: None };
-            write_all(&req, shot.exp, &[shot.exp], &[shot.image], &counts).map(|_| ())
+            write_all(&req, shot.exp, shot.panels, shot.images, &counts).map(|_| ())
         }
     }
 }

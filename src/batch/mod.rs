@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::experiment::Structure;
 use crate::io::hkl::HklGrid;
 use formats::{shot_path, ShotImage};
+use crate::experiment::Experiment;
 use plan::Checked;
 use spectrum::Spectrum;
 
@@ -49,6 +50,8 @@ struct Inputs {
     base_energy_ev: f64,
     structure: Structure,
     spectra: Vec<Spectrum>,
+    /// Panels of the detector (an experiment list's; 1 for the C program's detector).
+    panel_count: usize,
 }
 
 fn run(comm: &Comm, path: &str) -> Result<()> {
@@ -90,7 +93,7 @@ fn render_mine(comm: &Comm, inputs: &Inputs, out: &Path) -> Result<(u64, u64)> {
     let started = Instant::now();
     let mut last_line: Option<Instant> = None;
     for (k, &number) in mine.iter().enumerate() {
-        if plan.formats.iter().all(|&f| shot_path(out, number, f).is_file()) {
+        if plan.formats.iter().all(|&f| formats::shot_files(out, number, f, inputs.panel_count).iter().all(|p| p.is_file())) {
             skipped += 1;
             continue;
         }
@@ -120,28 +123,39 @@ fn threads_per_rank(flag: Option<usize>) -> usize {
     (crate::workers::resolve(0) / local).max(1)
 }
 
-/// Render shot `number` and write its files.
+/// Render shot `number` (every panel of its detector) and write its files.
 fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize) -> Result<()> {
     use crate::geometry::Geometry;
     use crate::render::{statistics, Renderer};
     let s = shots::settings(&inputs.plan, number, inputs.base_energy_ev);
     let exp = shots::experiment(&inputs.base, &s, &inputs.structure, &inputs.spectra)?;
-    if exp.panel_count() > 1 {
-        return Err(Error::new(format!("expt: the detector has {} panels; batch renders single-panel detectors (render a multi-panel detector shot by shot with -expt)", exp.panel_count())));
-    }
     let o = &inputs.base;
     let dev = if o.gpu { crate::device::Target::gpu()? } else { crate::device::Target::cpu(o.precision.unwrap_or(crate::device::Precision::F64)) };
-    let mut renderer = Renderer::new(&exp, &dev).with_threads(if o.gpu { 1 } else { threads });
-    if let Some(n) = o.chunk_elements {
-        renderer = renderer.with_chunk_elements(n);
+    let n = exp.panel_count();
+    let panels: Vec<Experiment> = if n == 1 { vec![] } else { (0..n).map(|i| exp.panel(i)).collect() };
+    let panel_refs: Vec<&Experiment> = if n == 1 { vec![&exp] } else { panels.iter().collect() };
+    let mut images = Vec::with_capacity(n);
+    for p in &panel_refs {
+        let mut renderer = Renderer::new(p, &dev).with_threads(if o.gpu { 1 } else { threads });
+        if let Some(c) = o.chunk_elements {
+            renderer = renderer.with_chunk_elements(c);
+        }
+        let image = renderer.render_image_f32(&Geometry::from_experiment(p, &dev), |_, _| {});
+        if let Some(i) = image.iter().position(|v| !v.is_finite()) {
+            return Err(Error::new(format!("shot {number}: internal error: pixel {i} is not a finite number; no file written")));
+        }
+        images.push(image);
     }
-    let image = renderer.render_image_f32(&Geometry::from_experiment(&exp, &dev), |_, _| {});
-    if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-        return Err(Error::new(format!("shot {number}: internal error: pixel {i} is not a finite number; no file written")));
+    // one set of statistics (and so one integer scale) for the whole detector
+    let all: Vec<f32> = images.concat();
+    let mut owner = Vec::with_capacity(all.len());
+    for (i, im) in images.iter().enumerate() {
+        owner.extend((0..im.len()).map(|k| (i, k)));
     }
-    let stats = statistics(&image, exp.detector.fpixels, |i| renderer.is_rendered(i), |i| renderer.in_roi(i));
+    let stats = statistics(&all, exp.detector.fpixels, |k| panel_refs[owner[k].0].is_rendered(owner[k].1), |k| panel_refs[owner[k].0].in_roi(owner[k].1));
     let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
-    let shot = ShotImage { exp: &exp, image: &image, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&formats::Format::Noise) };
+    let image_refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
+    let shot = ShotImage { exp: &exp, panels: &panel_refs, images: &image_refs, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&formats::Format::Noise) };
     for &f in &inputs.plan.formats {
         formats::write(f, &shot_path(out, number, f), &shot)?;
     }
@@ -249,7 +263,12 @@ fn decode(path: &str, bytes: &[u8]) -> Result<Inputs> {
     };
     let bits = |k: &str| header[k].as_u64().map(f64::from_bits).ok_or_else(bad);
     let structure = Structure { default_f: bits("default_f_bits")?, grid, interpolate: false, origin: header["origin"].as_str().unwrap_or("").to_string() };
-    Ok(Inputs { plan, base, base_energy_ev: bits("energy_bits")?, structure, spectra })
+    // every process reads the experiment list itself, as it does the other files the flags name
+    let panel_count = match &base.expt {
+        Some(x) => crate::io::expt::read_expt(Path::new(x))?.panels.len().max(1),
+        None => 1,
+    };
+    Ok(Inputs { plan, base, base_energy_ev: bits("energy_bits")?, structure, spectra, panel_count })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::common::{bin, run_in, scratch};
+use super::common::{bin, experiment, run_in, scratch};
 
 fn in_ci() -> bool {
     std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
@@ -311,5 +311,38 @@ fn batch_settings_reproduce_a_still_with_one_render() {
     assert!(std::fs::read(dir.join("x.img")).unwrap() == std::fs::read(dir.join("s/shot_00002.noise.img")).unwrap());
     // the CBF holds the noise image's photons, as -cbffile with -noisefile does
     assert!(std::fs::read(dir.join("shot_00002.cbf")).unwrap() == std::fs::read(dir.join("s/shot_00002.cbf")).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A plan on a 4-panel experiment list writes one float and one noise file per panel, each
+/// equal to the command line's render of the same still, and one CBF and one NeXus file that
+/// hold every panel.
+#[test]
+fn batch_renders_every_panel_of_an_experiment_list() {
+    use crate::panels::{expt_of, split_list, write_json};
+    let dir = scratch("batch_panels");
+    let (h, gap) = (20usize, 2usize);
+    let whole = "-cell 70 80 90 90 90 90 -lambda 1 -distance 60 -pixel 0.2 -detpixels 42";
+    let exp = experiment(&format!("{whole} -default_F 1"));
+    write_json(&dir, "four.expt", &split_list(&expt_of(&exp), h, gap));
+    let flags = "-default_F 100 -N 4 -oversample 1";
+    let formats = if cfg!(feature = "nexus") { "\"float\", \"noise\", \"settings\", \"cbf\", \"nexus\"" } else { "\"float\", \"noise\", \"settings\", \"cbf\"" };
+    std::fs::write(dir.join("p.toml"), format!("expt = \"four.expt\"\nflags = \"{flags}\"\nseed = 5\nout = \"s\"\nformats = [{formats}]\n[stills]\ncount = 1\n")).unwrap();
+    batch(&dir, "p.toml");
+    let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("s/shot_00001.json")).unwrap()).unwrap();
+    let m: Vec<String> = rec["misset_deg"].as_array().unwrap().iter().map(|v| format!("{:?}", v.as_f64().unwrap())).collect();
+    let out = run_in(&dir, &format!("-expt four.expt {flags} -misset {} -floatfile x.bin -noisefile x.img -seed {} -nopgm", m.join(" "), rec["noise_seed"]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for i in 0..4 {
+        let ours = std::fs::read(dir.join(format!("s/shot_00001_{i}.bin"))).unwrap();
+        assert_eq!(ours.len(), h * h * 4);
+        assert!(ours == std::fs::read(dir.join(format!("x_{i}.bin"))).unwrap(), "panel {i} float");
+        assert!(std::fs::read(dir.join(format!("s/shot_00001.noise_{i}.img"))).unwrap() == std::fs::read(dir.join(format!("x_{i}.img"))).unwrap(), "panel {i} noise");
+    }
+    assert!(!dir.join("s/shot_00001.bin").exists());
+    assert!(std::fs::metadata(dir.join("s/shot_00001.cbf")).unwrap().len() > 0);
+    // a rerun finds every file of the shot and renders nothing
+    let again = batch(&dir, "p.toml");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 rendered, 1 already there") || String::from_utf8_lossy(&again.stdout).contains("0 rendered, 1 already there"), "{}", String::from_utf8_lossy(&again.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
