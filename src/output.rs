@@ -81,6 +81,20 @@ pub fn smv_header_lines_dials(exp: &Experiment, adc: f64) -> (Vec<String>, bool)
     (l, exact)
 }
 
+/// Statistics of a whole detector, its panels' images taken in order as one image (so one
+/// integer scale serves every panel); `panels[i]` is the experiment seen through panel i.
+/// Also returns where each panel's pixels start in that joined image.
+pub fn detector_statistics(panels: &[&Experiment], images: &[&[f32]]) -> (Stats, Vec<usize>) {
+    let all: Vec<f32> = images.concat();
+    let offsets: Vec<usize> = images.iter().scan(0, |acc, im| Some(std::mem::replace(acc, *acc + im.len()))).collect();
+    let locate = |k: usize| {
+        let i = offsets.partition_point(|&s| s <= k) - 1;
+        (panels[i], k - offsets[i])
+    };
+    let stats = crate::render::statistics(&all, panels[0].detector.fpixels, |k| { let (p, l) = locate(k); p.is_rendered(l) }, |k| { let (p, l) = locate(k); p.in_roi(l) });
+    (stats, offsets)
+}
+
 /// Scale for the integer image: the user's, or 55000 / max.
 pub fn int_scale(user: Option<f64>, stats: &Stats) -> f64 {
     match user {

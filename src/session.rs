@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, Notes};
 use crate::geometry::Geometry;
 use crate::io::cfmt::fmt_g;
-use crate::render::{statistics, Engine, Renderer};
+use crate::render::{Engine, Renderer};
 use crate::trace::Requests;
 use crate::{io, output};
 
@@ -151,10 +151,10 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
     let panel = |i: usize| if n == 1 { exp } else { &panels[i] };
     let name = |f: &str, i: usize| output::panel_file_name(f, i, n);
     // one set of statistics (and so one integer scale) for the whole detector
-    let all: Vec<f32> = images.concat();
-    let offsets: Vec<usize> = images.iter().scan(0, |acc, im| { let start = *acc; *acc += im.len(); Some(start) }).collect();
+    let panel_exps: Vec<&Experiment> = (0..n).map(panel).collect();
+    let refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
+    let (stats, offsets) = output::detector_statistics(&panel_exps, &refs);
     let locate = |k: usize| { let i = offsets.partition_point(|&s| s <= k) - 1; (i, k - offsets[i]) };
-    let stats = statistics(&all, exp.detector.fpixels, |k| { let (i, l) = locate(k); panel(i).is_rendered(l) }, |k| { let (i, l) = locate(k); panel(i).in_roi(l) });
     for (i, image) in images.iter().enumerate().filter(|_| floatfile.is_some()) {
         let f = name(floatfile.unwrap_or_default(), i);
         io::floatimg::write_float_image(Path::new(&f), image)?;
@@ -209,8 +209,6 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         }
         photons = Some(drawn);
     }
-    let panel_exps: Vec<&Experiment> = (0..n).map(panel).collect();
-    let refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
     for line in crate::export::write_requested(o, exp, &panel_exps, &refs, iscale, adc, photons.as_deref())? {
         let _ = writeln!(out, "{line}");
     }

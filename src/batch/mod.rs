@@ -126,7 +126,7 @@ fn threads_per_rank(flag: Option<usize>) -> usize {
 /// Render shot `number` (every panel of its detector) and write its files.
 fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize) -> Result<()> {
     use crate::geometry::Geometry;
-    use crate::render::{statistics, Renderer};
+    use crate::render::Renderer;
     let s = shots::settings(&inputs.plan, number, inputs.base_energy_ev);
     let exp = shots::experiment(&inputs.base, &s, &inputs.structure, &inputs.spectra)?;
     let o = &inputs.base;
@@ -147,14 +147,9 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize) -> Re
         images.push(image);
     }
     // one set of statistics (and so one integer scale) for the whole detector
-    let all: Vec<f32> = images.concat();
-    let mut owner = Vec::with_capacity(all.len());
-    for (i, im) in images.iter().enumerate() {
-        owner.extend((0..im.len()).map(|k| (i, k)));
-    }
-    let stats = statistics(&all, exp.detector.fpixels, |k| panel_refs[owner[k].0].is_rendered(owner[k].1), |k| panel_refs[owner[k].0].in_roi(owner[k].1));
-    let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
     let image_refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
+    let (stats, _) = crate::output::detector_statistics(&panel_refs, &image_refs);
+    let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
     let shot = ShotImage { exp: &exp, panels: &panel_refs, images: &image_refs, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&formats::Format::Noise) };
     for &f in &inputs.plan.formats {
         formats::write(f, &shot_path(out, number, f), &shot)?;

@@ -193,36 +193,49 @@ fn index_series(dir: &Path, tag: &str, images: &[String], find_options: &[&str])
     (result, [t_import, t_find, t_index])
 }
 
+/// Render the 20 one-degree frames of a rotation series (`frame(i)`: the flags of frame i; the
+/// first also writes the truth, `truth.expt`); asserts that no pixel overloads and returns the
+/// seconds it took.
+fn simulate_series(d: &Path, frame: impl Fn(usize) -> String) -> f64 {
+    let t0 = Instant::now();
+    let mut overloads = 0;
+    for i in 0..20 {
+        let mut args = frame(i);
+        if i == 0 {
+            args.push_str(" -write_expt truth.expt");
+        }
+        let text = run_ok(d, &words(&args));
+        let line = text.lines().find(|l| l.contains("overloads")).expect("noise summary line");
+        overloads += line.split('(').nth(1).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse::<usize>().ok()).unwrap();
+    }
+    assert_eq!(overloads, 0, "the series must be exposed so that nothing overloads");
+    t0.elapsed().as_secs_f64()
+}
+
+/// The acceptance bounds on DIALS' indexing against the truth: cell lengths within 0.2%,
+/// angles within 0.05 deg, orientation within 0.1 deg; prints the figures and step times.
+fn assert_indexed(what: &str, r: &serde_json::Value, t: [f64; 3], t_sim: f64) {
+    eprintln!(
+        "DIALS on our {what}: cell {:?} (true {:?}), length error {:.2e}, angle error {:.4} deg, misorientation {:.4} deg; simulate {t_sim:.1} s, import {:.1} s, find_spots {:.1} s, index {:.1} s",
+        r["found_cell"], r["true_cell"], r["max_length_error"].as_f64().unwrap(), r["max_angle_error_deg"].as_f64().unwrap(),
+        r["misorientation_deg"].as_f64().unwrap(), t[0], t[1], t[2]
+    );
+    assert!(r["max_length_error"].as_f64().unwrap() < 0.002, "{what}: cell lengths off: {r}");
+    assert!(r["max_angle_error_deg"].as_f64().unwrap() < 0.05, "{what}: cell angles off: {r}");
+    assert!(r["misorientation_deg"].as_f64().unwrap() < 0.1, "{what}: orientation off: {r}");
+}
+
 #[test]
 fn dials_indexes_our_rotation_series_to_the_true_cell_and_orientation() {
     if !dials_ready() {
         return;
     }
     let d = scratch("dials_series");
-    let t0 = Instant::now();
-    let mut overloads = 0;
-    for i in 0..20 {
-        let mut args = series_frame(i);
-        if i == 0 {
-            args.push_str(" -write_expt truth.expt");
-        }
-        let text = run_ok(&d, &words(&args));
-        let line = text.lines().find(|l| l.contains("overloads")).expect("noise summary line");
-        overloads += line.split('(').nth(1).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse::<usize>().ok()).unwrap();
-    }
-    let t_sim = t0.elapsed().as_secs_f64();
-    assert_eq!(overloads, 0, "the series must be exposed so that nothing overloads");
+    let t_sim = simulate_series(&d, series_frame);
     let cbfs: Vec<String> = (1..=20).map(|i| format!("../rot_{i:04}.cbf")).collect();
     for (tag, images) in [("cbf", cbfs), ("nexus", vec!["../series.nxs".to_string()])] {
         let (r, t) = index_series(&d, tag, &images, &[]);
-        eprintln!(
-            "DIALS on our {tag} files: cell {:?} (true {:?}), length error {:.2e}, angle error {:.4} deg, misorientation {:.4} deg; simulate {t_sim:.1} s, import {:.1} s, find_spots {:.1} s, index {:.1} s",
-            r["found_cell"], r["true_cell"], r["max_length_error"].as_f64().unwrap(), r["max_angle_error_deg"].as_f64().unwrap(),
-            r["misorientation_deg"].as_f64().unwrap(), t[0], t[1], t[2]
-        );
-        assert!(r["max_length_error"].as_f64().unwrap() < 0.002, "{tag}: cell lengths off: {r}");
-        assert!(r["max_angle_error_deg"].as_f64().unwrap() < 0.05, "{tag}: cell angles off: {r}");
-        assert!(r["misorientation_deg"].as_f64().unwrap() < 0.1, "{tag}: orientation off: {r}");
+        assert_indexed(&format!("{tag} files"), &r, t, t_sim);
     }
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -337,35 +350,18 @@ fn dials_indexes_a_four_panel_nexus_series_to_the_true_cell_and_orientation() {
     let d = scratch("dials_four_series");
     // the end-to-end series' crystal and 512^2 detector, split 2 x 2 with 4-pixel (0.8 mm) gaps
     four_panel_list(&d, "-cell 41 53 67 95 101 107 -misset 10 20 30 -lambda 1.0 -distance 120 -pixel 0.2 -detpixels 512", 254, 4);
-    let t0 = Instant::now();
-    let mut overloads = 0;
-    for i in 0..20 {
-        let mut args = format!(
+    let t_sim = simulate_series(&d, |i| {
+        format!(
             "-expt four.expt -default_F 100 -N 5 -oversample 2 -phi {i} -osc 1 -phisteps 10 -water 0.05 -adc 0 -seed {} -noprogress \
              -floatfile f.bin -noisefile n.img -nxsfile series.nxs -nxs_append",
             i + 1
-        );
-        if i == 0 {
-            args.push_str(" -write_expt truth.expt");
-        }
-        let text = run_ok(&d, &words(&args));
-        let line = text.lines().find(|l| l.contains("overloads")).expect("noise summary line");
-        overloads += line.split('(').nth(1).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse::<usize>().ok()).unwrap();
-    }
-    let t_sim = t0.elapsed().as_secs_f64();
-    assert_eq!(overloads, 0, "the series must be exposed so that nothing overloads");
+        )
+    });
     // DIALS' defaults keep noise blobs of 3 pixels as spots (a third of the 9400 found here);
     // with them, its 3D FFT picks a cell doubled along a (64% indexed, the true cell 61% when
     // given); from 4 pixels up the true cell comes out. The single-panel series indexes with
     // the defaults, and its frames are these frames' pixels exactly.
     let (r, t) = index_series(&d, "nexus4", &["../series.nxs".to_string()], &["min_spot_size=4"]);
-    eprintln!(
-        "DIALS on our 4-panel NeXus series: cell {:?} (true {:?}), length error {:.2e}, angle error {:.4} deg, misorientation {:.4} deg; simulate {t_sim:.1} s, import {:.1} s, find_spots {:.1} s, index {:.1} s",
-        r["found_cell"], r["true_cell"], r["max_length_error"].as_f64().unwrap(), r["max_angle_error_deg"].as_f64().unwrap(),
-        r["misorientation_deg"].as_f64().unwrap(), t[0], t[1], t[2]
-    );
-    assert!(r["max_length_error"].as_f64().unwrap() < 0.002, "cell lengths off: {r}");
-    assert!(r["max_angle_error_deg"].as_f64().unwrap() < 0.05, "cell angles off: {r}");
-    assert!(r["misorientation_deg"].as_f64().unwrap() < 0.1, "orientation off: {r}");
+    assert_indexed("4-panel NeXus series", &r, t, t_sim);
     let _ = std::fs::remove_dir_all(&d);
 }
