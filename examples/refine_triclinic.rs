@@ -7,7 +7,7 @@
 use nanobragg::model::initial_values;
 use nanobragg::refine::optimize::{refine, Optimizer};
 use nanobragg::refine::{Evaluator, Loss, Objective};
-use nanobragg::rng::PoissonDeviates;
+use nanobragg::physics::rng::PoissonDeviates;
 
 fn experiment(args: &str) -> nanobragg::experiment::Experiment {
     let o = nanobragg::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).expect("flags");

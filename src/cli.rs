@@ -4,8 +4,9 @@
 //! `-mosaic_seed`, and `-misset_seed` is never read as `-misset`.
 
 use crate::error::{Error, Result};
-use crate::settings::{Convention, Misset, Pivot, Shape};
+use crate::config::{Convention, Misset, Pivot, Shape};
 
+pub mod progress;
 pub mod runfile;
 pub mod table;
 
@@ -130,12 +131,14 @@ pub struct Options {
     pub trace_pixel: Option<[i64; 2]>,
     // engine
     pub chunk_elements: Option<usize>,
-    /// Force the batched tensor path for forward renders (`-engine tensor`).
-    pub tensor_engine: bool,
+    /// The engine of forward renders (`-engine auto|fused|tensor|gpu`).
+    pub engine: crate::engine::render::Engine,
     /// Render on the GPU (`-device gpu`, burn-wgpu).
     pub gpu: bool,
+    /// A software Vulkan driver may stand in for the GPU (`-device gpu:software`).
+    pub gpu_software: bool,
     /// `-precision f32|f64` (CPU default f64; the GPU uses f32).
-    pub precision: Option<crate::device::Precision>,
+    pub precision: Option<crate::engine::device::Precision>,
     pub threads: Option<usize>,
     pub help: bool,
 }
@@ -539,7 +542,7 @@ fn beam_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
             if e <= 0.0 {
                 return Err(Error::new(format!("-energy: photon energy must be positive, got {e} eV")));
             }
-            o.lambda = Some(12398.42 / e);
+            o.lambda = Some(crate::physics::constants::HC_EV_ANGSTROM / e);
         }
         "-dispersion" => o.dispersion = Some(a.nonneg(f)?),
         "-dispsteps" => o.dispsteps = Some(a.count(f)?),
@@ -663,28 +666,28 @@ fn engine_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
                 "gpu" => true,
                 // a software Vulkan driver may stand in for a GPU only when asked
                 "gpu:software" => {
-                    crate::device::allow_software_gpu();
+                    o.gpu_software = true;
                     true
                 }
-                "cpu" => false,
+                "cpu" => {
+                    o.gpu_software = false;
+                    false
+                }
                 _ => return Err(Error::new(format!("-device: expected 'cpu', 'gpu' or 'gpu:software', got '{v}'"))),
             };
         }
         "-precision" => {
             let v = a.value(f, "'f32' or 'f64'")?;
             o.precision = Some(match v {
-                "f32" | "float32" | "single" => crate::device::Precision::F32,
-                "f64" | "float64" | "double" => crate::device::Precision::F64,
+                "f32" | "float32" | "single" => crate::engine::device::Precision::F32,
+                "f64" | "float64" | "double" => crate::engine::device::Precision::F64,
                 _ => return Err(Error::new(format!("-precision: expected 'f32' or 'f64', got '{v}'"))),
             });
         }
         "-engine" => {
-            let v = a.value(f, "'fused' or 'tensor'")?;
-            o.tensor_engine = match v {
-                "tensor" => true,
-                "fused" | "auto" => false,
-                _ => return Err(Error::new(format!("-engine: expected 'fused' or 'tensor', got '{v}'"))),
-            };
+            let v = a.value(f, "auto, fused, tensor or gpu")?;
+            o.engine = crate::engine::render::Engine::parse(v)
+                .ok_or_else(|| Error::new(format!("-engine: expected auto, fused, tensor or gpu, got '{v}'")))?;
         }
         "-threads" | "-nthreads" => {
             let n = a.n(f)?;
@@ -822,5 +825,33 @@ mod tests {
             assert!(parse(&args(&format!("{flag} 0 0 -1e-3"))).is_ok(), "{flag}");
         }
         assert_eq!(parse(&args("-pix0_vector 0 0 0")).unwrap().pix0_vector, Some([0.0; 3]));
+    }
+
+    #[test]
+    fn every_name_is_unique_and_parsed() {
+        let names: Vec<&str> = table::all_names().collect();
+        for (i, n) in names.iter().enumerate() {
+            assert!(!names[i + 1..].contains(n), "{n} listed twice");
+            // a switch parses alone; a flag with values complains about them, never about its name
+            match parse(&[n.to_string()]) {
+                Ok(_) => {}
+                Err(e) => assert!(!e.0.contains("unknown option"), "{n}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_parsed_name_is_listed() {
+        // the flag names in the parser's match arms: quoted words starting with one dash
+        let src = include_str!("cli.rs");
+        let names: Vec<&str> = table::all_names().collect();
+        for line in src.lines().filter(|l| l.contains("=>") || l.trim_start().starts_with('|')) {
+            for part in line.split('"').skip(1).step_by(2) {
+                let is_flag = part.starts_with('-') && part.len() > 1 && part[1..].chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if is_flag && !part[1..].starts_with(|c: char| c.is_ascii_digit()) {
+                    assert!(names.contains(&part), "{part} is parsed but not in the flag table");
+                }
+            }
+        }
     }
 }

@@ -1,40 +1,32 @@
 //! nanobragg: a differentiable re-implementation of nanoBragg on burn.
 //!
-//! Layers, top to bottom; a module uses only modules of its own layer or below, and the
-//! module graph has no cycles:
-//! - `session` (a render as a library call: settings in, image and output files out);
-//! - `batch` (many images from a plan, on one process or under MPI), `refine` (losses,
-//!   gradients, optimisers), `output` (image files of a run) and `export` (CBF, NeXus and
-//!   DIALS experiment-list files, in DIALS' frame);
-//! - `render` (chunked batches, the `fused` CPU kernel, or the `gpu` lattice-sum kernel), `model` (named parameters mapped
-//!   onto the geometry with tensors) and `trace` (an independent scalar per-pixel check);
-//! - `geometry`: the experiment's continuous quantities as tensors;
-//! - `experiment`: the resolved experiment, built from `cli`'s options;
-//! - `cli`: the C program's flags;
-//! - `physics` (every physical term once), `settings` (the experiment's enums: shape, pivot,
-//!   convention, misset), `device`, `io` (files), `rng` (the reference program's random
-//!   numbers), `vec3` (host vector math), `error`, `progress`, `workers`, `comm` (processes under MPI).
+//! Layers, top to bottom; a module uses only modules of its own layer or below, and no two
+//! files import each other, directly or through others (`tools/structure.py` checks it):
+//! - `cli`: the command line, a leaf: the C program's flags, run files, progress on stderr;
+//! - `batch` (many images from a plan, on one process or under MPI) and `refine` (losses,
+//!   gradients, optimisers), both on top of
+//! - `simulation`: the one facade, a render as a library call (settings in, images out);
+//! - `engine`: the renderer and its choice of engine (the fused CPU kernel, the batched tensor
+//!   reference, the GPU lattice-sum kernel), devices, work planning, processes under MPI, and the
+//!   independent per-pixel trace;
+//! - `model`: named parameters mapped onto the geometry tensors;
+//! - `experiment`: the resolved experiment (detector, panels, beam, crystal, structure factors,
+//!   sampling);
+//! - `io`: file formats in and out, and the image products of a run (SMV, noise, PGM, CBF,
+//!   NeXus, DIALS experiment lists);
+//! - `response`: image-space stages after the sum (forward and adjoint);
+//! - `physics`: every physical term once, constants, host vector math and the reference
+//!   program's random streams; `config`: the experiment's discrete settings; `error`.
 
 pub mod batch;
 pub mod cli;
-pub mod comm;
-pub mod device;
+pub mod config;
+pub mod engine;
 pub mod error;
 pub mod experiment;
-pub mod export;
-pub mod fused;
-pub mod geometry;
-pub mod gpu;
 pub mod io;
 pub mod model;
-pub mod output;
 pub mod physics;
 pub mod refine;
-pub mod progress;
-pub mod render;
-pub mod rng;
-pub mod session;
-pub mod settings;
-pub mod trace;
-pub mod vec3;
-pub mod workers;
+pub mod response;
+pub mod simulation;

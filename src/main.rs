@@ -6,7 +6,9 @@ use std::path::Path;
 use nanobragg::experiment::{self, Experiment, RTD};
 use nanobragg::error::Result;
 use nanobragg::io::cfmt::fmt_g;
-use nanobragg::{cli, device, io, output, session};
+use nanobragg::engine::device;
+use nanobragg::io::products;
+use nanobragg::{cli, io, simulation};
 
 pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -96,7 +98,7 @@ fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     let (exp, notes) = experiment::build(&o)?;
-    let trace_requests = nanobragg::trace::requests(&o, &exp)?;
+    let trace_requests = nanobragg::engine::trace::requests(&o, &exp)?;
     let n_panels = exp.panel_count();
     if n_panels > 1 && !trace_requests.is_empty() {
         return Err(nanobragg::error::Error::new("-printout_pixel/-trace_pixel: not available for a multi-panel detector"));
@@ -104,18 +106,22 @@ fn run(args: &[String]) -> Result<()> {
     // decide every output name before rendering, so a bad name fails before any work
     let floatfile = o.floatfile.clone().unwrap_or_else(|| "floatimage.bin".to_string());
     let wanted = [Some(floatfile.as_str()), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
-    let names: Vec<String> = wanted.into_iter().flatten().flat_map(|f| (0..n_panels).map(move |i| output::panel_file_name(f, i, n_panels))).collect();
-    output::check_writable(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
-    nanobragg::export::check_requests(&o, &exp)?;
+    let names: Vec<String> = wanted.into_iter().flatten().flat_map(|f| (0..n_panels).map(move |i| products::panel_file_name(f, i, n_panels))).collect();
+    products::check_writable(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
+    nanobragg::io::export::check_requests(&o, &exp)?;
     // the device before any output (a missing GPU adapter must leave no file behind)
     let dev = if o.gpu {
         if o.precision == Some(device::Precision::F64) {
             return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
         }
-        device::Target::gpu()?
+        let dev = device::Target::gpu(o.gpu_software)?;
+        eprintln!("GPU adapter: {}", dev.adapter_description().unwrap_or("?"));
+        dev
     } else {
         device::Target::cpu(o.precision.unwrap_or(device::Precision::F64))
     };
+    // an engine the device cannot run is refused before any output too
+    o.engine.resolve(&dev)?;
     let out = std::io::stdout();
     let mut out = out.lock();
     let _ = writeln!(out, "nanobragg (nanoBragg-compatible diffraction simulator)");
@@ -140,17 +146,17 @@ fn run(args: &[String]) -> Result<()> {
     }
     let panels: Vec<Experiment> = if n_panels == 1 { vec![] } else { (0..n_panels).map(|i| exp.panel(i)).collect() };
     let panel = |i: usize| if n_panels == 1 { &exp } else { &panels[i] };
-    let mut meter = nanobragg::progress::Meter::new(o.progress);
+    let mut meter = nanobragg::cli::progress::Meter::new(o.progress);
     let total: usize = exp.panels().map(|d| d.fpixels * d.spixels).sum();
     let mut done_before = 0;
     let mut images = Vec::with_capacity(n_panels);
     for i in 0..n_panels {
-        let image = session::render_panel(&o, panel(i), &dev, &trace_requests, &mut out, |done, _| meter.update(done_before + done, total))?;
+        let image = simulation::render_panel(&o, panel(i), &dev, &trace_requests, &mut out, |done, _| meter.update(done_before + done, total))?;
         done_before += image.len();
         images.push(image);
     }
     meter.finish();
-    session::write_images(&o, &exp, &panels, &images, Some(&floatfile), &mut out)
+    simulation::write_images(&o, &exp, &panels, &images, Some(&floatfile), &mut out)
 }
 
 fn summary(out: &mut impl Write, exp: &Experiment) {

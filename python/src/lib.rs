@@ -14,7 +14,7 @@ use nanobragg::refine::commands::{self as cmd, RefineSpec};
 use nanobragg::refine::optimize::Restraint;
 use nanobragg::refine::strategy::Strategy;
 use nanobragg::refine::{Evaluator, Loss, Objective};
-use nanobragg::session::Simulation;
+use nanobragg::simulation::Simulation;
 
 create_exception!(
     nanobragg,
@@ -299,7 +299,7 @@ impl Model {
                 if dev.on_gpu {
                     ev = ev.with_target(dev);
                 } else {
-                    ev.threads = nanobragg::workers::resolve(threads);
+                    ev.threads = nanobragg::engine::plan::resolve(threads);
                 }
                 let obj = match &target {
                     Some((name, full)) => cmd::fit_objective(&ev, name, full, adc, loss.unwrap_or(Loss::Poisson))?,
@@ -343,7 +343,7 @@ impl Model {
             optimizer: cmd::parse_optimizer(optimizer).map_err(py_err)?,
             strategy: Strategy::parse(strategy).map_err(py_err)?,
             restraints: restraints(restrain)?,
-            gpu: self.sim.options.gpu,
+            gpu: self.sim.options.gpu.then_some(self.sim.options.gpu_software),
             residual,
         };
         let (name, full) = target_values(target, exp, adc)?;
@@ -367,7 +367,7 @@ impl Model {
         }
         let (value, text) = py.detach(|| {
             let mut text = Vec::new();
-            let v = nanobragg::trace::trace_pixel(&self.sim.experiment, f as usize, s as usize, Some(&mut text));
+            let v = nanobragg::engine::trace::trace_pixel(&self.sim.experiment, f as usize, s as usize, Some(&mut text));
             (v, String::from_utf8_lossy(&text).into_owned())
         });
         Ok((value, text))

@@ -3,64 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::experiment::Experiment;
-use crate::render::Stats;
+use crate::engine::render::Stats;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// Raw float32 image (photons per pixel), as `-floatfile`.
-    Float,
-    /// SMV integer image, as `-intfile`.
-    Smv,
-    /// SMV image with Poisson noise, as `-noisefile`.
-    Noise,
-    Cbf,
-    Nexus,
-    /// JSON record of the shot's own settings (orientation, energy, size, fluence, seeds), so
-    /// that the truth behind each image is known (e.g. the `-misset` of a refinement plan).
-    Settings,
-}
-
-impl Format {
-    const ALL: [Format; 6] = [Format::Float, Format::Smv, Format::Noise, Format::Cbf, Format::Nexus, Format::Settings];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Float => "float",
-            Format::Smv => "smv",
-            Format::Noise => "noise",
-            Format::Cbf => "cbf",
-            Format::Nexus => "nexus",
-            Format::Settings => "settings",
-        }
-    }
-
-    /// File extension (after `shot_NNNNN.`).
-    pub fn ext(self) -> &'static str {
-        match self {
-            Format::Float => "bin",
-            Format::Smv => "img",
-            Format::Noise => "noise.img",
-            Format::Cbf => "cbf",
-            Format::Nexus => "h5",
-            Format::Settings => "json",
-        }
-    }
-
-    /// A format by name; an unknown name, or one whose writer this build does not have yet,
-    /// is an error.
-    pub fn parse(name: &str) -> Result<Format> {
-        let f = Format::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
-            let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
-            Error::new(format!("unknown format '{name}' (known: {})", known.join(", ")))
-        })?;
-        if f == Format::Nexus && !cfg!(feature = "nexus") {
-            return Err(Error::new(format!("{name}: this build has no NeXus writer (built without the `nexus` feature)")));
-        }
-        Ok(f)
-    }
-}
+use super::plan::Format;
 
 /// The file of shot `number` in format `f` under `out`.
 pub fn shot_path(out: &Path, number: usize, f: Format) -> PathBuf {
@@ -74,7 +21,7 @@ pub fn shot_files(out: &Path, number: usize, f: Format, panels: usize) -> Vec<Pa
     let path = shot_path(out, number, f);
     match f {
         Format::Float | Format::Smv | Format::Noise => {
-            (0..panels).map(|i| PathBuf::from(crate::output::panel_file_name(&path.to_string_lossy(), i, panels))).collect()
+            (0..panels).map(|i| PathBuf::from(crate::io::products::panel_file_name(&path.to_string_lossy(), i, panels))).collect()
         }
         _ => vec![path],
     }
@@ -101,40 +48,41 @@ pub struct ShotImage<'a> {
 /// Write one shot in format `f` to `path` (per panel where the format is; every file through a
 /// temporary name renamed at the end).
 pub fn write(f: Format, path: &Path, shot: &ShotImage) -> Result<()> {
-    use crate::{io, output};
+    use crate::io;
+    use crate::io::products;
     let n = shot.panels.len();
-    let file = |i: usize| PathBuf::from(output::panel_file_name(&path.to_string_lossy(), i, n));
+    let file = |i: usize| PathBuf::from(products::panel_file_name(&path.to_string_lossy(), i, n));
     // the noise image's photons: one stream of deviates over the panels in order
     let photons = || {
-        let mut dev = crate::rng::PoissonDeviates::new(shot.settings.noise_seed);
-        shot.panels.iter().zip(shot.images).map(|(p, im)| output::poisson_photons_from(p, im, &mut dev)).collect::<Vec<_>>()
+        let mut dev = crate::physics::rng::PoissonDeviates::new(shot.settings.noise_seed);
+        shot.panels.iter().zip(shot.images).map(|(p, im)| products::poisson_photons_from(p, im, &mut dev)).collect::<Vec<_>>()
     };
     match f {
         Format::Float => (0..n).try_for_each(|i| io::floatimg::write_float_image(&file(i), shot.images[i])),
         Format::Smv => {
-            let scale = output::int_scale(shot.scale, shot.stats);
+            let scale = products::int_scale(shot.scale, shot.stats);
             (0..n).try_for_each(|i| {
                 let p = shot.panels[i];
-                let data = output::int_image(p, shot.images[i], scale, shot.adc);
-                io::smv::write_smv(&file(i), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, &data)
+                let data = products::int_image(p, shot.images[i], scale, shot.adc);
+                io::smv::write_smv(&file(i), &products::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, &data)
             })
         }
         Format::Noise => photons().iter().enumerate().try_for_each(|(i, ph)| {
             let p = shot.panels[i];
-            let (data, _, _) = output::noise_counts(p, ph, shot.adc);
-            io::smv::write_smv(&file(i), &output::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, &data)
+            let (data, _, _) = products::noise_counts(p, ph, shot.adc);
+            io::smv::write_smv(&file(i), &products::smv_header_lines(p), p.detector.fpixels, p.detector.spixels, &data)
         }),
         Format::Settings => crate::io::write_atomic(path, settings_json(shot).as_bytes()),
         Format::Cbf | Format::Nexus => {
             // the counts of the noise image when the plan writes one (same photons), else
             // the SMV image's scaling, as -cbffile/-nxsfile do
-            use crate::export::{write_all, Counts, Requests};
+            use crate::io::export::{write_all, Counts, Requests};
             let drawn;
             let counts = if shot.noise_counts {
                 drawn = photons();
                 Counts::Noise(&drawn, shot.adc)
             } else {
-                Counts::Scaled { scale: output::int_scale(shot.scale, shot.stats), adc: shot.adc }
+                Counts::Scaled { scale: products::int_scale(shot.scale, shot.stats), adc: shot.adc }
             };
             let name = path.to_string_lossy();
             let (cbffile, nxsfile) = if f == Format::Cbf { (Some(name.as_ref()), None) } else { (None, Some(name.as_ref())) };

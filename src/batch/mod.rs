@@ -15,7 +15,7 @@ pub mod spectrum;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::comm::Comm;
+use crate::engine::comm::Comm;
 use crate::error::{Error, Result};
 use crate::experiment::Structure;
 use crate::io::hkl::HklGrid;
@@ -50,13 +50,25 @@ struct Inputs {
     base_energy_ev: f64,
     structure: Structure,
     spectra: Vec<Spectrum>,
+    /// The input files the base flags name, read once for every shot of this process.
+    files: crate::experiment::InputFiles,
     /// Panels of the detector (an experiment list's; 1 for the C program's detector).
     panel_count: usize,
 }
 
 fn run(comm: &Comm, path: &str) -> Result<()> {
-    let bytes = comm.broadcast(if comm.is_root() { read_inputs(path) } else { Ok(vec![]) })?;
-    let inputs = decode(path, &bytes)?;
+    // rank 0 reads the input files once and keeps them; the other ranks read them once each
+    let mut root_files = None;
+    let read = if comm.is_root() {
+        read_inputs(path).map(|(bytes, files)| {
+            root_files = Some(files);
+            bytes
+        })
+    } else {
+        Ok(vec![])
+    };
+    let bytes = comm.broadcast(read)?;
+    let inputs = decode(path, &bytes, root_files)?;
     let out = PathBuf::from(&inputs.plan.out);
     if comm.is_root() {
         remove_stale_temporaries(&out);
@@ -89,6 +101,15 @@ fn render_mine(comm: &Comm, inputs: &Inputs, out: &Path) -> Result<(u64, u64)> {
     let plan = &inputs.plan;
     let mine: Vec<usize> = (1..=plan.total()).filter(|n| (n - 1) % comm.size() == comm.rank()).collect();
     let threads = threads_per_rank(inputs.base.threads);
+    // the device is set up once for the whole run, whatever the number of shots
+    let o = &inputs.base;
+    let dev = if o.gpu {
+        let dev = crate::engine::device::Target::gpu(o.gpu_software)?;
+        eprintln!("{}GPU adapter: {}", comm.label(), dev.adapter_description().unwrap_or("?"));
+        dev
+    } else {
+        crate::engine::device::Target::cpu(o.precision.unwrap_or(crate::engine::device::Precision::F64))
+    };
     let (mut rendered, mut skipped) = (0u64, 0u64);
     let started = Instant::now();
     let mut last_line: Option<Instant> = None;
@@ -97,7 +118,7 @@ fn render_mine(comm: &Comm, inputs: &Inputs, out: &Path) -> Result<(u64, u64)> {
             skipped += 1;
             continue;
         }
-        render_shot(inputs, number, out, threads)?;
+        render_shot(inputs, number, out, threads, &dev)?;
         rendered += 1;
         let now = Instant::now();
         if k + 1 == mine.len() || last_line.is_none_or(|t| now.duration_since(t).as_secs_f64() >= 1.0) {
@@ -120,27 +141,26 @@ fn threads_per_rank(flag: Option<usize>) -> usize {
         .find_map(|v| std::env::var(v).ok().and_then(|s| s.parse::<usize>().ok()))
         .unwrap_or(1)
         .max(1);
-    (crate::workers::resolve(0) / local).max(1)
+    (crate::engine::plan::resolve(0) / local).max(1)
 }
 
 /// Render shot `number` (every panel of its detector) and write its files.
-fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize) -> Result<()> {
-    use crate::geometry::Geometry;
-    use crate::render::Renderer;
+fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize, dev: &crate::engine::device::Target) -> Result<()> {
+    use crate::model::geometry::Geometry;
+    use crate::engine::render::Renderer;
     let s = shots::settings(&inputs.plan, number, inputs.base_energy_ev);
-    let exp = shots::experiment(&inputs.base, &s, &inputs.structure, &inputs.spectra)?;
+    let exp = shots::experiment(&inputs.base, &s, &inputs.files, &inputs.structure, &inputs.spectra)?;
     let o = &inputs.base;
-    let dev = if o.gpu { crate::device::Target::gpu()? } else { crate::device::Target::cpu(o.precision.unwrap_or(crate::device::Precision::F64)) };
     let n = exp.panel_count();
     let panels: Vec<Experiment> = if n == 1 { vec![] } else { (0..n).map(|i| exp.panel(i)).collect() };
     let panel_refs: Vec<&Experiment> = if n == 1 { vec![&exp] } else { panels.iter().collect() };
     let mut images = Vec::with_capacity(n);
     for p in &panel_refs {
-        let mut renderer = Renderer::new(p, &dev).with_threads(if o.gpu { 1 } else { threads });
+        let mut renderer = Renderer::new(p, dev).with_threads(if o.gpu { 1 } else { threads }).with_engine(o.engine)?;
         if let Some(c) = o.chunk_elements {
             renderer = renderer.with_chunk_elements(c);
         }
-        let image = renderer.render_image_f32(&Geometry::from_experiment(p, &dev), |_, _| {});
+        let image = renderer.render_image_f32(&Geometry::from_experiment(p, dev), |_, _| {});
         if let Some(i) = image.iter().position(|v| !v.is_finite()) {
             return Err(Error::new(format!("shot {number}: internal error: pixel {i} is not a finite number; no file written")));
         }
@@ -148,9 +168,9 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize) -> Re
     }
     // one set of statistics (and so one integer scale) for the whole detector
     let image_refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
-    let (stats, _) = crate::output::detector_statistics(&panel_refs, &image_refs);
+    let (stats, _) = crate::io::products::detector_statistics(&panel_refs, &image_refs);
     let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
-    let shot = ShotImage { exp: &exp, panels: &panel_refs, images: &image_refs, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&formats::Format::Noise) };
+    let shot = ShotImage { exp: &exp, panels: &panel_refs, images: &image_refs, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&plan::Format::Noise) };
     for &f in &inputs.plan.formats {
         formats::write(f, &shot_path(out, number, f), &shot)?;
     }
@@ -168,15 +188,17 @@ fn remove_stale_temporaries(out: &Path) {
     }
 }
 
-/// Rank 0: read and check the plan and everything it names; the bytes every rank decodes.
-fn read_inputs(path: &str) -> Result<Vec<u8>> {
+/// Rank 0: read and check the plan and everything it names; the bytes every rank decodes, and
+/// the input files as read.
+fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))?;
     let plan = plan::parse(path, &text)?;
     let o = crate::cli::parse(&plan.flags).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
-    if matches!(o.misset, Some(crate::settings::Misset::Random)) && o.misset_seed.is_none() {
+    if matches!(o.misset, Some(crate::config::Misset::Random)) && o.misset_seed.is_none() {
         return Err(Error::new(format!("{path}: flags: -misset random needs -misset_seed in a batch (every shot must be reproducible)")));
     }
-    let (exp, notes) = crate::experiment::build(&o).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
+    let files = crate::experiment::InputFiles::read(&o).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
+    let (exp, notes) = crate::experiment::build_from(&o, &files, None).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
     for w in &notes.warnings {
         eprintln!("{w}");
     }
@@ -198,7 +220,7 @@ fn read_inputs(path: &str) -> Result<Vec<u8>> {
         }
     }
     prepare_output(&plan.out)?;
-    Ok(encode(&text, &spectra, shots::energy_of(&exp), &exp.structure))
+    Ok((encode(&text, &spectra, shots::energy_of(&exp), &exp.structure), files))
 }
 
 /// Create the output folder when missing and check that files can be made in it.
@@ -235,7 +257,7 @@ fn encode(plan_text: &str, spectra: &[(String, String)], energy_ev: f64, st: &St
     bytes
 }
 
-fn decode(path: &str, bytes: &[u8]) -> Result<Inputs> {
+fn decode(path: &str, bytes: &[u8], files: Option<crate::experiment::InputFiles>) -> Result<Inputs> {
     let bad = || Error::new("internal error: the broadcast inputs are malformed");
     let len = u64::from_le_bytes(bytes.get(..8).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
     let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + len).ok_or_else(bad)?).map_err(|_| bad())?;
@@ -258,12 +280,13 @@ fn decode(path: &str, bytes: &[u8]) -> Result<Inputs> {
     };
     let bits = |k: &str| header[k].as_u64().map(f64::from_bits).ok_or_else(bad);
     let structure = Structure { default_f: bits("default_f_bits")?, grid, interpolate: false, origin: header["origin"].as_str().unwrap_or("").to_string() };
-    // every process reads the experiment list itself, as it does the other files the flags name
-    let panel_count = match &base.expt {
-        Some(x) => crate::io::expt::read_expt(Path::new(x))?.panels.len().max(1),
-        None => 1,
+    // a process other than rank 0 reads the files the flags name itself, once
+    let files = match files {
+        Some(f) => f,
+        None => crate::experiment::InputFiles::read(&base)?,
     };
-    Ok(Inputs { plan, base, base_energy_ev: bits("energy_bits")?, structure, spectra, panel_count })
+    let panel_count = files.panel_count();
+    Ok(Inputs { plan, base, base_energy_ev: bits("energy_bits")?, structure, spectra, files, panel_count })
 }
 
 #[cfg(test)]
@@ -276,11 +299,48 @@ mod tests {
         let st = Structure { default_f: 0.7, grid: Some(grid), interpolate: true, origin: "x.hkl".into() };
         let plan = "flags = \"-cell 70 80 90 90 90 90 -default_F 1\"\nout = \"o\"\nformats = [\"float\"]\n[stills]\ncount = 2\n";
         let bytes = encode(plan, &[("s.txt".into(), "9000 1\n".into())], 1.0 / 3.0 * 3e4, &st);
-        let inputs = decode("p.toml", &bytes).unwrap();
+        let inputs = decode("p.toml", &bytes, None).unwrap();
         let g = inputs.structure.grid.unwrap();
         assert_eq!(g.values, vec![0.1, 1.0 / 3.0, 7e-300, 12.5]);
         assert_eq!((g.h_min, g.l_max, g.count), (-1, 2, 3));
         assert_eq!(inputs.base_energy_ev, 1.0 / 3.0 * 3e4);
         assert_eq!(inputs.spectra[0].lines, vec![(9000.0, 1.0)]);
+    }
+
+    #[test]
+    fn a_hundred_stills_read_each_input_file_once() {
+        // -mat, -sourcefile and -mask are read once: with the files gone after the first read,
+        // every shot still renders (a shot that re-read a file would fail)
+        let dir = std::env::temp_dir().join(format!("nanobragg_batch_once_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mat, src, mask) = (dir.join("a.mat"), dir.join("s.txt"), dir.join("m.img"));
+        std::fs::write(&mat, "0.0125 0 0\n0 0.0125 0\n0 0 0.0125\n").unwrap();
+        std::fs::write(&src, "-10 0 0 1 1e-10\n-10 0.001 0 0.5 1.01e-10\n").unwrap();
+        let data: Vec<u16> = (0..64).map(|i| u16::from(i % 7 != 0)).collect();
+        let mut header = crate::io::smv::smv_preamble();
+        header.extend([crate::io::smv::smv_line("SIZE1", "8"), crate::io::smv::smv_line("SIZE2", "8")]);
+        crate::io::smv::write_smv(&mask, &header, 8, 8, &data).unwrap();
+        let out = dir.join("out");
+        let plan_path = dir.join("p.toml");
+        let flags = format!("-mat {} -sourcefile {} -mask {} -default_F 10 -N 3 -distance 50 -pixel 0.5 -detpixels 8", mat.display(), src.display(), mask.display());
+        std::fs::write(&plan_path, format!("flags = \"{flags}\"\nout = \"{}\"\nformats = [\"float\"]\nseed = 5\n[stills]\ncount = 100\n", out.display())).unwrap();
+        let plan_name = plan_path.to_string_lossy().to_string();
+        let (bytes, files) = read_inputs(&plan_name).unwrap();
+        let inputs = decode(&plan_name, &bytes, Some(files)).unwrap();
+        for f in [&mat, &src, &mask] {
+            std::fs::remove_file(f).unwrap();
+        }
+        let dev = crate::engine::device::Target::cpu(crate::engine::device::Precision::F64);
+        for n in 1..=100 {
+            render_shot(&inputs, n, &out, 1, &dev).unwrap();
+        }
+        let images: Vec<Vec<u8>> = (1..=100).map(|n| std::fs::read(shot_path(&out, n, plan::Format::Float)).unwrap()).collect();
+        assert!(images.iter().all(|im| im.len() == 64 * 4));
+        // the stills differ (random orientations) and the mask holds: masked pixels are 0
+        assert_ne!(images[0], images[1]);
+        let px = |im: &[u8], i: usize| f32::from_le_bytes(im[4 * i..4 * i + 4].try_into().unwrap());
+        assert!(images.iter().all(|im| (0..64).filter(|i| i % 7 == 0).all(|i| px(im, i) == 0.0)));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

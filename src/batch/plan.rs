@@ -4,7 +4,6 @@
 
 use serde::Deserialize;
 
-use super::formats::Format;
 use crate::error::{Error, Result};
 
 /// The C flags of the base simulation: one string of words, or a list of words (a list keeps
@@ -176,6 +175,62 @@ fn check_stills(s: &Stills) -> std::result::Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// An output format of a batch shot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Raw float32 image (photons per pixel), as `-floatfile`.
+    Float,
+    /// SMV integer image, as `-intfile`.
+    Smv,
+    /// SMV image with Poisson noise, as `-noisefile`.
+    Noise,
+    Cbf,
+    Nexus,
+    /// JSON record of the shot's own settings (orientation, energy, size, fluence, seeds), so
+    /// that the truth behind each image is known (e.g. the `-misset` of a refinement plan).
+    Settings,
+}
+
+impl Format {
+    const ALL: [Format; 6] = [Format::Float, Format::Smv, Format::Noise, Format::Cbf, Format::Nexus, Format::Settings];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Float => "float",
+            Format::Smv => "smv",
+            Format::Noise => "noise",
+            Format::Cbf => "cbf",
+            Format::Nexus => "nexus",
+            Format::Settings => "settings",
+        }
+    }
+
+    /// File extension (after `shot_NNNNN.`).
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Float => "bin",
+            Format::Smv => "img",
+            Format::Noise => "noise.img",
+            Format::Cbf => "cbf",
+            Format::Nexus => "h5",
+            Format::Settings => "json",
+        }
+    }
+
+    /// A format by name; an unknown name, or one whose writer this build does not have yet,
+    /// is an error.
+    pub fn parse(name: &str) -> Result<Format> {
+        let f = Format::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+            Error::new(format!("unknown format '{name}' (known: {})", known.join(", ")))
+        })?;
+        if f == Format::Nexus && !cfg!(feature = "nexus") {
+            return Err(Error::new(format!("{name}: this build has no NeXus writer (built without the `nexus` feature)")));
+        }
+        Ok(f)
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,9 @@ use super::spectrum::Spectrum;
 use crate::cli::Options;
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, Structure, RTD};
-use crate::settings::Misset;
+use crate::config::Misset;
 
-/// hc in eV Angstrom (the reference's -energy conversion).
-const HC_EV_A: f64 = 12398.42;
+use crate::physics::constants::HC_EV_ANGSTROM as HC_EV_A;
 
 /// SplitMix64's output function: a bijective mix of 64 bits.
 fn mix(mut z: u64) -> u64 {
@@ -112,7 +111,7 @@ pub fn settings(plan: &Checked, number: usize, base_energy_ev: f64) -> ShotSetti
     let still = number - nrot - 1;
     let st = plan.stills.as_ref().expect("a still needs the stills table");
     let u = uniform_rotation(&mut Stream::new(seed, "orientation"));
-    let m = crate::rng::umat2misset(&u);
+    let m = crate::physics::rng::umat2misset(&u);
     s.misset_deg = Some([m[0] * RTD, m[1] * RTD, m[2] * RTD]);
     if !st.spectra.is_empty() {
         s.spectrum = Some(still % st.spectra.len());
@@ -131,7 +130,7 @@ pub fn settings(plan: &Checked, number: usize, base_energy_ev: f64) -> ShotSetti
 
 /// The shot's experiment: the base flags with the shot's settings, the structure factors read
 /// once, and a spectrum in place of the base's single wavelength.
-pub fn experiment(base: &Options, s: &ShotSettings, structure: &Structure, spectra: &[Spectrum]) -> Result<Experiment> {
+pub fn experiment(base: &Options, s: &ShotSettings, files: &crate::experiment::InputFiles, structure: &Structure, spectra: &[Spectrum]) -> Result<Experiment> {
     let mut o = base.clone();
     if let Some((phi, osc)) = s.rotation {
         o.phi = Some(phi);
@@ -149,7 +148,7 @@ pub fn experiment(base: &Options, s: &ShotSettings, structure: &Structure, spect
     if let Some(size) = s.crystal_size_mm {
         (o.sample_x, o.sample_y, o.sample_z) = (Some(size), Some(size), Some(size));
     }
-    let (mut exp, _) = crate::experiment::build_with_structure(&o, Some(structure))?;
+    let (mut exp, _) = crate::experiment::build_from(&o, files, Some(structure))?;
     exp.beam.fluence *= s.fluence_factor;
     if let Some(k) = s.spectrum {
         spectra[k].apply(&mut exp);

@@ -5,8 +5,7 @@
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, Source};
 
-/// hc in eV Angstrom.
-const HC_EV_A: f64 = 12398.42;
+use crate::physics::constants::HC_EV_ANGSTROM as HC_EV_A;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Spectrum {

@@ -4,9 +4,9 @@
 //! is, and flags typed after it override it.
 
 use super::{parse, table, Options};
-use crate::device::Precision;
+use crate::engine::device::Precision;
 use crate::error::{Error, Result};
-use crate::settings::{Convention, Misset, Pivot, Shape};
+use crate::config::{Convention, Misset, Pivot, Shape};
 
 /// One argument of a flag, typed for TOML.
 #[derive(Debug, Clone)]
@@ -218,10 +218,10 @@ fn output_and_engine_flags(o: &Options, v: &mut Flags) {
     // engine
     opt!(v, "chunk_elements", o.chunk_elements, |x: &usize| i(*x as i64));
     if o.gpu {
-        v.push(("device", s("gpu")));
+        v.push(("device", s(if o.gpu_software { "gpu:software" } else { "gpu" })));
     }
-    if o.tensor_engine {
-        v.push(("engine", s("tensor")));
+    if o.engine != crate::engine::render::Engine::Auto {
+        v.push(("engine", s(o.engine.name())));
     }
     opt!(v, "precision", o.precision, |x: &Precision| s(match x {
         Precision::F32 => "f32",
@@ -399,6 +399,8 @@ mod tests {
             "-distance 100 -Xbeam 1 -Ybeam 2 -fdet_vector 0 0 1 -sdet_vector 0 -1 0 -odet_vector 1 0 0 -beam_vector 1 0 0 -polar_vector 0 0 1 -spindle_axis 0 0 -1 -pix0_vector 0 0 0 -detector_rotx 1 -detector_rotz -2 -curved_det -point_pixel -detector_abs inf -detector_thick 300 -thicksteps 3 -roi 1 2 3 4 -mask m.img -img i.img -mosflm",
             "-energy 9000 -dispersion 0.1 -dispsteps 3 -divergence 0.2 -hdivstep 0.01 -vdivsteps 4 -square_div -sourcefile s.txt -source_weights -polar 0.5 -nopolar -fluence 1e24 -flux 1e12 -exposure 2 -beamsize 0.05 -oversample 2 -oversample_thick -oversample_polar -oversample_omega -dmin 2 -water 100 -tophat_spots -interpolate",
             "-floatfile f.bin -intfile i.img -noisefile n.img -pgmfile p.pgm -scale 2 -pgmscale 3 -adc 10 -seed 5 -nonoise -nopgm -noprogress -printout_pixel 3 4 -trace_pixel 5 6 -memory_mb 64 -device gpu -engine tensor -precision f32 -threads 3 -xds -pivot beam",
+            "-device gpu:software -engine gpu -distance 90",
+            "-engine fused -device cpu",
             "-detector_abs 50 -gauss_xtal -progress -printout -adxv -distance 5",
             "-dials -denzo -twotheta 3 -detpixels 8",
         ] {

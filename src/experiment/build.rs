@@ -2,6 +2,7 @@
 //! order the reference program resolves them (which fixes the order of warnings and of the
 //! checks that reject impossible inputs).
 
+use super::files::InputFiles;
 use super::inputs::Inputs;
 use super::{crystal, detector, panels, sampling, sources, structure, Experiment, Notes, Structure};
 use crate::cli::Options;
@@ -9,15 +10,15 @@ use crate::error::Result;
 
 /// Build the experiment from parsed options, reading every input file.
 pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
-    build_with_structure(o, None)
+    build_from(o, &InputFiles::read(o)?, None)
 }
 
-/// As [`build`], with the structure factors given (read once, e.g. by a batch's first process)
-/// instead of read from -hkl or the dump file; the interpolation is still chosen for this
-/// experiment's crystal.
-pub fn build_with_structure(o: &Options, given: Option<&Structure>) -> Result<(Experiment, Notes)> {
+/// As [`build`], from input files read before (a batch reads them once for all its shots)
+/// and, when given, structure factors read before instead of from -hkl or the dump file; the
+/// interpolation is still chosen for this experiment's crystal.
+pub fn build_from(o: &Options, files: &InputFiles, given: Option<&Structure>) -> Result<(Experiment, Notes)> {
     let mut notes = Notes::default();
-    let inputs = Inputs::read(o)?;
+    let inputs = Inputs::read(o, files)?;
     let grid = detector::pixel_grid(o, &inputs)?;
     let fluence = sources::fluence(o)?;
     let sample = crystal::clipped_sample(o, &mut notes);
@@ -37,7 +38,8 @@ pub fn build_with_structure(o: &Options, given: Option<&Structure>) -> Result<(E
         }
     };
     let cell = inputs.expt.as_ref().and_then(|x| panels::cell_vectors(o, x));
-    let crystal = crystal::build_crystal(o, &inputs, frame.spindle, sample, cell, &mut notes)?;
+    let matrix = o.mat.as_deref().map(|p| files.mat(p)).transpose()?;
+    let crystal = crystal::build_crystal(o, &inputs, frame.spindle, sample, cell, matrix, &mut notes)?;
     // the panel that needs the finest sampling sets it for all
     let finest = std::iter::once(&detector).chain(&more_panels).min_by(|a, b| (a.distance / a.pixel_size).total_cmp(&(b.distance / b.pixel_size))).expect("one panel");
     let oversample = sampling::oversample(o, &crystal, finest, inputs.lambda0, &mut notes)?;
@@ -45,7 +47,8 @@ pub fn build_with_structure(o: &Options, given: Option<&Structure>) -> Result<(E
         Some(s) => structure::reuse_structure(o, &crystal, s),
         None => structure::load_structure(o, &crystal, &mut notes)?,
     };
-    let mut beam = sources::build_beam(o, inputs.lambda0, &frame, fluence, &mut notes)?;
+    let source_rows = o.sourcefile.as_deref().map(|p| files.sources(p)).transpose()?;
+    let mut beam = sources::build_beam(o, inputs.lambda0, &frame, fluence, source_rows, &mut notes)?;
     if let Some(k) = inputs.expt.as_ref().and_then(|x| panels::kahn_factor(o, x)) {
         beam.kahn_factor = k;
     }
@@ -56,7 +59,7 @@ pub fn build_with_structure(o: &Options, given: Option<&Structure>) -> Result<(E
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Convention;
+    use crate::config::Convention;
 
     fn opts(s: &str) -> Options {
         crate::cli::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()

@@ -8,17 +8,18 @@ use super::{deg, mm, Crystal, CrystalSetup, Notes, RTD};
 use crate::cli::Options;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
-use crate::rng::{mosaic_rotation_umat, umat2misset, Ran1};
-use crate::settings::{Misset, Shape};
-use crate::vec3::*;
+use crate::physics::rng::{mosaic_rotation_umat, umat2misset, Ran1};
+use crate::config::{Misset, Shape};
+use crate::physics::vec3::*;
 
 /// The crystal: cell and orientation, spindle rotation range, mosaic domains, size in unit
 /// cells (from -N or from the sample size `sample` (m)), shape.
 /// `cell` gives the real-space vectors (Angstrom) where an experiment list does.
-pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, cell: Option<[V3; 3]>, notes: &mut Notes) -> Result<Crystal> {
+/// `matrix`: the -mat file's MOSFLM matrix, read before.
+pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, cell: Option<[V3; 3]>, matrix: Option<[[f64; 3]; 3]>, notes: &mut Notes) -> Result<Crystal> {
     let (phisteps, osc, phistep) = phi_steps(o.phisteps, inp.osc, o.phistep.map(deg));
     let (mosaic_spread, mosaic_domains) = mosaic_domains(o, notes);
-    let mut crystal = cell_and_orientation_of(o, inp.lambda0, cell, notes)?;
+    let mut crystal = cell_and_orientation_of(o, inp.lambda0, cell, matrix, notes)?;
     crystal.phi0 = inp.phi0;
     crystal.phistep = phistep;
     crystal.phisteps = phisteps;
@@ -31,7 +32,7 @@ pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, 
     [crystal.na, crystal.nb, crystal.nc] = size_in_cells(o, &crystal, sample);
     crystal.shape = o.shape.unwrap_or(Shape::Square);
     crystal.fudge = o.fudge.unwrap_or(1.0);
-    let xtal = extent(&crystal);
+    let xtal = crystal.extent();
     notes.info.push(format!(
         "crystal is {} x {} x {} microns",
         fmt_g(xtal[0] * 1e6),
@@ -117,21 +118,17 @@ fn size_in_cells(o: &Options, crystal: &Crystal, sample: V3) -> [f64; 3] {
     [na.max(1.0), nb.max(1.0), nc.max(1.0)]
 }
 
-/// Crystal dimensions (m) along a, b and c.
-pub(super) fn extent(c: &Crystal) -> V3 {
-    [norm(c.a) * c.na, norm(c.b) * c.nb, norm(c.c) * c.nc]
-}
-
 /// Build cell vectors from `-cell` and/or `-mat`, apply the missetting rotation, and derive
 /// real- and reciprocal-space vectors. Rotation, size and mosaic fields are filled in by
 /// `build_crystal`.
 pub fn cell_and_orientation(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Crystal> {
-    cell_and_orientation_of(o, lambda0, None, notes)
+    let matrix = o.mat.as_deref().map(|p| crate::io::matrix::read_mosflm_matrix(std::path::Path::new(p))).transpose()?;
+    cell_and_orientation_of(o, lambda0, None, matrix, notes)
 }
 
 /// As [`cell_and_orientation`], with the real-space vectors (Angstrom) of an experiment list
 /// where no -cell or -mat gives the cell (they then act as a -mat would).
-fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>, notes: &mut Notes) -> Result<Crystal> {
+fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>, matrix: Option<[[f64; 3]; 3]>, notes: &mut Notes) -> Result<Crystal> {
     let from_matrix = o.mat.is_some() || expt_cell.is_some();
     let mut a_star = [0.0; 3];
     let mut b_star = [0.0; 3];
@@ -168,8 +165,7 @@ fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>
         let v = dot(a, cross(b, c));
         [a_star, b_star, c_star] = [scale(cross(b, c), 1.0 / v), scale(cross(c, a), 1.0 / v), scale(cross(a, b), 1.0 / v)];
     }
-    if let Some(path) = &o.mat {
-        let m = crate::io::matrix::read_mosflm_matrix(std::path::Path::new(path))?;
+    if let (Some(path), Some(m)) = (&o.mat, matrix) {
         // the MOSFLM A matrix carries the wavelength: divide it out
         let s = 1e-10 / lambda0;
         a_star = [m[0][0] * s, m[1][0] * s, m[2][0] * s];
@@ -341,7 +337,7 @@ pub fn clock_seed() -> i64 {
 pub fn mosaic_umats(spread: f64, domains: usize, seed: i64) -> Vec<[f64; 9]> {
     mosaic_axes_angles(spread, domains, seed)
         .into_iter()
-        .map(|(axis, angle)| crate::rng::axis_angle_umat(axis, angle))
+        .map(|(axis, angle)| crate::physics::rng::axis_angle_umat(axis, angle))
         .collect()
 }
 
@@ -350,7 +346,7 @@ pub fn mosaic_axes_angles(spread: f64, domains: usize, seed: i64) -> Vec<(V3, f6
     let mut rng = Ran1::new(seed);
     (0..domains.max(1))
         .map(|i| {
-            let (axis, angle) = crate::rng::mosaic_axis_angle(spread as f32, &mut rng);
+            let (axis, angle) = crate::physics::rng::mosaic_axis_angle(spread as f32, &mut rng);
             if i == 0 || spread <= 0.0 {
                 ([0.0, 0.0, 1.0], 0.0)
             } else {

@@ -7,8 +7,8 @@ use super::{deg, mm, Detector, DetectorSetup, Notes};
 use crate::cli::Options;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
-use crate::settings::{Convention, Pivot};
-use crate::vec3::*;
+use crate::config::{Convention, Pivot};
+use crate::physics::vec3::*;
 
 /// Pixel counts and physical size of the detector.
 pub(super) struct PixelGrid {

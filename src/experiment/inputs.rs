@@ -4,7 +4,15 @@
 use super::{deg, mm};
 use crate::cli::Options;
 use crate::error::{Error, Result};
-use crate::io::smv::{read_smv, SmvImage};
+use crate::io::expt::ExptList;
+use crate::io::smv::SmvImage;
+use super::files::InputFiles;
+
+/// An experiment list as read, with its file name for messages.
+pub(super) struct Expt {
+    pub file: String,
+    pub list: ExptList,
+}
 
 /// Directly given values, in SI units (m, rad); `None` where neither a header nor a flag
 /// gave one and the default depends on other values.
@@ -29,12 +37,12 @@ pub(super) struct Inputs {
     /// Pixel counts of the mask's header, checked against the final detector.
     pub mask_dims: Option<(i64, i64)>,
     /// The DIALS experiment list of -expt.
-    pub expt: Option<super::panels::Expt>,
+    pub expt: Option<Expt>,
 }
 
 impl Inputs {
     /// Defaults, then headers (so flags override them), then flags; rejects impossible values.
-    pub fn read(o: &Options) -> Result<Inputs> {
+    pub fn read(o: &Options, files: &InputFiles) -> Result<Inputs> {
         let mut inp = Inputs {
             pixel_size: 0.1e-3,
             distance: 100.0e-3,
@@ -55,18 +63,18 @@ impl Inputs {
             expt: None,
         };
         if let Some(path) = &o.expt {
-            let list = crate::io::expt::read_expt(std::path::Path::new(path))?;
+            let list = files.expt(path)?;
             inp.apply_expt(&list);
-            inp.expt = Some(super::panels::Expt { file: path.clone(), list });
+            inp.expt = Some(Expt { file: path.clone(), list });
         }
         if let Some(path) = &o.mask {
-            let img = read_smv(std::path::Path::new(path))?;
+            let img = files.mask(path)?;
             inp.apply_header(&img, true);
             inp.mask = Some(img.data.clone());
             inp.mask_dims = Some((inp.fpixels, inp.spixels));
         }
         if let Some(path) = &o.img {
-            let img = read_smv(std::path::Path::new(path))?;
+            let img = files.img(path)?;
             inp.apply_header(&img, false);
         }
         inp.apply_flags(o);

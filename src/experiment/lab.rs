@@ -8,7 +8,7 @@
 //! [`to_dials`] and [`from_dials`] are the only places that rotation is written.
 
 use super::{Experiment, RTD};
-use crate::vec3::*;
+use crate::physics::vec3::*;
 
 /// A nanoBragg-frame vector in the DIALS frame (same units).
 pub fn to_dials(v: V3) -> V3 {

@@ -11,6 +11,7 @@
 mod build;
 pub mod crystal;
 mod detector;
+mod files;
 mod inputs;
 pub mod lab;
 mod panels;
@@ -18,19 +19,12 @@ mod sampling;
 pub mod sources;
 mod structure;
 mod types;
+mod units;
 
-pub use build::{build, build_with_structure};
+pub use build::{build, build_from};
+pub use files::InputFiles;
+use units::{deg, mm};
 pub use types::{
     Beam, Crystal, CrystalSetup, Detector, DetectorSetup, Experiment, Notes, Sampling, Source, Structure, AVOGADRO,
     DEFAULT_FLUENCE, RTD, R_E_SQR,
 };
-
-/// Millimetres to metres.
-fn mm(x: f64) -> f64 {
-    x / 1000.0
-}
-
-/// Degrees to radians.
-fn deg(x: f64) -> f64 {
-    x / RTD
-}

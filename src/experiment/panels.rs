@@ -3,21 +3,16 @@
 //! ([`super::lab::from_dials`]); the flags the user typed override what they name.
 
 use super::detector::Frame;
+use super::inputs::Expt;
 use super::lab::{from_dials, to_dials};
 use super::sampling::thickness_steps;
 use super::{mm, Detector, DetectorSetup, Notes};
 use crate::cli::Options;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
-use crate::io::expt::{ExptList, PanelGeometry};
-use crate::settings::{Convention, Pivot};
-use crate::vec3::*;
-
-/// An experiment list as read, with its file name for messages.
-pub(super) struct Expt {
-    pub file: String,
-    pub list: ExptList,
-}
+use crate::io::expt::PanelGeometry;
+use crate::config::{Convention, Pivot};
+use crate::physics::vec3::*;
 
 /// Flags that place one flat detector of the reference's kind: they cannot also place the
 /// panels of an experiment list (move those with the `panel<i>_*` parameters instead).

@@ -1,7 +1,6 @@
 //! How finely each range is sampled: the reference's rules for step counts (divergence,
 //! dispersion, phi, sensor layers) and the sub-pixel oversampling.
 
-use super::crystal::extent;
 use super::{Beam, Crystal, Detector, Notes, Sampling, RTD};
 use crate::cli::Options;
 use crate::error::{Error, Result};
@@ -131,7 +130,7 @@ pub(super) fn thickness_steps(steps: Option<i64>, thick: Option<f64>) -> (usize,
 /// Sub-pixels per pixel side: -oversample, or enough that the crystal's largest dimension
 /// cannot vary the intensity much across a sub-pixel.
 pub(super) fn oversample(o: &Options, crystal: &Crystal, detector: &Detector, lambda0: f64, notes: &mut Notes) -> Result<usize> {
-    let xtal = extent(crystal);
+    let xtal = crystal.extent();
     let xtalsize_max = xtal[0].max(xtal[1]).max(xtal[2]);
     let reciprocal_pixel_size = lambda0 * detector.distance / detector.pixel_size;
     let mut recommended = (3.0 * xtalsize_max / reciprocal_pixel_size).ceil() as i64;

@@ -6,7 +6,7 @@ use super::sampling::resolve_steps;
 use super::{mm, Beam, Notes, Source, DEFAULT_FLUENCE};
 use crate::cli::Options;
 use crate::error::{Error, Result};
-use crate::vec3::*;
+use crate::physics::vec3::*;
 
 /// Beam size at the sample (m).
 pub(super) fn beam_size(o: &Options) -> f64 {
@@ -29,7 +29,8 @@ pub(super) fn fluence(o: &Options) -> Result<f64> {
 }
 
 /// The incident beam: divergence and dispersion sampling, the sources, polarization.
-pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, notes: &mut Notes) -> Result<Beam> {
+/// `source_rows`: the -sourcefile's rows and skipped comment lines, read before.
+pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, source_rows: Option<(Vec<crate::io::sourcefile::SourceRow>, usize)>, notes: &mut Notes) -> Result<Beam> {
     let (hdivsteps, hdivrange, hdivstep) =
         resolve_steps(o.hdivsteps, o.hdivrange.map(|v| v / 1000.0), o.hdivstep.map(|v| v / 1000.0), 1.0);
     let (vdivsteps, vdivrange, vdivstep) =
@@ -38,6 +39,7 @@ pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, no
         resolve_steps(o.dispsteps, Some(o.dispersion.unwrap_or(0.0) / 100.0), None, 1.0);
     let sources = build_sources(
         o,
+        source_rows,
         notes,
         SourceGrid {
             beam_vector: fr.beam_vector,
@@ -124,10 +126,11 @@ pub fn divergence_grid(g: &SourceGrid) -> Vec<(f64, f64)> {
     out
 }
 
-pub fn build_sources(o: &Options, notes: &mut Notes, g: SourceGrid) -> Result<Vec<Source>> {
+/// The sources: the -sourcefile's rows (`rows`, with the count of comment lines skipped) or
+/// the divergence x dispersion grid `g`.
+pub fn build_sources(o: &Options, rows: Option<(Vec<crate::io::sourcefile::SourceRow>, usize)>, notes: &mut Notes, g: SourceGrid) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
-    if let Some(path) = &o.sourcefile {
-        let (rows, comments) = crate::io::sourcefile::read_sourcefile_counted(std::path::Path::new(path))?;
+    if let (Some(path), Some((rows, comments))) = (&o.sourcefile, rows) {
         if comments > 0 {
             notes.warnings.push(format!(
                 "WARNING: {path} has {comments} comment line(s) starting with '#'; they are skipped, but the C program nanoBragg turns each into a phantom source at the origin with zero wavelength that enters its normalisation, so its image differs"

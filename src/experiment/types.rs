@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::io::hkl::HklGrid;
-use crate::settings::{Convention, Pivot, Shape};
-use crate::vec3::*;
+use crate::config::{Convention, Pivot, Shape};
+use crate::physics::vec3::*;
 
 /// Classical electron radius squared (m^2).
 pub use crate::physics::constants::R_E_SQR;
@@ -161,6 +161,13 @@ pub struct Crystal {
     pub misset_deg: Option<V3>,
     /// The inputs of the cell construction, kept so it can be redone with tensors.
     pub setup: CrystalSetup,
+}
+
+impl Crystal {
+    /// Crystal dimensions (m) along a, b and c.
+    pub fn extent(&self) -> V3 {
+        [norm(self.a) * self.na, norm(self.b) * self.nb, norm(self.c) * self.nc]
+    }
 }
 
 /// Cell construction inputs: cell lengths (Angstrom) and angles (rad), missetting angles (rad),

@@ -7,7 +7,7 @@ use serde_json::Value;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::vec3::{cross, dot, norm, V3};
+use crate::physics::vec3::{cross, dot, norm, V3};
 
 /// Beam: wavelength (A), unit vector from the sample towards the source, polarization.
 #[derive(Debug, Clone, PartialEq)]

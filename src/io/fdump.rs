@@ -106,25 +106,10 @@ pub fn read_fdump(path: &Path) -> Result<HklGrid> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::io::hkl::read_hkl;
-    use crate::io::testutil::{temp_file, temp_path};
-    use std::path::PathBuf;
-
-    /// The shared golden-data directory, or None (with a note) when it is absent.
-    pub(crate) fn golden_dir() -> Option<PathBuf> {
-        let dir = match std::env::var_os("NB_GOLDEN_DIR") {
-            Some(d) => PathBuf::from(d),
-            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"),
-        };
-        if dir.join("inputs").is_dir() {
-            Some(dir)
-        } else {
-            eprintln!("note: golden data not found at {}; skipping", dir.display());
-            None
-        }
-    }
+    use crate::io::testutil::{golden_dir, temp_file, temp_path};
 
     #[test]
     fn header_and_layout() {

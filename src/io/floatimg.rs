@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn golden_float_readable() {
-        let Some(dir) = crate::io::fdump::tests::golden_dir() else {
+        let Some(dir) = crate::io::testutil::golden_dir() else {
             return;
         };
         let v = read_float_image(&dir.join("hkl_nearest/float.bin"), Some(128 * 128)).unwrap();

@@ -320,7 +320,7 @@ mod tests {
 
     #[test]
     fn golden_hkl_bounds() {
-        let Some(dir) = crate::io::fdump::tests::golden_dir() else {
+        let Some(dir) = crate::io::testutil::golden_dir() else {
             return;
         };
         let (g, w) = read_hkl(&dir.join("inputs/P1_random.hkl"), 100.0).unwrap();

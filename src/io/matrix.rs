@@ -58,7 +58,7 @@ mod tests {
 
     #[test]
     fn golden_matrix() {
-        let Some(dir) = crate::io::fdump::tests::golden_dir() else {
+        let Some(dir) = crate::io::testutil::golden_dir() else {
             return;
         };
         let m = read_mosflm_matrix(&dir.join("inputs/A_triclinic.mat")).unwrap();

@@ -3,11 +3,13 @@
 
 pub mod cfmt;
 pub mod expt;
+pub mod export;
 pub mod fdump;
 pub mod floatimg;
 pub mod hkl;
 pub mod matrix;
 pub mod pgm;
+pub mod products;
 pub mod png;
 pub mod smv;
 pub mod sourcefile;
@@ -136,8 +138,22 @@ pub(crate) fn parse_number(tok: &str) -> Option<f64> {
 
 #[cfg(test)]
 pub(crate) mod testutil {
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The golden reference folder (`NB_GOLDEN_DIR` or ../shared/golden), if present.
+    pub(crate) fn golden_dir() -> Option<PathBuf> {
+        let dir = match std::env::var_os("NB_GOLDEN_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden"),
+        };
+        if dir.join("inputs").is_dir() {
+            Some(dir)
+        } else {
+            eprintln!("note: golden data not found at {}; skipping", dir.display());
+            None
+        }
+    }
 
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
 

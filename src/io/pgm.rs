@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn golden_pgm_reproduced() {
-        let Some(dir) = crate::io::fdump::tests::golden_dir() else {
+        let Some(dir) = crate::io::testutil::golden_dir() else {
             return;
         };
         let reference = std::fs::read(dir.join("smv_noise_pgm/image.pgm")).unwrap();

@@ -345,7 +345,7 @@ mod tests {
 
     #[test]
     fn golden_smv_rewrites_byte_identical() {
-        let Some(dir) = crate::io::fdump::tests::golden_dir() else {
+        let Some(dir) = crate::io::testutil::golden_dir() else {
             return;
         };
         for file in [

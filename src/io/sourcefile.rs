@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn golden_sourcefiles() {
-        let Some(dir) = crate::io::fdump::tests::golden_dir() else {
+        let Some(dir) = crate::io::testutil::golden_dir() else {
             return;
         };
         let rows = read_sourcefile(&dir.join("inputs/sources_weighted.txt")).unwrap();

@@ -21,6 +21,11 @@ pub const TOPHAT_RADIUS_SQ: f64 = 0.3969;
 pub const SINCG_SERIES_BELOW: f64 = 1e-4;
 /// x^2 below which the sphere transform uses its Taylor series 1 - x^2/10 + x^4/280.
 pub const SINC3_SERIES_BELOW: f64 = 1e-6;
+/// The same switch in the GPU kernel's float32: the closed form cancels badly there for small
+/// x, and the series (to x^8) is accurate below 1e-10 up to x^2 = 1.
+pub const SINC3_SERIES_BELOW_F32: f64 = 1.0;
+/// Planck's constant times the speed of light (eV Angstrom), for photon energies.
+pub const HC_EV_ANGSTROM: f64 = 12398.42;
 /// Squared projection of the diffracted direction on the polarization plane below which
 /// 2 psi is undefined (forward scattering) and cos 2 psi is taken as 1.
 pub const POLAR_PROJ_SQ_BELOW: f64 = 1e-30;

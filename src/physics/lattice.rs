@@ -5,8 +5,8 @@ use std::f64::consts::PI;
 
 use super::constants::{GAUSS_WIDTH, ROUND_NORM, SINC3_SERIES_BELOW, SINCG_SERIES_BELOW, TOPHAT_RADIUS_SQ};
 use super::real::{Dual, Real};
-use crate::settings::Shape;
-use crate::vec3::V3;
+use crate::config::Shape;
+use crate::physics::vec3::V3;
 
 /// sin(n pi f) / sin(pi f), evaluated on the fractional index so single precision stays
 /// accurate far from the origin. Squared, it equals the unreduced form for whole n; for real n

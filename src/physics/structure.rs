@@ -3,7 +3,7 @@
 
 use super::real::{Dual, Real};
 use crate::io::hkl::HklGrid;
-use crate::vec3::V3;
+use crate::physics::vec3::V3;
 
 /// Position of (h, k, l) in the padded layout of [`HklGrid::values`] (a float, so that tensors
 /// can compute it too).

@@ -192,16 +192,21 @@ fn build(sim: &[String], run: &RunFileOpts) -> Result<Option<crate::experiment::
     Ok(Some(exp))
 }
 
-fn parse_device(v: &str) -> Result<bool> {
+/// The device an option names: None for the CPU, Some(software allowed) for the GPU.
+fn parse_device(v: &str) -> Result<Option<bool>> {
     match v {
-        "gpu" => Ok(true),
-        "gpu:software" => {
-            crate::device::allow_software_gpu();
-            Ok(true)
-        }
-        "cpu" => Ok(false),
+        "gpu" => Ok(Some(false)),
+        "gpu:software" => Ok(Some(true)),
+        "cpu" => Ok(None),
         _ => Err(Error::new(format!("--device: expected cpu, gpu or gpu:software, got '{v}'"))),
     }
+}
+
+/// The GPU target of a `--device` choice, naming its adapter on stderr.
+fn gpu_target(software: bool) -> Result<crate::engine::device::Target> {
+    let t = crate::engine::device::Target::gpu(software)?;
+    eprintln!("GPU adapter: {}", t.adapter_description().unwrap_or("?"));
+    Ok(t)
 }
 
 fn num(flag: &str, v: &str) -> Result<f64> {
@@ -223,7 +228,7 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
     }
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(0) };
     check_panel_params(&names, &exp, "--params")?;
-    let device = if gpu { Some(crate::device::Target::gpu()?) } else { None };
+    let device = gpu.map(gpu_target).transpose()?;
     let rows = gradcheck_on(&exp, &names, h, weighted, device);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
@@ -262,13 +267,12 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     }
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     let (names, vector) = grad_params(&exp, &list)?;
-    let mut ev = if gpu {
-        Evaluator::new(&exp).with_target(crate::device::Target::gpu()?)
-    } else {
-        Evaluator::new(&exp)
+    let mut ev = match gpu {
+        Some(software) => Evaluator::new(&exp).with_target(gpu_target(software)?),
+        None => Evaluator::new(&exp),
     };
-    if !gpu {
-        ev.threads = crate::workers::resolve(threads);
+    if gpu.is_none() {
+        ev.threads = crate::engine::plan::resolve(threads);
     }
     let obj = match target {
         Some(path) => {
@@ -377,12 +381,12 @@ fn check_target(path: &str, t: &[f64], adc: f64, loss: Loss) -> Result<()> {
 /// on one process or spread over the processes of an MPI run (rank 0 reads the plan and
 /// broadcasts it; each process reads the targets of its own images).
 fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
-    let comm = crate::comm::Comm::init();
+    let comm = crate::engine::comm::Comm::init();
     let result = refine_plan_on(&comm, path, steps, strategy, outfile);
     comm.finish(result)
 }
 
-fn refine_plan_on(comm: &crate::comm::Comm, path: &str, steps: Option<usize>, strategy: super::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
+fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<usize>, strategy: super::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
     use super::joint::{experiments, owner, refine_joint, JointImage, Layout, Plan};
     let text = comm.broadcast(if comm.is_root() { Plan::read_text(path).map(String::into_bytes) } else { Ok(vec![]) })?;
     let plan = Plan::parse(path, &String::from_utf8_lossy(&text))?;
@@ -493,7 +497,7 @@ pub fn read_detector_target(path: &str, exp: &crate::experiment::Experiment, adc
     let n = exp.panel_count();
     let mut all = vec![];
     for (i, d) in exp.panels().enumerate() {
-        all.extend(read_target(&crate::output::panel_file_name(path, i, n), d.fpixels * d.spixels, adc)?);
+        all.extend(read_target(&crate::io::products::panel_file_name(path, i, n), d.fpixels * d.spixels, adc)?);
     }
     Ok(all)
 }
@@ -573,8 +577,8 @@ pub struct RefineSpec {
     pub optimizer: Optimizer,
     pub strategy: super::strategy::Strategy,
     pub restraints: Vec<Restraint>,
-    /// Evaluate on the GPU.
-    pub gpu: bool,
+    /// Evaluate on the GPU: Some(whether a software driver may stand in), None for the CPU.
+    pub gpu: Option<bool>,
     /// Write the normalised residual image here (and a PNG beside it).
     pub residual: Option<String>,
 }
@@ -591,7 +595,10 @@ pub fn refine_image(
     adc: f64,
     report: impl FnMut(usize, f64, &crate::model::Values),
 ) -> Result<serde_json::Value> {
-    let ev = if spec.gpu { Evaluator::new(exp).with_target(crate::device::Target::gpu()?) } else { Evaluator::new(exp) };
+    let ev = match spec.gpu {
+        Some(software) => Evaluator::new(exp).with_target(crate::engine::device::Target::gpu(software)?),
+        None => Evaluator::new(exp),
+    };
     let names = &spec.names;
     let obj = fit_objective(&ev, name, full, adc, spec.loss)?;
     let start = initial_values(exp);

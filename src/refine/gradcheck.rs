@@ -36,7 +36,7 @@ pub fn gradcheck(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bo
 
 /// As [`gradcheck`], with the gradient computed on `target` and the finite differences in
 /// float64 on the CPU.
-pub fn gradcheck_on(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bool, target: Option<crate::device::Target>) -> Vec<GradRow> {
+pub fn gradcheck_on(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bool, target: Option<crate::engine::device::Target>) -> Vec<GradRow> {
     let ev = Evaluator::new(exp);
     let weights = if weighted { ramp_weights(exp, &ev.pixels) } else { vec![1.0; ev.pixels.len()] };
     let obj = Objective::Weighted(weights);

@@ -12,7 +12,7 @@ use super::optimize::{minimize, scales, Minimum, Optimizer, Restraint};
 use super::shared_f::{SharedF, StructureFactorPlan};
 use super::strategy::{smoothed, Strategy, STAGES_PX, STAGE_STEPS};
 use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
-use crate::comm::Comm;
+use crate::engine::comm::Comm;
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
 use crate::model::{Param, Values};

@@ -11,12 +11,12 @@ pub mod uncertainty;
 
 
 use crate::experiment::Experiment;
-use crate::device::{to_vec, Precision, Target};
-use crate::fused::{FusedKernel, KernelTensors};
+use crate::engine::device::{to_vec, Precision, Target};
+use crate::engine::fused::{FusedKernel, KernelTensors};
 use crate::error::{Error, Result};
 use crate::model::{build_params, Param, ParamTensors, Values, VectorParams};
-use crate::geometry::Geometry;
-use crate::render::Renderer;
+use crate::model::geometry::Geometry;
+use crate::engine::render::Renderer;
 
 /// What is being minimised (or differentiated), over the rendered pixels.
 #[derive(Debug, Clone)]
@@ -25,9 +25,10 @@ pub enum Objective {
     Weighted(Vec<f64>),
     /// Loss against a target image (one value per rendered pixel, photons).
     Fit { target: Vec<f64>, loss: Loss },
-    /// Variance-weighted least squares between the blurred model and the blurred target (a
-    /// stage of the coarse-to-fine strategy); needs the whole image at once (the fused path).
-    Smoothed { blurred_target: Vec<f64>, blur: strategy::Blur },
+    /// Loss between the model passed through image-space stages and a target (e.g. the
+    /// coarse-to-fine strategy's blurred model against the blurred target); the stages couple
+    /// pixels, so it is evaluated on the whole image at once.
+    Staged { stages: crate::response::Pipeline, target: Vec<f64>, loss: Loss },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,10 +76,18 @@ impl Loss {
 }
 
 impl Objective {
+    /// Whether the value is a sum of per-pixel terms, so chunks of pixels can be evaluated
+    /// apart (a staged objective couples neighbouring pixels through its stages).
+    pub fn is_separable(&self) -> bool {
+        !matches!(self, Objective::Staged { .. })
+    }
+
     /// Value over the pixels `start..start + model.len()` (model values in photons) and its
     /// derivative with respect to each model value. Every engine differentiates the objective
-    /// through this one definition.
-    pub fn value_grad(&self, start: usize, model: &[f64]) -> (f64, Vec<f64>) {
+    /// through this one definition. A non-separable objective ([`Objective::is_separable`]) is
+    /// only ever evaluated on the whole image (`start` 0, every pixel), which the evaluator
+    /// guarantees.
+    pub(crate) fn value_grad(&self, start: usize, model: &[f64]) -> (f64, Vec<f64>) {
         match self {
             Objective::Weighted(w) => {
                 let w = &w[start..start + model.len()];
@@ -98,10 +107,10 @@ impl Objective {
                     .collect();
                 (value, grad)
             }
-            Objective::Smoothed { blurred_target, blur } => {
-                assert!(start == 0 && model.len() == blurred_target.len(), "a smoothed objective needs the whole image");
-                let (value, g) = Objective::Fit { target: blurred_target.clone(), loss: Loss::Gaussian }.value_grad(0, &blur.apply(model));
-                (value, blur.apply(&g))
+            Objective::Staged { stages, target, loss } => {
+                debug_assert!(start == 0 && model.len() == target.len(), "a staged objective needs the whole image");
+                let (value, g) = Objective::Fit { target: target.clone(), loss: *loss }.value_grad(0, &stages.forward(model));
+                (value, stages.adjoint(&g))
             }
         }
     }
@@ -119,7 +128,7 @@ pub struct Gradients {
 }
 
 /// Evaluates an objective and its gradients. On the CPU in float64 it runs the fused kernel
-/// and its backward pass ([`crate::fused`]); otherwise (float32, another device, or when
+/// and its backward pass ([`crate::engine::fused`]); otherwise (float32, another device, or when
 /// asked) the batched tensor path, over chunks of pixels whose graphs are freed after each
 /// backward pass, so memory stays bounded whatever the image size.
 pub struct Evaluator<'a> {
@@ -150,7 +159,7 @@ impl<'a> Evaluator<'a> {
         let n = exp.panel_count();
         let panels: Vec<Experiment> = if n == 1 { vec![] } else { (0..n).map(|i| exp.panel(i)).collect() };
         let offsets: Vec<usize> = exp.panels().scan(0, |acc, d| Some(std::mem::replace(acc, *acc + d.fpixels * d.spixels))).collect();
-        let mut ev = Evaluator { exp, pixels: vec![], offsets, panels, chunk_elements: None, threads: crate::workers::resolve(0), target, force_tensor: false, structure_factors: Default::default() };
+        let mut ev = Evaluator { exp, pixels: vec![], offsets, panels, chunk_elements: None, threads: crate::engine::plan::resolve(0), target, force_tensor: false, structure_factors: Default::default() };
         let mut pixels = vec![];
         for (i, &off) in ev.offsets.iter().enumerate() {
             pixels.extend(Renderer::new(ev.panel(i), &ev.target).rendered_pixels().into_iter().map(|k| k + off));
@@ -246,7 +255,7 @@ impl<'a> Evaluator<'a> {
                 px.chunks(len).enumerate().map(move |(k, c)| (*i, lo + k * len, c))
             })
             .collect();
-        crate::workers::run(threads, || {
+        crate::engine::plan::run(threads, || {
             chunks
                 .par_iter()
                 .with_max_len(1)
@@ -285,7 +294,7 @@ impl<'a> Evaluator<'a> {
                 .flat_map(|(i, _, own)| {
                     let exp = self.panel(i);
                     let inputs = KernelTensors::from_params(exp, &geometry[i], &dev).values();
-                    crate::gpu::GpuLatticeSum::new(exp, &inputs, adapter).pixels(&own)
+                    crate::engine::gpu::GpuLatticeSum::new(exp, &inputs, adapter).pixels(&own)
                 })
                 .collect();
         }
@@ -346,7 +355,7 @@ impl<'a> Evaluator<'a> {
         // forward pass
         let (value, g_pix) = match obj {
             Objective::Weighted(w) => (None, w.clone()),
-            Objective::Fit { .. } | Objective::Smoothed { .. } => {
+            Objective::Fit { .. } | Objective::Staged { .. } => {
                 let model: Vec<f64> = runs.iter().zip(&panels).flat_map(|((_, _, px), (_, k))| k.forward(px, self.threads)).collect();
                 let (v, g) = obj.value_grad(0, &model);
                 (Some(v), g)
@@ -390,6 +399,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
         };
+        // an objective that couples pixels is differentiated per pixel from one forward pass
+        // first; each chunk then backpropagates its share of that derivative
+        let coupled = (!obj.is_separable()).then(|| obj.value_grad(0, &self.image(values)));
         let per_chunk = self.map_chunks(&dev, |r, panel, start, chunk| {
             // parameters are rebuilt per chunk so each chunk's graph is freed after its backward;
             // in float32 they are per pixel so the pixel sum happens on the host in float64
@@ -402,7 +414,10 @@ impl<'a> Evaluator<'a> {
             let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
             let params = build_params(self.panel(panel), &pt, vp, &dev);
             let model = r.render_pixels(&params, chunk);
-            let (value, g) = obj.value_grad(start, &to_vec(model.clone().detach()));
+            let (value, g) = match &coupled {
+                Some((_, g)) => (0.0, g[start..start + chunk.len()].to_vec()),
+                None => obj.value_grad(start, &to_vec(model.clone().detach())),
+            };
             let loss = (model * dev.tensor(g, [chunk.len()])).sum();
             if !loss.is_tracked() {
                 return (value, vec![0.0; names.len()], None, None);
@@ -412,7 +427,7 @@ impl<'a> Evaluator<'a> {
             let vec_grad = |t: &Option<burn::tensor::Tensor<1>>| t.as_ref().and_then(|t| t.grad(&grads)).map(to_vec);
             (value, scalars, if want_f { vec_grad(&leaves.0) } else { None }, if want_w { vec_grad(&leaves.1) } else { None })
         });
-        let mut out = Gradients { scalars: vec![0.0; names.len()], ..Default::default() };
+        let mut out = Gradients { value: coupled.map_or(0.0, |(v, _)| v), scalars: vec![0.0; names.len()], ..Default::default() };
         for (v, g, gf, gw) in per_chunk {
             out.value += v;
             out.scalars.iter_mut().zip(g).for_each(|(a, b)| *a += b);

@@ -124,6 +124,46 @@ pub struct Minimum {
     pub history: Vec<f64>,
 }
 
+/// The L-BFGS search direction from the gradient `g` and the (s, y, 1/s.y) history by the
+/// two-loop recursion, with its slope along `g`; steepest descent (and a cleared history) where
+/// that is not a descent direction.
+fn lbfgs_direction(hist: &mut Vec<(Vec<f64>, Vec<f64>, f64)>, g: &[f64]) -> (Vec<f64>, f64) {
+    let n = g.len();
+    // two-loop recursion for the search direction
+    let mut q = g.to_vec();
+    let mut alphas = Vec::with_capacity(hist.len());
+    for (sv, yv, rho) in hist.iter().rev() {
+        let a = rho * dotv(sv, &q);
+        for i in 0..n {
+            q[i] -= a * yv[i];
+        }
+        alphas.push(a);
+    }
+    let gamma = match hist.last() {
+        Some((sv, yv, _)) => dotv(sv, yv) / dotv(yv, yv),
+        None => 1.0 / dotv(g, g).sqrt().max(1e-300),
+    };
+    for qi in q.iter_mut() {
+        *qi *= gamma;
+    }
+    for ((sv, yv, rho), a) in hist.iter().zip(alphas.iter().rev()) {
+        let b = rho * dotv(yv, &q);
+        for i in 0..n {
+            q[i] += sv[i] * (a - b);
+        }
+    }
+    let mut dir: Vec<f64> = q.iter().map(|v| -v).collect();
+    let mut slope = dotv(&dir, g);
+    if !(slope < 0.0) {
+        // not a descent direction: restart from steepest descent
+        hist.clear();
+        let gn = dotv(g, g).sqrt().max(1e-300);
+        dir = g.iter().map(|v| -v / gn).collect();
+        slope = dotv(&dir, g);
+    }
+    (dir, slope)
+}
+
 /// Minimise `eval` (value and gradient) over `n` coordinates scaled so that 1 is a typical
 /// step, starting at 0. An infinite value marks a point outside the admissible region.
 pub fn minimize(n: usize, eval: impl Fn(&[f64]) -> (f64, Vec<f64>), max_steps: usize, optimizer: Optimizer, mut report: impl FnMut(usize, f64, &[f64])) -> Minimum {
@@ -135,38 +175,7 @@ pub fn minimize(n: usize, eval: impl Fn(&[f64]) -> (f64, Vec<f64>), max_steps: u
         Optimizer::Lbfgs => {
             let mut hist: Vec<(Vec<f64>, Vec<f64>, f64)> = Vec::new();
             for it in 0..max_steps {
-                // two-loop recursion for the search direction
-                let mut q = g.clone();
-                let mut alphas = Vec::with_capacity(hist.len());
-                for (sv, yv, rho) in hist.iter().rev() {
-                    let a = rho * dotv(sv, &q);
-                    for i in 0..n {
-                        q[i] -= a * yv[i];
-                    }
-                    alphas.push(a);
-                }
-                let gamma = match hist.last() {
-                    Some((sv, yv, _)) => dotv(sv, yv) / dotv(yv, yv),
-                    None => 1.0 / dotv(&g, &g).sqrt().max(1e-300),
-                };
-                for qi in q.iter_mut() {
-                    *qi *= gamma;
-                }
-                for ((sv, yv, rho), a) in hist.iter().zip(alphas.iter().rev()) {
-                    let b = rho * dotv(yv, &q);
-                    for i in 0..n {
-                        q[i] += sv[i] * (a - b);
-                    }
-                }
-                let mut dir: Vec<f64> = q.iter().map(|v| -v).collect();
-                let mut slope = dotv(&dir, &g);
-                if !(slope < 0.0) {
-                    // not a descent direction: restart from steepest descent
-                    hist.clear();
-                    let gn = dotv(&g, &g).sqrt().max(1e-300);
-                    dir = g.iter().map(|v| -v / gn).collect();
-                    slope = dotv(&dir, &g);
-                }
+                let (dir, slope) = lbfgs_direction(&mut hist, &g);
                 // backtracking line search (Armijo), never moving more than 3 scale units
                 let dn = dotv(&dir, &dir).sqrt();
                 let mut step = if dn > 3.0 { 3.0 / dn } else { 1.0 };

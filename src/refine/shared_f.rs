@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::experiment::Experiment;
-use crate::vec3::{add, norm, scale};
+use crate::physics::vec3::{add, norm, scale};
 
 /// The plan's `[structure_factors]` table.
 #[derive(Debug, Clone, Deserialize)]

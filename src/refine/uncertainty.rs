@@ -9,8 +9,8 @@
 
 use super::optimize::Restraint;
 use super::{Evaluator, Loss, Objective, POISSON_FLOOR};
-use crate::fused::{FusedKernel, KernelTensors};
-use crate::geometry::Geometry;
+use crate::engine::fused::{FusedKernel, KernelTensors};
+use crate::model::geometry::Geometry;
 use crate::model::{build_params, Param, ParamTensors, Values};
 
 /// Standard errors (command-line units) and the correlation matrix of the named parameters.
@@ -23,7 +23,7 @@ pub struct Uncertainty {
 impl Evaluator<'_> {
     /// Jacobian of panel `panel`'s kernel inputs (flattened, rows) with respect to `names`
     /// (columns).
-    fn input_jacobian(&self, panel: usize, values: &Values, names: &[Param]) -> (crate::fused::KernelValues, Vec<Vec<f64>>) {
+    fn input_jacobian(&self, panel: usize, values: &Values, names: &[Param]) -> (crate::engine::fused::KernelValues, Vec<Vec<f64>>) {
         let dev = self.target.autodiff();
         let exp = self.panel(panel);
         let build = || {

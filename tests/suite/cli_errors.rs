@@ -369,3 +369,16 @@ fn render_in_files(extra: &str, files: &[(&str, &[u8])]) -> Vec<f32> {
     let _ = std::fs::remove_dir_all(&dir);
     img
 }
+
+#[test]
+fn an_engine_the_device_cannot_run_is_refused() {
+    fails(&format!("{GOOD} -engine fused -precision f32"), "-engine fused");
+    fails(&format!("{GOOD} -engine gpu"), "-engine gpu");
+    fails(&format!("{GOOD} -engine turbo"), "-engine");
+    // the named engines that can run give the automatic choice's image
+    let auto = render(GOOD);
+    assert_eq!(render(&format!("{GOOD} -engine fused")), auto);
+    let tensor = render(&format!("{GOOD} -engine tensor"));
+    let worst = auto.iter().zip(&tensor).map(|(a, b)| ((a - b).abs() / a.abs().max(1e-6)) as f64).fold(0.0, f64::max);
+    assert!(worst < 1e-5, "tensor path differs from the fused kernel by {worst}");
+}

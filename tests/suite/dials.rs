@@ -276,7 +276,7 @@ fn dxtbx_reads_a_two_panel_detector_from_our_nexus() {
     if !dials_ready() {
         return;
     }
-    use nanobragg::export::{cbf, expt, nexus};
+    use nanobragg::io::export::{cbf, expt, nexus};
     let d = scratch("dials_two_panel");
     let lab = two_panel_lab();
     let images: Vec<Vec<i32>> = lab.panels.iter().enumerate().map(|(k, p)| (0..p.image_size[0] * p.image_size[1]).map(|i| (i * 7 + k * 1000) as i32 % 3001).collect()).collect();

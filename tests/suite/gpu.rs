@@ -8,10 +8,9 @@
 use crate::common::*;
 use serde_json::Value;
 
-pub(crate) fn gpu() -> Option<nanobragg::device::Target> {
+pub(crate) fn gpu() -> Option<nanobragg::engine::device::Target> {
     // CI has only a software driver: these tests ask for it, as `-device gpu:software` does
-    nanobragg::device::allow_software_gpu();
-    match nanobragg::device::Target::gpu() {
+    match nanobragg::engine::device::Target::gpu(true) {
         Ok(d) => Some(d),
         Err(e) => {
             let in_ci = std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false);
@@ -111,7 +110,7 @@ fn gpu_without_a_hardware_adapter_fails_unless_software_is_asked_for() {
         std::process::Command::new(bin())
             .args(args.split_whitespace())
             .args(["-device", device])
-            .env_remove(nanobragg::device::SOFTWARE_GPU_ENV)
+            .env_remove(nanobragg::engine::device::SOFTWARE_GPU_ENV)
             .current_dir(&dir)
             .output()
             .unwrap()
@@ -153,7 +152,7 @@ fn lattice_kernel_needs_far_fewer_dispatches_than_the_batched_path() {
         let o = std::process::Command::new(bin())
             .args(args.split_whitespace())
             .args(["-device", "gpu:software", "-engine", engine, "-floatfile", out])
-            .env(nanobragg::gpu::COUNT_DISPATCHES_ENV, "1")
+            .env(nanobragg::engine::gpu::COUNT_DISPATCHES_ENV, "1")
             .current_dir(&dir)
             .output()
             .unwrap();

@@ -1,7 +1,7 @@
 //! Autodiff gradients against finite differences for every parameter, in float64 and float32,
 //! including a pixel centred exactly on the direct beam; chunking does not change them.
 
-use nanobragg::device::{Precision, Target};
+use nanobragg::engine::device::{Precision, Target};
 use nanobragg::model::{initial_values, Param, PARAMS};
 use nanobragg::refine::gradcheck::{gradcheck, ramp_weights};
 use nanobragg::refine::{Evaluator, Objective};

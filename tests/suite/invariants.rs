@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use nanobragg::experiment::{build, R_E_SQR};
-use nanobragg::vec3;
+use nanobragg::physics::vec3;
 
 /// 64x64 detector, 0.1 mm pixels, direct beam exactly on the centre of pixel (32, 32).
 const CENTRED: &str = "-cell 100 100 100 90 90 90 -lambda 1 -distance 100 -pixel 0.1 -detpixels 64 -Xbeam 3.2 -Ybeam 3.2 -oversample 1";

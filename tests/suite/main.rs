@@ -14,4 +14,5 @@ mod parity;
 mod python;
 mod refinement;
 mod runfile;
+mod structure;
 mod trace;

@@ -7,7 +7,7 @@
 use crate::common::*;
 use nanobragg::experiment::lab::to_dials;
 use nanobragg::experiment::{Experiment, RTD};
-use nanobragg::vec3::{cross, scale};
+use nanobragg::physics::vec3::{cross, scale};
 use serde_json::{json, Value};
 use std::path::Path;
 

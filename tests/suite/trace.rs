@@ -4,8 +4,8 @@
 
 use crate::common::*;
 use nanobragg::experiment::build;
-use nanobragg::geometry::Geometry;
-use nanobragg::render::{Engine, Renderer};
+use nanobragg::model::geometry::Geometry;
+use nanobragg::engine::render::{Engine, Renderer};
 use std::path::Path;
 
 /// A 40 x 32 detector close enough to show several spots of a 70-90 A cell.
@@ -30,8 +30,8 @@ fn hkl_file(dir: &Path) -> String {
 /// Render with the tensor renderer and compare every pixel with the scalar trace.
 fn check(args: &str) {
     let (exp, _) = build(&crate::common::options(args)).unwrap_or_else(|e| panic!("{args}: {e}"));
-    let dev = nanobragg::device::Target::cpu(nanobragg::device::Precision::F64);
-    let renderer = Renderer::new(&exp, &dev).with_engine(Engine::Tensor);
+    let dev = nanobragg::engine::device::Target::cpu(nanobragg::engine::device::Precision::F64);
+    let renderer = Renderer::new(&exp, &dev).with_engine(Engine::Tensor).unwrap();
     let params = Geometry::from_experiment(&exp, &dev);
     let image = renderer.render_image(&params, |_, _| {});
     // the fused CPU kernel (default for forward renders) gives the tensor path's image
@@ -46,7 +46,7 @@ fn check(args: &str) {
     let fp = exp.detector.fpixels;
     let (mut worst, mut checked) = (0.0f64, 0);
     for (idx, &want) in image.iter().enumerate() {
-        let got = nanobragg::trace::pixel_value(&exp, idx % fp, idx / fp);
+        let got = nanobragg::engine::trace::pixel_value(&exp, idx % fp, idx / fp);
         assert!(got.is_finite() && want.is_finite(), "{args}: pixel {idx} not finite ({got} / {want})");
         let diff = (got - want).abs();
         if want.abs() > 1e-7 * max {

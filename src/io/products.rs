@@ -4,8 +4,8 @@
 use crate::experiment::{Experiment, RTD};
 use crate::io::cfmt::fmt_g;
 use crate::io::smv::{smv_line, smv_preamble};
-use crate::render::Stats;
-use crate::rng::PoissonDeviates;
+use crate::engine::render::Stats;
+use crate::physics::rng::PoissonDeviates;
 
 /// Header lines of every SMV image the simulator writes (same keys and order as the reference).
 pub fn smv_header_lines(exp: &Experiment) -> Vec<String> {
@@ -91,7 +91,7 @@ pub fn detector_statistics(panels: &[&Experiment], images: &[&[f32]]) -> (Stats,
         let i = offsets.partition_point(|&s| s <= k) - 1;
         (panels[i], k - offsets[i])
     };
-    let stats = crate::render::statistics(&all, panels[0].detector.fpixels, |k| { let (p, l) = locate(k); p.is_rendered(l) }, |k| { let (p, l) = locate(k); p.in_roi(l) });
+    let stats = crate::engine::render::statistics(&all, panels[0].detector.fpixels, |k| { let (p, l) = locate(k); p.is_rendered(l) }, |k| { let (p, l) = locate(k); p.in_roi(l) });
     (stats, offsets)
 }
 

@@ -7,14 +7,15 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::{self, Options};
-use crate::device::{self, Precision, Target};
+use crate::engine::device::{self, Precision, Target};
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, Notes};
-use crate::geometry::Geometry;
+use crate::model::geometry::Geometry;
 use crate::io::cfmt::fmt_g;
-use crate::render::{Engine, Renderer};
-use crate::trace::Requests;
-use crate::{io, output};
+use crate::engine::render::Renderer;
+use crate::engine::trace::Requests;
+use crate::io;
+use crate::io::products;
 
 /// The resolved settings of one simulation and the experiment they describe.
 pub struct Simulation {
@@ -41,7 +42,7 @@ impl Simulation {
     pub fn from_options(options: Options) -> Result<Simulation> {
         let (experiment, notes) = experiment::build(&options)?;
         // a traced pixel off the detector is an error before any work, as on the command line
-        let trace_requests = crate::trace::requests(&options, &experiment)?;
+        let trace_requests = crate::engine::trace::requests(&options, &experiment)?;
         let n = experiment.panel_count();
         if n > 1 && !trace_requests.is_empty() {
             return Err(Error::new("-printout_pixel/-trace_pixel: not available for a multi-panel detector"));
@@ -71,7 +72,7 @@ impl Simulation {
             if o.precision == Some(Precision::F64) {
                 return Err(Error::new("-precision f64: the GPU device renders in float32"));
             }
-            return device::Target::gpu();
+            return device::Target::gpu(o.gpu_software);
         }
         Ok(device::Target::cpu(o.precision.unwrap_or(Precision::F64)))
     }
@@ -90,7 +91,7 @@ impl Simulation {
         let o = &self.options;
         let n = self.experiment.panel_count();
         let images = [o.floatfile.as_deref(), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
-        let mut names: Vec<String> = images.into_iter().flatten().flat_map(|f| (0..n).map(move |i| output::panel_file_name(f, i, n))).collect();
+        let mut names: Vec<String> = images.into_iter().flatten().flat_map(|f| (0..n).map(move |i| products::panel_file_name(f, i, n))).collect();
         if let (Some(dump), Some(_)) = (&o.dump, &o.hkl) {
             names.push(dump.clone());
         }
@@ -99,8 +100,8 @@ impl Simulation {
 
     /// Check, before rendering, that every named output can be written.
     pub fn check_outputs(&self) -> Result<()> {
-        output::check_writable(&self.named_outputs().iter().map(String::as_str).collect::<Vec<_>>())?;
-        crate::export::check_requests(&self.options, &self.experiment)
+        products::check_writable(&self.named_outputs().iter().map(String::as_str).collect::<Vec<_>>())?;
+        crate::io::export::check_requests(&self.options, &self.experiment)
     }
 
     /// Write the named outputs of `images` (from [`Simulation::render`]) in the command line's
@@ -123,9 +124,7 @@ pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests:
     }
     // one host thread drives the GPU; on the CPU every core renders its own pixel blocks
     renderer = renderer.with_threads(if o.gpu { 1 } else { o.threads.unwrap_or(0) });
-    if o.tensor_engine {
-        renderer = renderer.with_engine(Engine::Tensor);
-    }
+    renderer = renderer.with_engine(o.engine)?;
     let params = Geometry::from_experiment(exp, dev);
     // the float image is single precision, as the file and the reference's own buffer are; a
     // trace compares against the float64 values
@@ -133,7 +132,7 @@ pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests:
         renderer.render_image_f32(&params, progress)
     } else {
         let image64 = renderer.render_image(&params, progress);
-        crate::trace::report(out, exp, trace_requests, &image64);
+        crate::engine::trace::report(out, exp, trace_requests, &image64);
         image64.iter().map(|&v| v as f32).collect()
     };
     if let Some(i) = image.iter().position(|v| !v.is_finite()) {
@@ -149,11 +148,11 @@ pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests:
 pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images: &[Vec<f32>], floatfile: Option<&str>, out: &mut dyn Write) -> Result<()> {
     let n = images.len();
     let panel = |i: usize| if n == 1 { exp } else { &panels[i] };
-    let name = |f: &str, i: usize| output::panel_file_name(f, i, n);
+    let name = |f: &str, i: usize| products::panel_file_name(f, i, n);
     // one set of statistics (and so one integer scale) for the whole detector
     let panel_exps: Vec<&Experiment> = (0..n).map(panel).collect();
     let refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
-    let (stats, offsets) = output::detector_statistics(&panel_exps, &refs);
+    let (stats, offsets) = products::detector_statistics(&panel_exps, &refs);
     let locate = |k: usize| { let i = offsets.partition_point(|&s| s <= k) - 1; (i, k - offsets[i]) };
     for (i, image) in images.iter().enumerate().filter(|_| floatfile.is_some()) {
         let f = name(floatfile.unwrap_or_default(), i);
@@ -169,24 +168,24 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
     }
     let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
     let adc = o.adc.unwrap_or(40.0);
-    let iscale = output::int_scale(o.scale, &stats);
+    let iscale = products::int_scale(o.scale, &stats);
     let warned = std::cell::Cell::new(false);
     let header = |p: &Experiment| smv_header(o, p, adc, &warned);
     if let Some(intfile) = &o.intfile {
         let _ = writeln!(out, "intfile_scale = {}", fmt_g(iscale));
         for (i, image) in images.iter().enumerate() {
             let (p, f) = (panel(i), name(intfile, i));
-            let data = output::int_image(p, image, iscale, adc);
+            let data = products::int_image(p, image, iscale, adc);
             io::smv::write_smv(Path::new(&f), &header(p), p.detector.fpixels, p.detector.spixels, &data)?;
             let _ = writeln!(out, "writing {f} as 2-byte integers");
         }
     }
     if let Some(pgmfile) = o.pgmfile.as_deref().filter(|_| !o.nopgm) {
-        let pscale = output::pgm_scale(o.pgmscale, iscale, &stats);
+        let pscale = products::pgm_scale(o.pgmscale, iscale, &stats);
         let _ = writeln!(out, "pgm_scale = {}", fmt_g(pscale));
         for (i, image) in images.iter().enumerate() {
             let (p, f) = (panel(i), name(pgmfile, i));
-            let bytes = output::pgm_bytes(p, image, pscale);
+            let bytes = products::pgm_bytes(p, image, pscale);
             io::pgm::write_pgm(Path::new(&f), p.detector.fpixels, p.detector.spixels, pscale, &bytes)?;
             let _ = writeln!(out, "writing {f} as 1-byte integers");
         }
@@ -197,9 +196,9 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
     if let Some(noisefile) = o.noisefile.as_deref().filter(|_| !o.nonoise) {
         let seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
         let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
-        let mut deviates = crate::rng::PoissonDeviates::new(seed);
-        let drawn: Vec<Vec<f64>> = images.iter().enumerate().map(|(i, im)| output::poisson_photons_from(panel(i), im, &mut deviates)).collect();
-        let noisy: Vec<(Vec<u16>, f64, usize)> = drawn.iter().enumerate().map(|(i, ph)| output::noise_counts(panel(i), ph, adc)).collect();
+        let mut deviates = crate::physics::rng::PoissonDeviates::new(seed);
+        let drawn: Vec<Vec<f64>> = images.iter().enumerate().map(|(i, im)| products::poisson_photons_from(panel(i), im, &mut deviates)).collect();
+        let noisy: Vec<(Vec<u16>, f64, usize)> = drawn.iter().enumerate().map(|(i, ph)| products::noise_counts(panel(i), ph, adc)).collect();
         let (total, overloads) = noisy.iter().fold((0.0, 0), |(p, o), x| (p + x.1, o + x.2));
         let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", total);
         for (i, (data, _, _)) in noisy.iter().enumerate() {
@@ -209,7 +208,7 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         }
         photons = Some(drawn);
     }
-    for line in crate::export::write_requested(o, exp, &panel_exps, &refs, iscale, adc, photons.as_deref())? {
+    for line in crate::io::export::write_requested(o, exp, &panel_exps, &refs, iscale, adc, photons.as_deref())? {
         let _ = writeln!(out, "{line}");
     }
     Ok(())
@@ -219,9 +218,9 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
 /// reads as we mean it (with a warning where its reader cannot hold the geometry).
 fn smv_header(o: &Options, p: &Experiment, adc: f64, warned: &std::cell::Cell<bool>) -> Vec<String> {
     if !o.smv_header_dials {
-        return output::smv_header_lines(p);
+        return products::smv_header_lines(p);
     }
-    let (lines, exact) = output::smv_header_lines_dials(p, adc);
+    let (lines, exact) = products::smv_header_lines_dials(p, adc);
     if !exact && !warned.replace(true) {
         eprintln!("WARNING: -smv_header dials: dxtbx's SMV reader assumes an unrotated detector in the MOSFLM frame; use -cbffile or -nxsfile for this geometry");
     }

@@ -1,10 +1,12 @@
 //! The lattice-sum kernel in CubeCL: one unit per pixel sums detector layers x sub-pixels x
 //! sources x orientations in float32, as the fused CPU kernel's forward pass does
-//! ([`crate::fused::FusedKernel::pixel`]); the terms are those of [`crate::physics`], written
+//! ([`crate::engine::fused::FusedKernel::pixel`]); the terms are those of [`crate::physics`], written
 //! here a second time in the kernel language (the physics tests compare the two images).
 
 use burn::cubecl;
 use burn::cubecl::prelude::*;
+
+use crate::physics::constants;
 
 /// Layout of the scalar input buffer (`geo`).
 pub mod geo {
@@ -56,11 +58,18 @@ pub struct KernelConfig {
 }
 
 const PI: f32 = core::f32::consts::PI;
+// the physics constants in the kernel's precision, from the one table (physics/constants.rs)
+const SINCG_SERIES_BELOW: f32 = constants::SINCG_SERIES_BELOW as f32;
+const SINC3_SERIES_BELOW: f32 = constants::SINC3_SERIES_BELOW_F32 as f32;
+const ROUND_NORM: f32 = constants::ROUND_NORM as f32;
+const GAUSS_WIDTH: f32 = constants::GAUSS_WIDTH as f32;
+const TOPHAT_RADIUS_SQ: f32 = constants::TOPHAT_RADIUS_SQ as f32;
+const POLAR_PROJ_SQ_BELOW: f32 = constants::POLAR_PROJ_SQ_BELOW as f32;
 
 #[cube]
 fn sincg(f: f32, n: f32) -> f32 {
     let x = f * PI;
-    if f32::abs(x) < 1.0e-4f32 {
+    if f32::abs(x) < SINCG_SERIES_BELOW {
         n * ((n * n - 1.0f32) * (x * x) * (-1.0f32 / 6.0f32) + 1.0f32)
     } else {
         f32::sin(x * n) / f32::sin(x)
@@ -71,7 +80,7 @@ fn sincg(f: f32, n: f32) -> f32 {
 /// cancels badly in float32 for small x; the series' truncation error there is below 1e-10).
 #[cube]
 fn sinc3_of_sq(x2: f32) -> f32 {
-    if x2 < 1.0f32 {
+    if x2 < SINC3_SERIES_BELOW {
         let s = x2 * (-1.0f32 / 172972800.0f32) + 1.0f32 / 1330560.0f32;
         let s = s * x2 - 1.0f32 / 15120.0f32;
         let s = s * x2 + 1.0f32 / 280.0f32;
@@ -162,7 +171,7 @@ fn lattice_factor(geo: &[f32], f0: f32, f1: f32, f2: f32, #[comptime] shape: u32
         out = sincg(f0, n0) * sincg(f1, n1) * sincg(f2, n2);
     } else if comptime![shape == 1] {
         let hrad = f0 * f0 * n0 * n0 + f1 * f1 * n1 * n1 + f2 * f2 * n2 * n2;
-        out = sinc3_of_sq(hrad * (PI * PI) * geo[geo::FUDGE]) * nnn * 0.723_601_25f32;
+        out = sinc3_of_sq(hrad * (PI * PI) * geo[geo::FUDGE]) * nnn * ROUND_NORM;
     } else {
         let s = geo::STARS;
         let dx = f0 * geo[s] + f1 * geo[s + 3] + f2 * geo[s + 6];
@@ -170,8 +179,8 @@ fn lattice_factor(geo: &[f32], f0: f32, f1: f32, f2: f32, #[comptime] shape: u32
         let dz = f0 * geo[s + 2] + f1 * geo[s + 5] + f2 * geo[s + 8];
         let rad = (dx * dx + dy * dy + dz * dz) * (nnn * nnn);
         if comptime![shape == 2] {
-            out = f32::exp(rad * (-geo[geo::FUDGE] / 0.63f32)) * nnn;
-        } else if rad * geo[geo::FUDGE] < 0.3969f32 {
+            out = f32::exp(rad * (-geo[geo::FUDGE] / GAUSS_WIDTH)) * nnn;
+        } else if rad * geo[geo::FUDGE] < TOPHAT_RADIUS_SQ {
             out = nnn;
         }
     }
@@ -202,7 +211,7 @@ fn polar(src: &[f32], k: usize, kahn: f32, dx: f32, dy: f32, dz: f32) -> f32 {
     let (e2, b2) = (e * e, bb * bb);
     let r2 = e2 + b2;
     let mut cos2psi = 1.0f32;
-    if r2 >= 1.0e-30f32 {
+    if r2 >= POLAR_PROJ_SQ_BELOW {
         cos2psi = (e2 - b2) / r2;
     }
     (c2 + 1.0f32 - cos2psi * s2 * kahn) * 0.5f32

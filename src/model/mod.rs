@@ -8,14 +8,16 @@
 //! Scalar factors are always applied by multiplication: burn's backward pass of a division by
 //! a host scalar rounds the reciprocal to single precision (a 5e-8 relative gradient error).
 
+pub mod geometry;
+
 use burn::tensor::Tensor;
 
-use crate::settings::{Convention, Pivot};
+use crate::config::{Convention, Pivot};
 use crate::experiment::{Experiment, RTD};
-use crate::device::Target;
+use crate::engine::device::Target;
 use crate::physics::Vec3T;
-use crate::geometry::Geometry;
-use crate::vec3::{self, V3};
+use crate::model::geometry::Geometry;
+use crate::physics::vec3::{self, V3};
 
 /// Number of scalar parameters.
 pub const N_PARAMS: usize = 26;
@@ -313,7 +315,7 @@ impl ParamTensors {
     /// The gradients of `names` after a backward pass (summed over pixels for per-pixel leaves,
     /// in float64 on the host; 0 for a parameter the loss does not depend on).
     pub fn gradients(&self, names: &[Param], grads: &burn::tensor::Gradients) -> Vec<f64> {
-        names.iter().map(|&n| self.get(n).grad(grads).map(|t| crate::device::to_vec(t).iter().sum()).unwrap_or(0.0)).collect()
+        names.iter().map(|&n| self.get(n).grad(grads).map(|t| crate::engine::device::to_vec(t).iter().sum()).unwrap_or(0.0)).collect()
     }
 }
 
@@ -438,7 +440,7 @@ impl VectorParams {
     /// The experiment's own values; `grad_fgrid` / `grad_weights` mark them for gradients.
     pub fn from_experiment(exp: &Experiment, dev: &Target, grad_fgrid: bool, grad_weights: bool) -> Self {
         let fgrid = exp.structure.grid.as_ref().filter(|g| g.count > 0).map(|g| dev.tensor(g.values.clone(), [g.values.len()]));
-        let source_weights = crate::geometry::source_weight_tensor(exp, dev);
+        let source_weights = crate::model::geometry::source_weight_tensor(exp, dev);
         VectorParams {
             fgrid: fgrid.map(|t| if grad_fgrid { t.require_grad() } else { t }),
             source_weights: source_weights.map(|t| if grad_weights { t.require_grad() } else { t }),
@@ -610,7 +612,7 @@ pub fn build_params(exp: &Experiment, pt: &ParamTensors, vectors: VectorParams, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::device::to_vec;
+    use crate::engine::device::to_vec;
 
     fn exp_of(args: &str) -> Experiment {
         let o = crate::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
@@ -666,7 +668,7 @@ mod tests {
 
     #[test]
     fn zero_panel_parameters_leave_the_placement_bit_for_bit_and_others_move_it_rigidly() {
-        let dev = Target::cpu(crate::device::Precision::F64);
+        let dev = Target::cpu(crate::engine::device::Precision::F64);
         let exp = exp_of("-cell 70 80 90 75 85 95 -default_F 1 -N 5 -detpixels_f 40 -detpixels_s 30 -detector_rotx 3 -twotheta 7");
         let values = initial_values(&exp);
         let zero = build_params(&exp, &ParamTensors::new(&values, &[], &dev), VectorParams::default(), &dev);
@@ -694,7 +696,7 @@ mod tests {
 
     #[test]
     fn model_reproduces_the_configured_geometry() {
-        let dev = Target::cpu(crate::device::Precision::F64);
+        let dev = Target::cpu(crate::engine::device::Precision::F64);
         // an oblique cell in a general orientation (lambda 1 A), so r0 is not the identity
         let mat = std::env::temp_dir().join(format!("nb_model_test_{}.mat", std::process::id()));
         std::fs::write(&mat, "0.0117467 -0.0044979 0.0044443\n0.0067820 0.0121190 -0.0030475\n-0.0049369 0.0016037 0.0102481\n").unwrap();

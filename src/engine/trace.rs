@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 use crate::experiment::{Experiment, Source, RTD};
 use crate::io::cfmt::fmt_g_prec;
 use crate::io::hkl::HklGrid;
-use crate::settings::Shape;
-use crate::vec3::{self, V3};
+use crate::config::Shape;
+use crate::physics::vec3::{self, V3};
 
 // the trace shares the physics' named constants, nothing else
 use crate::physics::constants::{

@@ -13,10 +13,10 @@ use burn::cubecl::client::Client;
 use burn::cubecl::prelude::*;
 use burn::cubecl::server::Handle;
 
-use crate::device::GpuAdapter;
+use crate::engine::device::GpuAdapter;
 use crate::experiment::Experiment;
-use crate::fused::KernelValues;
-use crate::settings::Shape;
+use crate::engine::fused::KernelValues;
+use crate::config::Shape;
 use kernel::{geo, KernelConfig, SOURCE_STRIDE};
 
 /// Units per cube (workgroup) of the kernel.
@@ -98,7 +98,7 @@ pub fn batch_elements(adapter: &GpuAdapter) -> usize {
         // a software driver computes on the host's cores: larger batches measured no faster
         // (gradients of all parameters at 1024^2: 32.8 s at 64 Ki values, 29.8 s at 4 Mi) and
         // cost host memory (0.23 GB against 1.5 GB)
-        return crate::render::DEFAULT_CHUNK_ELEMENTS;
+        return crate::engine::plan::DEFAULT_CHUNK_ELEMENTS;
     }
     let client = client_for(adapter);
     let props = client.properties();

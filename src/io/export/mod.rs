@@ -25,7 +25,7 @@ use std::path::Path;
 /// writable and a NeXus file can hold this geometry.
 pub fn check_requests(o: &Options, exp: &Experiment) -> Result<()> {
     let names: Vec<&str> = [o.cbffile.as_deref(), o.nxsfile.as_deref(), o.write_expt.as_deref()].into_iter().flatten().collect();
-    crate::output::check_writable(&names)?;
+    crate::io::products::check_writable(&names)?;
     if let Some(name) = &o.nxsfile {
         let lab = lab_geometry(exp);
         if let Some(why) = nexus::unsupported(&lab) {

@@ -11,7 +11,7 @@
 use crate::bail;
 use crate::error::{Error, Result};
 use crate::experiment::lab::LabGeometry;
-use crate::vec3::*;
+use crate::physics::vec3::*;
 use hdf5_metno as hdf5;
 use hdf5::types::VarLenUnicode;
 use std::path::Path;

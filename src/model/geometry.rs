@@ -8,9 +8,9 @@
 use burn::tensor::Tensor;
 
 use crate::experiment::Experiment;
-use crate::device::Target;
+use crate::engine::device::Target;
 use crate::physics::Vec3T;
-use crate::vec3::{self, V3};
+use crate::physics::vec3::{self, V3};
 
 /// The geometry of one experiment as tensors: every continuous quantity the intensity depends
 /// on that does not vary with the pixel x source x orientation product (rank 3, shape [1,1,1] for scalars so they

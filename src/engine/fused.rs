@@ -15,13 +15,13 @@ use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use crate::experiment::Experiment;
-use crate::device::{to_vec, Target};
+use crate::engine::device::{to_vec, Target};
 use crate::physics::constants::R_E_SQR;
 use crate::physics::lattice::lattice_factor_grad;
 use crate::physics::structure::HostLookup;
 use crate::physics::{lattice_factor, nearest_index, polarization, water_background_per_fluence, Dual, ShapeSpec, Vec3T};
-use crate::geometry::Geometry;
-use crate::vec3::{self, V3};
+use crate::model::geometry::Geometry;
+use crate::physics::vec3::{self, V3};
 
 /// Host values of everything the kernel reads that a parameter can change; the same layout
 /// holds their gradients.
@@ -715,7 +715,7 @@ impl<'a> FusedKernel<'a> {
                 })
                 .collect()
         };
-        let parts = crate::workers::run(threads, work);
+        let parts = crate::engine::plan::run(threads, work);
         let mut total = self.v.zeros_like(with_grid);
         let mut values = Vec::with_capacity(pixels.len());
         for (v, acc) in parts {
@@ -731,7 +731,7 @@ impl<'a> FusedKernel<'a> {
     pub fn per_pixel_gradients<A: Send>(&self, pixels: &[usize], threads: usize, init: impl Fn() -> A + Sync, fold: impl Fn(&mut A, usize, f64, &[f64]) + Sync) -> Vec<A> {
         let blocks = (pixels.len() / 2048).clamp(1, 64);
         let per = pixels.len().div_ceil(blocks).max(1);
-        crate::workers::run(threads, || {
+        crate::engine::plan::run(threads, || {
             pixels
                 .par_chunks(per)
                 .enumerate()
@@ -750,6 +750,6 @@ impl<'a> FusedKernel<'a> {
 
     /// Values of `pixels` on `threads` worker threads.
     pub fn forward(&self, pixels: &[usize], threads: usize) -> Vec<f64> {
-        crate::workers::run(threads, || pixels.par_iter().with_min_len(256).map(|&i| self.pixel(i)).collect())
+        crate::engine::plan::run(threads, || pixels.par_iter().with_min_len(256).map(|&i| self.pixel(i)).collect())
     }
 }

@@ -45,16 +45,9 @@ pub struct GpuAdapter {
 /// empty or 0), as `-device gpu:software` does.
 pub const SOFTWARE_GPU_ENV: &str = "NANOBRAGG_GPU_SOFTWARE";
 
-static SOFTWARE_GPU_ASKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Let later GPU targets use a software driver when no GPU is found (`-device gpu:software`).
-pub fn allow_software_gpu() {
-    SOFTWARE_GPU_ASKED.store(true, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Whether a software driver may stand in for a GPU (flag or environment variable).
-pub fn software_gpu_allowed() -> bool {
-    SOFTWARE_GPU_ASKED.load(std::sync::atomic::Ordering::Relaxed) || std::env::var(SOFTWARE_GPU_ENV).map(|v| !v.is_empty() && v != "0").unwrap_or(false)
+/// Whether the environment lets a software driver stand in for a GPU ([`SOFTWARE_GPU_ENV`]).
+fn software_gpu_from_env() -> bool {
+    std::env::var(SOFTWARE_GPU_ENV).map(|v| !v.is_empty() && v != "0").unwrap_or(false)
 }
 
 impl Target {
@@ -63,12 +56,17 @@ impl Target {
         Target { device: cpu(), precision, on_gpu: false, adapter: None }
     }
 
-    /// The GPU (burn-wgpu), in float32: a hardware adapter, or a software driver when one was
-    /// asked for ([`allow_software_gpu`], [`SOFTWARE_GPU_ENV`]). Says on stderr which adapter.
-    pub fn gpu() -> crate::error::Result<Self> {
-        let (device, adapter) = gpu(software_gpu_allowed())?;
-        eprintln!("GPU adapter: {}", adapter.description);
+    /// The GPU (burn-wgpu), in float32: a hardware adapter, or a software driver when
+    /// `allow_software` (`-device gpu:software`) or [`SOFTWARE_GPU_ENV`] says one may stand in.
+    /// [`Target::adapter_description`] names the adapter chosen.
+    pub fn gpu(allow_software: bool) -> crate::error::Result<Self> {
+        let (device, adapter) = gpu(allow_software || software_gpu_from_env())?;
         Ok(Target { device, precision: Precision::F32, on_gpu: true, adapter: Some(adapter) })
+    }
+
+    /// The GPU adapter's name, type and API (None on the CPU), for the command line to show.
+    pub fn adapter_description(&self) -> Option<&str> {
+        self.adapter.as_ref().map(|a| a.description.as_str())
     }
 
     /// The same target with autodiff.

@@ -1,8 +1,11 @@
-//! The worker pool: every parallel loop of the crate runs on a rayon pool of the requested
-//! size (one pool per size, built once).
+//! Work planning: the worker pool (every parallel loop of the crate runs on a rayon pool of
+//! the requested size, one pool per size, built once) and the default batch size.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+
+/// Default number of values per batch tensor (512 KiB in float64).
+pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 16;
 
 /// Number of threads for a request of `n` (0: one per available core).
 pub fn resolve(n: usize) -> usize {

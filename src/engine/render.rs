@@ -9,15 +9,13 @@
 use burn::tensor::{Bool, Int, Tensor};
 
 use crate::experiment::Experiment;
-use crate::device::{to_vec, Target};
-use crate::geometry::Geometry;
+use crate::engine::device::{to_vec, Target};
+use crate::model::geometry::Geometry;
 use crate::physics::constants::R_E_SQR;
 use crate::physics::water_background_per_fluence;
 use crate::physics::structure::{grid_position, neighbourhood_incomplete, outside_range, tricubic_weights};
+use crate::engine::plan::DEFAULT_CHUNK_ELEMENTS;
 use crate::physics::{frac_index, lattice_factor, polarization, ShapeSpec, Vec3T};
-
-/// Default number of values per batch tensor (512 KiB in float64).
-pub const DEFAULT_CHUNK_ELEMENTS: usize = 1 << 16;
 
 /// The renderer: host-side constants and the batch plan for one experiment on one device.
 pub struct Renderer<'a> {
@@ -31,15 +29,64 @@ pub struct Renderer<'a> {
     pub engine: Engine,
 }
 
-/// Evaluation engine of forward renders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Evaluation engine of forward renders (`-engine`). Every engine gives the same image
+/// within its precision; they differ in speed and in what they run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Engine {
-    /// The fused CPU kernel ([`crate::fused`]) for float64 renders on a CPU device without
-    /// autodiff, the lattice-sum kernel ([`crate::gpu`]) on a GPU device without autodiff; the
-    /// tensor path otherwise.
+    /// The fused CPU kernel ([`crate::engine::fused`]) for float64 renders on a CPU device
+    /// without autodiff, the lattice-sum kernel ([`crate::engine::gpu`]) on a GPU device without
+    /// autodiff; the tensor path otherwise.
+    #[default]
     Auto,
-    /// Always the batched tensor path.
+    /// The fused CPU kernel: the CPU in float64 only.
+    Fused,
+    /// The batched tensor path, on any device and precision.
     Tensor,
+    /// The GPU lattice-sum kernel: the GPU device only.
+    Gpu,
+}
+
+impl Engine {
+    /// The engine of a `-engine` value.
+    pub fn parse(name: &str) -> Option<Engine> {
+        match name {
+            "auto" => Some(Engine::Auto),
+            "fused" => Some(Engine::Fused),
+            "tensor" => Some(Engine::Tensor),
+            "gpu" => Some(Engine::Gpu),
+            _ => None,
+        }
+    }
+
+    /// The `-engine` value of this engine.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Auto => "auto",
+            Engine::Fused => "fused",
+            Engine::Tensor => "tensor",
+            Engine::Gpu => "gpu",
+        }
+    }
+
+    /// What runs a forward render on `target` (never `Auto`), or an error naming why this
+    /// engine cannot run there. Autodiff targets always take the tensor path: burn
+    /// differentiates it.
+    pub fn resolve(self, target: &Target) -> crate::error::Result<Engine> {
+        use crate::error::Error;
+        if target.is_autodiff() {
+            return Ok(Engine::Tensor);
+        }
+        match self {
+            Engine::Auto if target.adapter.is_some() => Ok(Engine::Gpu),
+            Engine::Auto if target.is_cpu_f64() => Ok(Engine::Fused),
+            Engine::Auto | Engine::Tensor => Ok(Engine::Tensor),
+            Engine::Fused if target.on_gpu => Err(Error::new("-engine fused: the fused kernel runs on the CPU (use -device cpu, or -engine gpu)")),
+            Engine::Fused if !target.is_cpu_f64() => Err(Error::new("-engine fused: the fused kernel computes in float64 (use -precision f64, or -engine tensor)")),
+            Engine::Fused => Ok(Engine::Fused),
+            Engine::Gpu if target.adapter.is_none() => Err(Error::new("-engine gpu: the lattice-sum kernel needs the GPU device (-device gpu)")),
+            Engine::Gpu => Ok(Engine::Gpu),
+        }
+    }
 }
 
 /// Per-source host data for one source chunk.
@@ -58,7 +105,7 @@ impl<'a> Renderer<'a> {
             exp,
             target: device.clone(),
             chunk_elements: match &device.adapter {
-                Some(adapter) => crate::gpu::batch_elements(adapter),
+                Some(adapter) => crate::engine::gpu::batch_elements(adapter),
                 None => DEFAULT_CHUNK_ELEMENTS,
             },
             n_orient: exp.crystal.phisteps * exp.crystal.mosaic_umats.len().max(1),
@@ -67,14 +114,22 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    pub fn with_engine(mut self, engine: Engine) -> Self {
+    /// Evaluate forward renders with `engine`; an error when the device cannot run it.
+    pub fn with_engine(mut self, engine: Engine) -> crate::error::Result<Self> {
+        engine.resolve(&self.target)?;
         self.engine = engine;
-        self
+        Ok(self)
+    }
+
+    /// The engine that runs this renderer's forward renders.
+    fn running(&self) -> Engine {
+        // with_engine checked the choice, and Auto always resolves
+        self.engine.resolve(&self.target).unwrap_or(Engine::Tensor)
     }
 
     /// Use `n` worker threads in `render_image` (0: one per available core).
     pub fn with_threads(mut self, n: usize) -> Self {
-        self.threads = crate::workers::resolve(n);
+        self.threads = crate::engine::plan::resolve(n);
         self
     }
 
@@ -189,8 +244,8 @@ impl<'a> Renderer<'a> {
     /// Blocks of pixels are evaluated on `threads` worker threads.
     pub fn render_into(&self, params: &Geometry, progress: impl FnMut(usize, usize), sink: impl FnMut(usize, f64)) {
         if self.target.on_gpu {
-            let what = if self.engine == Engine::Auto && !self.target.is_autodiff() { "lattice-sum kernel" } else { "batched tensor path" };
-            crate::gpu::with_dispatch_count(what, || self.render_blocks(params, progress, sink));
+            let what = if self.running() == Engine::Gpu { "lattice-sum kernel" } else { "batched tensor path" };
+            crate::engine::gpu::with_dispatch_count(what, || self.render_blocks(params, progress, sink));
         } else {
             self.render_blocks(params, progress, sink);
         }
@@ -208,16 +263,16 @@ impl<'a> Renderer<'a> {
                 Some(_) => (0..d.fpixels * d.spixels).filter(|&i| self.is_rendered(i)).count(),
             }
         };
-        if self.engine == Engine::Auto && !self.target.is_autodiff() {
+        if self.running() == Engine::Gpu {
             if let Some(adapter) = &self.target.adapter {
                 // the lattice-sum kernel: geometry computed once, the image read back once
-                let values = crate::fused::KernelTensors::from_params(self.exp, params, &self.target).values();
-                crate::gpu::GpuLatticeSum::new(self.exp, &values, adapter).render(progress, sink);
+                let values = crate::engine::fused::KernelTensors::from_params(self.exp, params, &self.target).values();
+                crate::engine::gpu::GpuLatticeSum::new(self.exp, &values, adapter).render(progress, sink);
                 return;
             }
         }
         let threads = self.threads.max(1).min(total.max(1));
-        let fused = self.engine == Engine::Auto && !self.target.is_autodiff() && self.target.is_cpu_f64();
+        let fused = self.running() == Engine::Fused;
         // with several threads each gets its share of the memory budget
         let per_thread = Renderer {
             exp: self.exp,
@@ -227,7 +282,7 @@ impl<'a> Renderer<'a> {
             threads: 1,
             engine: self.engine,
         };
-        let kernel = fused.then(|| crate::fused::FusedKernel::new(self.exp, params, &self.target));
+        let kernel = fused.then(|| crate::engine::fused::FusedKernel::new(self.exp, params, &self.target));
         let block = if fused { 4096 } else { per_thread.pixel_chunk() };
         let evaluate = |pixels: &[usize]| -> Vec<f64> {
             match &kernel {
@@ -242,7 +297,7 @@ impl<'a> Renderer<'a> {
         std::thread::scope(|scope| {
             scope.spawn(move || {
                 use rayon::prelude::*;
-                crate::workers::run(threads, || {
+                crate::engine::plan::run(threads, || {
                     blocks.par_bridge().for_each_with(tx, |tx, pixels| {
                         // burn-ndarray runs each operation on one thread: parallelism is per block
                         let values = evaluate(&pixels);
@@ -264,11 +319,7 @@ impl<'a> Renderer<'a> {
     /// Render the given pixels (indices slow * fpixels + fast). Returns one value per pixel,
     /// carrying the autodiff graph when the parameters do.
     pub fn render_pixels(&self, p: &Geometry, pixels: &[usize]) -> Tensor<1> {
-        let exp = self.exp;
-        let det = &exp.detector;
-        let smp = &exp.sampling;
-        let beam = &exp.beam;
-        let dev = &self.target;
+        let (det, smp, beam, dev) = (&self.exp.detector, &self.exp.sampling, &self.exp.beam, &self.target);
         let np = pixels.len();
         let (sc, mc, _) = self.plan();
         let os = smp.oversample.max(1);
@@ -294,33 +345,10 @@ impl<'a> Renderer<'a> {
             (w.clone() * (n as f64) / w.clone().sum()).reshape([1, n, 1])
         });
         for t in 0..det.thicksteps.max(1) {
-            let odet_off = t as f64 * det.thickstep;
             for sub_s in 0..os {
                 for sub_f in 0..os {
                     let first_sub = sub_s == 0 && sub_f == 0;
-                    let fdet = (fi.clone() * os as f64 + (sub_f as f64 + 0.5)) * subpix.clone();
-                    let sdet = (si.clone() * os as f64 + (sub_s as f64 + 0.5)) * subpix.clone();
-                    let mut pos = p.fdet.mul(&fdet).add(&p.sdet.mul(&sdet)).add(&p.pix0);
-                    if odet_off != 0.0 {
-                        pos = pos.add(&p.odet.map(|x| x * odet_off));
-                    }
-                    if det.curved {
-                        pos = self.curve(p, pos);
-                    }
-                    let airpath = pos.norm();
-                    let dvec = pos.div(&airpath);
-                    let omega = if det.point_pixel {
-                        (airpath.clone() * airpath.clone()).recip()
-                    } else {
-                        p.pixel_size.clone() * p.pixel_size.clone() / (airpath.clone() * airpath.clone()) * p.close_distance.clone() / airpath.clone()
-                    };
-                    let capture = if det.thick > 0.0 {
-                        let par = dvec.dot(&p.odet);
-                        let k = det.thickstep * det.mu;
-                        ((par.clone().recip() * (-(t as f64) * k)).exp()) - ((par.recip() * (-((t + 1) as f64) * k)).exp())
-                    } else {
-                        dev.ones([np, 1, 1])
-                    };
+                    let (dvec, omega, capture) = self.sub_pixel(p, (&fi, &si), &subpix, t, (sub_f, sub_s));
                     if t == 0 && first_sub {
                         omega_first = omega.clone();
                     }
@@ -385,6 +413,14 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
+        self.combine(p, isum, (omega_first, capture_last, polar_first)).reshape([np])
+    }
+
+    /// The pixel values from the sum over samples: the first-sample factors (solid angle,
+    /// capture fraction, polarization) applied where they were not applied per sample, the
+    /// water background, and the normalisation.
+    fn combine(&self, p: &Geometry, isum: Tensor<3>, (omega_first, capture_last, polar_first): (Tensor<3>, Tensor<3>, Tensor<3>)) -> Tensor<3> {
+        let smp = &self.exp.sampling;
         let bg_per_fluence = water_background_per_fluence(smp.water_size);
         let first_factors = capture_last.clone() * polar_first.clone() * omega_first.clone();
         let mut bragg = isum;
@@ -400,7 +436,40 @@ impl<'a> Renderer<'a> {
         let total = if bg_per_fluence != 0.0 { bragg + first_factors * p.fluence.clone() * bg_per_fluence } else { bragg };
         // r_e^2 first: in float32 the fluence times a large sum can exceed the range
         let value = total * (R_E_SQR / smp.steps as f64) * p.fluence.clone();
-        value.reshape([np])
+        value
+    }
+    /// Direction, solid angle and sensor capture fraction of sub-pixel (`sub_f`, `sub_s`) of
+    /// detector layer `t`, for every pixel of a chunk (fast and slow indices `idx`).
+    fn sub_pixel(&self, p: &Geometry, idx: (&Tensor<3>, &Tensor<3>), subpix: &Tensor<3>, t: usize, (sub_f, sub_s): (usize, usize)) -> (Vec3T<3>, Tensor<3>, Tensor<3>) {
+        let (det, dev) = (&self.exp.detector, &self.target);
+        let (fi, si) = idx;
+        let np = fi.dims()[0];
+        let os = self.exp.sampling.oversample.max(1);
+        let odet_off = t as f64 * det.thickstep;
+        let fdet = (fi.clone() * os as f64 + (sub_f as f64 + 0.5)) * subpix.clone();
+        let sdet = (si.clone() * os as f64 + (sub_s as f64 + 0.5)) * subpix.clone();
+        let mut pos = p.fdet.mul(&fdet).add(&p.sdet.mul(&sdet)).add(&p.pix0);
+        if odet_off != 0.0 {
+            pos = pos.add(&p.odet.map(|x| x * odet_off));
+        }
+        if det.curved {
+            pos = self.curve(p, pos);
+        }
+        let airpath = pos.norm();
+        let dvec = pos.div(&airpath);
+        let omega = if det.point_pixel {
+            (airpath.clone() * airpath.clone()).recip()
+        } else {
+            p.pixel_size.clone() * p.pixel_size.clone() / (airpath.clone() * airpath.clone()) * p.close_distance.clone() / airpath.clone()
+        };
+        let capture = if det.thick > 0.0 {
+            let par = dvec.dot(&p.odet);
+            let k = det.thickstep * det.mu;
+            ((par.clone().recip() * (-(t as f64) * k)).exp()) - ((par.recip() * (-((t + 1) as f64) * k)).exp())
+        } else {
+            dev.ones([np, 1, 1])
+        };
+        (dvec, omega, capture)
     }
 
     /// Curved detector: every pixel at the same distance, pixel coordinates read as angles.

@@ -1,0 +1,17 @@
+//! The engine: everything between the geometry tensors and the summed image.
+//!
+//! - `render`: the renderer and its choice of engine, chunked over pixels;
+//! - `fused`: the fused CPU kernel (float64), its hand-derived backward and the bridge into burn;
+//! - `gpu`: the CubeCL lattice-sum kernel and its launches;
+//! - `device`: CPU and GPU devices, precision and adapters;
+//! - `plan`: worker threads and chunk sizes;
+//! - `comm`: processes working together under MPI;
+//! - `trace`: an independent scalar per-pixel check of the same physics.
+
+pub mod comm;
+pub mod device;
+pub mod fused;
+pub mod gpu;
+pub mod plan;
+pub mod render;
+pub mod trace;
