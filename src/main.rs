@@ -3,12 +3,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use nanobragg::experiment::{self, Experiment, RTD};
+use nanobragg::experiment::{Experiment, RTD};
 use nanobragg::error::Result;
 use nanobragg::io::cfmt::fmt_g;
-use nanobragg::engine::device;
-use nanobragg::io::products;
-use nanobragg::{cli, io, simulation};
+use nanobragg::simulation::Simulation;
+use nanobragg::{cli, io};
 
 pub fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -88,7 +87,7 @@ fn top_level(args: &[String]) -> Result<()> {
 }
 
 fn run(args: &[String]) -> Result<()> {
-    let (o, print_config) = cli::runfile::resolve(args)?;
+    let (mut o, print_config) = cli::runfile::resolve(args)?;
     if print_config {
         print!("{}", cli::runfile::to_toml(&o));
         return Ok(());
@@ -97,43 +96,30 @@ fn run(args: &[String]) -> Result<()> {
         print!("{}", cli::help());
         return Ok(());
     }
-    let (exp, notes) = experiment::build(&o)?;
-    let trace_requests = nanobragg::engine::trace::requests(&o, &exp)?;
-    let n_panels = exp.panel_count();
-    if n_panels > 1 && !trace_requests.is_empty() {
-        return Err(nanobragg::error::Error::new("-printout_pixel/-trace_pixel: not available for a multi-panel detector"));
+    // the C program writes its float image to floatimage.bin when no -floatfile is named
+    o.floatfile.get_or_insert_with(|| "floatimage.bin".to_string());
+    let sim = Simulation::from_options(o)?;
+    // every output name and the device before any work or output: a bad name or a missing GPU
+    // adapter must leave no file behind
+    sim.check_outputs()?;
+    let dev = sim.target()?;
+    if let Some(adapter) = dev.adapter_description() {
+        eprintln!("GPU adapter: {adapter}");
     }
-    // decide every output name before rendering, so a bad name fails before any work
-    let floatfile = o.floatfile.clone().unwrap_or_else(|| "floatimage.bin".to_string());
-    let wanted = [Some(floatfile.as_str()), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
-    let names: Vec<String> = wanted.into_iter().flatten().flat_map(|f| (0..n_panels).map(move |i| products::panel_file_name(f, i, n_panels))).collect();
-    products::check_writable(&names.iter().map(String::as_str).collect::<Vec<_>>())?;
-    nanobragg::io::export::check_requests(&o, &exp)?;
-    // the device before any output (a missing GPU adapter must leave no file behind)
-    let dev = if o.gpu {
-        if o.precision == Some(device::Precision::F64) {
-            return Err(nanobragg::error::Error::new("-precision f64: the GPU device renders in float32"));
-        }
-        let dev = device::Target::gpu(o.gpu_software)?;
-        eprintln!("GPU adapter: {}", dev.adapter_description().unwrap_or("?"));
-        dev
-    } else {
-        device::Target::cpu(o.precision.unwrap_or(device::Precision::F64))
-    };
-    // an engine the device cannot run is refused before any output too
-    o.engine.resolve(&dev)?;
+    let (o, exp) = (&sim.options, &sim.experiment);
     let out = std::io::stdout();
     let mut out = out.lock();
     let _ = writeln!(out, "nanobragg (nanoBragg-compatible diffraction simulator)");
-    summary(&mut out, &exp);
-    for line in &notes.info {
+    summary(&mut out, exp);
+    for line in &sim.notes.info {
         let _ = writeln!(out, "{line}");
     }
     // warnings go to stderr only: echoing them on stdout showed each twice on a terminal
-    for line in &notes.warnings {
+    for line in &sim.notes.warnings {
         eprintln!("{line}");
     }
     if let (Some(_), Some(grid)) = (&o.hkl, &exp.structure.grid) {
+        // the C program's cache of the structure factors, for a later run without -hkl
         let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
         match io::fdump::write_fdump(Path::new(&dump), grid) {
             Ok(()) => {
@@ -144,19 +130,13 @@ fn run(args: &[String]) -> Result<()> {
             }
         }
     }
-    let panels: Vec<Experiment> = if n_panels == 1 { vec![] } else { (0..n_panels).map(|i| exp.panel(i)).collect() };
-    let panel = |i: usize| if n_panels == 1 { &exp } else { &panels[i] };
     let mut meter = nanobragg::cli::progress::Meter::new(o.progress);
-    let total: usize = exp.panels().map(|d| d.fpixels * d.spixels).sum();
-    let mut done_before = 0;
-    let mut images = Vec::with_capacity(n_panels);
-    for i in 0..n_panels {
-        let image = simulation::render_panel(&o, panel(i), &dev, &trace_requests, &mut out, |done, _| meter.update(done_before + done, total))?;
-        done_before += image.len();
-        images.push(image);
-    }
+    let images = sim.render_on(&dev, &mut out, |done, total| meter.update(done, total))?;
     meter.finish();
-    simulation::write_images(&o, &exp, &panels, &images, Some(&floatfile), &mut out)
+    for w in sim.write_images(&images, &mut out)? {
+        eprintln!("{w}");
+    }
+    Ok(())
 }
 
 fn summary(out: &mut impl Write, exp: &Experiment) {

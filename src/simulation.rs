@@ -1,7 +1,7 @@
-//! A render as a library call: a run file's settings in, the float image of every panel and
-//! the output files the settings name out. The command line (`run` in main.rs) and the Python
-//! module render and write through [`render_panel`] and [`write_images`]; the command line also
-//! writes `floatimage.bin` when no float file is named, which a library call does not.
+//! The one simulation facade: a render as a library call, settings in, the float image of
+//! every panel and the output files the settings name out. The command line (`run` in
+//! main.rs), the Python module and batch render through it; the command line names
+//! `floatimage.bin` as the float file when none is given, as the C program does.
 
 use std::io::Write;
 use std::path::Path;
@@ -65,24 +65,41 @@ impl Simulation {
         self.experiment.panels().map(|d| (d.spixels, d.fpixels)).collect()
     }
 
-    /// The device the settings ask for (`-device`, `-precision`).
+    /// The device the settings ask for (`-device`, `-precision`), checked against the engine
+    /// they ask for (`-engine`).
     pub fn target(&self) -> Result<Target> {
         let o = &self.options;
-        if o.gpu {
+        let dev = if o.gpu {
             if o.precision == Some(Precision::F64) {
                 return Err(Error::new("-precision f64: the GPU device renders in float32"));
             }
-            return device::Target::gpu(o.gpu_software);
-        }
-        Ok(device::Target::cpu(o.precision.unwrap_or(Precision::F64)))
+            device::Target::gpu(o.gpu_software)?
+        } else {
+            device::Target::cpu(o.precision.unwrap_or(Precision::F64))
+        };
+        o.engine.resolve(&dev)?;
+        Ok(dev)
     }
 
     /// The float image of every panel (photons per pixel, single precision, fast index
     /// fastest), exactly as the command line writes them. Traces the settings ask for
     /// (`-printout`, `-trace_pixel`) are written to `trace_out`.
     pub fn render(&self, trace_out: &mut dyn Write) -> Result<Vec<Vec<f32>>> {
-        let dev = self.target()?;
-        (0..self.experiment.panel_count()).map(|i| render_panel(&self.options, self.panel(i), &dev, &self.trace_requests, trace_out, |_, _| {})).collect()
+        self.render_on(&self.target()?, trace_out, |_, _| {})
+    }
+
+    /// As [`Simulation::render`], on a device chosen before (see [`Simulation::target`]), with
+    /// `progress(done, total)` over the pixels of every panel.
+    pub fn render_on(&self, dev: &Target, trace_out: &mut dyn Write, mut progress: impl FnMut(usize, usize)) -> Result<Vec<Vec<f32>>> {
+        let total: usize = self.experiment.panels().map(|d| d.fpixels * d.spixels).sum();
+        let mut done_before = 0;
+        let mut images = Vec::with_capacity(self.experiment.panel_count());
+        for i in 0..self.experiment.panel_count() {
+            let image = render_panel(&self.options, self.panel(i), dev, &self.trace_requests, trace_out, |done, _| progress(done_before + done, total))?;
+            done_before += image.len();
+            images.push(image);
+        }
+        Ok(images)
     }
 
     /// The output files the settings name (floatfile, intfile, pgmfile unless nopgm, noisefile
@@ -106,12 +123,21 @@ impl Simulation {
 
     /// Write the named outputs of `images` (from [`Simulation::render`]) in the command line's
     /// formats, with its scales and noise seed.
-    pub fn write_outputs(&self, images: &[Vec<f32>]) -> Result<()> {
+    /// Returns the warnings of the writers (e.g. an SMV header dxtbx cannot read as meant).
+    pub fn write_outputs(&self, images: &[Vec<f32>]) -> Result<Vec<String>> {
         let o = &self.options;
         if let (Some(dump), Some(_), Some(grid)) = (&o.dump, &o.hkl, &self.experiment.structure.grid) {
             io::fdump::write_fdump(Path::new(dump), grid)?;
         }
-        write_images(o, &self.experiment, &self.panels, images, o.floatfile.as_deref(), &mut std::io::sink())
+        self.write_images(images, &mut std::io::sink())
+    }
+
+    /// Write the image files the settings name (float, integer, PGM, noise, CBF, NeXus,
+    /// experiment list) of `images`, logging each to `out` as the command line does; returns
+    /// the writers' warnings.
+    pub fn write_images(&self, images: &[Vec<f32>], out: &mut dyn Write) -> Result<Vec<String>> {
+        let o = &self.options;
+        write_images(o, &self.experiment, &self.panels, images, o.floatfile.as_deref(), out)
     }
 }
 
@@ -143,9 +169,9 @@ pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests:
 }
 
 /// Write the float (when `floatfile` is given), integer, PGM and noise images of every panel
-/// as the settings ask, logging to `out` as the command line does. `panels` holds the
-/// experiment of each panel (empty for one panel).
-pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images: &[Vec<f32>], floatfile: Option<&str>, out: &mut dyn Write) -> Result<()> {
+/// as the settings ask, logging to `out` as the command line does; returns the warnings.
+/// `panels` holds the experiment of each panel (empty for one panel).
+pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images: &[Vec<f32>], floatfile: Option<&str>, out: &mut dyn Write) -> Result<Vec<String>> {
     let n = images.len();
     let panel = |i: usize| if n == 1 { exp } else { &panels[i] };
     let name = |f: &str, i: usize| products::panel_file_name(f, i, n);
@@ -169,8 +195,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
     let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
     let adc = o.adc.unwrap_or(40.0);
     let iscale = products::int_scale(o.scale, &stats);
-    let warned = std::cell::Cell::new(false);
-    let header = |p: &Experiment| smv_header(o, p, adc, &warned);
+    let warnings = std::cell::RefCell::new(Vec::new());
+    let header = |p: &Experiment| smv_header(o, p, adc, &mut warnings.borrow_mut());
     if let Some(intfile) = &o.intfile {
         let _ = writeln!(out, "intfile_scale = {}", fmt_g(iscale));
         for (i, image) in images.iter().enumerate() {
@@ -211,18 +237,19 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
     for line in crate::io::export::write_requested(o, exp, &panel_exps, &refs, iscale, adc, photons.as_deref())? {
         let _ = writeln!(out, "{line}");
     }
-    Ok(())
+    Ok(warnings.into_inner())
 }
 
 /// The SMV header of panel `p`: the C program's, or with `-smv_header dials` one that dxtbx
-/// reads as we mean it (with a warning where its reader cannot hold the geometry).
-fn smv_header(o: &Options, p: &Experiment, adc: f64, warned: &std::cell::Cell<bool>) -> Vec<String> {
+/// reads as we mean it (with a warning, once, where its reader cannot hold the geometry).
+fn smv_header(o: &Options, p: &Experiment, adc: f64, warnings: &mut Vec<String>) -> Vec<String> {
     if !o.smv_header_dials {
         return products::smv_header_lines(p);
     }
     let (lines, exact) = products::smv_header_lines_dials(p, adc);
-    if !exact && !warned.replace(true) {
-        eprintln!("WARNING: -smv_header dials: dxtbx's SMV reader assumes an unrotated detector in the MOSFLM frame; use -cbffile or -nxsfile for this geometry");
+    const INEXACT: &str = "WARNING: -smv_header dials: dxtbx's SMV reader assumes an unrotated detector in the MOSFLM frame; use -cbffile or -nxsfile for this geometry";
+    if !exact && !warnings.iter().any(|w| w == INEXACT) {
+        warnings.push(INEXACT.to_string());
     }
     lines
 }

@@ -182,13 +182,18 @@ fn restraints(restrain: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Restraint>> {
 fn simulate<'py>(py: Python<'py>, settings: Option<&Bound<'py, PyDict>>) -> PyResult<Bound<'py, PyAny>> {
     let sim = build(py, settings)?;
     sim.check_outputs().map_err(py_err)?;
-    let images = py
-        .detach(|| -> nanobragg::error::Result<Vec<Vec<f32>>> {
+    let (images, written) = py
+        .detach(|| -> nanobragg::error::Result<(Vec<Vec<f32>>, Vec<String>)> {
             let images = sim.render(&mut std::io::stdout())?;
-            sim.write_outputs(&images)?;
-            Ok(images)
+            let warnings = sim.write_outputs(&images)?;
+            Ok((images, warnings))
         })
         .map_err(py_err)?;
+    // the writers' warnings go to Python's `warnings`, as the build's do
+    let warnings = py.import("warnings")?;
+    for w in &written {
+        warnings.call_method1("warn", (w.strip_prefix("WARNING: ").unwrap_or(w),))?;
+    }
     images_object(py, &images, &sim.shapes())
 }
 
