@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::settings::{Convention, Misset, Pivot, Shape};
 
+pub mod noisify;
 pub mod runfile;
 pub mod table;
 

@@ -8,6 +8,7 @@
 //!   DIALS experiment-list files, in DIALS' frame);
 //! - `render` (chunked batches, the `fused` CPU kernel, or the `gpu` lattice-sum kernel), `model` (named parameters mapped
 //!   onto the geometry with tensors) and `trace` (an independent scalar per-pixel check);
+//! - `response` (image-space detector stages: PSF, noise, gain, ADC);
 //! - `geometry`: the experiment's continuous quantities as tensors;
 //! - `experiment`: the resolved experiment, built from `cli`'s options;
 //! - `cli`: the C program's flags;
@@ -32,6 +33,7 @@ pub mod physics;
 pub mod refine;
 pub mod progress;
 pub mod render;
+pub mod response;
 pub mod rng;
 pub mod session;
 pub mod settings;
