@@ -65,8 +65,8 @@ pub struct NoisifyOptions {
     pub fluence: Option<f64>,
     pub flicker: Option<f64>,
     pub calibration: Option<f64>,
-    pub calib_seed: Option<i64>,
-    pub seed: Option<i64>,
+    pub calib_seed: Option<i32>,
+    pub seed: Option<i32>,
     pub gain: Option<f64>,
     pub adc: Option<f64>,
     pub readout: Option<f64>,
@@ -100,9 +100,9 @@ fn number(flag: &str, s: &str) -> Result<f64> {
 }
 
 /// A C `int` (the reference reads these with atoi).
-fn integer(flag: &str, s: &str) -> Result<i64> {
+fn integer(flag: &str, s: &str) -> Result<i32> {
     match s.trim().parse::<i32>() {
-        Ok(v) => Ok(v as i64),
+        Ok(v) => Ok(v),
         Err(_) => Err(Error::new(format!("noisify: {flag}: expected an integer, got '{s}'"))),
     }
 }
@@ -491,10 +491,10 @@ fn smv_file(header: &[u8], pixels: &crate::response::noisify::IntImage) -> Vec<u
 }
 
 /// The clock as the reference seeds from it (seconds since 1970).
-fn clock_seed() -> i64 {
+fn clock_seed() -> i32 {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1);
     // a C int, as -seed reads
-    (secs % i32::MAX as u64) as i64
+    (secs % i32::MAX as u64) as i32
 }
 
 fn print_psf(out: &mut impl Write, r: &PsfOutcome, auto: bool) {

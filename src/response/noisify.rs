@@ -62,9 +62,10 @@ pub struct Seeds {
 }
 
 impl Seeds {
-    /// From the user's `-seed N` and optional `-calib_seed M`.
-    pub fn from_user(seed: i64, calib_seed: Option<i64>) -> Seeds {
-        Seeds { noise: -seed, calibration: calib_seed.map_or(DEFAULT_CALIB_IDUM, |m| -m) }
+    /// From the user's `-seed N` and optional `-calib_seed M`, C ints negated in int
+    /// arithmetic as the reference does (so -2147483648 stays itself).
+    pub fn from_user(seed: i32, calib_seed: Option<i32>) -> Seeds {
+        Seeds { noise: seed.wrapping_neg() as i64, calibration: calib_seed.map_or(DEFAULT_CALIB_IDUM, |m| m.wrapping_neg() as i64) }
     }
 }
 

@@ -140,6 +140,12 @@ fn outputs_defaults_and_seed_reproducibility() {
     assert_eq!(std::fs::read(dir.join("noiseimage.img")).unwrap()[512..], first[512..]);
     run("-floatfile in.bin -seed 4");
     assert!(dir.join("image.pgm").exists() && dir.join("intimage.img").exists());
+    // a copied 16-bit header over 32-bit pixels says so
+    run("-floatfile in.bin -seed 4 -header intimage.img -bits 32 -noisefile n32.img");
+    let n32 = std::fs::read(dir.join("n32.img")).unwrap();
+    let head = String::from_utf8_lossy(&n32[..512]).into_owned();
+    assert_eq!(n32.len(), 512 + 4 * 256);
+    assert!(head.contains("TYPE=long_integer;") && !head.contains("unsigned_short") && head.contains("SIZE1=16;"), "{head}");
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp")).collect();
     assert!(left.is_empty(), "temporaries left: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
