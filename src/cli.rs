@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::config::{Convention, Misset, Pivot, Shape};
 
+pub mod noisify;
 pub mod progress;
 pub mod runfile;
 pub mod table;

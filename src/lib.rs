@@ -14,7 +14,8 @@
 //!   sampling);
 //! - `io`: file formats in and out, and the image products of a run (SMV, noise, PGM, CBF,
 //!   NeXus, DIALS experiment lists);
-//! - `response`: image-space stages after the sum (forward and adjoint);
+//! - `response`: image-space stages after the sum (forward and adjoint) and the detector
+//!   response of the reference's noisify (PSF, counting noise, gain, calibration, readout);
 //! - `physics`: every physical term once, constants, host vector math and the reference
 //!   program's random streams; `config`: the experiment's discrete settings; `error`.
 

@@ -1,7 +1,9 @@
 //! Random number generators of the reference program, reproduced bit for bit.
 //!
 //! The reference keeps the generator state (the shuffle table and the Poisson/Gauss caches) in
-//! function-level statics shared by every caller; here each stream owns its own state. Every
+//! function-level statics shared by every caller. [`SharedDeviates`] is that state, with the
+//! seed variable passed to each draw (noisify needs the sharing); [`Ran1`] and
+//! [`PoissonDeviates`] are single streams that own their state (the nanoBragg paths). Every
 //! expression below keeps the reference's mix of single- and double-precision arithmetic, because
 //! the noise image and the random mosaic/misset orientations depend on the exact bits.
 
@@ -20,12 +22,75 @@ const NDIV: i64 = 1 + (IM - 1) / NTAB as i64;
 /// Largest value returned (double precision, as in the reference).
 const RNMX: f64 = 1.0 - 1.2e-7;
 
-/// Minimal-standard generator with a shuffle table (the "ran1" of Numerical Recipes).
+/// The Bays–Durham shuffle table of ran1 (`iy` and `iv[32]`). In the reference this is one
+/// static state that every seed variable (`idum`) draws through; a seed variable is only the
+/// Park–Miller state. Drawing with a non-positive `idum` (or before the first load) reloads the
+/// table from that seed.
+#[derive(Clone, Debug)]
+pub struct ShuffleTable {
+    iy: i64,
+    iv: [i64; NTAB],
+}
+
+impl Default for ShuffleTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ShuffleTable {
+    /// An unloaded table: the first draw loads it, whatever the sign of its seed.
+    pub const fn new() -> Self {
+        ShuffleTable { iy: 0, iv: [0; NTAB] }
+    }
+
+    /// One Park–Miller step using Schrage's trick to avoid overflow.
+    #[inline]
+    fn step(idum: &mut i64) {
+        let k = *idum / IQ;
+        *idum = IA * (*idum - k * IQ) - IR * k;
+        if *idum < 0 {
+            *idum += IM;
+        }
+    }
+
+    /// Next uniform deviate in (0, 1), exclusive of the end points, advancing the seed
+    /// variable `idum` and this shared table.
+    pub fn uniform(&mut self, idum: &mut i64) -> f32 {
+        if *idum <= 0 || self.iy == 0 {
+            // Seed must never be zero; a negative seed is flipped to positive (a positive seed
+            // met before the first load becomes 1, as in the reference).
+            *idum = if -*idum < 1 { 1 } else { -*idum };
+            // Warm up for 8 draws, then fill the table from the back.
+            for j in (0..NTAB + 8).rev() {
+                Self::step(idum);
+                if j < NTAB {
+                    self.iv[j] = *idum;
+                }
+            }
+            self.iy = self.iv[0];
+        }
+        Self::step(idum);
+        let j = (self.iy / NDIV) as usize;
+        self.iy = self.iv[j];
+        self.iv[j] = *idum;
+        // The product is formed in double, then stored to single precision.
+        let temp = ((1.0 / IM as f64) * self.iy as f64) as f32;
+        if temp as f64 > RNMX {
+            RNMX as f32
+        } else {
+            temp
+        }
+    }
+}
+
+/// Minimal-standard generator with a shuffle table (the "ran1" of Numerical Recipes), as one
+/// stream that owns its table (the nanoBragg paths draw each stream alone, so sharing never
+/// shows there).
 #[derive(Clone, Debug)]
 pub struct Ran1 {
     idum: i64,
-    iy: i64,
-    iv: [i64; NTAB],
+    table: ShuffleTable,
 }
 
 impl Ran1 {
@@ -34,8 +99,7 @@ impl Ran1 {
     pub fn new(idum: i64) -> Self {
         Ran1 {
             idum,
-            iy: 0,
-            iv: [0; NTAB],
+            table: ShuffleTable::new(),
         }
     }
 
@@ -44,42 +108,10 @@ impl Ran1 {
         self.idum
     }
 
-    /// One Park–Miller step using Schrage's trick to avoid overflow.
-    #[inline]
-    fn step(&mut self) {
-        let k = self.idum / IQ;
-        self.idum = IA * (self.idum - k * IQ) - IR * k;
-        if self.idum < 0 {
-            self.idum += IM;
-        }
-    }
-
     /// Next uniform deviate in (0, 1), exclusive of the end points.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> f32 {
-        if self.idum <= 0 || self.iy == 0 {
-            // Seed must never be zero; a negative seed is flipped to positive.
-            self.idum = if -self.idum < 1 { 1 } else { -self.idum };
-            // Warm up for 8 draws, then fill the table from the back.
-            for j in (0..NTAB + 8).rev() {
-                self.step();
-                if j < NTAB {
-                    self.iv[j] = self.idum;
-                }
-            }
-            self.iy = self.iv[0];
-        }
-        self.step();
-        let j = (self.iy / NDIV) as usize;
-        self.iy = self.iv[j];
-        self.iv[j] = self.idum;
-        // The product is formed in double, then stored to single precision.
-        let temp = ((1.0 / IM as f64) * self.iy as f64) as f32;
-        if temp as f64 > RNMX {
-            RNMX as f32
-        } else {
-            temp
-        }
+        self.table.uniform(&mut self.idum)
     }
 }
 
@@ -240,11 +272,14 @@ fn gammln(xx: f32) -> f32 {
     (-tmp + (2.5066282746310005 * ser / x).ln()) as f32
 }
 
-/// Poisson and Gaussian deviates drawn from one `Ran1` stream, with the caches the reference
-/// keeps between calls.
+/// The reference's random deviates with their state as the reference really keeps it: one
+/// shuffle table, one spare Gaussian deviate and one Poisson cache, shared by every seed
+/// variable. Each draw takes the seed variable (`idum`) it advances, so two streams drawn in
+/// turn interleave through the same table and spare exactly as the reference's do (noisify's
+/// `-seed` and calibration streams depend on each other this way).
 #[derive(Clone, Debug)]
-pub struct PoissonDeviates {
-    rng: Ran1,
+pub struct SharedDeviates {
+    table: ShuffleTable,
     /// Mean of the previous Poisson call (-1 before any).
     oldm: f32,
     g: f32,
@@ -255,10 +290,17 @@ pub struct PoissonDeviates {
     gset: f32,
 }
 
-impl PoissonDeviates {
-    pub fn new(idum: i64) -> Self {
-        PoissonDeviates {
-            rng: Ran1::new(idum),
+impl Default for SharedDeviates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SharedDeviates {
+    /// Fresh state: table unloaded, no spare, no cached Poisson mean.
+    pub const fn new() -> Self {
+        SharedDeviates {
+            table: ShuffleTable::new(),
             oldm: -1.0,
             g: 0.0,
             sq: 0.0,
@@ -268,9 +310,9 @@ impl PoissonDeviates {
         }
     }
 
-    /// The underlying uniform stream.
-    pub fn rng(&mut self) -> &mut Ran1 {
-        &mut self.rng
+    /// Uniform deviate in (0, 1) (ran1) through the shared table.
+    pub fn uniform(&mut self, idum: &mut i64) -> f32 {
+        self.table.uniform(idum)
     }
 
     // The negated comparisons below are deliberate: they give the reference's loop exits when a
@@ -278,9 +320,9 @@ impl PoissonDeviates {
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
     /// A Poisson deviate with mean `xm` (returned as a float holding an integer, except above
     /// 1e6 where a Gaussian approximation is returned unrounded).
-    pub fn poidev(&mut self, xm: f32) -> f32 {
+    pub fn poidev(&mut self, xm: f32, idum: &mut i64) -> f32 {
         if xm > 1.0e6 {
-            let gauss = self.gaussdev() as f64;
+            let gauss = self.gaussdev(idum) as f64;
             return ((xm as f64) + (xm as f64).sqrt() * gauss) as f32;
         }
         let mut em: f32;
@@ -294,7 +336,7 @@ impl PoissonDeviates {
             let mut t: f32 = 1.0;
             loop {
                 em += 1.0;
-                t *= self.rng.next();
+                t *= self.table.uniform(idum);
                 if !(t > self.g) {
                     break;
                 }
@@ -310,7 +352,7 @@ impl PoissonDeviates {
             loop {
                 let mut y: f32;
                 loop {
-                    y = (PI * self.rng.next() as f64).tan() as f32;
+                    y = (PI * self.table.uniform(idum) as f64).tan() as f32;
                     em = self.sq * y + xm;
                     if !(em < 0.0) {
                         break;
@@ -319,7 +361,7 @@ impl PoissonDeviates {
                 em = (em as f64).floor() as f32;
                 let expo = em * self.alxm - gammln((em as f64 + 1.0) as f32) - self.g;
                 let t = (0.9 * (1.0 + (y * y) as f64) * (expo as f64).exp()) as f32;
-                if !(self.rng.next() > t) {
+                if !(self.table.uniform(idum) > t) {
                     break;
                 }
             }
@@ -327,16 +369,17 @@ impl PoissonDeviates {
         em
     }
 
-    /// A normal deviate with unit variance (polar Box–Muller, pairs cached).
-    pub fn gaussdev(&mut self) -> f32 {
+    /// A normal deviate with unit variance (polar Box–Muller); the second deviate of each pair
+    /// is kept as the shared spare and returned by the next call, whatever its seed variable.
+    pub fn gaussdev(&mut self, idum: &mut i64) -> f32 {
         if self.iset {
             self.iset = false;
             return self.gset;
         }
         let (mut v1, mut v2, mut rsq): (f32, f32, f32);
         loop {
-            v1 = (2.0 * self.rng.next() as f64 - 1.0) as f32;
-            v2 = (2.0 * self.rng.next() as f64 - 1.0) as f32;
+            v1 = (2.0 * self.table.uniform(idum) as f64 - 1.0) as f32;
+            v2 = (2.0 * self.table.uniform(idum) as f64 - 1.0) as f32;
             rsq = v1 * v1 + v2 * v2;
             if !(rsq >= 1.0 || rsq == 0.0) {
                 break;
@@ -347,6 +390,43 @@ impl PoissonDeviates {
         self.gset = v1 * fac;
         self.iset = true;
         v2 * fac
+    }
+}
+
+/// Poisson and Gaussian deviates drawn from one stream that owns its state (the nanoBragg noise
+/// image): [`SharedDeviates`] used with a single seed variable.
+#[derive(Clone, Debug)]
+pub struct PoissonDeviates {
+    idum: i64,
+    state: SharedDeviates,
+}
+
+impl PoissonDeviates {
+    pub fn new(idum: i64) -> Self {
+        PoissonDeviates {
+            idum,
+            state: SharedDeviates::new(),
+        }
+    }
+
+    /// The current internal seed value.
+    pub fn idum(&self) -> i64 {
+        self.idum
+    }
+
+    /// A uniform deviate in (0, 1) from this stream.
+    pub fn uniform(&mut self) -> f32 {
+        self.state.uniform(&mut self.idum)
+    }
+
+    /// A Poisson deviate with mean `xm`; see [`SharedDeviates::poidev`].
+    pub fn poidev(&mut self, xm: f32) -> f32 {
+        self.state.poidev(xm, &mut self.idum)
+    }
+
+    /// A normal deviate with unit variance; see [`SharedDeviates::gaussdev`].
+    pub fn gaussdev(&mut self) -> f32 {
+        self.state.gaussdev(&mut self.idum)
     }
 }
 
@@ -500,7 +580,61 @@ mod tests {
                 1.87726641
             ]
         );
-        assert_eq!(p.rng().idum(), 892053144);
+        assert_eq!(p.idum(), 892053144);
+    }
+
+    #[test]
+    fn shared_state_interleaves_two_seed_variables_as_the_reference() {
+        // Two seed variables through one table and one Gaussian spare, in the order
+        // gauss(b) poidev(a) gauss(b) ran1(a) gauss(b) ran1(b) poidev(a) gauss(a) gauss(b),
+        // b starting positive (reloaded as 1 on the first draw) like noisify's calibration seed.
+        let mut s = SharedDeviates::new();
+        let (mut a, mut b) = (-5i64, 123456789i64);
+        let got = [
+            s.gaussdev(&mut b),
+            s.poidev(3.5, &mut a),
+            s.gaussdev(&mut b),
+            s.uniform(&mut a),
+            s.gaussdev(&mut b),
+            s.uniform(&mut b),
+            s.poidev(40.0, &mut a),
+            s.gaussdev(&mut a),
+            s.gaussdev(&mut b),
+        ]
+        .map(f32::to_bits);
+        let want = [
+            0xbf563c10u32, 0x40c00000, 0xbe306a29, 0x3f018622, 0xbf7bd6af, 0x3f69aa14, 0x42440000,
+            0x3ee03d34, 0x3f9f7c56,
+        ];
+        assert_eq!(got, want);
+        assert_eq!((a, b), (834638471, 1356425228));
+    }
+
+    #[test]
+    fn the_gaussian_spare_is_shared_between_seed_variables() {
+        let mut s = SharedDeviates::new();
+        let (mut a, mut b) = (-3i64, -4i64);
+        let first = s.gaussdev(&mut a);
+        let b_before = b;
+        // the spare of a's pair comes back through b without drawing from b
+        let spare = s.gaussdev(&mut b);
+        assert_eq!(b, b_before);
+        let mut own = PoissonDeviates::new(-3);
+        assert_eq!(own.gaussdev(), first);
+        assert_eq!(own.gaussdev(), spare);
+    }
+
+    #[test]
+    fn one_stream_of_the_shared_state_is_the_per_stream_generator() {
+        let mut s = SharedDeviates::new();
+        let mut idum = -77i64;
+        let mut p = PoissonDeviates::new(-77);
+        for i in 0..2000 {
+            let xm = (i % 50) as f32 * 0.7;
+            assert_eq!(s.poidev(xm, &mut idum).to_bits(), p.poidev(xm).to_bits());
+            assert_eq!(s.gaussdev(&mut idum).to_bits(), p.gaussdev().to_bits());
+        }
+        assert_eq!(idum, p.idum());
     }
 
     #[test]
