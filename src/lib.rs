@@ -15,6 +15,7 @@
 //!   convention, misset), `device`, `io` (files), `rng` (the reference program's random
 //!   numbers), `vec3` (host vector math), `error`, `progress`, `workers`, `comm` (processes under MPI).
 
+pub mod amorphous;
 pub mod batch;
 pub mod cli;
 pub mod comm;
