@@ -169,7 +169,7 @@ mod tests {
         st.detector.fpixels = Some(64);
         st.detector.spixels = Some(64);
         st.detector.distance = 0.02;
-        st.beam.fluence = 1e26;
+        st.beam.fluence = 1.26e19;
         let pts: Vec<(f64, f64)> = (0..60).map(|i| (i as f64 * 0.005, 3.0 + (i as f64 * 0.3).sin())).collect();
         let t = StolTable::from_points(&pts, StolUnits::Stol).unwrap();
         let s = resolve(&st).unwrap();

@@ -461,11 +461,11 @@ mod tests {
     }
 
     #[test]
-    fn round_divergence_keeps_21_of_25() {
+    fn round_divergence_keeps_13_of_25() {
         let mut st = Settings::default();
         st.beam.hdiv = Divergence { range: Some(1e-3), step: None, steps: Some(5) };
         st.beam.vdiv = Divergence { range: Some(1e-3), step: None, steps: Some(5) };
-        assert_eq!(resolve(&st).unwrap().sources.len(), 21);
+        assert_eq!(resolve(&st).unwrap().sources.len(), 13);
         st.beam.round_div = false;
         assert_eq!(resolve(&st).unwrap().sources.len(), 25);
     }

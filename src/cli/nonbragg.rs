@@ -626,10 +626,11 @@ pub fn command(argv: &[String]) -> Result<()> {
     for r in &rendered.reports {
         let _ = writeln!(out, "{:4} {:4} : stol = {} or {}", r.fpixel, r.spixel, fmt_g(r.stol), fmt_g(r.stol_from_angle));
         let _ = writeln!(out, " F={}    I = {}", fmt_g(r.f), fmt_g(r.intensity));
-        let _ = writeln!(out, "I/steps {:15.10e}", r.intensity / r.steps as f64);
-        let _ = writeln!(out, "polar   {:15.10}", r.polar);
-        let _ = writeln!(out, "omega   {:15.10e}", r.omega);
-        let _ = writeln!(out, "pixel   {:15.10e}", r.value);
+        let g10 = |x: f64| format!("{:>15}", crate::io::cfmt::fmt_g_prec(x, 10));
+        let _ = writeln!(out, "I/steps {}", g10(r.intensity / r.steps as f64));
+        let _ = writeln!(out, "polar   {}", g10(r.polar));
+        let _ = writeln!(out, "omega   {}", g10(r.omega));
+        let _ = writeln!(out, "pixel   {}", g10(r.value as f64));
     }
     let _ = writeln!(
         out,
