@@ -81,7 +81,7 @@ pub fn int_image(s: &Setup, image: &[f32], scale: f64, adc: f64) -> Vec<u16> {
     out
 }
 
-/// PGM bytes: value x scale truncated to 0..255 (negative values give 0, specs deviation 11).
+/// PGM bytes: value x scale truncated to 0..255 (negative values give 0, specs/nonbragg.md deviation 10).
 pub fn pgm_bytes(s: &Setup, image: &[f32], scale: f64) -> Vec<u8> {
     let mut out = vec![0u8; image.len()];
     for (j, _, _, v) in region(s, image) {

@@ -188,6 +188,36 @@ mod tests {
     }
 
     #[test]
+    fn a_header_written_here_restores_its_geometry_tilted_or_not() {
+        for (twotheta, pivot) in [(0.0, Pivot::Beam), (12.0, Pivot::Sample), (12.0, Pivot::Beam)] {
+            let mut st = Settings::default();
+            st.detector.fpixels = Some(40);
+            st.detector.spixels = Some(30);
+            st.detector.distance = 0.08;
+            st.detector.xbeam = Some(0.0021);
+            st.detector.twotheta = twotheta / RTD;
+            st.detector.pivot = pivot;
+            st.beam.wavelength = 1.3e-10;
+            let a = resolve(&st).unwrap();
+            let header = crate::amorphous::images::header_lines(&a);
+            let p = crate::io::testutil::temp_path("restore.img");
+            crate::io::smv::write_smv(&p, &header, 40, 30, &[0; 1200]).unwrap();
+            let img = crate::io::smv::read_smv(&p).unwrap();
+            std::fs::remove_file(&p).unwrap();
+            let mut back = Settings::default();
+            apply_header(&mut back, &img);
+            let b = resolve(&back).unwrap();
+            assert_eq!((b.fpixels, b.spixels), (40, 30));
+            assert!((b.wavelength - 1.3e-10).abs() < 1e-24);
+            for k in 0..3 {
+                // the header holds 6 significant digits
+                assert!((a.pix0[k] - b.pix0[k]).abs() < 1e-6, "{twotheta} {pivot:?}: {:?} vs {:?}", a.pix0, b.pix0);
+                assert!((a.fdet[k] - b.fdet[k]).abs() < 1e-6 && (a.sdet[k] - b.sdet[k]).abs() < 1e-6);
+            }
+        }
+    }
+
+    #[test]
     fn mean_and_rmsd_in_single_precision() {
         let (m, r) = mean_rmsd(&[1.0, 2.0, 3.0, 4.0]);
         assert_eq!(m, 2.5);

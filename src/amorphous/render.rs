@@ -67,8 +67,10 @@ pub struct Rendered {
 }
 
 /// The polarization factor 1/2 (1 + cos^2 2theta - K cos 2psi sin^2 2theta), written as the
-/// reference writes it. Like the reference it normalises `incident` and `diffracted` in place
-/// (the next source's scattering vector then uses the renormalised direction).
+/// reference writes it (physics::polarization forms cos 2psi from the projections instead,
+/// which differs in the last bits). Like the reference it normalises `incident` and
+/// `diffracted` in place (the next source's scattering vector then uses the renormalised
+/// direction).
 fn polarization(kahn: f64, incident: &mut V3, diffracted: &mut V3, axis: V3) -> f64 {
     *incident = unitize(*incident).0;
     *diffracted = unitize(*diffracted).0;

@@ -1,6 +1,9 @@
 //! From [`Settings`] to a render's [`Setup`]: detector size and placement (pivot rules), the
 //! source list, the sample's molecule count and the fluence, completed by the reference's rules
 //! and in its order of operations, so that the geometry carries the same bits.
+//!
+//! The nanoBragg detector of `experiment::detector` is not used: nonBragg's beam-centre
+//! defaults, its pivot flags and its two-theta axis differ (specs/nonbragg.md, "Geometry").
 
 use super::settings::{Divergence, Settings};
 use crate::bail;
