@@ -175,11 +175,14 @@ pub fn render(s: &Setup, table: &StolTable, probes: bool, report: Report) -> Ren
     render_with_progress(s, table, probes, report, &|_, _| {})
 }
 
+/// One detector row: pixels, solid-angle sum, probes (when asked for), reports.
+type Row = (Vec<f32>, f64, Vec<Probe>, Vec<PixelReport>);
+
 /// [`render`], calling `progress(done, total)` (pixels) as rows finish.
 pub fn render_with_progress(s: &Setup, table: &StolTable, probes: bool, report: Report, progress: &(dyn Fn(usize, usize) + Sync)) -> Rendered {
     let (nf, ns) = (s.fpixels, s.spixels);
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let rows: Vec<(Vec<f32>, f64, Vec<Probe>, Vec<PixelReport>)> = (0..ns)
+    let rows: Vec<Row> = (0..ns)
         .into_par_iter()
         .map(|spixel| {
             let mut row = vec![0.0f32; nf];

@@ -194,3 +194,22 @@ fn golden_tables_read_in_all_three_units() {
     let ice = nanobragg::amorphous::read_stol_table(&inputs.join("ice.stol"), StolUnits::Stol).unwrap();
     assert_eq!(ice.len(), 288);
 }
+
+/// With a constant table of water's forward F, nonbragg's image is nanobragg's `-water` term
+/// (docs/nonbragg.md: the beam-centre conversion, the default fluence, a cube of the same size).
+#[test]
+fn constant_table_equals_the_water_term_of_a_render() {
+    let d = scratch("nonbragg_water");
+    std::fs::write(d.join("c.stol"), "0 2.57\n1 2.57\n").unwrap();
+    let geometry = "-lambda 1 -distance 100 -pixel 0.1 -detpixels 64 -noprogress";
+    let out = run_in(&d, &format!("-cell 79 79 38 90 90 90 -default_F 1e-20 -N 1 -water 100 -floatfile bragg.bin {geometry}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_in(&d, &format!("nonbragg -stol c.stol -Xbeam 3.3 -Ybeam 3.3 -samplesize 0.1 -floatfile water.bin -nonoise -nopgm {geometry}"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (a, b) = (read_f32(&d.join("bragg.bin")), read_f32(&d.join("water.bin")));
+    assert_eq!(a.len(), b.len());
+    let max = a.iter().fold(0.0f32, |m, v| m.max(*v));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(worst <= 1e-6 * max, "max |diff| {worst} of {max}");
+    let _ = std::fs::remove_dir_all(&d);
+}
