@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::config::{Convention, Misset, Pivot, Shape};
 
 pub mod noisify;
+pub mod nonbragg;
 pub mod progress;
 pub mod runfile;
 pub mod table;
@@ -703,7 +704,7 @@ fn engine_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
 }
 
 /// The subcommands of the program.
-pub const COMMANDS: [&str; 7] = ["render", "grad", "gradcheck", "refine", "completions", "help", "batch"];
+pub const COMMANDS: [&str; 8] = ["render", "grad", "gradcheck", "refine", "completions", "help", "batch", "nonbragg"];
 
 /// A clap error as one line: what was wrong and, for a typo, the closest valid name.
 pub fn clap_error(e: &clap::Error, command: &str) -> Error {

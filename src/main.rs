@@ -22,6 +22,7 @@ pub fn main() {
         Some("grad") => sub::grad_command(&args[1..]),
         Some("render") => run(&args[1..]),
         Some("batch") => nanobragg::batch::batch_command(&args[1..]),
+        Some("nonbragg") => cli::nonbragg::command(&args[1..]),
         Some("noisify") => cli::noisify::command(&args[1..]),
         Some("completions") => top_level(&args),
         // the C program's command line: a render, parsed flag by flag in order (cli::parse)
@@ -56,6 +57,13 @@ fn app() -> clap::Command {
         .subcommand(nanobragg::refine::commands::gradcheck_cli())
         .subcommand(nanobragg::refine::commands::refine_cli())
         .subcommand(nanobragg::batch::batch_cli())
+        .subcommand(
+            Command::new("nonbragg")
+                .about("Amorphous scattering (water, ice, air) from a sin(theta)/lambda table: the C program nonBragg's flags and outputs")
+                .disable_help_flag(true)
+                .override_help(cli::nonbragg::help())
+                .arg(Arg::new("flags").num_args(0..).allow_hyphen_values(true).trailing_var_arg(true)),
+        )
         .subcommand(
             Command::new("noisify")
                 .about("Detector response of a float image (noisify's flags): PSF, Poisson, gain, readout noise -> SMV")

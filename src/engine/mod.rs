@@ -6,8 +6,11 @@
 //! - `device`: CPU and GPU devices, precision and adapters;
 //! - `plan`: worker threads and chunk sizes;
 //! - `comm`: processes working together under MPI;
-//! - `trace`: an independent scalar per-pixel check of the same physics.
+//! - `trace`: an independent scalar per-pixel check of the same physics;
+//! - `amorphous`: the amorphous scattering of the C program nonBragg (a sin(theta)/lambda table
+//!   of F), its pixel loop and images.
 
+pub mod amorphous;
 pub mod comm;
 pub mod device;
 pub mod fused;

@@ -9,6 +9,7 @@ mod fabio;
 mod gpu;
 mod gradients;
 mod invariants;
+mod nonbragg;
 mod noisify;
 mod panels;
 mod parity;

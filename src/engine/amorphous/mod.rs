@@ -1,0 +1,25 @@
+//! Amorphous scattering (water, ice, air, ...) from a table of F against sin(theta)/lambda: the
+//! model of James Holton's nonBragg, reproduced to the reference's bits where the noise image
+//! depends on them.
+//!
+//! - [`table`]: the `.stol` reader and F(stol) interpolation;
+//! - [`settings`]: the run's typed settings (SI units, radians) with the reference's defaults;
+//! - [`setup`]: the settings completed into a geometry, sources and scale;
+//! - [`render`]: the pixel loop;
+//! - [`images`]: statistics, integer/PGM/noise images and the SMV header;
+//! - [`profile`]: `-img`, an image turned back into an F profile.
+//!
+//! The command line (`nanobragg nonbragg`) is `cli::nonbragg`; specs/nonbragg.md is the
+//! normative description and lists every deliberate difference from the C program.
+
+pub mod images;
+pub mod profile;
+pub mod render;
+pub mod settings;
+pub mod setup;
+pub mod table;
+
+pub use render::{render, Probe, Rendered, Report};
+pub use settings::Settings;
+pub use setup::{resolve, Setup, Source};
+pub use table::{read_stol_table, StolTable, StolUnits};
