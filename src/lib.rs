@@ -2,13 +2,14 @@
 //!
 //! Layers, top to bottom; a module uses only modules of its own layer or below, and no two
 //! files import each other, directly or through others (`tools/structure.py` checks it):
-//! - `cli`: the command line, a leaf: the C program's flags, run files, progress on stderr;
+//! - `cli`: the command line, a leaf: the C programs' flags (nanoBragg, nonBragg, noisify), run
+//!   files, progress on stderr;
 //! - `batch` (many images from a plan, on one process or under MPI) and `refine` (losses,
 //!   gradients, optimisers), both on top of
 //! - `simulation`: the one facade, a render as a library call (settings in, images out);
 //! - `engine`: the renderer and its choice of engine (the fused CPU kernel, the batched tensor
-//!   reference, the GPU lattice-sum kernel), devices, work planning, processes under MPI, and the
-//!   independent per-pixel trace;
+//!   reference, the GPU lattice-sum kernel), devices, work planning, processes under MPI, the
+//!   independent per-pixel trace, and nonBragg's amorphous scattering;
 //! - `model`: named parameters mapped onto the geometry tensors;
 //! - `experiment`: the resolved experiment (detector, panels, beam, crystal, structure factors,
 //!   sampling);

@@ -17,4 +17,5 @@ mod python;
 mod refinement;
 mod runfile;
 mod structure;
+mod terms;
 mod trace;
