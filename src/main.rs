@@ -1,7 +1,6 @@
 //! The `nanobragg` command: the C program's flags, the same images.
 
 use std::io::Write;
-use std::path::Path;
 
 use nanobragg::experiment::{self, Experiment, RTD};
 use nanobragg::error::Result;
@@ -9,7 +8,11 @@ use nanobragg::io::cfmt::fmt_g;
 use nanobragg::{cli, device, io, output, session};
 
 pub fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // OS strings: a file name that is not UTF-8 is kept byte for byte (io::osname)
+    let args = match io::osname::from_os_args(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => fail(&e),
+    };
     use nanobragg::refine::commands as sub;
     let result = match args.first().map(String::as_str) {
         Some("gradcheck") => sub::gradcheck_command(&args[1..]).map(|code| {
@@ -27,10 +30,14 @@ pub fn main() {
         _ => top_level(&args),
     };
     if let Err(e) = result {
-        let _ = std::io::stdout().flush();
-        eprintln!("nanobragg: error: {e}");
-        std::process::exit(1);
+        fail(&e);
     }
+}
+
+fn fail(e: &nanobragg::error::Error) -> ! {
+    let _ = std::io::stdout().flush();
+    eprintln!("nanobragg: error: {}", io::osname::shown(&e.0));
+    std::process::exit(1);
 }
 
 /// First arguments that belong to the program rather than to a render.
@@ -129,7 +136,7 @@ fn run(args: &[String]) -> Result<()> {
     }
     if let (Some(_), Some(grid)) = (&o.hkl, &exp.structure.grid) {
         let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
-        match io::fdump::write_fdump(Path::new(&dump), grid) {
+        match io::fdump::write_fdump(&io::osname::path(&dump), grid) {
             Ok(()) => {
                 let _ = writeln!(out, "writing dump file for next time: {dump}");
             }
@@ -150,7 +157,8 @@ fn run(args: &[String]) -> Result<()> {
         images.push(image);
     }
     meter.finish();
-    session::write_images(&o, &exp, &panels, &images, Some(&floatfile), &mut out)
+    // every requested file appears, or none
+    io::output_set(|| session::write_images(&o, &exp, &panels, &images, Some(&floatfile), &mut out))
 }
 
 fn summary(out: &mut impl Write, exp: &Experiment) {

@@ -211,7 +211,7 @@ pub fn check_writable(paths: &[&str]) -> crate::error::Result<()> {
     use crate::error::Error;
     use std::path::Path;
     for p in paths {
-        let path = Path::new(p);
+        let path = &crate::io::osname::path(&p);
         if path.is_dir() {
             return Err(Error::new(format!("{p}: cannot write file: it is a folder")));
         }
@@ -231,6 +231,37 @@ pub fn check_writable(paths: &[&str]) -> crate::error::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error for a rendered pixel (`which`) that is not a finite number: when the intensity
+/// scale (r_e² x fluence x F² x cells²) is beyond what a float image holds, the flags that set
+/// it; otherwise an internal error.
+pub fn not_finite(o: &crate::cli::Options, exp: &crate::experiment::Experiment, which: &str) -> crate::error::Error {
+    use crate::error::Error;
+    use crate::io::cfmt::fmt_g;
+    let grid_max = exp.structure.grid.as_ref().map_or(0.0, |g| g.values.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+    let f_max = exp.structure.default_f.abs().max(grid_max);
+    let c = &exp.crystal;
+    let cells = c.na * c.nb * c.nc;
+    let scale = crate::experiment::R_E_SQR * exp.beam.fluence * f_max * f_max * cells * cells;
+    // a float32 image holds 3.4e38; the solid angle of a pixel rarely brings the scale down by more than 1e8
+    if scale.is_finite() && scale < 1e30 {
+        return Error::new(format!("internal error: {which} is not a finite number; no file written (please report these flags)"));
+    }
+    let mut given = Vec::new();
+    if o.default_f.is_some() || grid_max == 0.0 {
+        given.push(format!("-default_F {}", fmt_g(exp.structure.default_f)));
+    }
+    if grid_max > 0.0 {
+        given.push(format!("-hkl {} (|F| up to {})", exp.structure.origin, fmt_g(grid_max)));
+    }
+    if o.fluence.is_some() || o.flux.is_some() {
+        given.push(format!("-fluence/-flux ({} photons/m^2)", fmt_g(exp.beam.fluence)));
+    }
+    if o.na.is_some() || o.nb.is_some() || o.nc.is_some() {
+        given.push(format!("-N ({} cells)", fmt_g(cells)));
+    }
+    Error::new(format!("{}: the intensity overflows the float image ({which} is not a finite number; r_e^2 x fluence x F^2 x cells^2 = {}); make them smaller; no file written", given.join(", "), fmt_g(scale)))
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! writes `floatimage.bin` when no float file is named, which a library call does not.
 
 use std::io::Write;
-use std::path::Path;
 
 use crate::cli::{self, Options};
 use crate::device::{self, Precision, Target};
@@ -107,10 +106,13 @@ impl Simulation {
     /// formats, with its scales and noise seed.
     pub fn write_outputs(&self, images: &[Vec<f32>]) -> Result<()> {
         let o = &self.options;
-        if let (Some(dump), Some(_), Some(grid)) = (&o.dump, &o.hkl, &self.experiment.structure.grid) {
-            io::fdump::write_fdump(Path::new(dump), grid)?;
-        }
-        write_images(o, &self.experiment, &self.panels, images, o.floatfile.as_deref(), &mut std::io::sink())
+        // every named file appears, or none
+        io::output_set(|| {
+            if let (Some(dump), Some(_), Some(grid)) = (&o.dump, &o.hkl, &self.experiment.structure.grid) {
+                io::fdump::write_fdump(&crate::io::osname::path(&dump), grid)?;
+            }
+            write_images(o, &self.experiment, &self.panels, images, o.floatfile.as_deref(), &mut std::io::sink())
+        })
     }
 }
 
@@ -138,7 +140,7 @@ pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests:
     };
     if let Some(i) = image.iter().position(|v| !v.is_finite()) {
         let fp = exp.detector.fpixels;
-        return Err(Error::new(format!("internal error: pixel ({}, {}) of panel {} is not a finite number; no file written (please report these flags)", i % fp, i / fp, exp.detector.panel)));
+        return Err(output::not_finite(o, exp, &format!("pixel ({}, {}) of panel {}", i % fp, i / fp, exp.detector.panel)));
     }
     Ok(image)
 }
@@ -157,8 +159,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
     let locate = |k: usize| { let i = offsets.partition_point(|&s| s <= k) - 1; (i, k - offsets[i]) };
     for (i, image) in images.iter().enumerate().filter(|_| floatfile.is_some()) {
         let f = name(floatfile.unwrap_or_default(), i);
-        io::floatimg::write_float_image(Path::new(&f), image)?;
-        let _ = writeln!(out, "writing {f} as {} 4-byte floats", image.len());
+        io::floatimg::write_float_image(&crate::io::osname::path(&f), image)?;
+        let _ = writeln!(out, "writing {} as {} 4-byte floats", io::osname::shown(&f), image.len());
     }
     if n == 1 {
         let _ = writeln!(out, "max_I = {}  at pixel {} {} (fast slow)", fmt_g(stats.max), stats.max_fast, stats.max_slow);
@@ -177,8 +179,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         for (i, image) in images.iter().enumerate() {
             let (p, f) = (panel(i), name(intfile, i));
             let data = output::int_image(p, image, iscale, adc);
-            io::smv::write_smv(Path::new(&f), &header(p), p.detector.fpixels, p.detector.spixels, &data)?;
-            let _ = writeln!(out, "writing {f} as 2-byte integers");
+            io::smv::write_smv(&crate::io::osname::path(&f), &header(p), p.detector.fpixels, p.detector.spixels, &data)?;
+            let _ = writeln!(out, "writing {} as 2-byte integers", io::osname::shown(&f));
         }
     }
     if let Some(pgmfile) = o.pgmfile.as_deref().filter(|_| !o.nopgm) {
@@ -187,8 +189,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         for (i, image) in images.iter().enumerate() {
             let (p, f) = (panel(i), name(pgmfile, i));
             let bytes = output::pgm_bytes(p, image, pscale);
-            io::pgm::write_pgm(Path::new(&f), p.detector.fpixels, p.detector.spixels, pscale, &bytes)?;
-            let _ = writeln!(out, "writing {f} as 1-byte integers");
+            io::pgm::write_pgm(&crate::io::osname::path(&f), p.detector.fpixels, p.detector.spixels, pscale, &bytes)?;
+            let _ = writeln!(out, "writing {} as 1-byte integers", io::osname::shown(&f));
         }
     }
     // the photons of the noise image, drawn once (one stream over the panels in order) and
@@ -204,8 +206,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", total);
         for (i, (data, _, _)) in noisy.iter().enumerate() {
             let (p, f) = (panel(i), name(noisefile, i));
-            io::smv::write_smv(Path::new(&f), &header(p), p.detector.fpixels, p.detector.spixels, data)?;
-            let _ = writeln!(out, "writing {f} as 2-byte integers");
+            io::smv::write_smv(&crate::io::osname::path(&f), &header(p), p.detector.fpixels, p.detector.spixels, data)?;
+            let _ = writeln!(out, "writing {} as 2-byte integers", io::osname::shown(&f));
         }
         photons = Some(drawn);
     }

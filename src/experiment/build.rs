@@ -32,6 +32,10 @@ pub fn build_with_structure(o: &Options, given: Option<&Structure>) -> Result<(E
             panels::check_flags(o, x)?;
             panels::apply_to_frame(o, x, &mut frame);
             let mut all = panels::panel_detectors(o, x, &frame, &mut notes)?;
+            // the same total-pixel limit as -detpixels, over all the panels
+            let pixels: f64 = all.iter().map(|d| d.fpixels as f64 * d.spixels as f64).sum();
+            let flag = format!("-expt {}", o.expt.as_deref().unwrap_or(""));
+            super::limits::check(&flag, &format!("pixels (in {} panels)", all.len()), pixels, super::limits::BYTES_PER_PIXEL)?;
             let rest = all.split_off(1);
             (all.pop().expect("a list has at least one panel"), rest)
         }
@@ -49,7 +53,7 @@ pub fn build_with_structure(o: &Options, given: Option<&Structure>) -> Result<(E
     if let Some(k) = inputs.expt.as_ref().and_then(|x| panels::kahn_factor(o, x)) {
         beam.kahn_factor = k;
     }
-    let sampling = sampling::build_sampling(o, oversample, &beam, &crystal);
+    let sampling = sampling::build_sampling(o, oversample, &beam, &crystal)?;
     Ok((Experiment { detector, more_panels, beam, crystal, sampling, structure, mask: inputs.mask }, notes))
 }
 

@@ -12,6 +12,7 @@ mod build;
 pub mod crystal;
 mod detector;
 mod inputs;
+pub mod limits;
 pub mod lab;
 mod panels;
 mod sampling;

@@ -36,6 +36,13 @@ pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, no
         resolve_steps(o.vdivsteps, o.vdivrange.map(|v| v / 1000.0), o.vdivstep.map(|v| v / 1000.0), 1.0);
     let (dispsteps, dispersion, dispstep) =
         resolve_steps(o.dispsteps, Some(o.dispersion.unwrap_or(0.0) / 100.0), None, 1.0);
+    if o.sourcefile.is_none() {
+        use super::limits::{check, BYTES_PER_SOURCE};
+        let (h, v, d) = (hdivsteps as f64, vdivsteps as f64, dispsteps as f64);
+        check("-divsteps (-hdivsteps x -vdivsteps)", "divergence samples", h * v, BYTES_PER_SOURCE)?;
+        check("-dispsteps", "wavelengths", d, BYTES_PER_SOURCE)?;
+        check("-divsteps x -dispsteps", "sources", h * v * d, BYTES_PER_SOURCE)?;
+    }
     let sources = build_sources(
         o,
         notes,
@@ -127,7 +134,7 @@ pub fn divergence_grid(g: &SourceGrid) -> Vec<(f64, f64)> {
 pub fn build_sources(o: &Options, notes: &mut Notes, g: SourceGrid) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
     if let Some(path) = &o.sourcefile {
-        let (rows, comments) = crate::io::sourcefile::read_sourcefile_counted(std::path::Path::new(path))?;
+        let (rows, comments) = crate::io::sourcefile::read_sourcefile_counted(&crate::io::osname::path(&path))?;
         if comments > 0 {
             notes.warnings.push(format!(
                 "WARNING: {path} has {comments} comment line(s) starting with '#'; they are skipped, but the C program nanoBragg turns each into a phantom source at the origin with zero wavelength that enters its normalisation, so its image differs"

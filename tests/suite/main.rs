@@ -13,5 +13,7 @@ mod panels;
 mod parity;
 mod python;
 mod refinement;
+mod robustness;
+mod robustness_fuzz;
 mod runfile;
 mod trace;
