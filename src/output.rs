@@ -215,6 +215,11 @@ pub fn check_writable(paths: &[&str]) -> crate::error::Result<()> {
         if path.is_dir() {
             return Err(Error::new(format!("{p}: cannot write file: it is a folder")));
         }
+        // the file systems' limit on one name (a too-long name would fail only after the work)
+        let len = path.file_name().map_or(0, |n| n.as_encoded_bytes().len());
+        if len > 255 {
+            return Err(Error::new(format!("{p}: cannot write file: the name is {len} bytes long (at most 255)")));
+        }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -253,7 +258,8 @@ pub fn not_finite(o: &crate::cli::Options, exp: &crate::experiment::Experiment, 
         given.push(format!("-default_F {}", fmt_g(exp.structure.default_f)));
     }
     if grid_max > 0.0 {
-        given.push(format!("-hkl {} (|F| up to {})", exp.structure.origin, fmt_g(grid_max)));
+        let from = if o.hkl.is_some() { "-hkl " } else { "the structure-factor cache " };
+        given.push(format!("{from}{} (|F| up to {})", exp.structure.origin, fmt_g(grid_max)));
     }
     if o.fluence.is_some() || o.flux.is_some() {
         given.push(format!("-fluence/-flux ({} photons/m^2)", fmt_g(exp.beam.fluence)));

@@ -303,3 +303,12 @@ fn errors_name_the_flag_file_or_header_key() {
     assert_ne!(out.status.code(), Some(101), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn names_beyond_255_bytes_are_refused_before_the_work() {
+    let dir = scratch("toolong");
+    let name = format!("{}.bin", "n".repeat(252));
+    refused(&run_in(&dir, &format!("{GOOD} -floatfile {name}")), "at most 255", "a 256-byte name");
+    assert!(names(&dir).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
