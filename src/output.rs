@@ -249,8 +249,13 @@ pub fn not_finite(o: &crate::cli::Options, exp: &crate::experiment::Experiment, 
     let c = &exp.crystal;
     let cells = c.na * c.nb * c.nc;
     let scale = crate::experiment::R_E_SQR * exp.beam.fluence * f_max * f_max * cells * cells;
+    let water = crate::physics::water_background_per_fluence(exp.sampling.water_size) * exp.beam.fluence;
     // a float32 image holds 3.4e38; the solid angle of a pixel rarely brings the scale down by more than 1e8
-    if scale.is_finite() && scale < 1e30 {
+    let lattice_overflows = !(scale < 1e30);
+    if !lattice_overflows && !(water < 1e30) {
+        return Error::new(format!("-water {}: the background overflows the float image ({which} is not a finite number); make it smaller; no file written", fmt_g(exp.sampling.water_size * 1e6)));
+    }
+    if !lattice_overflows {
         return Error::new(format!("internal error: {which} is not a finite number; no file written (please report these flags)"));
     }
     let mut given = Vec::new();

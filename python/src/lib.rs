@@ -132,7 +132,8 @@ fn target_values(target: &Bound<'_, PyAny>, exp: &nanobragg::experiment::Experim
     };
     let panels: Vec<&nanobragg::experiment::Detector> = exp.panels().collect();
     if parts.len() != panels.len() {
-        return Err(py_err(Error::new(format!("target: {} arrays given for {} panels", parts.len(), panels.len()))));
+        let given = if parts.len() == 1 { "1 array".to_string() } else { format!("{} arrays", parts.len()) };
+        return Err(py_err(Error::new(format!("target: {given} for {} panels (give one per panel)", panels.len()))));
     }
     let mut values = Vec::new();
     for (i, (part, d)) in parts.into_iter().zip(panels).enumerate() {

@@ -69,7 +69,7 @@ def test_gradient_and_refinement_options_are_checked():
     assert message(model.value_and_grad, target=target, params=["distanse"]).startswith("--params: unknown parameter 'distanse'")
     assert message(model.value_and_grad, target=target, loss="l1") == "--loss: expected poisson, gaussian or mse, got 'l1'"
     assert message(model.value_and_grad, loss="mse").startswith("--loss: needs --target")
-    assert message(model.value_and_grad, target=np.zeros((3, 3)), params="distance") == "target: target has 9 pixels but the model has 1024"
+    assert message(model.value_and_grad, target=np.zeros((3, 3)), params="distance") == "target: array of shape [3, 3] but the detector is (slow, fast) = (32, 32)"
     assert message(model.value_and_grad, params="structure_factors").startswith("--params structure_factors: the simulation has no HKL grid")
     assert message(model.refine, target=target, params="distance", optimizer="sgd") == "--optimizer: expected lbfgs or adam, got 'sgd'"
     assert message(model.refine, target=target, params="distance", strategy="fast").startswith("--strategy:")

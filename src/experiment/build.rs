@@ -53,6 +53,14 @@ pub fn build_with_structure(o: &Options, given: Option<&Structure>) -> Result<(E
     if let Some(k) = inputs.expt.as_ref().and_then(|x| panels::kahn_factor(o, x)) {
         beam.kahn_factor = k;
     }
+    let panels = 1 + more_panels.len();
+    if panels > 1 {
+        // each panel's experiment holds its own copy of the orientations and sources
+        use super::limits::{check, BYTES_PER_ORIENTATION, BYTES_PER_SOURCE};
+        let flag = format!("-expt {} ({panels} panels)", o.expt.as_deref().unwrap_or(""));
+        check(&format!("{flag} x -phisteps x -mosaic_domains"), "orientations over the panels", (crystal.phisteps * crystal.mosaic_umats.len() * panels) as f64, BYTES_PER_ORIENTATION)?;
+        check(&format!("{flag} x sources"), "sources over the panels", (beam.sources.len() * panels) as f64, BYTES_PER_SOURCE)?;
+    }
     let sampling = sampling::build_sampling(o, oversample, &beam, &crystal)?;
     Ok((Experiment { detector, more_panels, beam, crystal, sampling, structure, mask: inputs.mask }, notes))
 }

@@ -33,6 +33,9 @@ pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, 
     let mosaic_seed = o.mosaic_seed.map(|s| -s).unwrap_or(-12345678);
     crystal.mosaic_umats = mosaic_umats(mosaic_spread, mosaic_domains, mosaic_seed);
     crystal.setup.mosaic = mosaic_axes_angles(mosaic_spread, mosaic_domains, mosaic_seed);
+    if crystal.mosaic_umats.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(Error::new(format!("-mosaic: a spread of {} degrees is too large to draw the domains' rotations from", fmt_g(mosaic_spread * RTD))));
+    }
     [crystal.na, crystal.nb, crystal.nc] = size_in_cells(o, &crystal, sample);
     crystal.shape = o.shape.unwrap_or(Shape::Square);
     crystal.fudge = o.fudge.unwrap_or(1.0);

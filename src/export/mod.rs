@@ -26,6 +26,9 @@ pub fn check_requests(o: &Options, exp: &Experiment) -> Result<()> {
     let names: Vec<&str> = [o.cbffile.as_deref(), o.nxsfile.as_deref(), o.write_expt.as_deref()].into_iter().flatten().collect();
     crate::output::check_writable(&names)?;
     if let Some(name) = &o.nxsfile {
+        if crate::io::osname::path(name).to_str().is_none() {
+            return Err(crate::error::Error::new(format!("{name}: cannot write NeXus file: the HDF5 library needs a file name in UTF-8")));
+        }
         let lab = lab_geometry(exp);
         if let Some(why) = nexus::unsupported(&lab) {
             return Err(crate::error::Error::new(format!("{name}: cannot write NeXus file: {why}")));

@@ -78,6 +78,18 @@ fn file_names_that_are_not_utf8_work_or_are_refused() {
     let mut args = words(GOOD);
     args.extend([OsString::from("-hkl"), raw(b"nothere\xe9.hkl")]);
     refused(&run_os(&dir, &args), "nothere\\xe9.hkl", "missing -hkl");
+    // every output format under such a name, except NeXus, whose HDF5 library needs UTF-8: refused before the work
+    let mut args = words(GOOD);
+    args.extend([OsString::from("-floatfile"), OsString::from("f.bin"), OsString::from("-cbffile"), raw(b"c\xfe.cbf"), OsString::from("-write_expt"), raw(b"e\xfe.expt"), OsString::from("-pgmfile"), raw(b"p\xfe.pgm")]);
+    let out = run_os(&dir, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for f in [&b"c\xfe.cbf"[..], b"e\xfe.expt", b"p\xfe.pgm"] {
+        assert!(dir.join(OsStr::from_bytes(f)).is_file(), "{}", String::from_utf8_lossy(f));
+    }
+    let mut args = words(GOOD);
+    args.extend([OsString::from("-floatfile"), OsString::from("n.bin"), OsString::from("-nxsfile"), raw(b"n\xfe.nxs")]);
+    refused(&run_os(&dir, &args), "UTF-8", "-nxsfile");
+    assert!(!dir.join("n.bin").exists());
     // batch and refine options
     refused(&run_os(&dir, &[OsString::from("batch"), OsString::from("--plan"), raw(b"\xff.toml")]), "\\xff.toml", "batch --plan");
     refused(&run_os(&dir, &[OsString::from("refine"), OsString::from("--plan"), raw(b"\xff.toml")]), "\\xff.toml", "refine --plan");
@@ -284,6 +296,10 @@ fn errors_name_the_flag_file_or_header_key() {
     assert!(!line.contains("internal error"), "{line}");
     let line = refused(&run_in(&dir, &format!("{GOOD} -fluence 1e300 -floatfile out.bin")), "-fluence", "-fluence 1e300");
     assert!(!line.contains("internal error"), "{line}");
+    for (extra, flag) in [("-water 1e300", "-water"), ("-mosaic 1e300 -mosaic_domains 2", "-mosaic")] {
+        let line = refused(&run_in(&dir, &format!("{GOOD} {extra} -floatfile out.bin")), flag, extra);
+        assert!(!line.contains("internal error"), "{line}");
+    }
     assert!(!dir.join("out.bin").exists());
     // --out in a missing folder: refused before the refinement runs
     let flags = "-cell 70 80 90 75 85 95 -default_F 100 -N 5 -detpixels 16 -distance 100 -oversample 1";
