@@ -202,6 +202,15 @@ impl<'a> Args<'a> {
         }
         Ok(n)
     }
+    /// Unit cells along an axis: not negative (0 is the reference's isolated cell, rendered as
+    /// 1; a negative count is deviation 18 of specs/physics.md).
+    fn cells(&mut self, flag: &str) -> Result<f64> {
+        let n = self.n(flag)?;
+        if n < 0 {
+            return Err(Error::new(format!("{flag}: a crystal cannot be a negative number of unit cells, got {n}")));
+        }
+        Ok(n as f64)
+    }
     /// A pixel count: at least 1.
     fn pixels(&mut self, flag: &str) -> Result<i64> {
         let n = self.n(flag)?;
@@ -341,14 +350,14 @@ fn crystal_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
             }
         }
         "-N" => {
-            let n = a.n(f)? as f64;
+            let n = a.cells(f)?;
             o.na = Some(n);
             o.nb = Some(n);
             o.nc = Some(n);
         }
-        "-Na" => o.na = Some(a.n(f)? as f64),
-        "-Nb" => o.nb = Some(a.n(f)? as f64),
-        "-Nc" => o.nc = Some(a.n(f)? as f64),
+        "-Na" => o.na = Some(a.cells(f)?),
+        "-Nb" => o.nb = Some(a.cells(f)?),
+        "-Nc" => o.nc = Some(a.cells(f)?),
         "-samplesize" | "-sample_size" | "-xtalsize" | "-xtal_size" => {
             let v = a.nonneg(f)?;
             o.sample_x = Some(v);
@@ -417,7 +426,12 @@ fn detector_flag(o: &mut Options, a: &mut Args, f: &str) -> Result<bool> {
             o.pivot = Some(Pivot::Beam);
         }
         "-close_distance" => {
-            o.close_distance = Some(a.f(f)?);
+            // deviation 16 (specs/physics.md): the reference renders a detector behind the sample
+            let v = a.f(f)?;
+            if v <= 0.0 {
+                return Err(Error::new(format!("-close_distance: must be positive, got {v} mm")));
+            }
+            o.close_distance = Some(v);
             o.pivot = Some(Pivot::Sample);
         }
         "-point_pixel" => o.point_pixel = true,

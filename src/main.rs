@@ -1,7 +1,6 @@
 //! The `nanobragg` command: the C program's flags, the same images.
 
 use std::io::Write;
-use std::path::Path;
 
 use nanobragg::experiment::{Experiment, RTD};
 use nanobragg::error::Result;
@@ -10,7 +9,11 @@ use nanobragg::simulation::Simulation;
 use nanobragg::{cli, io};
 
 pub fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // OS strings: a file name that is not UTF-8 is kept byte for byte (io::osname)
+    let args = match io::osname::from_os_args(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => fail(&e),
+    };
     use nanobragg::refine::commands as sub;
     let result = match args.first().map(String::as_str) {
         Some("gradcheck") => sub::gradcheck_command(&args[1..]).map(|code| {
@@ -30,10 +33,14 @@ pub fn main() {
         _ => top_level(&args),
     };
     if let Err(e) = result {
-        let _ = std::io::stdout().flush();
-        eprintln!("nanobragg: error: {e}");
-        std::process::exit(1);
+        fail(&e);
     }
+}
+
+fn fail(e: &nanobragg::error::Error) -> ! {
+    let _ = std::io::stdout().flush();
+    eprintln!("nanobragg: error: {}", io::osname::shown(&e.0));
+    std::process::exit(1);
 }
 
 /// First arguments that belong to the program rather than to a render.
@@ -137,7 +144,7 @@ fn run(args: &[String]) -> Result<()> {
     if let (Some(_), Some(grid)) = (&o.hkl, &exp.structure.grid) {
         // the C program's cache of the structure factors, for a later run without -hkl
         let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
-        match io::fdump::write_fdump(Path::new(&dump), grid) {
+        match io::fdump::write_fdump(&io::osname::path(&dump), grid) {
             Ok(()) => {
                 let _ = writeln!(out, "writing dump file for next time: {dump}");
             }
@@ -149,7 +156,9 @@ fn run(args: &[String]) -> Result<()> {
     let mut meter = nanobragg::cli::progress::Meter::new(o.progress);
     let images = sim.render_on(&dev, &mut out, |done, total| meter.update(done, total))?;
     meter.finish();
-    for w in sim.write_images(&images, &mut out)? {
+    // every requested file appears, or none
+    let warnings = io::output_set(|| sim.write_images(&images, &mut out))?;
+    for w in warnings {
         eprintln!("{w}");
     }
     Ok(())

@@ -4,7 +4,6 @@
 //! `floatimage.bin` as the float file when none is given, as the C program does.
 
 use std::io::Write;
-use std::path::Path;
 
 use crate::cli::{self, Options};
 use crate::engine::device::{self, Precision, Target};
@@ -126,10 +125,13 @@ impl Simulation {
     /// Returns the warnings of the writers (e.g. an SMV header dxtbx cannot read as meant).
     pub fn write_outputs(&self, images: &[Vec<f32>]) -> Result<Vec<String>> {
         let o = &self.options;
-        if let (Some(dump), Some(_), Some(grid)) = (&o.dump, &o.hkl, &self.experiment.structure.grid) {
-            io::fdump::write_fdump(Path::new(dump), grid)?;
-        }
-        self.write_images(images, &mut std::io::sink())
+        // every named file appears, or none
+        io::output_set(|| {
+            if let (Some(dump), Some(_), Some(grid)) = (&o.dump, &o.hkl, &self.experiment.structure.grid) {
+                io::fdump::write_fdump(&crate::io::osname::path(dump), grid)?;
+            }
+            self.write_images(images, &mut std::io::sink())
+        })
     }
 
     /// Write the image files the settings name (float, integer, PGM, noise, CBF, NeXus,
@@ -163,7 +165,7 @@ pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests:
     };
     if let Some(i) = image.iter().position(|v| !v.is_finite()) {
         let fp = exp.detector.fpixels;
-        return Err(Error::new(format!("internal error: pixel ({}, {}) of panel {} is not a finite number; no file written (please report these flags)", i % fp, i / fp, exp.detector.panel)));
+        return Err(not_finite(o, exp, &format!("pixel ({}, {}) of panel {}", i % fp, i / fp, exp.detector.panel)));
     }
     Ok(image)
 }
@@ -182,8 +184,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
     let locate = |k: usize| { let i = offsets.partition_point(|&s| s <= k) - 1; (i, k - offsets[i]) };
     for (i, image) in images.iter().enumerate().filter(|_| floatfile.is_some()) {
         let f = name(floatfile.unwrap_or_default(), i);
-        io::floatimg::write_float_image(Path::new(&f), image)?;
-        let _ = writeln!(out, "writing {f} as {} 4-byte floats", image.len());
+        io::floatimg::write_float_image(&crate::io::osname::path(&f), image)?;
+        let _ = writeln!(out, "writing {} as {} 4-byte floats", io::osname::shown(&f), image.len());
     }
     if n == 1 {
         let _ = writeln!(out, "max_I = {}  at pixel {} {} (fast slow)", fmt_g(stats.max), stats.max_fast, stats.max_slow);
@@ -202,8 +204,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         for (i, image) in images.iter().enumerate() {
             let (p, f) = (panel(i), name(intfile, i));
             let data = products::int_image(p, image, iscale, adc);
-            io::smv::write_smv(Path::new(&f), &header(p), p.detector.fpixels, p.detector.spixels, &data)?;
-            let _ = writeln!(out, "writing {f} as 2-byte integers");
+            io::smv::write_smv(&crate::io::osname::path(&f), &header(p), p.detector.fpixels, p.detector.spixels, &data)?;
+            let _ = writeln!(out, "writing {} as 2-byte integers", io::osname::shown(&f));
         }
     }
     if let Some(pgmfile) = o.pgmfile.as_deref().filter(|_| !o.nopgm) {
@@ -212,8 +214,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         for (i, image) in images.iter().enumerate() {
             let (p, f) = (panel(i), name(pgmfile, i));
             let bytes = products::pgm_bytes(p, image, pscale);
-            io::pgm::write_pgm(Path::new(&f), p.detector.fpixels, p.detector.spixels, pscale, &bytes)?;
-            let _ = writeln!(out, "writing {f} as 1-byte integers");
+            io::pgm::write_pgm(&crate::io::osname::path(&f), p.detector.fpixels, p.detector.spixels, pscale, &bytes)?;
+            let _ = writeln!(out, "writing {} as 1-byte integers", io::osname::shown(&f));
         }
     }
     // the photons of the noise image, drawn once (one stream over the panels in order) and
@@ -229,8 +231,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", total);
         for (i, (data, _, _)) in noisy.iter().enumerate() {
             let (p, f) = (panel(i), name(noisefile, i));
-            io::smv::write_smv(Path::new(&f), &header(p), p.detector.fpixels, p.detector.spixels, data)?;
-            let _ = writeln!(out, "writing {f} as 2-byte integers");
+            io::smv::write_smv(&crate::io::osname::path(&f), &header(p), p.detector.fpixels, p.detector.spixels, data)?;
+            let _ = writeln!(out, "writing {} as 2-byte integers", io::osname::shown(&f));
         }
         photons = Some(drawn);
     }
@@ -252,6 +254,43 @@ fn smv_header(o: &Options, p: &Experiment, adc: f64, warnings: &mut Vec<String>)
         warnings.push(INEXACT.to_string());
     }
     lines
+}
+
+/// The error for a rendered pixel (`which`) that is not a finite number: when the intensity
+/// scale (r_e² x fluence x F² x cells²) is beyond what a float image holds, the flags that set
+/// it; otherwise an internal error.
+pub(crate) fn not_finite(o: &crate::cli::Options, exp: &crate::experiment::Experiment, which: &str) -> crate::error::Error {
+    use crate::error::Error;
+    use crate::io::cfmt::fmt_g;
+    let grid_max = exp.structure.grid.as_ref().map_or(0.0, |g| g.values.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+    let f_max = exp.structure.default_f.abs().max(grid_max);
+    let c = &exp.crystal;
+    let cells = c.na * c.nb * c.nc;
+    let scale = crate::experiment::R_E_SQR * exp.beam.fluence * f_max * f_max * cells * cells;
+    let water = crate::physics::water_background_per_fluence(exp.sampling.water_size) * exp.beam.fluence;
+    // a float32 image holds 3.4e38; the solid angle of a pixel rarely brings the scale down by more than 1e8
+    let lattice_overflows = !(scale < 1e30);
+    if !lattice_overflows && !(water < 1e30) {
+        return Error::new(format!("-water {}: the background overflows the float image ({which} is not a finite number); make it smaller; no file written", fmt_g(exp.sampling.water_size * 1e6)));
+    }
+    if !lattice_overflows {
+        return Error::new(format!("internal error: {which} is not a finite number; no file written (please report these flags)"));
+    }
+    let mut given = Vec::new();
+    if o.default_f.is_some() || grid_max == 0.0 {
+        given.push(format!("-default_F {}", fmt_g(exp.structure.default_f)));
+    }
+    if grid_max > 0.0 {
+        let from = if o.hkl.is_some() { "-hkl " } else { "the structure-factor cache " };
+        given.push(format!("{from}{} (|F| up to {})", exp.structure.origin, fmt_g(grid_max)));
+    }
+    if o.fluence.is_some() || o.flux.is_some() {
+        given.push(format!("-fluence/-flux ({} photons/m^2)", fmt_g(exp.beam.fluence)));
+    }
+    if o.na.is_some() || o.nb.is_some() || o.nc.is_some() {
+        given.push(format!("-N ({} cells)", fmt_g(cells)));
+    }
+    Error::new(format!("{}: the intensity overflows the float image ({which} is not a finite number; r_e^2 x fluence x F^2 x cells^2 = {}); make them smaller; no file written", given.join(", "), fmt_g(scale)))
 }
 
 #[cfg(test)]

@@ -130,8 +130,19 @@ fn target_values(target: &Bound<'_, PyAny>, exp: &nanobragg::experiment::Experim
     } else {
         vec![target.clone()]
     };
+    let panels: Vec<&nanobragg::experiment::Detector> = exp.panels().collect();
+    if parts.len() != panels.len() {
+        let given = if parts.len() == 1 { "1 array".to_string() } else { format!("{} arrays", parts.len()) };
+        return Err(py_err(Error::new(format!("target: {given} for {} panels (give one per panel)", panels.len()))));
+    }
     let mut values = Vec::new();
-    for part in parts {
+    for (i, (part, d)) in parts.into_iter().zip(panels).enumerate() {
+        // the shape must be the panel's own: a flat or transposed array would pair pixels wrongly
+        let name = if exp.panel_count() > 1 { format!("target[{i}]") } else { "target".to_string() };
+        let shape: Vec<usize> = np.call_method1("shape", (&part,))?.extract().map_err(|_| py_err(Error::new(format!("{name}: not an array of numbers"))))?;
+        if shape != [d.spixels, d.fpixels] {
+            return Err(py_err(Error::new(format!("{name}: array of shape {shape:?} but the detector{} is (slow, fast) = ({}, {})", if exp.panel_count() > 1 { format!(" panel {i}") } else { String::new() }, d.spixels, d.fpixels))));
+        }
         let flat = np.call_method1("ascontiguousarray", (part, np.getattr("float64")?))?.call_method0("ravel")?;
         let bytes: Vec<u8> = flat.call_method0("tobytes")?.extract()?;
         values.extend(bytes.chunks_exact(8).map(|b| f64::from_ne_bytes(b.try_into().expect("8 bytes"))));
@@ -310,7 +321,9 @@ impl Model {
                     Some((name, full)) => cmd::fit_objective(&ev, name, full, adc, loss.unwrap_or(Loss::Poisson))?,
                     None => Objective::Weighted(nanobragg::refine::gradcheck::ramp_weights(exp, &ev.pixels)),
                 };
-                Ok(cmd::grad_json(&ev, &at, &names, vector, &obj))
+                let json = cmd::grad_json(&ev, &at, &names, vector, &obj);
+                cmd::finite_loss(&json, target.as_ref().map_or("the weighted image sum", |t| t.0.as_str()))?;
+                Ok(json)
             })
             .map_err(py_err)?;
         let value = json["loss"].as_f64().unwrap_or(f64::NAN);

@@ -69,10 +69,32 @@ def test_gradient_and_refinement_options_are_checked():
     assert message(model.value_and_grad, target=target, params=["distanse"]).startswith("--params: unknown parameter 'distanse'")
     assert message(model.value_and_grad, target=target, loss="l1") == "--loss: expected poisson, gaussian or mse, got 'l1'"
     assert message(model.value_and_grad, loss="mse").startswith("--loss: needs --target")
-    assert message(model.value_and_grad, target=np.zeros((3, 3)), params="distance") == "target: target has 9 pixels but the model has 1024"
+    assert message(model.value_and_grad, target=np.zeros((3, 3)), params="distance") == "target: array of shape [3, 3] but the detector is (slow, fast) = (32, 32)"
     assert message(model.value_and_grad, params="structure_factors").startswith("--params structure_factors: the simulation has no HKL grid")
     assert message(model.refine, target=target, params="distance", optimizer="sgd") == "--optimizer: expected lbfgs or adam, got 'sgd'"
     assert message(model.refine, target=target, params="distance", strategy="fast").startswith("--strategy:")
     assert message(model.refine, target=target, params="distance", restrain=["distance=1"]).startswith("restrain: expected name=value,sigma")
     assert message(model.refine, target="missing.bin", params="distance").startswith("missing.bin")
     assert message(model.trace_pixel, s=40, f=0) == "-trace_pixel: pixel (fast 0, slow 40) is outside the 32 x 32 detector"
+
+
+def test_targets_that_are_not_finite_or_of_another_shape_are_refused():
+    model = nanobragg.Model(**SMALL)
+    image = model.render()
+    assert image.shape == (32, 32)
+    bad = image.copy()
+    bad[3, 4] = np.nan
+    for call in (lambda: model.value_and_grad(bad, ["distance"]), lambda: model.refine(bad, ["distance"], steps=1)):
+        with pytest.raises(nanobragg.NanobraggError) as e:
+            call()
+        assert "target" in str(e.value) and "not finite" in str(e.value), str(e.value)
+    bad[3, 4] = np.inf
+    assert "not finite" in message(lambda **k: model.value_and_grad(bad, ["distance"]))
+    # the transpose of a rectangular image, and the flat array, pair pixels wrongly
+    rect = nanobragg.Model(**dict(SMALL, detpixels_x=32, detpixels_y=16))
+    target = rect.render()
+    assert target.shape == (16, 32)
+    assert "shape" in message(lambda **k: rect.value_and_grad(target.T, ["distance"]))
+    assert "shape" in message(lambda **k: rect.value_and_grad(target.ravel(), ["distance"]))
+    value, _ = rect.value_and_grad(target, ["distance"])
+    assert np.isfinite(value)

@@ -162,7 +162,7 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize, dev: 
         }
         let image = renderer.render_image_f32(&Geometry::from_experiment(p, dev), |_, _| {});
         if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-            return Err(Error::new(format!("shot {number}: internal error: pixel {i} is not a finite number; no file written")));
+            return Err(crate::simulation::not_finite(o, p, &format!("shot {number}: pixel {i} of panel {}", p.detector.panel)));
         }
         images.push(image);
     }
@@ -171,10 +171,8 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize, dev: 
     let (stats, _) = crate::io::products::detector_statistics(&panel_refs, &image_refs);
     let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
     let shot = ShotImage { exp: &exp, panels: &panel_refs, images: &image_refs, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&plan::Format::Noise) };
-    for &f in &inputs.plan.formats {
-        formats::write(f, &shot_path(out, number, f), &shot)?;
-    }
-    Ok(())
+    // the shot's files appear together (a rerun then skips it) or not at all
+    crate::io::output_set(|| inputs.plan.formats.iter().try_for_each(|&f| formats::write(f, &shot_path(out, number, f), &shot)))
 }
 
 /// Temporary files an interrupted run left in the output folder (`.shot_...tmpPID`).
@@ -191,7 +189,7 @@ fn remove_stale_temporaries(out: &Path) {
 /// Rank 0: read and check the plan and everything it names; the bytes every rank decodes, and
 /// the input files as read.
 fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))?;
+    let text = std::fs::read_to_string(crate::io::osname::path(&path)).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))?;
     let plan = plan::parse(path, &text)?;
     let o = crate::cli::parse(&plan.flags).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
     if matches!(o.misset, Some(crate::config::Misset::Random)) && o.misset_seed.is_none() {
@@ -214,7 +212,7 @@ fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
             return Err(Error::new(format!("{path}: stills.spectra replaces the base's wavelength, but the base flags already give {} sources (divergence, dispersion or -sourcefile)", exp.beam.sources.len())));
         }
         for sp in &st.spectra {
-            let text = std::fs::read_to_string(sp).map_err(|e| Error::new(format!("{sp}: cannot read spectrum: {e}")))?;
+            let text = std::fs::read_to_string(crate::io::osname::path(&sp)).map_err(|e| Error::new(format!("{sp}: cannot read spectrum: {e}")))?;
             Spectrum::parse(sp, &text)?;
             spectra.push((sp.clone(), text));
         }
@@ -225,7 +223,7 @@ fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
 
 /// Create the output folder when missing and check that files can be made in it.
 fn prepare_output(out: &str) -> Result<()> {
-    let dir = Path::new(out);
+    let dir = &crate::io::osname::path(&out);
     if dir.exists() && !dir.is_dir() {
         return Err(Error::new(format!("{out}: output folder is a file")));
     }
@@ -274,7 +272,7 @@ fn decode(path: &str, bytes: &[u8], files: Option<crate::experiment::InputFiles>
     let grid = match header["grid"].as_array() {
         Some(g) => {
             let n = |i: usize| g.get(i).and_then(|v| v.as_i64()).ok_or_else(bad);
-            Some(HklGrid { h_min: n(0)? as i32, h_max: n(1)? as i32, k_min: n(2)? as i32, k_max: n(3)? as i32, l_min: n(4)? as i32, l_max: n(5)? as i32, values, count: n(6)? as usize })
+            Some(std::sync::Arc::new(HklGrid { h_min: n(0)? as i32, h_max: n(1)? as i32, k_min: n(2)? as i32, k_max: n(3)? as i32, l_min: n(4)? as i32, l_max: n(5)? as i32, values, count: n(6)? as usize }))
         }
         None => None,
     };
@@ -296,7 +294,7 @@ mod tests {
     #[test]
     fn inputs_survive_the_byte_encoding_exactly() {
         let grid = HklGrid { h_min: -1, h_max: 1, k_min: 0, k_max: 0, l_min: 0, l_max: 2, values: vec![0.1, 1.0 / 3.0, 7e-300, 12.5], count: 3 };
-        let st = Structure { default_f: 0.7, grid: Some(grid), interpolate: true, origin: "x.hkl".into() };
+        let st = Structure { default_f: 0.7, grid: Some(std::sync::Arc::new(grid)), interpolate: true, origin: "x.hkl".into() };
         let plan = "flags = \"-cell 70 80 90 90 90 90 -default_F 1\"\nout = \"o\"\nformats = [\"float\"]\n[stills]\ncount = 2\n";
         let bytes = encode(plan, &[("s.txt".into(), "9000 1\n".into())], 1.0 / 3.0 * 3e4, &st);
         let inputs = decode("p.toml", &bytes, None).unwrap();

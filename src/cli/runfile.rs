@@ -366,7 +366,7 @@ pub fn resolve(args: &[String]) -> Result<(Options, bool)> {
     }
     let mut argv = Vec::new();
     if let Some(path) = config {
-        let bytes = crate::io::read_all(std::path::Path::new(&path))?;
+        let bytes = crate::io::read_all(&crate::io::osname::path(&path))?;
         let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{path}: not UTF-8 text")))?;
         argv = flags_from_toml(&path, &text)?;
         // check the file alone, so that its errors name it

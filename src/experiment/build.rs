@@ -33,6 +33,10 @@ pub fn build_from(o: &Options, files: &InputFiles, given: Option<&Structure>) ->
             panels::check_flags(o, x)?;
             panels::apply_to_frame(o, x, &mut frame);
             let mut all = panels::panel_detectors(o, x, &frame, &mut notes)?;
+            // the same total-pixel limit as -detpixels, over all the panels
+            let pixels: f64 = all.iter().map(|d| d.fpixels as f64 * d.spixels as f64).sum();
+            let flag = format!("-expt {}", o.expt.as_deref().unwrap_or(""));
+            super::limits::check(&flag, &format!("pixels (in {} panels)", all.len()), pixels, super::limits::BYTES_PER_PIXEL)?;
             let rest = all.split_off(1);
             (all.pop().expect("a list has at least one panel"), rest)
         }
@@ -52,7 +56,15 @@ pub fn build_from(o: &Options, files: &InputFiles, given: Option<&Structure>) ->
     if let Some(k) = inputs.expt.as_ref().and_then(|x| panels::kahn_factor(o, x)) {
         beam.kahn_factor = k;
     }
-    let sampling = sampling::build_sampling(o, oversample, &beam, &crystal);
+    let panels = 1 + more_panels.len();
+    if panels > 1 {
+        // each panel's experiment holds its own copy of the orientations and sources
+        use super::limits::{check, BYTES_PER_ORIENTATION, BYTES_PER_SOURCE};
+        let flag = format!("-expt {} ({panels} panels)", o.expt.as_deref().unwrap_or(""));
+        check(&format!("{flag} x -phisteps x -mosaic_domains"), "orientations over the panels", (crystal.phisteps * crystal.mosaic_umats.len() * panels) as f64, BYTES_PER_ORIENTATION)?;
+        check(&format!("{flag} x sources"), "sources over the panels", (beam.sources.len() * panels) as f64, BYTES_PER_SOURCE)?;
+    }
+    let sampling = sampling::build_sampling(o, oversample, &beam, &crystal)?;
     Ok((Experiment { detector, more_panels, beam, crystal, sampling, structure, mask: inputs.mask }, notes))
 }
 

@@ -19,6 +19,11 @@ use crate::physics::vec3::*;
 pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, cell: Option<[V3; 3]>, matrix: Option<[[f64; 3]; 3]>, notes: &mut Notes) -> Result<Crystal> {
     let (phisteps, osc, phistep) = phi_steps(o.phisteps, inp.osc, o.phistep.map(deg));
     let (mosaic_spread, mosaic_domains) = mosaic_domains(o, notes);
+    // every (phi step, mosaic domain) pair is held as a rotated cell
+    use super::limits::{check, BYTES_PER_ORIENTATION};
+    check("-mosaic_domains", "mosaic domains", mosaic_domains as f64, BYTES_PER_ORIENTATION)?;
+    check("-phisteps", "phi steps", phisteps as f64, BYTES_PER_ORIENTATION)?;
+    check("-phisteps x -mosaic_domains", "orientations", phisteps as f64 * mosaic_domains as f64, BYTES_PER_ORIENTATION)?;
     let mut crystal = cell_and_orientation_of(o, inp.lambda0, cell, matrix, notes)?;
     crystal.phi0 = inp.phi0;
     crystal.phistep = phistep;
@@ -29,6 +34,9 @@ pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, 
     let mosaic_seed = o.mosaic_seed.map(|s| -s).unwrap_or(-12345678);
     crystal.mosaic_umats = mosaic_umats(mosaic_spread, mosaic_domains, mosaic_seed);
     crystal.setup.mosaic = mosaic_axes_angles(mosaic_spread, mosaic_domains, mosaic_seed);
+    if crystal.mosaic_umats.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(Error::new(format!("-mosaic: a spread of {} degrees is too large to draw the domains' rotations from", fmt_g(mosaic_spread * RTD))));
+    }
     [crystal.na, crystal.nb, crystal.nc] = size_in_cells(o, &crystal, sample);
     crystal.shape = o.shape.unwrap_or(Shape::Square);
     crystal.fudge = o.fudge.unwrap_or(1.0);
@@ -122,7 +130,7 @@ fn size_in_cells(o: &Options, crystal: &Crystal, sample: V3) -> [f64; 3] {
 /// real- and reciprocal-space vectors. Rotation, size and mosaic fields are filled in by
 /// `build_crystal`.
 pub fn cell_and_orientation(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Crystal> {
-    let matrix = o.mat.as_deref().map(|p| crate::io::matrix::read_mosflm_matrix(std::path::Path::new(p))).transpose()?;
+    let matrix = o.mat.as_deref().map(|p| crate::io::matrix::read_mosflm_matrix(&crate::io::osname::path(p))).transpose()?;
     cell_and_orientation_of(o, lambda0, None, matrix, notes)
 }
 
@@ -156,6 +164,7 @@ fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>
             cell.get(4).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
             cell.get(5).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
         ];
+        check_lattice_angles(cell, [p[3], p[4], p[5]])?;
         let (stars, v_cell) = canonical_reciprocal(p, legacy, notes);
         [a_star, b_star, c_star] = stars;
         user_cell = Some(([p[0], p[1], p[2]], v_cell));
@@ -171,6 +180,15 @@ fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>
         a_star = [m[0][0] * s, m[1][0] * s, m[2][0] * s];
         b_star = [m[0][1] * s, m[1][1] * s, m[2][1] * s];
         c_star = [m[0][2] * s, m[1][2] * s, m[2][2] * s];
+        let volume = dot(a_star, cross(b_star, c_star));
+        if m.iter().flatten().any(|v| !v.is_finite()) {
+            return Err(Error::new(format!("-mat {path}: the matrix holds a value that is not a finite number")));
+        }
+        // relative to the vectors' lengths: coplanar vectors describe no lattice
+        let lengths = norm(a_star) * norm(b_star) * norm(c_star);
+        if !(volume.abs() > 1e-9 * lengths) || !volume.is_normal() {
+            return Err(Error::new(format!("-mat {path}: the reciprocal vectors are degenerate (coplanar or zero: a*.(b* x c*) = {})", fmt_g(volume))));
+        }
         notes.info.push(format!("reading {path}"));
     }
     if from_matrix {
@@ -268,6 +286,26 @@ fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>
         misset_deg,
         setup: CrystalSetup { cell_params, misset: angles.unwrap_or([0.0; 3]), r0, mosaic: vec![], legacy_cell: legacy },
     })
+}
+
+/// Angles (rad) that three cell edges can make: the volume term 1 - cos²α - cos²β - cos²γ +
+/// 2 cosα cosβ cosγ (the squared volume over (abc)²) must be positive. The reference takes the
+/// absolute value of a negative term and builds another cell (deviation 17 of specs/physics.md).
+fn check_lattice_angles(typed: &[f64], angles: [f64; 3]) -> Result<()> {
+    let [ca, cb, cg] = angles.map(f64::cos);
+    let term = 1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg;
+    if term > 1e-12 && angles.iter().all(|&x| x < std::f64::consts::PI) {
+        return Ok(());
+    }
+    let shown: Vec<String> = typed.iter().map(|&v| fmt_g(v)).collect();
+    Err(Error::new(format!(
+        "-cell {}: the angles {} {} {} cannot form a lattice (1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = {} must be positive)",
+        shown.join(" "),
+        fmt_g(angles[0] * RTD),
+        fmt_g(angles[1] * RTD),
+        fmt_g(angles[2] * RTD),
+        fmt_g(term)
+    )))
 }
 
 /// Reciprocal cell vectors (1/Angstrom) of a cell given as lengths (Angstrom) and angles (rad),

@@ -39,9 +39,15 @@ pub(super) fn pixel_grid(o: &Options, inp: &Inputs) -> Result<PixelGrid> {
             "detector has no pixels ({fpix} x {spix}): check -detpixels, -detsize and -pixel"
         )));
     }
-    if fpix * spix > 4.0e9 {
-        return Err(Error::new(format!("detector of {fpix} x {spix} pixels is too large")));
-    }
+    // the flag (or header) the pixel counts came from
+    let flag = if o.detpixels_f.is_some() || o.detpixels_s.is_some() {
+        "-detpixels".to_string()
+    } else if let (Some(img), true) = (&o.img, o.detsize_f.is_none() && o.detsize_s.is_none()) {
+        format!("-img {img}")
+    } else {
+        "-detsize/-pixel".to_string()
+    };
+    super::limits::check(&flag, &format!("pixels ({fpix} x {spix})"), fpix * spix, super::limits::BYTES_PER_PIXEL)?;
     let fpixels = fpix as usize;
     let spixels = spix as usize;
     if let (Some(m), Some((mf, ms))) = (&inp.mask, inp.mask_dims) {

@@ -28,14 +28,15 @@ pub struct InputFiles {
 }
 
 fn read_one<T>(path: &Option<String>, read: impl FnOnce(&Path) -> Result<T>) -> Result<Option<Read<T>>> {
-    path.as_ref().map(|p| Ok(Read { path: p.clone(), value: read(Path::new(p))? })).transpose()
+    // names are carried as text that may encode a non-UTF-8 file name (io::osname)
+    path.as_ref().map(|p| Ok(Read { path: p.clone(), value: read(&crate::io::osname::path(p))? })).transpose()
 }
 
 /// The contents of `path`: the copy read before when it names the same file, else read now.
 fn cached<T: Clone>(have: &Option<Read<T>>, path: &str, read: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
     match have {
         Some(r) if r.path == path => Ok(r.value.clone()),
-        _ => read(Path::new(path)),
+        _ => read(&crate::io::osname::path(path)),
     }
 }
 

@@ -38,6 +38,17 @@ pub(super) struct Inputs {
     pub mask_dims: Option<(i64, i64)>,
     /// The DIALS experiment list of -expt.
     pub expt: Option<Expt>,
+    /// Where the pixel size, wavelength, distance and close distance came from, for messages:
+    /// a flag, or a header key of a file.
+    origin: Origins,
+}
+
+#[derive(Default)]
+struct Origins {
+    pixel: Option<String>,
+    lambda: Option<String>,
+    distance: Option<String>,
+    close_distance: Option<String>,
 }
 
 impl Inputs {
@@ -61,6 +72,7 @@ impl Inputs {
             mask: None,
             mask_dims: None,
             expt: None,
+            origin: Origins::default(),
         };
         if let Some(path) = &o.expt {
             let list = files.expt(path)?;
@@ -69,13 +81,13 @@ impl Inputs {
         }
         if let Some(path) = &o.mask {
             let img = files.mask(path)?;
-            inp.apply_header(&img, true);
+            inp.apply_header(&img, true, path)?;
             inp.mask = Some(img.data.clone());
             inp.mask_dims = Some((inp.fpixels, inp.spixels));
         }
         if let Some(path) = &o.img {
             let img = files.img(path)?;
-            inp.apply_header(&img, false);
+            inp.apply_header(&img, false, path)?;
         }
         inp.apply_flags(o);
         inp.validate()?;
@@ -95,22 +107,32 @@ impl Inputs {
     }
 
     /// An SMV header's geometry; a mask's BEAM_CENTER_Y counts from the other edge.
-    fn apply_header(&mut self, img: &SmvImage, flip_ybeam: bool) {
+    fn apply_header(&mut self, img: &SmvImage, flip_ybeam: bool, file: &str) -> Result<()> {
+        let keys = ["PIXEL_SIZE", "DISTANCE", "CLOSE_DISTANCE", "WAVELENGTH", "BEAM_CENTER_X", "BEAM_CENTER_Y", "ORGX", "ORGY", "PHI", "OSC_RANGE"];
+        // a value that is not a number is the header's fault, whatever it would feed
+        if let Some((key, v)) = keys.iter().find_map(|k| img.value_of(k).filter(|v| !v.is_finite()).map(|v| (k, v))) {
+            return Err(Error::new(format!("{file}: header {key}={v} is not a finite number")));
+        }
+        let origin = |key: &str| Some(format!("{file}: header {key}"));
         self.fpixels = img.width as i64;
         self.spixels = img.height as i64;
         if let Some(v) = img.value_of("PIXEL_SIZE") {
             self.pixel_size = mm(v);
+            self.origin.pixel = origin("PIXEL_SIZE");
         }
         self.detsize_f = self.pixel_size * self.fpixels as f64;
         self.detsize_s = self.pixel_size * self.spixels as f64;
         if let Some(v) = img.value_of("DISTANCE") {
             self.distance = mm(v);
+            self.origin.distance = origin("DISTANCE");
         }
         if let Some(v) = img.value_of("CLOSE_DISTANCE") {
             self.close_distance = Some(mm(v));
+            self.origin.close_distance = origin("CLOSE_DISTANCE");
         }
         if let Some(v) = img.value_of("WAVELENGTH") {
             self.lambda0 = v / 1e10;
+            self.origin.lambda = origin("WAVELENGTH");
         }
         if let Some(v) = img.value_of("BEAM_CENTER_X") {
             self.xbeam = Some(mm(v));
@@ -130,17 +152,21 @@ impl Inputs {
         if let Some(v) = img.value_of("OSC_RANGE") {
             self.osc = Some(deg(v));
         }
+        Ok(())
     }
 
     fn apply_flags(&mut self, o: &Options) {
         if let Some(v) = o.pixel {
             self.pixel_size = mm(v);
+            self.origin.pixel = None;
         }
         if let Some(v) = o.distance {
             self.distance = mm(v);
+            self.origin.distance = None;
         }
         if let Some(v) = o.close_distance {
             self.close_distance = Some(mm(v));
+            self.origin.close_distance = None;
         }
         if let Some(v) = o.detsize_f {
             self.detsize_f = mm(v);
@@ -156,6 +182,7 @@ impl Inputs {
         }
         if let Some(v) = o.lambda {
             self.lambda0 = v / 1e10;
+            self.origin.lambda = None;
         }
         if let Some(v) = o.xbeam {
             self.xbeam = Some(mm(v));
@@ -178,11 +205,19 @@ impl Inputs {
     }
 
     fn validate(&self) -> Result<()> {
+        let from = |origin: &Option<String>, flag: &str| origin.clone().unwrap_or_else(|| flag.to_string());
         if !(self.pixel_size > 0.0) {
-            return Err(Error::new(format!("-pixel: pixel size must be positive, got {} mm", self.pixel_size * 1000.0)));
+            return Err(Error::new(format!("{}: pixel size must be positive, got {} mm", from(&self.origin.pixel, "-pixel"), self.pixel_size * 1000.0)));
         }
         if !(self.lambda0 > 0.0) {
-            return Err(Error::new(format!("-lambda: wavelength must be positive, got {} A", self.lambda0 * 1e10)));
+            return Err(Error::new(format!("{}: wavelength must be positive, got {} A", from(&self.origin.lambda, "-lambda"), self.lambda0 * 1e10)));
+        }
+        // flags are checked as they are parsed; these came from a header
+        if let (Some(origin), false) = (&self.origin.distance, self.distance > 0.0) {
+            return Err(Error::new(format!("{origin}: distance must be positive, got {} mm", self.distance * 1000.0)));
+        }
+        if let (Some(origin), Some(false)) = (&self.origin.close_distance, self.close_distance.map(|d| d > 0.0)) {
+            return Err(Error::new(format!("{origin}: close distance must be positive, got {} mm", self.close_distance.unwrap_or(0.0) * 1000.0)));
         }
         if self.fpixels < 0 || self.spixels < 0 {
             return Err(Error::new("-detpixels: number of pixels must be positive"));

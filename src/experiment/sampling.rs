@@ -127,46 +127,64 @@ pub(super) fn thickness_steps(steps: Option<i64>, thick: Option<f64>) -> (usize,
     (n as usize, t, s)
 }
 
+/// The most sub-pixels per pixel side.
+const MAX_OVERSAMPLE: i64 = 4096;
+
 /// Sub-pixels per pixel side: -oversample, or enough that the crystal's largest dimension
 /// cannot vary the intensity much across a sub-pixel.
 pub(super) fn oversample(o: &Options, crystal: &Crystal, detector: &Detector, lambda0: f64, notes: &mut Notes) -> Result<usize> {
     let xtal = crystal.extent();
     let xtalsize_max = xtal[0].max(xtal[1]).max(xtal[2]);
     let reciprocal_pixel_size = lambda0 * detector.distance / detector.pixel_size;
-    let mut recommended = (3.0 * xtalsize_max / reciprocal_pixel_size).ceil() as i64;
+    let advice = (3.0 * xtalsize_max / reciprocal_pixel_size).ceil();
+    // advice beyond the largest allowed oversampling (or not a number) is capped there, so it
+    // is always a value -oversample takes
+    let beyond = !(advice <= MAX_OVERSAMPLE as f64);
+    let mut recommended = if advice.is_nan() { MAX_OVERSAMPLE } else { advice.min(MAX_OVERSAMPLE as f64) as i64 };
     if recommended <= 0 {
         recommended = 1;
     }
     let mut oversample = o.oversample.unwrap_or(-1);
     if oversample <= 0 {
+        if beyond {
+            return Err(Error::new(format!(
+                "-oversample: the crystal ({} A across) would need more than {MAX_OVERSAMPLE} sub-pixels per pixel side at this wavelength, distance and pixel size; give -oversample N",
+                fmt_g(xtalsize_max * 1e10)
+            )));
+        }
         oversample = recommended;
         notes.info.push(format!("auto-selected {oversample}-fold oversampling"));
     }
     if oversample < recommended {
         notes.warnings.push(format!(
-            "WARNING: maximum dimension of sample is {} A but reciprocal pixel size is {} A; intensity may vary significantly across a pixel (recommend -oversample {recommended})",
+            "WARNING: maximum dimension of sample is {} A but reciprocal pixel size is {} A; intensity may vary significantly across a pixel (recommend -oversample {}{recommended})",
             fmt_g(xtalsize_max * 1e10),
-            fmt_g(reciprocal_pixel_size * 1e10)
+            fmt_g(reciprocal_pixel_size * 1e10),
+            if beyond { "at least " } else { "" }
         ));
     }
-    if oversample > 4096 {
-        return Err(Error::new(format!("-oversample: {oversample} sub-pixels per side is too many")));
+    if oversample > MAX_OVERSAMPLE {
+        return Err(Error::new(format!("-oversample: {oversample} sub-pixels per side is too many (at most {MAX_OVERSAMPLE})")));
     }
     Ok(oversample as usize)
 }
 
 /// Sampling choices and the number of samples per pixel (sources x mosaic domains x phi
 /// steps x oversample^2) that normalises the intensity.
-pub(super) fn build_sampling(o: &Options, oversample: usize, beam: &Beam, crystal: &Crystal) -> Sampling {
-    Sampling {
+pub(super) fn build_sampling(o: &Options, oversample: usize, beam: &Beam, crystal: &Crystal) -> Result<Sampling> {
+    let steps = [beam.sources.len(), crystal.mosaic_umats.len(), crystal.phisteps, oversample * oversample]
+        .iter()
+        .try_fold(1usize, |n, &k| n.checked_mul(k))
+        .ok_or_else(|| Error::new("-phisteps x -mosaic_domains x sources x -oversample^2: more samples per pixel than can be counted"))?;
+    Ok(Sampling {
         oversample,
         oversample_thick: o.oversample_thick,
         oversample_polar: o.oversample_polar,
         oversample_omega: o.oversample_omega,
         dmin: o.dmin.map(|v| v * 1e-10).unwrap_or(0.0),
         water_size: o.water.map(|v| v / 1e6).unwrap_or(0.0),
-        steps: beam.sources.len() * crystal.mosaic_umats.len() * crystal.phisteps * (oversample * oversample),
-    }
+        steps,
+    })
 }
 
 #[cfg(test)]

@@ -11,11 +11,11 @@ pub(super) fn load_structure(o: &Options, crystal: &Crystal, notes: &mut Notes) 
     let default_f = o.default_f.unwrap_or(0.0);
     let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
     let (grid, origin) = if let Some(path) = &o.hkl {
-        let (grid, warnings) = crate::io::hkl::read_hkl(std::path::Path::new(path), default_f)?;
+        let (grid, warnings) = crate::io::hkl::read_hkl(&crate::io::osname::path(&path), default_f)?;
         notes.warnings.extend(warnings);
         (Some(grid), path.clone())
-    } else if std::path::Path::new(&dump).exists() {
-        let grid = crate::io::fdump::read_fdump(std::path::Path::new(&dump))?;
+    } else if crate::io::osname::path(&dump).exists() {
+        let grid = crate::io::fdump::read_fdump(&crate::io::osname::path(&dump))?;
         notes.info.push(format!("reading Fs from {dump} (structure-factor cache written by an earlier run with -hkl)"));
         (Some(grid), dump.clone())
     } else {
@@ -34,7 +34,7 @@ pub(super) fn load_structure(o: &Options, crystal: &Crystal, notes: &mut Notes) 
             return Err(Error::new(format!("{origin}: structure factor {bad} is not a finite number")));
         }
     }
-    Ok(Structure { default_f, grid, interpolate, origin })
+    Ok(Structure { default_f, grid: grid.map(std::sync::Arc::new), interpolate, origin })
 }
 
 /// Tricubic interpolation: as asked, or automatically for crystals of at most two cells along

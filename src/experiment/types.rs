@@ -187,7 +187,8 @@ pub struct CrystalSetup {
 #[derive(Debug, Clone, Default)]
 pub struct Structure {
     pub default_f: f64,
-    pub grid: Option<HklGrid>,
+    /// Shared, not copied, by the experiments of a detector's panels (a grid can be large).
+    pub grid: Option<std::sync::Arc<HklGrid>>,
     pub interpolate: bool,
     /// Where the grid came from (hkl file name or dump file), for messages.
     pub origin: String,

@@ -66,7 +66,7 @@ const ORTHOGONALITY_TOLERANCE: f64 = 1e-6;
 /// Read the first experiment of a DIALS experiment list.
 pub fn read_expt(path: &Path) -> Result<ExptList> {
     let bytes = super::read_all(path)?;
-    let file = path.display().to_string();
+    let file = crate::io::osname::display(path);
     let root: Value = serde_json::from_slice(&bytes).map_err(|e| Error::new(format!("{file}: not a DIALS experiment list (JSON): {e}")))?;
     parse(&root).map_err(|msg| Error::new(format!("{file}: {msg}")))
 }

@@ -27,7 +27,7 @@ pub fn write_fdump(path: &Path, grid: &HklGrid) -> Result<()> {
     if cells != Some(grid.values.len()) {
         bail!(
             "{}: cannot write structure-factor dump: grid holds {} values but its bounds need {}",
-            path.display(),
+            crate::io::osname::display(path),
             grid.values.len(),
             cells.map_or_else(|| "an impossible size".to_string(), |c| c.to_string())
         );
@@ -44,7 +44,7 @@ pub fn write_fdump(path: &Path, grid: &HklGrid) -> Result<()> {
 /// Reads a dump written by `write_fdump` (or by the reference program).
 /// `count` is set to the number of real (unpadded) cells, as the reference does.
 pub fn read_fdump(path: &Path) -> Result<HklGrid> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     let bytes = read_all(path)?;
     let Some(ff) = bytes.iter().take(MAX_HEADER).position(|&b| b == 0x0c) else {
         bail!(

@@ -16,7 +16,7 @@ pub fn write_float_image(path: &Path, data: &[f32]) -> Result<()> {
 
 /// Reads a raw float image; with `expected_len`, the file must hold exactly that many pixels.
 pub fn read_float_image(path: &Path, expected_len: Option<usize>) -> Result<Vec<f32>> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     let bytes = read_all(path)?;
     if bytes.len() % 4 != 0 {
         bail!(

@@ -119,7 +119,7 @@ pub(crate) fn padded_cells(bounds: [i32; 6]) -> Option<usize> {
 /// `h k l F` (separated by white space or commas; further columns are ignored). Indices that are
 /// not integers are rounded (half down) and reported in the returned warnings.
 pub fn read_hkl(path: &Path, default_f: f64) -> Result<(HklGrid, Vec<String>)> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     let bytes = read_all(path)?;
     let text = String::from_utf8_lossy(&bytes);
     let mut warnings = Vec::new();

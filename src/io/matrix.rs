@@ -10,7 +10,7 @@ use std::path::Path;
 /// `[a*_i, b*_i, c*_i]` (the i-th Cartesian component of each reciprocal vector). Anything after
 /// the ninth number (MOSFLM's missetting angles, cell, ...) is ignored.
 pub fn read_mosflm_matrix(path: &Path) -> Result<[[f64; 3]; 3]> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     let bytes = read_all(path)?;
     let text = String::from_utf8_lossy(&bytes);
     let mut m = [[0.0f64; 3]; 3];

@@ -8,6 +8,7 @@ pub mod fdump;
 pub mod floatimg;
 pub mod hkl;
 pub mod matrix;
+pub mod osname;
 pub mod pgm;
 pub mod products;
 pub mod png;
@@ -18,35 +19,117 @@ use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Writes `bytes` to `path` through a temporary file in the same directory that is renamed into
-/// place at the end, so an error never leaves a partial output behind.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+/// The temporary name beside `path` that a write goes through: `.NAME.tmpPID.K`, with NAME cut
+/// short (at a character boundary) so the whole name fits the file-system limit of 255 bytes.
+pub fn temp_path(path: &Path) -> Result<PathBuf> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::new(format!("{}: not a file path", path.display())))?;
+    let name = path.file_name().ok_or_else(|| Error::new(format!("{}: not a file path", osname::display(path))))?;
+    let suffix = format!(".tmp{}.{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let room = 255 - 1 - suffix.len();
     let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
+    tmp_name.push(prefix_within(name, room));
+    tmp_name.push(suffix);
+    Ok(dir.join(tmp_name))
+}
 
+/// The longest prefix of `name` of at most `room` bytes (whole UTF-8 characters where it is text).
+fn prefix_within(name: &std::ffi::OsStr, room: usize) -> std::ffi::OsString {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        let b = name.as_bytes();
+        let mut n = b.len().min(room);
+        while n > 0 && n < b.len() && (b[n] & 0xC0) == 0x80 {
+            n -= 1;
+        }
+        std::ffi::OsString::from_vec(b[..n].to_vec())
+    }
+    #[cfg(not(unix))]
+    {
+        let s = name.to_string_lossy();
+        let mut n = s.len().min(room);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        std::ffi::OsString::from(&s[..n])
+    }
+}
+
+thread_local! {
+    /// The output set being written on this thread (see [`output_set`]): (temporary, final) pairs.
+    static STAGED: std::cell::RefCell<Option<Vec<(PathBuf, PathBuf)>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `write` so that the files it writes (through [`write_atomic`] or [`finish_temp`]) appear
+/// together or not at all: they stay under their temporary names until `write` has succeeded,
+/// then are renamed into place; on failure the temporaries are removed. Nested calls join the
+/// outer set.
+pub fn output_set<T>(write: impl FnOnce() -> Result<T>) -> Result<T> {
+    if STAGED.with(|s| s.borrow().is_some()) {
+        return write();
+    }
+    STAGED.with(|s| *s.borrow_mut() = Some(Vec::new()));
+    let result = write();
+    let staged = STAGED.with(|s| s.borrow_mut().take()).unwrap_or_default();
+    match result {
+        Ok(v) => {
+            for (k, (tmp, path)) in staged.iter().enumerate() {
+                if let Err(e) = std::fs::rename(tmp, path) {
+                    for (t, _) in &staged[k..] {
+                        let _ = std::fs::remove_file(t);
+                    }
+                    return Err(Error::new(format!("{}: cannot write file: {e}", osname::display(path))));
+                }
+            }
+            Ok(v)
+        }
+        Err(e) => {
+            for (t, _) in &staged {
+                let _ = std::fs::remove_file(t);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A complete temporary `tmp` (from [`temp_path`]) becomes `path`: now, or at the end of the
+/// output set being written. On failure the temporary is removed.
+pub fn finish_temp(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    let staged = STAGED.with(|s| match s.borrow_mut().as_mut() {
+        Some(list) => {
+            list.push((tmp.to_path_buf(), path.to_path_buf()));
+            true
+        }
+        None => false,
+    });
+    if staged {
+        return Ok(());
+    }
+    std::fs::rename(tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(tmp);
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory that is renamed into
+/// place at the end (of this write, or of the output set being written), so an error never
+/// leaves a partial output behind.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path)?;
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.flush()?;
         drop(f);
-        std::fs::rename(&tmp, path)
+        finish_temp(&tmp, path)
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::new(format!(
-            "{}: cannot write file: {}",
-            path.display(),
-            e
-        )));
+        return Err(Error::new(format!("{}: cannot write file: {}", osname::display(path), e)));
     }
     Ok(())
 }
@@ -54,7 +137,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Reads a whole file, with a one-line error naming it.
 pub fn read_all(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path)
-        .map_err(|e| Error::new(format!("{}: cannot read file: {}", path.display(), e)))
+        .map_err(|e| Error::new(format!("{}: cannot read file: {}", osname::display(path), e)))
 }
 
 /// Length of the longest prefix of `s` that C's `strtod` would consume as a decimal number

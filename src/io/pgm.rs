@@ -25,7 +25,7 @@ pub fn write_pgm(
     if width.checked_mul(height) != Some(bytes.len()) {
         bail!(
             "{}: cannot write PGM image: {} pixels given for {width} x {height}",
-            path.display(),
+            crate::io::osname::display(path),
             bytes.len()
         );
     }

@@ -25,7 +25,7 @@ pub fn write_diverging_png(path: &Path, data: &[f32], width: usize, height: usiz
         let mut enc = png::Encoder::new(&mut bytes, width as u32, height as u32);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let fail = |e: png::EncodingError| Error::new(format!("{}: cannot encode PNG: {e}", path.display()));
+        let fail = |e: png::EncodingError| Error::new(format!("{}: cannot encode PNG: {e}", crate::io::osname::display(path)));
         let mut w = enc.write_header().map_err(fail)?;
         w.write_image_data(&rgb).map_err(fail)?;
     }

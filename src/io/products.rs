@@ -211,9 +211,14 @@ pub fn check_writable(paths: &[&str]) -> crate::error::Result<()> {
     use crate::error::Error;
     use std::path::Path;
     for p in paths {
-        let path = Path::new(p);
+        let path = &crate::io::osname::path(&p);
         if path.is_dir() {
             return Err(Error::new(format!("{p}: cannot write file: it is a folder")));
+        }
+        // the file systems' limit on one name (a too-long name would fail only after the work)
+        let len = path.file_name().map_or(0, |n| n.as_encoded_bytes().len());
+        if len > 255 {
+            return Err(Error::new(format!("{p}: cannot write file: the name is {len} bytes long (at most 255)")));
         }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,

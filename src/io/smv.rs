@@ -71,7 +71,7 @@ fn as_size(v: Option<f64>) -> Option<usize> {
 
 /// Reads an SMV image.
 pub fn read_smv(path: &Path) -> Result<SmvImage> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     let bytes = read_all(path)?;
     if !bytes.starts_with(MAGIC) {
         bail!("{name}: not an SMV image (it must start with \"{{\" and HEADER_BYTES=)");
@@ -184,7 +184,7 @@ pub fn write_smv(
     height: usize,
     data: &[u16],
 ) -> Result<()> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     if width.checked_mul(height) != Some(data.len()) {
         bail!(
             "{name}: cannot write SMV image: {} pixels given for {width} x {height}",

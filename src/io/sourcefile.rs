@@ -30,7 +30,7 @@ pub fn read_sourcefile(path: &Path) -> Result<Vec<SourceRow>> {
 /// [`read_sourcefile`], also counting the `#` comment lines it skipped (the C program does not
 /// skip them, so callers warn about them).
 pub fn read_sourcefile_counted(path: &Path) -> Result<(Vec<SourceRow>, usize)> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     let mut comments = 0;
     let bytes = read_all(path)?;
     let text = String::from_utf8_lossy(&bytes);

@@ -2,7 +2,6 @@
 //! of their own written with a double dash.
 
 use std::io::Write;
-use std::path::Path;
 
 use super::gradcheck::gradcheck_on;
 use super::optimize::{Optimizer, Restraint};
@@ -265,6 +264,9 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     if loss.is_some() && target.is_none() {
         return Err(Error::new("--loss: needs --target FILE (without a target the loss is the weighted image sum)"));
     }
+    if let Some(out) = &outfile {
+        crate::io::products::check_writable(&[out.as_str()])?;
+    }
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     let (names, vector) = grad_params(&exp, &list)?;
     let mut ev = match gpu {
@@ -274,20 +276,29 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     if gpu.is_none() {
         ev.threads = crate::engine::plan::resolve(threads);
     }
-    let obj = match target {
+    let obj = match &target {
         Some(path) => {
-            let full = read_detector_target(&path, &exp, adc)?;
-            fit_objective(&ev, &path, &full, adc, loss.unwrap_or(Loss::Poisson))?
+            let full = read_detector_target(path, &exp, adc)?;
+            fit_objective(&ev, path, &full, adc, loss.unwrap_or(Loss::Poisson))?
         }
         None => Objective::Weighted(super::gradcheck::ramp_weights(&exp, &ev.pixels)),
     };
     let json = grad_json(&ev, &initial_values(&exp), &names, vector, &obj);
+    finite_loss(&json, target.as_deref().unwrap_or("the weighted image sum"))?;
     let text = serde_json::to_string_pretty(&json).expect("json");
     if let Some(path) = outfile {
-        crate::io::write_atomic(Path::new(&path), format!("{text}\n").as_bytes())?;
+        crate::io::write_atomic(&crate::io::osname::path(&path), format!("{text}\n").as_bytes())?;
     }
     println!("{text}");
     Ok(())
+}
+
+/// A result whose loss is not a finite number is an error (JSON has no NaN: it would be null).
+pub fn finite_loss(json: &serde_json::Value, name: &str) -> Result<()> {
+    if json["loss"].as_f64().is_some_and(f64::is_finite) {
+        return Ok(());
+    }
+    Err(Error::new(format!("{name}: the loss is not a finite number; no result written")))
 }
 
 /// The parameters of a `grad` list (comma-separated names, or all): the scalar parameters and
@@ -365,6 +376,11 @@ fn hkl_gradient_list(grid: &crate::io::hkl::HklGrid, g: &[f64]) -> Vec<Vec<f64>>
 /// A target must be counts for a Poisson likelihood: refuse one that is mostly negative (the
 /// usual cause is an SMV image written with another -adc than --adc), warn about a few.
 fn check_target(path: &str, t: &[f64], adc: f64, loss: Loss) -> Result<()> {
+    let bad = t.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        let first = t.iter().find(|v| !v.is_finite()).copied().unwrap_or(f64::NAN);
+        return Err(Error::new(format!("{path}: {bad} of {} target pixels outside the mask are not finite numbers (e.g. {first}); mask them or fix the image", t.len())));
+    }
     let negative = t.iter().filter(|&&v| v < -0.5).count();
     if negative == 0 {
         return Ok(());
@@ -391,7 +407,10 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
     let text = comm.broadcast(if comm.is_root() { Plan::read_text(path).map(String::into_bytes) } else { Ok(vec![]) })?;
     let plan = Plan::parse(path, &String::from_utf8_lossy(&text))?;
     let mut layout = Layout::from_plan(&plan, path)?;
-    let built = experiments(&plan)?;
+    if let Some(out) = outfile {
+        crate::io::products::check_writable(&[out])?;
+    }
+    let built = experiments(&plan, path)?;
     if comm.is_root() {
         let mut warned = std::collections::BTreeSet::new();
         for (_, notes) in &built {
@@ -415,12 +434,13 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
             .enumerate()
             .map(|(i, (img, (exp, _)))| {
                 let names: Vec<crate::model::Param> = layout.shared.iter().chain(&layout.per_image).copied().collect();
-                check_panel_params(&names, exp, path)?;
+                let label = || format!("{path}: {}", super::joint::image_label(i, &img.target));
+                check_panel_params(&names, exp, &label())?;
                 let ev = Evaluator::new(exp);
                 let obj = if owner(i, comm) == comm.rank() {
-                    let full = read_detector_target(&img.target, exp, adc)?;
+                    let full = read_detector_target(&img.target, exp, adc).map_err(|e| Error::new(format!("{}: {e}", label())))?;
                     let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
-                    check_target(&img.target, &t, adc, layout.loss)?;
+                    check_target(&label(), &t, adc, layout.loss)?;
                     Some(Objective::Fit { target: t, loss: layout.loss })
                 } else {
                     None
@@ -435,6 +455,9 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
             eprintln!("iteration {it}: loss {f:.10e}");
         }
     });
+    if !result.loss.is_finite() {
+        return Err(Error::new(format!("{path}: the loss is not a finite number ({}); no result written", result.loss)));
+    }
     if !root {
         return Ok(());
     }
@@ -442,7 +465,7 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
     let text = serde_json::to_string_pretty(&json).expect("json");
     println!("{text}");
     if let Some(path) = outfile {
-        crate::io::write_atomic(Path::new(path), format!("{text}\n").as_bytes())?;
+        crate::io::write_atomic(&crate::io::osname::path(&path), format!("{text}\n").as_bytes())?;
     }
     Ok(())
 }
@@ -504,7 +527,7 @@ pub fn read_detector_target(path: &str, exp: &crate::experiment::Experiment, adc
 
 /// Read a target image: raw float32 (by size) or SMV (counts minus the ADC offset).
 pub fn read_target(path: &str, npix: usize, adc: f64) -> Result<Vec<f64>> {
-    let p = Path::new(path);
+    let p = &crate::io::osname::path(&path);
     let bytes = crate::io::read_all(p)?;
     if bytes.starts_with(b"{\nHEADER_BYTES=") {
         let img = crate::io::smv::read_smv(p)?;
@@ -543,19 +566,25 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let steps = steps.unwrap_or(100);
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
     let names = names.ok_or_else(|| Error::new("refine: --refine LIST is required (e.g. --refine cell_a,distance)"))?;
+    let early: Vec<&str> = outfile.iter().chain(&opts.residual).map(String::as_str).collect();
+    crate::io::products::check_writable(&early)?;
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     check_panel_params(&names, &exp, "--refine")?;
     let full = read_detector_target(&target, &exp, adc)?;
     let spec = RefineSpec { names, loss, steps, optimizer, strategy, restraints, gpu, residual: opts.residual.clone() };
-    let json = refine_image(&exp, &spec, &target, &full, adc, |it, f, v| {
-        let shown: Vec<String> = spec.names.iter().map(|&n| format!("{n}={:.6}", v[n])).collect();
-        eprintln!("iteration {it}: loss {f:.10e} {}", shown.join(" "));
+    // the residual images and --out appear together, or neither
+    let text = crate::io::output_set(|| {
+        let json = refine_image(&exp, &spec, &target, &full, adc, |it, f, v| {
+            let shown: Vec<String> = spec.names.iter().map(|&n| format!("{n}={:.6}", v[n])).collect();
+            eprintln!("iteration {it}: loss {f:.10e} {}", shown.join(" "));
+        })?;
+        let text = serde_json::to_string_pretty(&json).expect("json");
+        if let Some(path) = &outfile {
+            crate::io::write_atomic(&crate::io::osname::path(&path), format!("{text}\n").as_bytes())?;
+        }
+        Ok(text)
     })?;
-    let text = serde_json::to_string_pretty(&json).expect("json");
     println!("{text}");
-    if let Some(path) = outfile {
-        crate::io::write_atomic(Path::new(&path), format!("{text}\n").as_bytes())?;
-    }
     Ok(())
 }
 
@@ -603,6 +632,9 @@ pub fn refine_image(
     let obj = fit_objective(&ev, name, full, adc, spec.loss)?;
     let start = initial_values(exp);
     let result = super::strategy::refine_with_strategy(&ev, &start, names, &obj, &spec.restraints, spec.steps, spec.optimizer, spec.strategy, report);
+    if !result.loss.is_finite() {
+        return Err(Error::new(format!("{name}: the loss is not a finite number ({}); no result written", result.loss)));
+    }
     let params: serde_json::Map<String, serde_json::Value> =
         names.iter().map(|&n| (n.to_string(), serde_json::Value::from(result.values[n]))).collect();
     let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations, "history": result.history, "stage_history": result.stages });
@@ -631,7 +663,7 @@ fn write_residual(path: &str, ev: &Evaluator, values: &crate::model::Values, obj
     for ((&idx, m), t) in ev.pixels.iter().zip(&model).zip(target) {
         image[idx] = ((m - t) / m.max(super::POISSON_FLOOR).sqrt()) as f32;
     }
-    let p = Path::new(path);
+    let p = &crate::io::osname::path(&path);
     crate::io::floatimg::write_float_image(p, &image)?;
     crate::io::png::write_diverging_png(&p.with_extension("png"), &image, d.fpixels, d.spixels, 5.0)
 }

@@ -65,7 +65,7 @@ impl Plan {
 
     /// A plan file's text.
     pub fn read_text(path: &str) -> Result<String> {
-        std::fs::read_to_string(path).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))
+        std::fs::read_to_string(crate::io::osname::path(&path)).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))
     }
 
     /// Parse and check a plan's text (`path` names it in messages).
@@ -166,15 +166,21 @@ impl Layout {
 }
 
 /// Build each image's experiment from the plan (common flags, then the image's own).
-pub fn experiments(plan: &Plan) -> Result<Vec<(Experiment, crate::experiment::Notes)>> {
+pub fn experiments(plan: &Plan, path: &str) -> Result<Vec<(Experiment, crate::experiment::Notes)>> {
     plan.image
         .iter()
-        .map(|img| {
+        .enumerate()
+        .map(|(i, img)| {
             let args: Vec<String> = plan.flags.split_whitespace().chain(img.flags.split_whitespace()).map(String::from).collect();
-            let o = crate::cli::parse(&args)?;
-            crate::experiment::build(&o)
+            let built = crate::cli::parse(&args).and_then(|o| crate::experiment::build(&o));
+            built.map_err(|e| Error::new(format!("{path}: {}: {e}", image_label(i, &img.target))))
         })
         .collect()
+}
+
+/// How messages name image `i` (from 0) of a plan: `[[image]] 2 (target t.bin)`.
+pub fn image_label(i: usize, target: &str) -> String {
+    format!("[[image]] {} (target {target})", i + 1)
 }
 
 /// Which process refines image `i`: round-robin over the processes.

@@ -183,7 +183,7 @@ fn unreadable_empty_and_malformed_files() {
     fails(&format!("{GOOD} -hkl huge.hkl"), "huge.hkl");
     fails("-mat empty.mat -default_F 1 -detpixels 8", "empty.mat");
     fails("-mat words.mat -default_F 1 -detpixels 8", "words.mat");
-    fails("-mat singular.mat -default_F 1 -detpixels 8", "cell");
+    fails("-mat singular.mat -default_F 1 -detpixels 8", "singular.mat");
     fails(&format!("{GOOD} -sourcefile empty_sources.txt"), "empty_sources.txt");
     fails(&format!("{GOOD} -sourcefile zero_lambda_sources.txt"), "zero_lambda_sources.txt");
     fails(&format!("{GOOD} -sourcefile origin_sources.txt"), "origin_sources.txt");

@@ -115,9 +115,9 @@ fn structure_factor_and_source_weight_gradients_match_finite_differences() {
             let fd = {
                 let h = 1e-3;
                 let mut e1 = exp.clone();
-                e1.structure.grid.as_mut().unwrap().values[i] += h;
+                std::sync::Arc::make_mut(e1.structure.grid.as_mut().unwrap()).values[i] += h;
                 let mut e2 = exp.clone();
-                e2.structure.grid.as_mut().unwrap().values[i] -= h;
+                std::sync::Arc::make_mut(e2.structure.grid.as_mut().unwrap()).values[i] -= h;
                 (Evaluator::new(&e1).value(&values, &obj) - Evaluator::new(&e2).value(&values, &obj)) / (2.0 * h)
             };
             assert!((gf[i] - fd).abs() <= 1e-6 * fd.abs().max(gf[i].abs()), "{mode} F[{i}]: {} vs {fd}", gf[i]);

@@ -15,6 +15,8 @@ mod panels;
 mod parity;
 mod python;
 mod refinement;
+mod robustness;
+mod robustness_fuzz;
 mod runfile;
 mod structure;
 mod terms;

@@ -240,7 +240,7 @@ pub fn cbf_bytes(lab: &LabGeometry, images: &[&[i32]], name: &str) -> Vec<u8> {
 /// Writes a CBF file of one image per panel (fast index varying fastest); fails, leaving no
 /// file, when an image does not match its panel's size.
 pub fn write_cbf(path: &Path, lab: &LabGeometry, images: &[&[i32]]) -> Result<()> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     if images.len() != lab.panels.len() {
         bail!("{name}: cannot write CBF: {} images for {} panels", images.len(), lab.panels.len());
     }

@@ -19,7 +19,7 @@ pub enum ImageFile {
 
 /// Absolute path of `name` (relative to the current folder), as DIALS stores them.
 fn absolute(name: &str) -> String {
-    let p = Path::new(name);
+    let p = &crate::io::osname::path(&name);
     if p.is_absolute() {
         return name.to_string();
     }

@@ -19,7 +19,6 @@ use crate::cli::Options;
 use crate::error::Result;
 use crate::experiment::lab::{lab_geometry, LabGeometry};
 use crate::experiment::Experiment;
-use std::path::Path;
 
 /// Checks, before any rendering, that the requested files can be written: their folders are
 /// writable and a NeXus file can hold this geometry.
@@ -27,12 +26,15 @@ pub fn check_requests(o: &Options, exp: &Experiment) -> Result<()> {
     let names: Vec<&str> = [o.cbffile.as_deref(), o.nxsfile.as_deref(), o.write_expt.as_deref()].into_iter().flatten().collect();
     crate::io::products::check_writable(&names)?;
     if let Some(name) = &o.nxsfile {
+        if crate::io::osname::path(name).to_str().is_none() {
+            return Err(crate::error::Error::new(format!("{name}: cannot write NeXus file: the HDF5 library needs a file name in UTF-8")));
+        }
         let lab = lab_geometry(exp);
         if let Some(why) = nexus::unsupported(&lab) {
             return Err(crate::error::Error::new(format!("{name}: cannot write NeXus file: {why}")));
         }
-        if o.nxs_append && Path::new(name).exists() {
-            nexus::check_append(Path::new(name), &lab)?;
+        if o.nxs_append && crate::io::osname::path(&name).exists() {
+            nexus::check_append(&crate::io::osname::path(&name), &lab)?;
         }
     }
     Ok(())
@@ -112,11 +114,11 @@ pub fn write_all(req: &Requests, exp: &Experiment, panels: &[&Experiment], image
     let data: Vec<Vec<i32>> = images.iter().enumerate().map(|(k, im)| int32_counts(panels[k], k, im, counts)).collect();
     let refs: Vec<&[i32]> = data.iter().map(|v| v.as_slice()).collect();
     if let Some(name) = req.cbffile {
-        cbf::write_cbf(Path::new(name), &lab, &refs)?;
+        cbf::write_cbf(&crate::io::osname::path(&name), &lab, &refs)?;
         done.push(format!("writing {name} as CBF, 4-byte integers, byte-offset compressed"));
     }
     if let Some(name) = req.nxsfile {
-        nexus::write_nexus(Path::new(name), &lab, &refs, req.nxs_append)?;
+        nexus::write_nexus(&crate::io::osname::path(&name), &lab, &refs, req.nxs_append)?;
         done.push(format!("writing {name} as NeXus NXmx"));
     }
     if let Some(name) = req.write_expt {
@@ -139,5 +141,5 @@ fn write_experiment_list(name: &str, req: &Requests, lab: &LabGeometry) -> Resul
         }
         req.smv.map(|s| expt::ImageFile::PerImage(s.to_string()))
     };
-    expt::write_expt(Path::new(name), &lab, image.as_ref())
+    expt::write_expt(&crate::io::osname::path(&name), &lab, image.as_ref())
 }

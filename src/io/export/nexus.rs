@@ -34,7 +34,7 @@ pub fn unsupported(lab: &LabGeometry) -> Option<String> {
 }
 
 fn h5err(path: &Path, e: hdf5::Error) -> Error {
-    Error::new(format!("{}: cannot write NeXus file: {e}", path.display()))
+    Error::new(format!("{}: cannot write NeXus file: {e}", crate::io::osname::display(path)))
 }
 
 fn text(s: &str) -> hdf5::Result<VarLenUnicode> {
@@ -203,7 +203,7 @@ fn read_earlier(path: &Path, panels: usize) -> hdf5::Result<Earlier> {
 /// The frames already in an earlier file of this series and their number; fails when the
 /// file is not one to which this image can be appended.
 fn earlier_frames(path: &Path, lab: &LabGeometry) -> Result<(Vec<i32>, usize)> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     let e = read_earlier(path, lab.panels.len()).map_err(|e| Error::new(format!("{name}: cannot append to NeXus file: {e}")))?;
     let (frames, shape, wavelength, before, ends) = (e.frames, e.shape, e.wavelength, e.geometry, e.ends);
     let (height, width) = frame_shape(lab);
@@ -241,7 +241,7 @@ pub fn check_append(path: &Path, lab: &LabGeometry) -> Result<()> {
 /// existing file of the same series, the image becomes its next frame (the scan must continue
 /// where the file's ends).
 pub fn write_nexus(path: &Path, lab: &LabGeometry, images: &[&[i32]], append: bool) -> Result<()> {
-    let name = path.display();
+    let name = crate::io::osname::display(path);
     if let Some(why) = unsupported(lab) {
         bail!("{name}: cannot write NeXus file: {why}");
     }
@@ -259,12 +259,7 @@ pub fn write_nexus(path: &Path, lab: &LabGeometry, images: &[&[i32]], append: bo
         }
     }
     frames.extend(stack_panels(&lab, images));
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
+    let tmp = crate::io::temp_path(path)?;
     let result = hdf5::File::create(&tmp).and_then(|f| {
         write_entry(&f, &lab, &frames)?;
         f.close()
@@ -273,8 +268,7 @@ pub fn write_nexus(path: &Path, lab: &LabGeometry, images: &[&[i32]], append: bo
         let _ = std::fs::remove_file(&tmp);
         return Err(h5err(path, e));
     }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
+    crate::io::finish_temp(&tmp, path).map_err(|e| {
         Error::new(format!("{name}: cannot write NeXus file: {e}"))
     })
 }

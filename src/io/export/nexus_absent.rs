@@ -11,7 +11,7 @@ pub fn unsupported(_lab: &LabGeometry) -> Option<String> {
 }
 
 pub fn check_append(path: &Path, lab: &LabGeometry) -> Result<()> {
-    Err(Error::new(format!("{}: {}", path.display(), unsupported(lab).unwrap_or_default())))
+    Err(Error::new(format!("{}: {}", crate::io::osname::display(path), unsupported(lab).unwrap_or_default())))
 }
 
 pub fn write_nexus(path: &Path, lab: &LabGeometry, _images: &[&[i32]], _append: bool) -> Result<()> {
