@@ -505,32 +505,45 @@ fn print_psf(out: &mut impl Write, r: &PsfOutcome, auto: bool) {
     let _ = writeln!(out, "adding back {} lost photons", fmt_g(r.lost_photons));
 }
 
-/// `nanobragg noisify <flags>`.
-pub fn command(args: &[String]) -> Result<()> {
-    let o = parse(args)?;
-    if o.help || args.is_empty() {
-        print!("{}", help());
-        return Ok(());
-    }
+/// The input image and what comes with it, read and checked.
+struct Inputs {
+    input: String,
+    header: Option<HeaderTemplate>,
+    data: Vec<f32>,
+    width: usize,
+    height: usize,
+    /// Whether the image size was guessed from the pixel count.
+    guessed: bool,
+    bits: IntBits,
+    /// The -header file's header, adapted to the integer size of the outputs.
+    template: Option<Vec<u8>>,
+}
+
+/// Reads the input image and the -header file, and works out the image size.
+fn read_inputs(o: &NoisifyOptions) -> Result<Inputs> {
     let Some(input) = o.input.clone() else {
         bail!("noisify: no input image: give -floatfile FILE (see nanobragg noisify --help)");
     };
     let header = o.header.as_deref().map(read_header).transpose()?;
     let data = read_input(&input)?;
-    let ((width, height), guessed) = image_shape(&o, header.as_ref(), &input, data.len())?;
+    let ((width, height), guessed) = image_shape(o, header.as_ref(), &input, data.len())?;
     let bits = o.bits.unwrap_or(IntBits::Sixteen);
     let template = match (&header, &o.header) {
         (Some(t), Some(p)) => Some(adapt_header(t, bits, p)?),
         _ => None,
     };
+    Ok(Inputs { input, header, data, width, height, guessed, bits, template })
+}
 
-    // geometry: flags, then what the header says (the reference reads the header last)
+/// The geometry for the header and the summary: the flags, then what the -header file says
+/// (the reference reads the header last); with the notes for the user.
+fn geometry(o: &NoisifyOptions, header: Option<&HeaderTemplate>, width: usize, height: usize) -> (Geometry, Vec<String>) {
     let mut pixel = o.pixel_mm.map_or(0.1e-3, |v| v / 1000.0);
     let mut distance = o.distance_mm.map_or(100.0e-3, |v| v / 1000.0);
     let mut xbeam = o.xbeam_mm.map(|v| v / 1000.0);
     let mut ybeam = o.ybeam_mm.map(|v| v / 1000.0);
     let mut notes = o.ignored.clone();
-    if let Some(t) = &header {
+    if let Some(t) = header {
         if let Some(p) = t.pixel_mm.filter(|p| *p > 0.0) {
             if o.pixel_mm.is_some_and(|mm| mm != p) {
                 notes.push(format!("-pixel: the -header file's PIXEL_SIZE={} is used", fmt_g(p)));
@@ -561,15 +574,27 @@ pub fn command(args: &[String]) -> Result<()> {
         phi: o.phi.unwrap_or(0.0),
         osc: o.osc.unwrap_or(1.0),
     };
+    (g, notes)
+}
 
-    let (user_seed, from_clock) = match o.seed {
+/// The PSF's full width at half maximum (m), in the reference's single precision.
+fn psf_fwhm_m(o: &NoisifyOptions) -> f32 {
+    o.psf_fwhm_m.unwrap_or(46e-6)
+}
+
+/// The seed the user gave, or the clock's; and whether it came from the clock.
+fn user_seed(o: &NoisifyOptions) -> (i32, bool) {
+    match o.seed {
         Some(s) => (s, false),
         None => (clock_seed(), true),
-    };
+    }
+}
+
+/// The noise model's settings from the flags (-nonoise turns every noise source off).
+fn noise_settings(o: &NoisifyOptions, pixel: f64, bits: IntBits, user_seed: i32) -> NoisifySettings {
     let noise = !o.nonoise;
-    let psf_fwhm_m = o.psf_fwhm_m.unwrap_or(46e-6);
-    let psf = o.psf.map(|kind| Psf { kind, fwhm_pixels: psf_fwhm_m as f64 / pixel, radius: o.psf_radius.filter(|&r| r > 0) });
-    let settings = NoisifySettings {
+    let psf = o.psf.map(|kind| Psf { kind, fwhm_pixels: psf_fwhm_m(o) as f64 / pixel, radius: o.psf_radius.filter(|&r| r > 0) });
+    NoisifySettings {
         scale: o.scale.unwrap_or(1.0),
         fluence: o.fluence.unwrap_or(DEFAULT_FLUENCE),
         flicker: if noise { o.flicker.unwrap_or(0.0) } else { 0.0 },
@@ -581,24 +606,23 @@ pub fn command(args: &[String]) -> Result<()> {
         bits,
         noise,
         seeds: Seeds::from_user(user_seed, o.calib_seed),
-    };
-    let intfile = o.intfile.clone().unwrap_or_else(|| "intimage.img".into());
-    let noisefile = o.noisefile.clone().unwrap_or_else(|| "noiseimage.img".into());
-    let pgmfile = o.pgmfile.clone().unwrap_or_else(|| "image.pgm".into());
+    }
+}
 
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+/// Prints the banner, the notes (on stderr) and the summary of the input, geometry and settings.
+fn print_summary(out: &mut impl Write, o: &NoisifyOptions, inp: &Inputs, g: &Geometry, notes: &[String], s: &NoisifySettings, seed: (i32, bool)) {
+    let (width, height, input) = (inp.width, inp.height, &inp.input);
     let _ = writeln!(out, "noisify - add noise to pixels (nanobragg re-implementation of James Holton's noisify)");
-    for n in &notes {
+    for n in notes {
         eprintln!("noisify: note: {n}");
     }
     if let Some(h) = &o.header {
         let _ = writeln!(out, "taking header from {h}");
     }
-    if guessed {
+    if inp.guessed {
         let _ = writeln!(out, "WARNING: guessing xy pixel dimensions: {width}x{height} (give -detpixels_x/-detpixels_y)");
     }
-    let _ = writeln!(out, "importing {} pixel intensities: {input}", data.len());
+    let _ = writeln!(out, "importing {} pixel intensities: {input}", inp.data.len());
     let _ = writeln!(
         out,
         "  distance={} detsize={}x{}  pixel={} meters ({width}x{height} pixels)",
@@ -608,39 +632,57 @@ pub fn command(args: &[String]) -> Result<()> {
         fmt_g(g.pixel)
     );
     let _ = writeln!(out, "  Xbeam={} Ybeam={}", fmt_g(g.xbeam), fmt_g(g.ybeam));
-    if let Some(p) = &psf {
+    if let Some(p) = &s.psf {
         let kind = if p.kind == PsfKind::Gaussian { "Gaussian" } else { "fiber" };
         let radius = p.radius.map_or("automatic rendering radius".to_string(), |r| format!("rendering radius: {r}"));
-        let _ = writeln!(out, "  {kind} PSF fwhm = {} um with {radius}", fmt_g(psf_fwhm_m as f64 * 1e6));
+        let _ = writeln!(out, "  {kind} PSF fwhm = {} um with {radius}", fmt_g(psf_fwhm_m(o) as f64 * 1e6));
     }
+    let (user_seed, from_clock) = seed;
     let clock = if from_clock { format!(" (from the clock: -seed {user_seed} repeats this image)") } else { String::new() };
-    let _ = writeln!(out, "  seed: {}{clock}", settings.seeds.noise);
-    let _ = writeln!(out, "  calibration noise seed: {}", settings.seeds.calibration);
-    let _ = writeln!(out, "  calibration_noise = {} %", fmt_g(settings.calibration * 100.0));
-    let _ = writeln!(out, "  input file scale = {}", fmt_g(settings.scale));
-    let _ = writeln!(out, "  readout_noise = {} ADU", fmt_g(settings.readout_adu));
-    let _ = writeln!(out, "  flicker_noise = {} %", fmt_g(settings.flicker * 100.0));
-    let _ = writeln!(out, "  quantum_gain = {} ADU/photon", fmt_g(settings.gain));
-    let _ = writeln!(out, "  adc_offset = {} ADU", fmt_g(settings.adc_offset));
+    let _ = writeln!(out, "  seed: {}{clock}", s.seeds.noise);
+    let _ = writeln!(out, "  calibration noise seed: {}", s.seeds.calibration);
+    let _ = writeln!(out, "  calibration_noise = {} %", fmt_g(s.calibration * 100.0));
+    let _ = writeln!(out, "  input file scale = {}", fmt_g(s.scale));
+    let _ = writeln!(out, "  readout_noise = {} ADU", fmt_g(s.readout_adu));
+    let _ = writeln!(out, "  flicker_noise = {} %", fmt_g(s.flicker * 100.0));
+    let _ = writeln!(out, "  quantum_gain = {} ADU/photon", fmt_g(s.gain));
+    let _ = writeln!(out, "  adc_offset = {} ADU", fmt_g(s.adc_offset));
     let _ = writeln!(out);
+}
 
-    let r: NoisifyResult = noisify(&data, width, height, &settings);
+/// Whether the PSF kernel radius is chosen per pixel (the summary then reports it).
+fn auto_psf_radius(s: &NoisifySettings) -> bool {
+    s.psf.is_some_and(|p| p.radius.is_none())
+}
+
+/// Runs the noise model and prints what it found in the input and what the PSF did to the
+/// noiseless image.
+fn run_noisify(out: &mut impl Write, o: &NoisifyOptions, inp: &Inputs, g: &Geometry, s: &NoisifySettings) -> NoisifyResult {
+    let r: NoisifyResult = noisify(&inp.data, inp.width, inp.height, s);
     if r.negative_inputs > 0 {
-        let _ = writeln!(out, "WARNING: {} negative intensities in {input} (they count as 0 photons)", r.negative_inputs);
+        let _ = writeln!(out, "WARNING: {} negative intensities in {} (they count as 0 photons)", r.negative_inputs, inp.input);
     }
     let _ = writeln!(
         out,
         "maximum value in input file: {} ( {} on photon scale)",
         fmt_g(r.max_input),
-        fmt_g(r.max_input * settings.scale * settings.fluence * R_E_SQUARED)
+        fmt_g(r.max_input * s.scale * s.fluence * R_E_SQUARED)
     );
-    let auto = psf.is_some_and(|p| p.radius.is_none());
     if let Some(p) = &r.noiseless_psf {
-        let _ = writeln!(out, "  applying PSF to noiseless image width = {} pixels", fmt_g(psf_fwhm_m as f64 / pixel));
-        print_psf(&mut out, p, auto);
+        let _ = writeln!(out, "  applying PSF to noiseless image width = {} pixels", fmt_g(psf_fwhm_m(o) as f64 / g.pixel));
+        print_psf(out, p, auto_psf_radius(s));
     }
+    r
+}
 
-    let header_bytes = |b: IntBits| template.clone().unwrap_or_else(|| own_header(&g, b));
+/// The output files (name and bytes), in the order they are written, printing a line for each
+/// (and the noise image's photon counts).
+fn output_files(out: &mut impl Write, o: &NoisifyOptions, inp: &Inputs, g: &Geometry, s: &NoisifySettings, r: &NoisifyResult) -> Vec<(String, Vec<u8>)> {
+    let (bits, width, height) = (inp.bits, inp.width, inp.height);
+    let intfile = o.intfile.clone().unwrap_or_else(|| "intimage.img".into());
+    let noisefile = o.noisefile.clone().unwrap_or_else(|| "noiseimage.img".into());
+    let pgmfile = o.pgmfile.clone().unwrap_or_else(|| "image.pgm".into());
+    let header_bytes = |b: IntBits| inp.template.clone().unwrap_or_else(|| own_header(g, b));
     let mut files = vec![(intfile.clone(), smv_file(&header_bytes(bits), &r.noiseless))];
     let _ = writeln!(out, "writing {intfile} as {} {}-byte integers", r.noiseless.len(), bits.bytes());
     if !o.nopgm {
@@ -652,13 +694,33 @@ pub fn command(args: &[String]) -> Result<()> {
     if let Some(n) = &r.noise {
         if let Some(p) = &n.psf {
             let _ = writeln!(out, "{:.0} photons on noise image before PSF", n.photons_before_psf);
-            let _ = writeln!(out, "  applying PSF width = {} um", fmt_g(psf_fwhm_m as f64 * 1e6));
-            print_psf(&mut out, p, auto);
+            let _ = writeln!(out, "  applying PSF width = {} um", fmt_g(psf_fwhm_m(o) as f64 * 1e6));
+            print_psf(out, p, auto_psf_radius(s));
         }
         let _ = writeln!(out, "{:.0} photons on noise image ({} overloads)", n.photons, n.overloads);
         files.push((noisefile.clone(), smv_file(&header_bytes(bits), &n.image)));
         let _ = writeln!(out, "writing {noisefile} as {}-byte integers", bits.bytes());
     }
+    files
+}
+
+/// `nanobragg noisify <flags>`.
+pub fn command(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    if o.help || args.is_empty() {
+        print!("{}", help());
+        return Ok(());
+    }
+    let inp = read_inputs(&o)?;
+    let (g, notes) = geometry(&o, inp.header.as_ref(), inp.width, inp.height);
+    let seed = user_seed(&o);
+    let settings = noise_settings(&o, g.pixel, inp.bits, seed.0);
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    print_summary(&mut out, &o, &inp, &g, &notes, &settings, seed);
+    let r = run_noisify(&mut out, &o, &inp, &g, &settings);
+    let files = output_files(&mut out, &o, &inp, &g, &settings, &r);
     let _ = out.flush();
     write_all(&files)
 }

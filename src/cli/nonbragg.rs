@@ -361,13 +361,24 @@ pub fn parse(argv: &[String], base: Settings) -> Result<Args> {
     Ok(a)
 }
 
+/// Millimetres per metre: lengths on the command line are in mm.
+const MM: f64 = 1000.0;
+
 /// One flag: applies it and says whether it is a flag at all.
 fn flag_arm(a: &mut Args, c: &mut Cursor, fl: &str) -> Result<bool> {
-    let mm = 1000.0;
-    let st = &mut a.settings;
+    Ok(input_flag(a, c, fl)?
+        || sample_flag(&mut a.settings, c, fl)?
+        || beam_flag(&mut a.settings, c, fl)?
+        || detector_size_flag(&mut a.settings, c, fl)?
+        || detector_placement_flag(&mut a.settings, c, fl)?
+        || sampling_flag(&mut a.settings, c, fl)?
+        || output_flag(a, c, fl)?)
+}
+
+/// Help and the input files (F table, source list, -img and what to take from it).
+fn input_flag(a: &mut Args, c: &mut Cursor, fl: &str) -> Result<bool> {
     match fl {
         "-h" | "-help" | "--help" => a.help = true,
-        // inputs
         "-stol" => a.table = Some((c.file(fl)?, StolUnits::Stol)),
         "-Q" => a.table = Some((c.file(fl)?, StolUnits::Q)),
         "-4stol" => a.table = Some((c.file(fl)?, StolUnits::FourStol)),
@@ -381,18 +392,33 @@ fn flag_arm(a: &mut Args, c: &mut Cursor, fl: &str) -> Result<bool> {
             a.ignore.push(n as u16);
         }
         "-stolout" => a.stolout = c.file(fl)?,
-        // sample
-        "-thickness" | "-thick" | "-sample_thick" | "-sample_x" => st.sample.thickness = c.nonneg(fl)? / mm,
-        "-sample_width" | "-width" | "-sample_y" => st.sample.width = c.nonneg(fl)? / mm,
-        "-sample_height" | "-height" | "-sample_z" => st.sample.height = c.nonneg(fl)? / mm,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Sample size, density, molecular weight and molecule count.
+fn sample_flag(st: &mut Settings, c: &mut Cursor, fl: &str) -> Result<bool> {
+    match fl {
+        "-thickness" | "-thick" | "-sample_thick" | "-sample_x" => st.sample.thickness = c.nonneg(fl)? / MM,
+        "-sample_width" | "-width" | "-sample_y" => st.sample.width = c.nonneg(fl)? / MM,
+        "-sample_height" | "-height" | "-sample_z" => st.sample.height = c.nonneg(fl)? / MM,
         "-samplesize" | "-sample_size" => {
-            let v = c.nonneg(fl)? / mm;
+            let v = c.nonneg(fl)? / MM;
             (st.sample.thickness, st.sample.width, st.sample.height) = (v, v, v);
         }
         "-density" | "-sample_den" | "-sample_density" => st.sample.density = c.nonneg(fl)?,
         "-MW" | "-molecular" | "-molecular_weight" => st.sample.molecular_weight = c.pos(fl)?,
         "-molecules" | "-sample_molecules" => st.sample.molecules = Some(c.nonneg(fl)?),
-        // beam
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Wavelength, dispersion, divergence, fluence, beam direction and polarization (and the
+/// flags accepted without effect).
+fn beam_flag(st: &mut Settings, c: &mut Cursor, fl: &str) -> Result<bool> {
+    match fl {
         "-lambda" | "-wave" | "-wavelength" => st.beam.wavelength = c.pos(fl)? / 1.0e10,
         "-energy" => st.beam.wavelength = (12398.42 / c.pos(fl)?) / 1.0e10,
         "-dispersion" => st.beam.dispersion = c.nonneg(fl)? / 100.0,
@@ -416,7 +442,7 @@ fn flag_arm(a: &mut Args, c: &mut Cursor, fl: &str) -> Result<bool> {
         "-fluence" => st.beam.fluence = c.nonneg(fl)?,
         "-flux" => st.beam.flux = c.nonneg(fl)?,
         "-exposure" => st.beam.exposure = c.nonneg(fl)?,
-        "-beamsize" => st.beam.beamsize = c.pos(fl)? / mm,
+        "-beamsize" => st.beam.beamsize = c.pos(fl)? / MM,
         "-beam_vector" => st.beam.direction = c.dir3(fl)?,
         "-polar_vector" => st.beam.polarization_axis = c.dir3(fl)?,
         "-polar" => {
@@ -428,81 +454,83 @@ fn flag_arm(a: &mut Args, c: &mut Cursor, fl: &str) -> Result<bool> {
             st.beam.polarized = true;
         }
         "-nopolar" => st.beam.polarized = false,
-        "-source_distance" => st.beam.source_distance = c.pos(fl)? / mm,
+        "-source_distance" => st.beam.source_distance = c.pos(fl)? / MM,
         "-coherent" | "-noreject" => {}
         "-spindle_axis" => {
             c.v3(fl)?;
         }
-        // detector
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Detector distance, pixel size, size and pixel counts, and the pixel model.
+fn detector_size_flag(st: &mut Settings, c: &mut Cursor, fl: &str) -> Result<bool> {
+    match fl {
         "-distance" => {
-            st.detector.distance = c.pos(fl)? / mm;
+            st.detector.distance = c.pos(fl)? / MM;
             st.detector.pivot = Pivot::Beam;
         }
         "-close_distance" => {
-            st.detector.close_distance = Some(c.pos(fl)? / mm);
+            st.detector.close_distance = Some(c.pos(fl)? / MM);
             st.detector.pivot = Pivot::Sample;
         }
-        "-pixel" => st.detector.pixel = c.pos(fl)? / mm,
+        "-pixel" => st.detector.pixel = c.pos(fl)? / MM,
         "-detsize" => {
-            let v = c.pos(fl)? / mm;
+            let v = c.pos(fl)? / MM;
             (st.detector.size_x, st.detector.size_y) = (v, v);
         }
-        "-detsize_x" => st.detector.size_x = c.pos(fl)? / mm,
-        "-detsize_y" => st.detector.size_y = c.pos(fl)? / mm,
+        "-detsize_x" => st.detector.size_x = c.pos(fl)? / MM,
+        "-detsize_y" => st.detector.size_y = c.pos(fl)? / MM,
         "-detpixels" => {
             let n = c.pixels(fl)?;
             (st.detector.fpixels, st.detector.spixels) = (Some(n), Some(n));
         }
         "-detpixels_f" | "-detpixels_x" => st.detector.fpixels = Some(c.pixels(fl)?),
         "-detpixels_s" | "-detpixels_y" => st.detector.spixels = Some(c.pixels(fl)?),
-        "-Xbeam" => {
-            st.detector.xbeam = Some(c.num(fl)? / mm);
-            st.detector.pivot = Pivot::Beam;
-        }
-        "-Ybeam" => {
-            st.detector.ybeam = Some(c.num(fl)? / mm);
-            st.detector.pivot = Pivot::Beam;
-        }
-        "-Xclose" => {
-            st.detector.xclose = Some(c.num(fl)? / mm);
-            st.detector.pivot = Pivot::Sample;
-        }
-        "-Yclose" => {
-            st.detector.yclose = Some(c.num(fl)? / mm);
-            st.detector.pivot = Pivot::Sample;
-        }
-        "-ORGX" => {
-            st.detector.orgx = Some(c.num(fl)?);
-            st.detector.pivot = Pivot::Sample;
-        }
-        "-ORGY" => {
-            st.detector.orgy = Some(c.num(fl)?);
-            st.detector.pivot = Pivot::Sample;
-        }
+        "-curved_det" => st.detector.curved = true,
+        "-point_pixel" => st.detector.point_pixel = true,
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Beam centre, pivot, two-theta, rotations and the detector axes.
+fn detector_placement_flag(st: &mut Settings, c: &mut Cursor, fl: &str) -> Result<bool> {
+    let d = &mut st.detector;
+    match fl {
+        "-Xbeam" => (d.xbeam, d.pivot) = (Some(c.num(fl)? / MM), Pivot::Beam),
+        "-Ybeam" => (d.ybeam, d.pivot) = (Some(c.num(fl)? / MM), Pivot::Beam),
+        "-Xclose" => (d.xclose, d.pivot) = (Some(c.num(fl)? / MM), Pivot::Sample),
+        "-Yclose" => (d.yclose, d.pivot) = (Some(c.num(fl)? / MM), Pivot::Sample),
+        "-ORGX" => (d.orgx, d.pivot) = (Some(c.num(fl)?), Pivot::Sample),
+        "-ORGY" => (d.orgy, d.pivot) = (Some(c.num(fl)?), Pivot::Sample),
         "-pivot" => {
-            st.detector.pivot = match c.value(fl, "beam or sample")? {
+            d.pivot = match c.value(fl, "beam or sample")? {
                 "beam" => Pivot::Beam,
                 "sample" => Pivot::Sample,
                 other => bail!("{fl}: expected beam or sample, got '{other}'"),
             }
         }
-        "-twotheta" => {
-            st.detector.twotheta = c.num(fl)? / RTD;
-            st.detector.pivot = Pivot::Sample;
-        }
-        "-twotheta_axis" => st.detector.twotheta_axis = c.dir3(fl)?,
-        "-detector_rotx" => st.detector.rotation[0] = c.num(fl)? / RTD,
-        "-detector_roty" => st.detector.rotation[1] = c.num(fl)? / RTD,
-        "-detector_rotz" => st.detector.rotation[2] = c.num(fl)? / RTD,
-        "-fdet_vector" => st.detector.fast_axis = c.dir3(fl)?,
-        "-sdet_vector" => st.detector.slow_axis = c.dir3(fl)?,
-        "-curved_det" => st.detector.curved = true,
-        "-point_pixel" => st.detector.point_pixel = true,
+        "-twotheta" => (d.twotheta, d.pivot) = (c.num(fl)? / RTD, Pivot::Sample),
+        "-twotheta_axis" => d.twotheta_axis = c.dir3(fl)?,
+        "-detector_rotx" => d.rotation[0] = c.num(fl)? / RTD,
+        "-detector_roty" => d.rotation[1] = c.num(fl)? / RTD,
+        "-detector_rotz" => d.rotation[2] = c.num(fl)? / RTD,
+        "-fdet_vector" => d.fast_axis = c.dir3(fl)?,
+        "-sdet_vector" => d.slow_axis = c.dir3(fl)?,
         "-pix0_vector" | "-odet_vector" => bail!(
             "{fl}: not supported by nonbragg (the C program reads it and ignores it); place the detector with \
              -distance/-Xbeam/-Ybeam or -close_distance/-ORGX/-ORGY, and orient it with -fdet_vector/-sdet_vector"
         ),
-        // sampling
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Oversampling, region of interest, -Fmap, and the header's phi values.
+fn sampling_flag(st: &mut Settings, c: &mut Cursor, fl: &str) -> Result<bool> {
+    match fl {
         "-oversample" => st.oversample = Some(c.count(fl)? as usize),
         "-roi" => {
             let r = [c.index(fl)?, c.index(fl)?, c.index(fl)?, c.index(fl)?];
@@ -512,12 +540,18 @@ fn flag_arm(a: &mut Args, c: &mut Cursor, fl: &str) -> Result<bool> {
             st.roi = Some(r);
         }
         "-Fmap" => st.fmap = true,
-        // header
         "-phi" => st.scan.phi = c.num(fl)? / RTD,
         "-osc" => st.scan.osc = Some(c.num(fl)? / RTD),
         "-phistep" => st.scan.phistep = Some(c.num(fl)? / RTD),
         "-phisteps" => st.scan.phisteps = Some(c.count(fl)?),
-        // outputs
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Output files, their scales, noise and seed, and what the console shows.
+fn output_flag(a: &mut Args, c: &mut Cursor, fl: &str) -> Result<bool> {
+    match fl {
         "-floatfile" | "-floatimage" => a.floatfile = c.file(fl)?,
         "-intfile" | "-intimage" => a.intfile = c.file(fl)?,
         "-noisefile" | "-noiseimage" => {
@@ -538,7 +572,6 @@ fn flag_arm(a: &mut Args, c: &mut Cursor, fl: &str) -> Result<bool> {
             }
             a.seed = Some(n);
         }
-        // console
         "-printout" => {
             if a.report == Report::None {
                 a.report = Report::All;

@@ -5,7 +5,7 @@
 //! The nanoBragg detector of `experiment::detector` is not used: nonBragg's beam-centre
 //! defaults, its pivot flags and its two-theta axis differ (specs/nonbragg.md, "Geometry").
 
-use super::settings::{Divergence, Settings};
+use super::settings::{Beam, Detector, Divergence, Settings};
 use crate::bail;
 use crate::error::Result;
 use crate::physics::constants::AVOGADRO;
@@ -212,9 +212,158 @@ fn check(ok: bool, msg: impl FnOnce() -> String) -> Result<()> {
 /// Largest number of pixels rendered (keeps a typo in a size from exhausting memory).
 const MAX_PIXELS: usize = 1 << 30;
 
+/// The detector's pixel grid and the rendered region.
+struct Grid {
+    /// Detector size (m).
+    size_x: f64,
+    size_y: f64,
+    fpixels: usize,
+    spixels: usize,
+    roi: [usize; 4],
+}
+
+/// Beam spot and foot of the normal (m, fast and slow) as given or defaulted, before the
+/// detector is placed.
+struct Centre {
+    xclose: f64,
+    yclose: f64,
+    xbeam: f64,
+    ybeam: f64,
+}
+
+/// The fluence and the sample after clipping by the beam.
+struct Dose {
+    fluence: f64,
+    thickness: f64,
+    width: f64,
+    height: f64,
+    /// g/m^3, as the reference holds it.
+    density: f64,
+    molecules: f64,
+}
+
+/// Unit beam, polarization and detector axes, before the detector rotations.
+struct Axes {
+    beam: V3,
+    fdet: V3,
+    sdet: V3,
+    odet: V3,
+    polarization_axis: V3,
+    /// Axis of the horizontal divergence (beam x polarization).
+    vert: V3,
+    twotheta_axis: V3,
+}
+
+/// Divergence, dispersion and phi sampling, completed by the reference's rules.
+struct Sampling {
+    hdivrange: f64,
+    hdivstep: f64,
+    hdivsteps: i64,
+    vdivrange: f64,
+    vdivstep: f64,
+    vdivsteps: i64,
+    dispersion: f64,
+    dispstep: f64,
+    dispsteps: i64,
+    osc: f64,
+    phistep: f64,
+    phisteps: i64,
+}
+
+/// The detector after its rotations: axes, first pixel's corner, beam spot and distances.
+struct Placement {
+    fdet: V3,
+    sdet: V3,
+    odet: V3,
+    pix0: V3,
+    xbeam: f64,
+    ybeam: f64,
+    xclose: f64,
+    yclose: f64,
+    distance: f64,
+    close_distance: f64,
+}
+
+/// The sources, the divergence offsets they came from, and whether a source list gave them.
+struct SourceSet {
+    sources: Vec<Source>,
+    divergence_offsets: Vec<(f64, f64)>,
+    from_source_list: bool,
+}
+
 /// Resolves the settings. Fails, with a one-line message naming the quantity, on impossible
 /// values (negative sizes or density, a non-positive pixel or wavelength, ...).
 pub fn resolve(st: &Settings) -> Result<Setup> {
+    let (sa, b, d) = (&st.sample, &st.beam, &st.detector);
+    // the steps run in the reference's order, so that the first impossible value is the one named
+    validate(st)?;
+    let grid = pixel_grid(d, st.roi)?;
+    let centre = beam_centre(d, &grid);
+    let mut notes = Vec::new();
+    let dose = sample_and_fluence(st, &mut notes)?;
+    let axes = axes(b, d)?;
+    let sm = sampling(st)?;
+    let placed = place(d, &axes, &centre);
+    let set = sources(b, &axes, &sm)?;
+    let oversample = st.oversample.filter(|&n| n > 0).unwrap_or(1);
+    check(oversample <= 1000, || format!("-oversample {oversample}: at most 1000"))?;
+    let steps = set.sources.len() * oversample * oversample;
+    Ok(Setup {
+        fpixels: grid.fpixels,
+        spixels: grid.spixels,
+        pixel: d.pixel,
+        size_x: grid.size_x,
+        size_y: grid.size_y,
+        fdet: placed.fdet,
+        sdet: placed.sdet,
+        odet: placed.odet,
+        pix0: placed.pix0,
+        xbeam: placed.xbeam,
+        ybeam: placed.ybeam,
+        xclose: placed.xclose,
+        yclose: placed.yclose,
+        distance: placed.distance,
+        close_distance: placed.close_distance,
+        pivot: d.pivot,
+        beam: axes.beam,
+        polarization_axis: axes.polarization_axis,
+        kahn: b.kahn,
+        polarized: b.polarized,
+        sources: set.sources,
+        from_source_list: set.from_source_list,
+        wavelength: b.wavelength,
+        dispersion: sm.dispersion,
+        dispsteps: sm.dispsteps as usize,
+        hdivrange: sm.hdivrange,
+        hdivstep: sm.hdivstep,
+        vdivrange: sm.vdivrange,
+        vdivstep: sm.vdivstep,
+        divsteps: set.divergence_offsets.len(),
+        divergence_offsets: set.divergence_offsets,
+        oversample,
+        steps,
+        roi: grid.roi,
+        fluence: dose.fluence,
+        thickness: dose.thickness,
+        width: dose.width,
+        height: dose.height,
+        density: dose.density / 1e6,
+        molecular_weight: sa.molecular_weight,
+        molecules: dose.molecules,
+        curved: d.curved,
+        point_pixel: d.point_pixel,
+        fmap: st.fmap,
+        phi: st.scan.phi,
+        osc: sm.osc,
+        phistep: sm.phistep,
+        phisteps: sm.phisteps,
+        twotheta: d.twotheta,
+        notes,
+    })
+}
+
+/// Refuses impossible sample, beam and detector values, naming the first one found.
+fn validate(st: &Settings) -> Result<()> {
     let (sa, b, d) = (&st.sample, &st.beam, &st.detector);
     check(sa.thickness >= 0.0 && sa.width >= 0.0 && sa.height >= 0.0, || {
         format!("sample size {} x {} x {} m: must not be negative", sa.thickness, sa.width, sa.height)
@@ -232,9 +381,12 @@ pub fn resolve(st: &Settings) -> Result<Setup> {
     for (name, dv) in [("horizontal divergence", &b.hdiv), ("vertical divergence", &b.vdiv)] {
         check(dv.range.is_none_or(|r| r >= 0.0) && dv.step.is_none_or(|s| s >= 0.0), || format!("{name}: must not be negative"))?;
     }
-    let mut notes = Vec::new();
+    Ok(())
+}
 
-    // detector size: a pixel count fixes the size, then the count follows from the size
+/// Detector size and pixel counts (a pixel count fixes the size, then the count follows from
+/// the size), and the rendered region.
+fn pixel_grid(d: &Detector, roi: Option<[usize; 4]>) -> Result<Grid> {
     let mut size_x = d.size_x;
     let mut size_y = d.size_y;
     if let Some(n) = d.fpixels.filter(|&n| n > 0) {
@@ -249,21 +401,29 @@ pub fn resolve(st: &Settings) -> Result<Setup> {
         format!("detector of {} x {} pixels: must have at least one and at most {MAX_PIXELS} pixels", fp, sp)
     })?;
     let (fpixels, spixels) = (fp as usize, sp as usize);
-
-    // beam centre defaults (the XDS origin, when given, fixes the foot of the normal)
-    let xclose = d.orgx.map(|o| o * d.pixel).or(d.xclose).unwrap_or((size_x - d.pixel) / 2.0);
-    let yclose = d.orgy.map(|o| o * d.pixel).or(d.yclose).unwrap_or((size_y + d.pixel) / 2.0);
-    let xbeam = d.xbeam.unwrap_or(xclose);
-    let ybeam = d.ybeam.unwrap_or(yclose);
-    let roi = match st.roi {
+    let roi = match roi {
         Some(r) => {
             check(r[0] <= r[1] && r[2] <= r[3], || format!("-roi {} {} {} {}: the region is empty (min above max)", r[0], r[1], r[2], r[3]))?;
             r
         }
         None => [0, fpixels, 0, spixels],
     };
+    Ok(Grid { size_x, size_y, fpixels, spixels, roi })
+}
 
-    // fluence and sample
+/// Beam centre defaults (the XDS origin, when given, fixes the foot of the normal).
+fn beam_centre(d: &Detector, grid: &Grid) -> Centre {
+    let xclose = d.orgx.map(|o| o * d.pixel).or(d.xclose).unwrap_or((grid.size_x - d.pixel) / 2.0);
+    let yclose = d.orgy.map(|o| o * d.pixel).or(d.yclose).unwrap_or((grid.size_y + d.pixel) / 2.0);
+    let xbeam = d.xbeam.unwrap_or(xclose);
+    let ybeam = d.ybeam.unwrap_or(yclose);
+    Centre { xclose, yclose, xbeam, ybeam }
+}
+
+/// The fluence (from flux and exposure when given), the sample clipped by the beam (with a
+/// note for each clipping) and its molecule count or density.
+fn sample_and_fluence(st: &Settings, notes: &mut Vec<String>) -> Result<Dose> {
+    let (sa, b) = (&st.sample, &st.beam);
     let mut fluence = b.fluence;
     if b.flux != 0.0 && b.exposure > 0.0 {
         fluence = b.flux * b.exposure / b.beamsize / b.beamsize;
@@ -284,25 +444,37 @@ pub fn resolve(st: &Settings) -> Result<Setup> {
     }
     let molecules = volume * density * AVOGADRO / sa.molecular_weight;
     check(molecules.is_finite(), || "number of molecules: not finite (a zero sample volume with -molecules?)".into())?;
+    Ok(Dose { fluence, thickness, width, height, density, molecules })
+}
 
-    // axes
+/// The unit beam, detector, polarization and two-theta axes, refusing ones with no direction.
+fn axes(b: &Beam, d: &Detector) -> Result<Axes> {
     let beam = unit(b.direction, "-beam_vector")?;
-    let mut fdet = unit(d.fast_axis, "-fdet_vector")?;
-    let mut sdet = unit(d.slow_axis, "-sdet_vector")?;
-    let (mut odet, om) = unitize(cross(fdet, sdet));
+    let fdet = unit(d.fast_axis, "-fdet_vector")?;
+    let sdet = unit(d.slow_axis, "-sdet_vector")?;
+    let (odet, om) = unitize(cross(fdet, sdet));
     check(om > 0.0, || "-fdet_vector and -sdet_vector: they are parallel".into())?;
     let polarization_axis = settled_unit(unit(b.polarization_axis, "-polar_vector")?);
     let (vert, _) = unitize(cross(beam, polarization_axis));
     let twotheta_axis = unit(d.twotheta_axis, "-twotheta_axis")?;
+    Ok(Axes { beam, fdet, sdet, odet, polarization_axis, vert, twotheta_axis })
+}
 
-    // sampling
+/// Divergence, dispersion and phi sampling, refusing more than a million sources.
+fn sampling(st: &Settings) -> Result<Sampling> {
+    let b = &st.beam;
     let (hdivrange, hdivstep, hdivsteps) = complete_divergence(&b.hdiv);
     let (vdivrange, vdivstep, vdivsteps) = complete_divergence(&b.vdiv);
     let (dispersion, dispstep, dispsteps) = complete_steps(b.dispersion, -1.0, b.dispsteps.unwrap_or(-1));
     check(hdivsteps * vdivsteps * dispsteps <= 1_000_000, || "divergence x dispersion: more than a million sources".into())?;
     let (osc, phistep, phisteps) = complete_phi(st.scan.osc, st.scan.phistep, st.scan.phisteps);
+    Ok(Sampling { hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps, dispersion, dispstep, dispsteps, osc, phistep, phisteps })
+}
 
-    // detector placement: the normal's foot or the beam spot stays where it was put
+/// Detector placement: rotates the detector, keeping the normal's foot (sample pivot) or the
+/// beam spot (beam pivot) where it was put, then derives the other from the result.
+fn place(d: &Detector, axes: &Axes, c: &Centre) -> Placement {
+    let Axes { beam, mut fdet, mut sdet, mut odet, twotheta_axis, .. } = *axes;
     let [rx, ry, rz] = d.rotation;
     let mut ratio = dot(beam, rotate_xyz(odet, rx, ry, rz));
     if ratio == 0.0 {
@@ -312,7 +484,7 @@ pub fn resolve(st: &Settings) -> Result<Setup> {
     let distance0 = close0 / ratio;
     let mut pix0 = [0.0; 3];
     if d.pivot == Pivot::Sample {
-        pix0 = add(add(scale(fdet, -xclose), scale(sdet, -yclose)), scale(odet, close0));
+        pix0 = add(add(scale(fdet, -c.xclose), scale(sdet, -c.yclose)), scale(odet, close0));
         pix0 = rotate_xyz(pix0, rx, ry, rz);
         pix0 = rotate_axis(pix0, twotheta_axis, d.twotheta);
     }
@@ -320,7 +492,7 @@ pub fn resolve(st: &Settings) -> Result<Setup> {
     sdet = rotate_axis(rotate_xyz(sdet, rx, ry, rz), twotheta_axis, d.twotheta);
     odet = rotate_axis(rotate_xyz(odet, rx, ry, rz), twotheta_axis, d.twotheta);
     if d.pivot == Pivot::Beam {
-        pix0 = add(add(scale(fdet, -xbeam), scale(sdet, -ybeam)), scale(beam, distance0));
+        pix0 = add(add(scale(fdet, -c.xbeam), scale(sdet, -c.ybeam)), scale(beam, distance0));
     }
     let xclose = -dot(pix0, fdet);
     let yclose = -dot(pix0, sdet);
@@ -329,101 +501,65 @@ pub fn resolve(st: &Settings) -> Result<Setup> {
     let xbeam = dot(fdet, spot);
     let ybeam = dot(sdet, spot);
     let distance = close_distance / ratio;
+    Placement { fdet, sdet, odet, pix0, xbeam, ybeam, xclose, yclose, distance, close_distance }
+}
 
-    // sources
+/// The sources: from the source list when there is one, else the divergence and dispersion
+/// grid; refuses an empty set.
+fn sources(b: &Beam, axes: &Axes, sm: &Sampling) -> Result<SourceSet> {
+    let from_source_list = !b.sources.is_empty();
+    let (sources, divergence_offsets) = if from_source_list {
+        (listed_sources(b, axes.beam)?, Vec::new())
+    } else {
+        divergence_sources(b, axes, sm)
+    };
+    check(!sources.is_empty(), || "no sources (the divergence grid kept no point)".into())?;
+    Ok(SourceSet { sources, divergence_offsets, from_source_list })
+}
+
+/// The source list's rows, a missing position or wavelength taken from the beam.
+fn listed_sources(b: &Beam, beam: V3) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    for (i, row) in b.sources.iter().enumerate() {
+        let position = [
+            row.x.unwrap_or(-b.source_distance * beam[0]),
+            row.y.unwrap_or(-b.source_distance * beam[1]),
+            row.z.unwrap_or(-b.source_distance * beam[2]),
+        ];
+        let wavelength = row.lambda.unwrap_or(b.wavelength);
+        check(position.iter().any(|&c| c != 0.0), || format!("source {}: its position 0 0 0 gives no direction", i + 1))?;
+        check(wavelength > 0.0 && wavelength.is_finite(), || format!("source {}: wavelength {wavelength} m must be positive", i + 1))?;
+        sources.push(Source { position, weight: row.weight.unwrap_or(1.0), wavelength });
+    }
+    Ok(sources)
+}
+
+/// Sources over the divergence grid (inside an ellipse with -round_div) times the dispersion's
+/// wavelengths, and the divergence offsets kept, in the reference's order.
+fn divergence_sources(b: &Beam, axes: &Axes, sm: &Sampling) -> (Vec<Source>, Vec<(f64, f64)>) {
+    let Sampling { hdivrange, hdivstep, hdivsteps, vdivrange, vdivstep, vdivsteps, dispersion, dispstep, dispsteps, .. } = *sm;
     let mut sources = Vec::new();
     let mut divergence_offsets = Vec::new();
-    let from_source_list = !b.sources.is_empty();
-    if from_source_list {
-        for (i, row) in b.sources.iter().enumerate() {
-            let position = [
-                row.x.unwrap_or(-b.source_distance * beam[0]),
-                row.y.unwrap_or(-b.source_distance * beam[1]),
-                row.z.unwrap_or(-b.source_distance * beam[2]),
-            ];
-            let wavelength = row.lambda.unwrap_or(b.wavelength);
-            check(position.iter().any(|&c| c != 0.0), || format!("source {}: its position 0 0 0 gives no direction", i + 1))?;
-            check(wavelength > 0.0 && wavelength.is_finite(), || format!("source {}: wavelength {wavelength} m must be positive", i + 1))?;
-            sources.push(Source { position, weight: row.weight.unwrap_or(1.0), wavelength });
-        }
-    } else {
-        for h in 0..hdivsteps {
-            for v in 0..vdivsteps {
-                let hdiv = hdivstep * h as f64 - hdivrange / 2.0;
-                let vdiv = vdivstep * v as f64 - vdivrange / 2.0;
-                // an elliptical divergence (NaN tests for a single step keep the point)
-                let mut test = (hdiv * hdiv - hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2) as f64) / hdivrange / hdivrange;
-                test += (vdiv * vdiv - vdivstep * vdivstep / 4.0 * (1 - vdivsteps % 2) as f64) / vdivrange / vdivrange;
-                if b.round_div && test * 4.0 > 1.1 {
-                    continue;
-                }
-                divergence_offsets.push((hdiv, vdiv));
-                let start = scale(beam, -b.source_distance);
-                let turned = rotate_axis(rotate_axis(start, polarization_axis, vdiv), vert, hdiv);
-                for k in 0..dispsteps {
-                    let wavelength = b.wavelength * (1.0 + dispstep * k as f64 - dispersion / 2.0);
-                    sources.push(Source { position: turned, weight: 1.0, wavelength });
-                }
+    for h in 0..hdivsteps {
+        for v in 0..vdivsteps {
+            let hdiv = hdivstep * h as f64 - hdivrange / 2.0;
+            let vdiv = vdivstep * v as f64 - vdivrange / 2.0;
+            // an elliptical divergence (NaN tests for a single step keep the point)
+            let mut test = (hdiv * hdiv - hdivstep * hdivstep / 4.0 * (1 - hdivsteps % 2) as f64) / hdivrange / hdivrange;
+            test += (vdiv * vdiv - vdivstep * vdivstep / 4.0 * (1 - vdivsteps % 2) as f64) / vdivrange / vdivrange;
+            if b.round_div && test * 4.0 > 1.1 {
+                continue;
+            }
+            divergence_offsets.push((hdiv, vdiv));
+            let start = scale(axes.beam, -b.source_distance);
+            let turned = rotate_axis(rotate_axis(start, axes.polarization_axis, vdiv), axes.vert, hdiv);
+            for k in 0..dispsteps {
+                let wavelength = b.wavelength * (1.0 + dispstep * k as f64 - dispersion / 2.0);
+                sources.push(Source { position: turned, weight: 1.0, wavelength });
             }
         }
     }
-    check(!sources.is_empty(), || "no sources (the divergence grid kept no point)".into())?;
-
-    let oversample = st.oversample.filter(|&n| n > 0).unwrap_or(1);
-    check(oversample <= 1000, || format!("-oversample {oversample}: at most 1000"))?;
-    let steps = sources.len() * oversample * oversample;
-    Ok(Setup {
-        fpixels,
-        spixels,
-        pixel: d.pixel,
-        size_x,
-        size_y,
-        fdet,
-        sdet,
-        odet,
-        pix0,
-        xbeam,
-        ybeam,
-        xclose,
-        yclose,
-        distance,
-        close_distance,
-        pivot: d.pivot,
-        beam,
-        polarization_axis,
-        kahn: b.kahn,
-        polarized: b.polarized,
-        sources,
-        from_source_list,
-        wavelength: b.wavelength,
-        dispersion,
-        dispsteps: dispsteps as usize,
-        hdivrange,
-        hdivstep,
-        vdivrange,
-        vdivstep,
-        divsteps: divergence_offsets.len(),
-        divergence_offsets,
-        oversample,
-        steps,
-        roi,
-        fluence,
-        thickness,
-        width,
-        height,
-        density: density / 1e6,
-        molecular_weight: sa.molecular_weight,
-        molecules,
-        curved: d.curved,
-        point_pixel: d.point_pixel,
-        fmap: st.fmap,
-        phi: st.scan.phi,
-        osc,
-        phistep,
-        phisteps,
-        twotheta: d.twotheta,
-        notes,
-    })
+    (sources, divergence_offsets)
 }
 
 fn fmt(x: f64) -> String {
