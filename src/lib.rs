@@ -13,7 +13,8 @@
 //! - `cli`: the C program's flags;
 //! - `physics` (every physical term once), `settings` (the experiment's enums: shape, pivot,
 //!   convention, misset), `device`, `io` (files), `rng` (the reference program's random
-//!   numbers), `vec3` (host vector math), `error`, `progress`, `workers`, `comm` (processes under MPI).
+//!   numbers), `vec3` (host vector math), `error`, `progress`, `workers`, `comm` (processes under MPI),
+//!   `limits` (the memory a run can hold).
 
 pub mod batch;
 pub mod cli;
@@ -26,6 +27,7 @@ pub mod fused;
 pub mod geometry;
 pub mod gpu;
 pub mod io;
+pub mod limits;
 pub mod model;
 pub mod output;
 pub mod physics;

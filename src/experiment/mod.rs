@@ -12,7 +12,6 @@ mod build;
 pub mod crystal;
 mod detector;
 mod inputs;
-pub mod limits;
 pub mod lab;
 mod panels;
 mod sampling;
