@@ -13,8 +13,8 @@
 //! - `model`: named parameters mapped onto the geometry tensors;
 //! - `experiment`: the resolved experiment (detector, panels, beam, crystal, structure factors,
 //!   sampling);
-//! - `io`: file formats in and out, and the image products of a run (SMV, noise, PGM, CBF,
-//!   NeXus, DIALS experiment lists);
+//! - `io`: file formats in and out, the image products of a run (SMV, noise, PGM, CBF,
+//!   NeXus, DIALS experiment lists), and the memory a run can hold (`io::limits`);
 //! - `response`: image-space stages after the sum (forward and adjoint) and the detector
 //!   response of the reference's noisify (PSF, counting noise, gain, calibration, readout);
 //! - `physics`: every physical term once, constants, host vector math and the reference

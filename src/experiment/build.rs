@@ -36,7 +36,7 @@ pub fn build_from(o: &Options, files: &InputFiles, given: Option<&Structure>) ->
             // the same total-pixel limit as -detpixels, over all the panels
             let pixels: f64 = all.iter().map(|d| d.fpixels as f64 * d.spixels as f64).sum();
             let flag = format!("-expt {}", o.expt.as_deref().unwrap_or(""));
-            super::limits::check(&flag, &format!("pixels (in {} panels)", all.len()), pixels, super::limits::BYTES_PER_PIXEL)?;
+            crate::io::limits::check(&flag, &format!("pixels (in {} panels)", all.len()), pixels, crate::io::limits::BYTES_PER_PIXEL)?;
             let rest = all.split_off(1);
             (all.pop().expect("a list has at least one panel"), rest)
         }
@@ -59,7 +59,7 @@ pub fn build_from(o: &Options, files: &InputFiles, given: Option<&Structure>) ->
     let panels = 1 + more_panels.len();
     if panels > 1 {
         // each panel's experiment holds its own copy of the orientations and sources
-        use super::limits::{check, BYTES_PER_ORIENTATION, BYTES_PER_SOURCE};
+        use crate::io::limits::{check, BYTES_PER_ORIENTATION, BYTES_PER_SOURCE};
         let flag = format!("-expt {} ({panels} panels)", o.expt.as_deref().unwrap_or(""));
         check(&format!("{flag} x -phisteps x -mosaic_domains"), "orientations over the panels", (crystal.phisteps * crystal.mosaic_umats.len() * panels) as f64, BYTES_PER_ORIENTATION)?;
         check(&format!("{flag} x sources"), "sources over the panels", (beam.sources.len() * panels) as f64, BYTES_PER_SOURCE)?;

@@ -20,7 +20,7 @@ pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, 
     let (phisteps, osc, phistep) = phi_steps(o.phisteps, inp.osc, o.phistep.map(deg));
     let (mosaic_spread, mosaic_domains) = mosaic_domains(o, notes);
     // every (phi step, mosaic domain) pair is held as a rotated cell
-    use super::limits::{check, BYTES_PER_ORIENTATION};
+    use crate::io::limits::{check, BYTES_PER_ORIENTATION};
     check("-mosaic_domains", "mosaic domains", mosaic_domains as f64, BYTES_PER_ORIENTATION)?;
     check("-phisteps", "phi steps", phisteps as f64, BYTES_PER_ORIENTATION)?;
     check("-phisteps x -mosaic_domains", "orientations", phisteps as f64 * mosaic_domains as f64, BYTES_PER_ORIENTATION)?;

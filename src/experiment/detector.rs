@@ -47,7 +47,7 @@ pub(super) fn pixel_grid(o: &Options, inp: &Inputs) -> Result<PixelGrid> {
     } else {
         "-detsize/-pixel".to_string()
     };
-    super::limits::check(&flag, &format!("pixels ({fpix} x {spix})"), fpix * spix, super::limits::BYTES_PER_PIXEL)?;
+    crate::io::limits::check(&flag, &format!("pixels ({fpix} x {spix})"), fpix * spix, crate::io::limits::BYTES_PER_PIXEL)?;
     let fpixels = fpix as usize;
     let spixels = spix as usize;
     if let (Some(m), Some((mf, ms))) = (&inp.mask, inp.mask_dims) {

@@ -13,7 +13,6 @@ pub mod crystal;
 mod detector;
 mod files;
 mod inputs;
-pub mod limits;
 pub mod lab;
 mod panels;
 mod sampling;

@@ -38,7 +38,7 @@ pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, so
     let (dispsteps, dispersion, dispstep) =
         resolve_steps(o.dispsteps, Some(o.dispersion.unwrap_or(0.0) / 100.0), None, 1.0);
     if o.sourcefile.is_none() {
-        use super::limits::{check, BYTES_PER_SOURCE};
+        use crate::io::limits::{check, BYTES_PER_SOURCE};
         let (h, v, d) = (hdivsteps as f64, vdivsteps as f64, dispsteps as f64);
         check("-divsteps (-hdivsteps x -vdivsteps)", "divergence samples", h * v, BYTES_PER_SOURCE)?;
         check("-dispsteps", "wavelengths", d, BYTES_PER_SOURCE)?;

@@ -77,6 +77,7 @@ pub fn read_fdump(path: &Path) -> Result<HklGrid> {
             b[0], b[1], b[2], b[3], b[4], b[5]
         );
     };
+    crate::io::limits::check(&name.to_string(), "structure-factor cells of the dump", cells as f64, crate::io::limits::BYTES_PER_GRID_CELL)?;
     let data = &bytes[ff + 1..];
     let want = cells * 8;
     if data.len() != want {

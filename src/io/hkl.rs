@@ -74,6 +74,7 @@ impl HklGrid {
             .ok_or_else(|| crate::error::Error::new(format!(
                 "{what}: index ranges h {h_min}..{h_max}, k {k_min}..{k_max}, l {l_min}..{l_max} are empty or too large"
             )))?;
+        crate::io::limits::check(what, &format!("structure-factor cells (h {h_min}..{h_max}, k {k_min}..{k_max}, l {l_min}..{l_max})"), cells as f64, crate::io::limits::BYTES_PER_GRID_CELL)?;
         let mut g = HklGrid {
             h_min,
             h_max,

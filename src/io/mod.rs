@@ -7,6 +7,7 @@ pub mod export;
 pub mod fdump;
 pub mod floatimg;
 pub mod hkl;
+pub mod limits;
 pub mod matrix;
 pub mod osname;
 pub mod pgm;

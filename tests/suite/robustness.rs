@@ -125,6 +125,13 @@ fn huge_counts_are_refused_before_allocation_under_a_4gb_limit() {
         assert!(line.contains("at most"), "{extra}: {line}");
         assert!(!dir.join("out.bin").exists());
     }
+    // a structure-factor grid of 2.2e8 cells (1.7 GB, copied for the render): refused under 4 GB
+    if Command::new("prlimit").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        std::fs::write(dir.join("wide.hkl"), "-300 -300 -300 1\n300 300 300 1\n").unwrap();
+        let args = words("-cell 70 80 90 75 85 95 -N 5 -detpixels 8 -noprogress -floatfile out.bin -hkl wide.hkl");
+        let line = refused(&run_limited(&dir, &args), "wide.hkl", "a 2.2e8-cell grid");
+        assert!(line.contains("at most"), "{line}");
+    }
     // an experiment list of two 60000 x 60000 panels: the -detpixels cap over all panels
     let exp = experiment("-cell 70 80 90 90 90 90 -default_F 1 -N 5 -detpixels 32 -distance 100");
     let mut list = crate::panels::expt_of(&exp);

@@ -10,6 +10,9 @@ use crate::io::cfmt::fmt_g;
 pub const BYTES_PER_PIXEL: f64 = 40.0;
 /// Bytes per source (direction, wavelength, weight, the divergence grid and their tensors).
 pub const BYTES_PER_SOURCE: f64 = 160.0;
+/// Bytes per cell of a structure-factor grid: the grid, the dump file's bytes, and the copies
+/// the renderer and the fused kernel take.
+pub const BYTES_PER_GRID_CELL: f64 = 32.0;
 /// Bytes per crystal orientation (phi step x mosaic domain): the rotation matrices, the
 /// rotated cells and their tensors.
 pub const BYTES_PER_ORIENTATION: f64 = 400.0;
