@@ -159,7 +159,7 @@ fn lattice_kernel_needs_far_fewer_dispatches_than_the_batched_path() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         dispatches(&o.stderr)
     };
-    let kernel = run("fused", "kernel.bin");
+    let kernel = run("gpu", "kernel.bin");
     let batched = run("tensor", "batched.bin");
     eprintln!("dispatches for 128^2 x 100 orientations: kernel {kernel}, batched {batched}");
     assert!(kernel >= 1 && kernel * 50 <= batched, "kernel {kernel} vs batched {batched}");
