@@ -6,8 +6,10 @@
 use crate::error::{Error, Result};
 use crate::config::{Convention, Misset, Pivot, Shape};
 
+pub mod batch;
 pub mod noisify;
 pub mod nonbragg;
+pub mod refine;
 pub mod progress;
 pub mod runfile;
 pub mod table;

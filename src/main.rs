@@ -14,7 +14,7 @@ pub fn main() {
         Ok(a) => a,
         Err(e) => fail(&e),
     };
-    use nanobragg::refine::commands as sub;
+    use nanobragg::cli::refine as sub;
     let result = match args.first().map(String::as_str) {
         Some("gradcheck") => sub::gradcheck_command(&args[1..]).map(|code| {
             if code != 0 {
@@ -24,7 +24,7 @@ pub fn main() {
         Some("refine") => sub::refine_command(&args[1..]),
         Some("grad") => sub::grad_command(&args[1..]),
         Some("render") => run(&args[1..]),
-        Some("batch") => nanobragg::batch::batch_command(&args[1..]),
+        Some("batch") => nanobragg::cli::batch::batch_command(&args[1..]),
         Some("nonbragg") => cli::nonbragg::command(&args[1..]),
         Some("noisify") => cli::noisify::command(&args[1..]),
         Some("completions") => top_level(&args),
@@ -60,10 +60,10 @@ fn app() -> clap::Command {
         .about("Absolute-scale X-ray diffraction images of small crystals (nanoBragg-compatible), with gradients")
         .override_usage("nanobragg [render] <simulation flags>\n       nanobragg <COMMAND> <simulation flags> [--options]")
         .subcommand(render)
-        .subcommand(nanobragg::refine::commands::grad_cli())
-        .subcommand(nanobragg::refine::commands::gradcheck_cli())
-        .subcommand(nanobragg::refine::commands::refine_cli())
-        .subcommand(nanobragg::batch::batch_cli())
+        .subcommand(nanobragg::cli::refine::grad_cli())
+        .subcommand(nanobragg::cli::refine::gradcheck_cli())
+        .subcommand(nanobragg::cli::refine::refine_cli())
+        .subcommand(nanobragg::cli::batch::batch_cli())
         .subcommand(
             Command::new("nonbragg")
                 .about("Amorphous scattering (water, ice, air) from a sin(theta)/lambda table: the C program nonBragg's flags and outputs")

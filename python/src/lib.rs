@@ -10,7 +10,7 @@ use pyo3::types::{PyBool, PyByteArray, PyDict, PyFloat, PyInt, PyList, PyString,
 
 use nanobragg::error::Error;
 use nanobragg::model::initial_values;
-use nanobragg::refine::commands::{self as cmd, RefineSpec};
+use nanobragg::refine::api::{self as cmd, RefineSpec};
 use nanobragg::refine::optimize::Restraint;
 use nanobragg::refine::strategy::Strategy;
 use nanobragg::refine::{Evaluator, Loss, Objective};

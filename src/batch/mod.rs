@@ -24,25 +24,6 @@ use crate::experiment::Experiment;
 use plan::Checked;
 use spectrum::Spectrum;
 
-/// The command line of `nanobragg batch`.
-pub fn batch_cli() -> clap::Command {
-    use clap::{Arg, Command};
-    Command::new("batch")
-        .about("Render many images from a plan: a rotation series and/or stills, on one process or under MPI (see docs/batch.md)")
-        .arg(Arg::new("plan").long("plan").value_name("FILE").required(true).allow_hyphen_values(true).help("The plan (TOML): base flags, shots, output folder and formats"))
-        .after_help("Under MPI (a build with --features mpi): mpirun -n 4 nanobragg batch --plan p.toml, or srun nanobragg batch --plan p.toml in a Slurm job. Shot i is the same image whatever the number of processes; rerunning an interrupted batch completes it.")
-}
-
-/// `nanobragg batch --plan FILE`.
-pub fn batch_command(args: &[String]) -> Result<()> {
-    let argv = std::iter::once("nanobragg batch".to_string()).chain(args.iter().cloned()).collect();
-    let Some(m) = crate::cli::clap_matches(batch_cli(), argv, "batch")? else { return Ok(()) };
-    let path = m.get_one::<String>("plan").expect("required").clone();
-    let comm = Comm::init();
-    let result = run(&comm, &path);
-    comm.finish(result)
-}
-
 /// What rank 0 read, as every rank uses it.
 struct Inputs {
     plan: Checked,
@@ -56,7 +37,9 @@ struct Inputs {
     panel_count: usize,
 }
 
-fn run(comm: &Comm, path: &str) -> Result<()> {
+/// Run the plan at `path` on the processes of `comm` (one process without MPI): every shot
+/// this process owns is rendered and written, shots already on disk are skipped.
+pub fn run_plan(comm: &Comm, path: &str) -> Result<()> {
     // rank 0 reads the input files once and keeps them; the other ranks read them once each
     let mut root_files = None;
     let read = if comm.is_root() {

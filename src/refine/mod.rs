@@ -2,7 +2,7 @@
 //! refinement of the parameters against a measured image.
 
 pub mod gradcheck;
-pub mod commands;
+pub mod api;
 pub mod optimize;
 pub mod strategy;
 pub mod joint;

@@ -31,7 +31,6 @@ const CLI_LEAKS_ALLOWED: &[&str] = &[
     "experiment/structure.rs",
     "io/export/mod.rs",
     "model/mod.rs",
-    "refine/commands.rs",
     "refine/joint.rs",
     "simulation.rs",
 ];

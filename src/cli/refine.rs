@@ -1,11 +1,13 @@
-//! The `gradcheck` and `refine` subcommands: simulation flags as for a render, plus options
-//! of their own written with a double dash.
+//! The `grad`, `gradcheck` and `refine` subcommands: simulation flags as for a render, plus
+//! options of their own written with a double dash. A thin layer over `refine` (its library
+//! forms are in `refine::api`).
 
 use std::io::Write;
 
-use super::gradcheck::gradcheck_on;
-use super::optimize::{Optimizer, Restraint};
-use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
+use crate::refine::api::*;
+use crate::refine::gradcheck::gradcheck_on;
+use crate::refine::optimize::Restraint;
+use crate::refine::{parse_names, Evaluator, Loss, Objective};
 use crate::error::{Error, Result};
 use crate::model::initial_values;
 
@@ -281,7 +283,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
             let full = read_detector_target(path, &exp, adc)?;
             fit_objective(&ev, path, &full, adc, loss.unwrap_or(Loss::Poisson))?
         }
-        None => Objective::Weighted(super::gradcheck::ramp_weights(&exp, &ev.pixels)),
+        None => Objective::Weighted(crate::refine::gradcheck::ramp_weights(&exp, &ev.pixels)),
     };
     let json = grad_json(&ev, &initial_values(&exp), &names, vector, &obj);
     finite_loss(&json, target.as_deref().unwrap_or("the weighted image sum"))?;
@@ -293,117 +295,17 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// A result whose loss is not a finite number is an error (JSON has no NaN: it would be null).
-pub fn finite_loss(json: &serde_json::Value, name: &str) -> Result<()> {
-    if json["loss"].as_f64().is_some_and(f64::is_finite) {
-        return Ok(());
-    }
-    Err(Error::new(format!("{name}: the loss is not a finite number; no result written")))
-}
-
-/// The parameters of a `grad` list (comma-separated names, or all): the scalar parameters and
-/// the vector one (structure_factors or source_weights), checked against the experiment.
-pub fn grad_params(exp: &crate::experiment::Experiment, list: &str) -> Result<(Vec<crate::model::Param>, Option<VectorKind>)> {
-    let vectors = ["structure_factors", "source_weights"];
-    let has_grid = exp.structure.grid.as_ref().is_some_and(|g| g.count > 0);
-    if list == "all" {
-        // the panels' parameters too for a multi-panel detector
-        let names = if exp.panel_count() > 1 { initial_values(exp).params() } else { crate::model::Param::ALL.to_vec() };
-        return Ok((names, if has_grid { Some(VectorKind::StructureFactors) } else { None }));
-    }
-    let scalars: Vec<&str> = list.split(',').map(str::trim).filter(|n| !vectors.contains(n)).collect();
-    let names = if scalars.is_empty() { vec![] } else { parse_names(&scalars.join(","), "--params")? };
-    let wanted: Vec<&str> = list.split(',').map(str::trim).filter(|n| vectors.contains(n)).collect();
-    if wanted.len() > 1 {
-        return Err(Error::new("--params: ask for structure_factors or source_weights, not both at once"));
-    }
-    let vector = match wanted.first() {
-        Some(&"structure_factors") if has_grid => Some(VectorKind::StructureFactors),
-        Some(&"structure_factors") => return Err(Error::new("--params structure_factors: the simulation has no HKL grid (-hkl)")),
-        Some(_) if exp.beam.use_weights => Some(VectorKind::SourceWeights),
-        Some(_) => return Err(Error::new("--params source_weights: the simulation does not use source weights (-source_weights)")),
-        None => None,
-    };
-    check_panel_params(&names, exp, "--params")?;
-    Ok((names, vector))
-}
-
-/// A loss against a whole-detector target image (`name` for messages; every panel's pixels,
-/// panel after panel), over the evaluator's rendered pixels; the target is checked as
-/// `check_target` does.
-pub fn fit_objective(ev: &Evaluator, name: &str, full: &[f64], adc: f64, loss: Loss) -> Result<Objective> {
-    let npix: usize = ev.exp.panels().map(|d| d.fpixels * d.spixels).sum();
-    if full.len() != npix {
-        return Err(Error::new(format!("{name}: target has {} pixels but the model has {npix}", full.len())));
-    }
-    let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
-    check_target(name, &t, adc, loss)?;
-    Ok(Objective::Fit { target: t, loss })
-}
-
-/// Value and gradients of `obj` at parameter `values` (`nanobragg grad` takes the experiment's
-/// own, `initial_values`), as the JSON of `nanobragg grad`: loss, grad (by name;
-/// structure_factors as [h, k, l, dloss/dF] rows, source_weights as a list) and seconds.
-pub fn grad_json(ev: &Evaluator, values: &crate::model::Values, names: &[crate::model::Param], vector: Option<VectorKind>, obj: &Objective) -> serde_json::Value {
-    let start = std::time::Instant::now();
-    let g = ev.gradients(values, names, vector, obj);
-    let seconds = start.elapsed().as_secs_f64();
-    let mut grad: serde_json::Map<String, serde_json::Value> = names.iter().zip(&g.scalars).map(|(n, v)| (n.to_string(), serde_json::Value::from(*v))).collect();
-    if let (Some(gf), Some(grid)) = (&g.structure_factors, &ev.exp.structure.grid) {
-        grad.insert("structure_factors".into(), serde_json::Value::from(hkl_gradient_list(grid, gf)));
-    }
-    if let Some(gw) = &g.source_weights {
-        grad.insert("source_weights".into(), serde_json::Value::from(gw.clone()));
-    }
-    serde_json::json!({ "loss": g.value, "grad": grad, "seconds": seconds })
-}
-
-/// Non-zero structure-factor gradients as [h, k, l, dloss/dF] rows.
-fn hkl_gradient_list(grid: &crate::io::hkl::HklGrid, g: &[f64]) -> Vec<Vec<f64>> {
-    let (_, kr, lr) = grid.ranges();
-    let (k1, l1) = (kr + 1, lr + 1);
-    g.iter()
-        .enumerate()
-        .filter(|(_, v)| **v != 0.0)
-        .map(|(i, &v)| {
-            let (h, rest) = (i / (k1 * l1), i % (k1 * l1));
-            let (k, l) = (rest / l1, rest % l1);
-            vec![(h as i64 + grid.h_min as i64) as f64, (k as i64 + grid.k_min as i64) as f64, (l as i64 + grid.l_min as i64) as f64, v]
-        })
-        .collect()
-}
-
-/// A target must be counts for a Poisson likelihood: refuse one that is mostly negative (the
-/// usual cause is an SMV image written with another -adc than --adc), warn about a few.
-fn check_target(path: &str, t: &[f64], adc: f64, loss: Loss) -> Result<()> {
-    let bad = t.iter().filter(|v| !v.is_finite()).count();
-    if bad > 0 {
-        let first = t.iter().find(|v| !v.is_finite()).copied().unwrap_or(f64::NAN);
-        return Err(Error::new(format!("{path}: {bad} of {} target pixels outside the mask are not finite numbers (e.g. {first}); mask them or fix the image", t.len())));
-    }
-    let negative = t.iter().filter(|&&v| v < -0.5).count();
-    if negative == 0 {
-        return Ok(());
-    }
-    let what = format!("{path}: {negative} of {} pixels are negative after subtracting --adc {adc}", t.len());
-    if loss == Loss::Poisson && negative * 100 > t.len() {
-        return Err(Error::new(format!("{what}; a Poisson likelihood needs counts (was the image written with another -adc? give --adc)")));
-    }
-    eprintln!("WARNING: {what}");
-    Ok(())
-}
-
 /// `nanobragg refine --plan FILE [--steps N] [--out FILE]`: joint refinement of several images,
 /// on one process or spread over the processes of an MPI run (rank 0 reads the plan and
 /// broadcasts it; each process reads the targets of its own images).
-fn refine_plan_command(path: &str, steps: Option<usize>, strategy: super::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
+fn refine_plan_command(path: &str, steps: Option<usize>, strategy: crate::refine::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
     let comm = crate::engine::comm::Comm::init();
     let result = refine_plan_on(&comm, path, steps, strategy, outfile);
     comm.finish(result)
 }
 
-fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<usize>, strategy: super::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
-    use super::joint::{experiments, owner, refine_joint, JointImage, Layout, Plan};
+fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<usize>, strategy: crate::refine::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
+    use crate::refine::joint::{experiments, owner, refine_joint, JointImage, Layout, Plan};
     let text = comm.broadcast(if comm.is_root() { Plan::read_text(path).map(String::into_bytes) } else { Ok(vec![]) })?;
     let plan = Plan::parse(path, &String::from_utf8_lossy(&text))?;
     let mut layout = Layout::from_plan(&plan, path)?;
@@ -423,7 +325,7 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
     }
     if let Some(sf) = &plan.structure_factors {
         let exps: Vec<&crate::experiment::Experiment> = built.iter().map(|(e, _)| e).collect();
-        layout.structure = Some(super::shared_f::SharedF::select(sf, &exps, path)?);
+        layout.structure = Some(crate::refine::shared_f::SharedF::select(sf, &exps, path)?);
     }
     let adc = plan.adc.unwrap_or(40.0);
     // each process reads the targets of its own images; an error on any ends them all
@@ -434,7 +336,7 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
             .enumerate()
             .map(|(i, (img, (exp, _)))| {
                 let names: Vec<crate::model::Param> = layout.shared.iter().chain(&layout.per_image).copied().collect();
-                let label = || format!("{path}: {}", super::joint::image_label(i, &img.target));
+                let label = || format!("{path}: {}", crate::refine::joint::image_label(i, &img.target));
                 check_panel_params(&names, exp, &label())?;
                 let ev = Evaluator::new(exp);
                 let obj = if owner(i, comm) == comm.rank() {
@@ -471,7 +373,7 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
 }
 
 /// The JSON report of a joint refinement.
-fn joint_json(images: &[super::joint::JointImage], layout: &super::joint::Layout, result: &super::joint::JointResult, processes: usize) -> serde_json::Value {
+fn joint_json(images: &[crate::refine::joint::JointImage], layout: &crate::refine::joint::Layout, result: &crate::refine::joint::JointResult, processes: usize) -> serde_json::Value {
     let map = |names: &[crate::model::Param], vals: &dyn Fn(usize) -> f64| -> serde_json::Value {
         serde_json::Value::Object(names.iter().enumerate().map(|(i, n)| (n.to_string(), serde_json::Value::from(vals(i)))).collect())
     };
@@ -505,41 +407,6 @@ fn joint_json(images: &[super::joint::JointImage], layout: &super::joint::Layout
     json
 }
 
-/// Every `panel<i>_*` parameter in `names` names a panel of the detector.
-pub fn check_panel_params(names: &[crate::model::Param], exp: &crate::experiment::Experiment, flag: &str) -> Result<()> {
-    let values = initial_values(exp);
-    match names.iter().find(|&&n| !values.has(n)) {
-        Some(n) => Err(Error::new(format!("{flag}: {n}: the detector has {} panel(s), numbered from 0", exp.panel_count()))),
-        None => Ok(()),
-    }
-}
-
-/// Read the target image of `exp`'s detector: for several panels one file per panel, named
-/// as the render names them (image.bin -> image_0.bin, ...), concatenated.
-pub fn read_detector_target(path: &str, exp: &crate::experiment::Experiment, adc: f64) -> Result<Vec<f64>> {
-    let n = exp.panel_count();
-    let mut all = vec![];
-    for (i, d) in exp.panels().enumerate() {
-        all.extend(read_target(&crate::io::products::panel_file_name(path, i, n), d.fpixels * d.spixels, adc)?);
-    }
-    Ok(all)
-}
-
-/// Read a target image: raw float32 (by size) or SMV (counts minus the ADC offset).
-pub fn read_target(path: &str, npix: usize, adc: f64) -> Result<Vec<f64>> {
-    let p = &crate::io::osname::path(&path);
-    let bytes = crate::io::read_all(p)?;
-    if bytes.starts_with(b"{\nHEADER_BYTES=") {
-        let img = crate::io::smv::read_smv(p)?;
-        if img.data.len() != npix {
-            return Err(Error::new(format!("{path}: target has {} pixels but the model has {npix}", img.data.len())));
-        }
-        return Ok(img.data.iter().map(|&v| v as f64 - adc).collect());
-    }
-    let img = crate::io::floatimg::read_float_image(p, Some(npix))?;
-    Ok(img.into_iter().map(f64::from).collect())
-}
-
 /// `nanobragg refine <simulation flags> --target FILE --refine LIST [--loss L] [--steps N]
 /// [--optimizer lbfgs|adam] [--out FILE] [--adc A]`.
 pub fn refine_command(args: &[String]) -> Result<()> {
@@ -555,7 +422,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let optimizer = parse_optimizer(&opts.optimizer)?;
     let outfile = opts.out.clone();
     let adc = num("adc", &opts.adc)?;
-    let strategy = super::strategy::Strategy::parse(&opts.strategy)?;
+    let strategy = crate::refine::strategy::Strategy::parse(&opts.strategy)?;
     let restraints = opts.restrain.iter().map(|r| Restraint::parse(r, "--restrain")).collect::<Result<Vec<_>>>()?;
     if let Some(path) = &opts.plan {
         if !sim.is_empty() || target.is_some() || names.is_some() || !restraints.is_empty() || opts.residual.is_some() {
@@ -586,84 +453,4 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     })?;
     println!("{text}");
     Ok(())
-}
-
-/// `--optimizer`: lbfgs or adam.
-pub fn parse_optimizer(v: &str) -> Result<Optimizer> {
-    match v {
-        "lbfgs" => Ok(Optimizer::Lbfgs),
-        "adam" => Ok(Optimizer::Adam),
-        _ => Err(Error::new(format!("--optimizer: expected lbfgs or adam, got '{v}'"))),
-    }
-}
-
-/// A single-image refinement: the options of `nanobragg refine` once parsed.
-#[derive(Debug, Clone)]
-pub struct RefineSpec {
-    pub names: Vec<crate::model::Param>,
-    pub loss: Loss,
-    pub steps: usize,
-    pub optimizer: Optimizer,
-    pub strategy: super::strategy::Strategy,
-    pub restraints: Vec<Restraint>,
-    /// Evaluate on the GPU: Some(whether a software driver may stand in), None for the CPU.
-    pub gpu: Option<bool>,
-    /// Write the normalised residual image here (and a PNG beside it).
-    pub residual: Option<String>,
-}
-
-/// Refine the experiment's parameters against a whole-detector target image (`name` for
-/// messages) from its own values; the result as the JSON of `nanobragg refine` (params, loss,
-/// iterations, history, stage_history, and sigma and correlation where the Fisher information
-/// gives them). `report` is called after every iteration with (iteration, loss, values).
-pub fn refine_image(
-    exp: &crate::experiment::Experiment,
-    spec: &RefineSpec,
-    name: &str,
-    full: &[f64],
-    adc: f64,
-    report: impl FnMut(usize, f64, &crate::model::Values),
-) -> Result<serde_json::Value> {
-    let ev = match spec.gpu {
-        Some(software) => Evaluator::new(exp).with_target(crate::engine::device::Target::gpu(software)?),
-        None => Evaluator::new(exp),
-    };
-    let names = &spec.names;
-    let obj = fit_objective(&ev, name, full, adc, spec.loss)?;
-    let start = initial_values(exp);
-    let result = super::strategy::refine_with_strategy(&ev, &start, names, &obj, &spec.restraints, spec.steps, spec.optimizer, spec.strategy, report);
-    if !result.loss.is_finite() {
-        return Err(Error::new(format!("{name}: the loss is not a finite number ({}); no result written", result.loss)));
-    }
-    let params: serde_json::Map<String, serde_json::Value> =
-        names.iter().map(|&n| (n.to_string(), serde_json::Value::from(result.values[n]))).collect();
-    let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations, "history": result.history, "stage_history": result.stages });
-    // error bars from the inverse Fisher information at the optimum (where available)
-    if let Some(u) = ev.uncertainty(&result.values, names, &obj, &spec.restraints) {
-        let sigma: serde_json::Map<String, serde_json::Value> = names.iter().zip(&u.sigma).map(|(n, s)| (n.to_string(), serde_json::Value::from(*s))).collect();
-        json["sigma"] = serde_json::Value::Object(sigma);
-        json["correlation"] = serde_json::json!({ "names": names.iter().map(|n| n.name()).collect::<Vec<_>>(), "matrix": u.correlation });
-    }
-    if let Some(path) = &spec.residual {
-        write_residual(path, &ev, &result.values, &obj)?;
-    }
-    Ok(json)
-}
-
-/// The normalised residual (model - target) / sqrt(model) at `values` as a float image (0
-/// outside the rendered pixels), and a colour-mapped PNG of it beside (saturating at +-5).
-fn write_residual(path: &str, ev: &Evaluator, values: &crate::model::Values, obj: &Objective) -> Result<()> {
-    let Objective::Fit { target, .. } = obj else { return Ok(()) };
-    if ev.exp.panel_count() > 1 {
-        return Err(Error::new(format!("--residual {path}: not available for a multi-panel detector")));
-    }
-    let d = &ev.exp.detector;
-    let model = ev.image(values);
-    let mut image = vec![0.0f32; d.fpixels * d.spixels];
-    for ((&idx, m), t) in ev.pixels.iter().zip(&model).zip(target) {
-        image[idx] = ((m - t) / m.max(super::POISSON_FLOOR).sqrt()) as f32;
-    }
-    let p = &crate::io::osname::path(&path);
-    crate::io::floatimg::write_float_image(p, &image)?;
-    crate::io::png::write_diverging_png(&p.with_extension("png"), &image, d.fpixels, d.spixels, 5.0)
 }
