@@ -134,83 +134,51 @@ pub fn cell_and_orientation(o: &Options, lambda0: f64, notes: &mut Notes) -> Res
     cell_and_orientation_of(o, lambda0, None, matrix, notes)
 }
 
-/// As [`cell_and_orientation`], with the real-space vectors (Angstrom) of an experiment list
-/// where no -cell or -mat gives the cell (they then act as a -mat would).
-fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>, matrix: Option<[[f64; 3]; 3]>, notes: &mut Notes) -> Result<Crystal> {
-    let from_matrix = o.mat.is_some() || expt_cell.is_some();
-    let mut a_star = [0.0; 3];
-    let mut b_star = [0.0; 3];
-    let mut c_star = [0.0; 3];
-    let mut user_cell: Option<([f64; 3], f64)> = None; // (a,b,c lengths, V_cell)
-    // the reference's construction only matters where the vectors come from cell parameters:
-    // a -mat gives them directly, and its r0 below is then a true rotation
-    let legacy = o.legacy_cell && !from_matrix;
-    if o.legacy_cell && from_matrix {
-        notes.warnings.push("WARNING: -legacy_cell has no effect with -mat (the matrix gives the cell vectors)".into());
+/// The six cell parameters of `-cell` (lengths in Angstrom, angles in rad): missing or
+/// non-positive lengths default to a, angles to 90 degrees; refused when the angles cannot
+/// form a lattice.
+fn cell_parameters(cell: &[f64]) -> Result<[f64; 6]> {
+    let a0 = cell[0];
+    if !(a0 > 0.0) {
+        return Err(Error::new(format!("-cell: cell length a must be positive, got {a0}")));
     }
-    let mut cell_params: Option<[f64; 6]> = None;
-    if let Some(cell) = &o.cell {
-        let a0 = cell[0];
-        if !(a0 > 0.0) {
-            return Err(Error::new(format!("-cell: cell length a must be positive, got {a0}")));
-        }
-        let or_default = |i: usize, d: f64| cell.get(i).copied().filter(|&v| v > 0.0).unwrap_or(d);
-        let right = std::f64::consts::FRAC_PI_2;
-        let p = [
-            a0,
-            or_default(1, a0),
-            or_default(2, a0),
-            cell.get(3).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
-            cell.get(4).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
-            cell.get(5).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
-        ];
-        check_lattice_angles(cell, [p[3], p[4], p[5]])?;
-        let (stars, v_cell) = canonical_reciprocal(p, legacy, notes);
-        [a_star, b_star, c_star] = stars;
-        user_cell = Some(([p[0], p[1], p[2]], v_cell));
-        cell_params = Some(p);
+    let or_default = |i: usize, d: f64| cell.get(i).copied().filter(|&v| v > 0.0).unwrap_or(d);
+    let right = std::f64::consts::FRAC_PI_2;
+    let p = [
+        a0,
+        or_default(1, a0),
+        or_default(2, a0),
+        cell.get(3).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
+        cell.get(4).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
+        cell.get(5).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
+    ];
+    check_lattice_angles(cell, [p[3], p[4], p[5]])?;
+    Ok(p)
+}
+
+/// The reciprocal vectors (1/Angstrom) of a MOSFLM matrix read from `path`, whose A matrix
+/// carries the wavelength; refused when not finite or degenerate.
+fn matrix_reciprocals(path: &str, m: &[[f64; 3]; 3], lambda0: f64) -> Result<[V3; 3]> {
+    let s = 1e-10 / lambda0;
+    let a_star = [m[0][0] * s, m[1][0] * s, m[2][0] * s];
+    let b_star = [m[0][1] * s, m[1][1] * s, m[2][1] * s];
+    let c_star = [m[0][2] * s, m[1][2] * s, m[2][2] * s];
+    let volume = dot(a_star, cross(b_star, c_star));
+    if m.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(Error::new(format!("-mat {path}: the matrix holds a value that is not a finite number")));
     }
-    if let Some([a, b, c]) = expt_cell {
-        let v = dot(a, cross(b, c));
-        [a_star, b_star, c_star] = [scale(cross(b, c), 1.0 / v), scale(cross(c, a), 1.0 / v), scale(cross(a, b), 1.0 / v)];
+    // relative to the vectors' lengths: coplanar vectors describe no lattice
+    let lengths = norm(a_star) * norm(b_star) * norm(c_star);
+    if !(volume.abs() > 1e-9 * lengths) || !volume.is_normal() {
+        return Err(Error::new(format!("-mat {path}: the reciprocal vectors are degenerate (coplanar or zero: a*.(b* x c*) = {})", fmt_g(volume))));
     }
-    if let (Some(path), Some(m)) = (&o.mat, matrix) {
-        // the MOSFLM A matrix carries the wavelength: divide it out
-        let s = 1e-10 / lambda0;
-        a_star = [m[0][0] * s, m[1][0] * s, m[2][0] * s];
-        b_star = [m[0][1] * s, m[1][1] * s, m[2][1] * s];
-        c_star = [m[0][2] * s, m[1][2] * s, m[2][2] * s];
-        let volume = dot(a_star, cross(b_star, c_star));
-        if m.iter().flatten().any(|v| !v.is_finite()) {
-            return Err(Error::new(format!("-mat {path}: the matrix holds a value that is not a finite number")));
-        }
-        // relative to the vectors' lengths: coplanar vectors describe no lattice
-        let lengths = norm(a_star) * norm(b_star) * norm(c_star);
-        if !(volume.abs() > 1e-9 * lengths) || !volume.is_normal() {
-            return Err(Error::new(format!("-mat {path}: the reciprocal vectors are degenerate (coplanar or zero: a*.(b* x c*) = {})", fmt_g(volume))));
-        }
-        notes.info.push(format!("reading {path}"));
-    }
-    if from_matrix {
-        // the cell the matrix describes, so the model can rebuild it from cell parameters
-        if cell_params.is_none() {
-            let vs = dot(a_star, cross(b_star, c_star));
-            let (ra, rb, rc) = (scale(cross(b_star, c_star), 1.0 / vs), scale(cross(c_star, a_star), 1.0 / vs), scale(cross(a_star, b_star), 1.0 / vs));
-            let ang = |u: V3, v: V3| (dot(u, v) / norm(u) / norm(v)).clamp(-1.0, 1.0).acos();
-            cell_params = Some([norm(ra), norm(rb), norm(rc), ang(rb, rc), ang(ra, rc), ang(ra, rb)]);
-        }
-    }
-    let cell_params = cell_params.ok_or_else(|| Error::new("no unit cell: give -cell a b c alpha beta gamma or -mat matrix_file"))?;
-    // rotation taking the standard-frame reciprocal vectors to the ones in use (identity for -cell)
-    let r0 = {
-        let (canon, _) = canonical_reciprocal(cell_params, legacy, &mut Notes::default());
-        let c = [[canon[0][0], canon[1][0], canon[2][0]], [canon[0][1], canon[1][1], canon[2][1]], [canon[0][2], canon[1][2], canon[2][2]]];
-        let m = [[a_star[0], b_star[0], c_star[0]], [a_star[1], b_star[1], c_star[1]], [a_star[2], b_star[2], c_star[2]]];
-        if from_matrix { matmul3(&m, &invert3(&c)) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] }
-    };
-    // orientation
-    let mut misset_deg = None;
-    let angles = match o.misset {
+    Ok([a_star, b_star, c_star])
+}
+
+/// The missetting angles (rad) asked for: given, drawn (`-misset random`, reported in the
+/// notes), or none.
+fn misset_angles(o: &Options, notes: &mut Notes) -> Option<V3> {
+    match o.misset {
         Some(Misset::Random) => {
             let seed = o.misset_seed.map(|s| -s).unwrap_or_else(clock_seed);
             let mut rng = Ran1::new(seed);
@@ -226,12 +194,62 @@ fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>
         }
         Some(Misset::Angles(d)) => Some([d[0] / RTD, d[1] / RTD, d[2] / RTD]),
         None => None,
+    }
+}
+
+/// Cell lengths (Angstrom) and angles (rad) of the lattice with these reciprocal vectors.
+fn cell_of_reciprocals(a_star: V3, b_star: V3, c_star: V3) -> [f64; 6] {
+    let vs = dot(a_star, cross(b_star, c_star));
+    let (ra, rb, rc) = (scale(cross(b_star, c_star), 1.0 / vs), scale(cross(c_star, a_star), 1.0 / vs), scale(cross(a_star, b_star), 1.0 / vs));
+    let ang = |u: V3, v: V3| (dot(u, v) / norm(u) / norm(v)).clamp(-1.0, 1.0).acos();
+    [norm(ra), norm(rb), norm(rc), ang(rb, rc), ang(ra, rc), ang(ra, rb)]
+}
+
+/// As [`cell_and_orientation`], with the real-space vectors (Angstrom) of an experiment list
+/// where no -cell or -mat gives the cell (they then act as a -mat would).
+fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>, matrix: Option<[[f64; 3]; 3]>, notes: &mut Notes) -> Result<Crystal> {
+    let from_matrix = o.mat.is_some() || expt_cell.is_some();
+    let [mut a_star, mut b_star, mut c_star] = [[0.0; 3]; 3];
+    let mut user_cell: Option<([f64; 3], f64)> = None; // (a,b,c lengths, V_cell)
+    // the reference's construction only matters where the vectors come from cell parameters:
+    // a -mat gives them directly, and its r0 below is then a true rotation
+    let legacy = o.legacy_cell && !from_matrix;
+    if o.legacy_cell && from_matrix {
+        notes.warnings.push("WARNING: -legacy_cell has no effect with -mat (the matrix gives the cell vectors)".into());
+    }
+    let mut cell_params: Option<[f64; 6]> = None;
+    if let Some(cell) = &o.cell {
+        let p = cell_parameters(cell)?;
+        let (stars, v_cell) = canonical_reciprocal(p, legacy, notes);
+        [a_star, b_star, c_star] = stars;
+        user_cell = Some(([p[0], p[1], p[2]], v_cell));
+        cell_params = Some(p);
+    }
+    if let Some([a, b, c]) = expt_cell {
+        let v = dot(a, cross(b, c));
+        [a_star, b_star, c_star] = [scale(cross(b, c), 1.0 / v), scale(cross(c, a), 1.0 / v), scale(cross(a, b), 1.0 / v)];
+    }
+    if let (Some(path), Some(m)) = (&o.mat, matrix) {
+        [a_star, b_star, c_star] = matrix_reciprocals(path, &m, lambda0)?;
+        notes.info.push(format!("reading {path}"));
+    }
+    if from_matrix && cell_params.is_none() {
+        // the cell the matrix describes, so the model can rebuild it from cell parameters
+        cell_params = Some(cell_of_reciprocals(a_star, b_star, c_star));
+    }
+    let cell_params = cell_params.ok_or_else(|| Error::new("no unit cell: give -cell a b c alpha beta gamma or -mat matrix_file"))?;
+    // rotation taking the standard-frame reciprocal vectors to the ones in use (identity for -cell)
+    let r0 = {
+        let (canon, _) = canonical_reciprocal(cell_params, legacy, &mut Notes::default());
+        let c = [[canon[0][0], canon[1][0], canon[2][0]], [canon[0][1], canon[1][1], canon[2][1]], [canon[0][2], canon[1][2], canon[2][2]]];
+        let m = [[a_star[0], b_star[0], c_star[0]], [a_star[1], b_star[1], c_star[1]], [a_star[2], b_star[2], c_star[2]]];
+        if from_matrix { matmul3(&m, &invert3(&c)) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] }
     };
+    // orientation
+    let angles = misset_angles(o, notes);
+    let misset_deg = angles.map(|m| [m[0] * RTD, m[1] * RTD, m[2] * RTD]);
     if let Some(m) = angles {
-        a_star = rotate_xyz(a_star, m[0], m[1], m[2]);
-        b_star = rotate_xyz(b_star, m[0], m[1], m[2]);
-        c_star = rotate_xyz(c_star, m[0], m[1], m[2]);
-        misset_deg = Some([m[0] * RTD, m[1] * RTD, m[2] * RTD]);
+        [a_star, b_star, c_star] = [a_star, b_star, c_star].map(|v| rotate_xyz(v, m[0], m[1], m[2]));
     }
     // real-space vectors from reciprocal ones
     let mut bsxcs = cross(b_star, c_star);

@@ -264,17 +264,10 @@ pub(super) fn sensor(o: &Options, notes: &mut Notes) -> Sensor {
     Sensor { thick, thickstep, thicksteps, mu }
 }
 
-/// Rotate the detector (x, y, z rotations, then two-theta) about the pivot and derive the
-/// origin pix0, distances and beam centre of the placed detector.
-pub(super) fn place(o: &Options, inp: &Inputs, g: &PixelGrid, fr: &Frame, roi: [i64; 4], sensor: Sensor) -> Result<Detector> {
-    let pixel_size = inp.pixel_size;
-    let rot = [
-        o.detector_rot[0].map(deg).unwrap_or(0.0),
-        o.detector_rot[1].map(deg).unwrap_or(0.0),
-        o.detector_rot[2].map(deg).unwrap_or(0.0),
-    ];
-    let detector_twotheta = o.twotheta.map(deg).unwrap_or(0.0);
-    let setup = DetectorSetup {
+/// What the model needs to redo the placement from parameters: the unrotated frame, the
+/// rotations and the distance and beam centre as given.
+fn setup_of(inp: &Inputs, g: &PixelGrid, fr: &Frame, rot: V3) -> DetectorSetup {
+    DetectorSetup {
         fdet0: fr.fdet,
         sdet0: fr.sdet,
         odet0: fr.odet,
@@ -288,7 +281,20 @@ pub(super) fn place(o: &Options, inp: &Inputs, g: &PixelGrid, fr: &Frame, roi: [
         sclose0: fr.sclose,
         size_from_pixels: g.size_from_pixels,
         explicit: false,
-    };
+    }
+}
+
+/// Rotate the detector (x, y, z rotations, then two-theta) about the pivot and derive the
+/// origin pix0, distances and beam centre of the placed detector.
+pub(super) fn place(o: &Options, inp: &Inputs, g: &PixelGrid, fr: &Frame, roi: [i64; 4], sensor: Sensor) -> Result<Detector> {
+    let pixel_size = inp.pixel_size;
+    let rot = [
+        o.detector_rot[0].map(deg).unwrap_or(0.0),
+        o.detector_rot[1].map(deg).unwrap_or(0.0),
+        o.detector_rot[2].map(deg).unwrap_or(0.0),
+    ];
+    let detector_twotheta = o.twotheta.map(deg).unwrap_or(0.0);
+    let setup = setup_of(inp, g, fr, rot);
     let (beam_vector, twotheta_axis) = (fr.beam_vector, fr.twotheta_axis);
     let (mut fdet, mut sdet, mut odet) = (fr.fdet, fr.sdet, fr.odet);
     let mut ratio = dot(beam_vector, rotate_xyz(odet, rot[0], rot[1], rot[2]));

@@ -10,8 +10,6 @@ use std::process::Command;
 /// must be removed from this list.
 const LONG_FUNCTIONS_ALLOWED: &[&str] = &[
     "engine/gpu/kernel.rs lattice_sum",
-    "experiment/crystal.rs cell_and_orientation_of",
-    "experiment/detector.rs place",
 ];
 
 /// Files outside the command-line layer that still name a command-line type (the typed
