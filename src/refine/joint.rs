@@ -297,8 +297,7 @@ fn image_contribution(img: &JointImage, obj: &Objective, i: usize, v: &Values, g
         return;
     }
     let vector = layout.structure.as_ref().map(|_| VectorKind::StructureFactors);
-    img.ev.set_structure_factors(grid);
-    let g = img.ev.gradients(v, &names, vector, obj);
+    let g = img.ev.gradients_with_structure_factors(v, &names, vector, obj, grid.as_deref());
     // slot of name j in c
     let at = |j: usize| if j < ns { 1 + j } else { 1 + nf + j };
     c[0] = g.value;
@@ -338,9 +337,8 @@ fn joint_sigma(comm: &Comm, images: &[JointImage], layout: &Layout, values: &[Va
     for i in (comm.rank()..images.len()).step_by(comm.size()) {
         let img = &images[i];
         let (names, _) = layout.slots(i);
-        img.ev.set_structure_factors(grid.clone());
         let obj = img.obj.as_ref().expect("an image of this process has its objective");
-        if let Some(fi) = img.ev.fisher_information(&values[i], &names, obj) {
+        if let Some(fi) = img.ev.fisher_information_with_structure_factors(&values[i], &names, obj, grid.as_deref()) {
             let c = &mut local[(i / comm.size()) * width..][..width];
             c[0] = 1.0;
             for (a, row) in fi.iter().enumerate() {

@@ -147,9 +147,6 @@ pub struct Evaluator<'a> {
     pub target: Target,
     /// Use the batched tensor path even where the fused kernel applies.
     pub force_tensor: bool,
-    /// Structure factors (the HKL grid's padded layout) used instead of the experiment's, set
-    /// by a refinement of shared structure factors ([`Evaluator::set_structure_factors`]).
-    structure_factors: std::sync::RwLock<Option<Vec<f64>>>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -159,7 +156,7 @@ impl<'a> Evaluator<'a> {
         let n = exp.panel_count();
         let panels: Vec<Experiment> = if n == 1 { vec![] } else { (0..n).map(|i| exp.panel(i)).collect() };
         let offsets: Vec<usize> = exp.panels().scan(0, |acc, d| Some(std::mem::replace(acc, *acc + d.fpixels * d.spixels))).collect();
-        let mut ev = Evaluator { exp, pixels: vec![], offsets, panels, chunk_elements: None, threads: crate::engine::plan::resolve(0), target, force_tensor: false, structure_factors: Default::default() };
+        let mut ev = Evaluator { exp, pixels: vec![], offsets, panels, chunk_elements: None, threads: crate::engine::plan::resolve(0), target, force_tensor: false };
         let mut pixels = vec![];
         for (i, &off) in ev.offsets.iter().enumerate() {
             pixels.extend(Renderer::new(ev.panel(i), &ev.target).rendered_pixels().into_iter().map(|k| k + off));
@@ -168,17 +165,12 @@ impl<'a> Evaluator<'a> {
         ev
     }
 
-    /// Evaluate with these structure factors (the HKL grid's padded layout) instead of the
-    /// experiment's; None goes back to the experiment's.
-    pub fn set_structure_factors(&self, values: Option<Vec<f64>>) {
-        *self.structure_factors.write().unwrap_or_else(|e| e.into_inner()) = values;
-    }
-
-    /// The vector parameters of an evaluation (the structure factors set here, if any).
-    pub(crate) fn vector_params(&self, dev: &Target, grad_fgrid: bool, grad_weights: bool) -> VectorParams {
+    /// The vector parameters of an evaluation: the experiment's, or with `f` (the HKL grid's
+    /// padded layout) in place of its structure factors.
+    pub(crate) fn vector_params(&self, dev: &Target, grad_fgrid: bool, grad_weights: bool, f: Option<&[f64]>) -> VectorParams {
         let mut vp = VectorParams::from_experiment(self.exp, dev, grad_fgrid, grad_weights);
-        if let (Some(f), Some(_)) = (self.structure_factors.read().unwrap_or_else(|e| e.into_inner()).as_ref(), &vp.fgrid) {
-            let t = dev.tensor(f.clone(), [f.len()]);
+        if let (Some(f), Some(_)) = (f, &vp.fgrid) {
+            let t = dev.tensor(f.to_vec(), [f.len()]);
             vp.fgrid = Some(if grad_fgrid { t.require_grad() } else { t });
         }
         vp
@@ -271,7 +263,7 @@ impl<'a> Evaluator<'a> {
         let dev = self.target.clone();
         let exp = self.panel(i);
         let pt = ParamTensors::new(values, &[], &dev);
-        let params = build_params(exp, &pt, self.vector_params(&dev, false, false), &dev);
+        let params = build_params(exp, &pt, self.vector_params(&dev, false, false, None), &dev);
         FusedKernel::new(exp, &params, &dev)
     }
 
@@ -284,7 +276,7 @@ impl<'a> Evaluator<'a> {
         let pt = ParamTensors::new(values, &[], &dev);
         let geometry: Vec<Geometry> = (0..self.offsets.len()).map(|i| {
             let exp = self.panel(i);
-            build_params(exp, &pt, self.vector_params(&dev, false, false), &dev)
+            build_params(exp, &pt, self.vector_params(&dev, false, false, None), &dev)
         }).collect();
         if let (Some(adapter), false) = (&dev.adapter, self.force_tensor) {
             // the lattice-sum kernel on the GPU, panel by panel
@@ -326,18 +318,25 @@ impl<'a> Evaluator<'a> {
     /// Objective value, its gradient with respect to `names` and, when asked, with respect to a
     /// vector parameter.
     pub fn gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
+        self.gradients_with_structure_factors(values, names, vector, obj, None)
+    }
+
+    /// As [`Evaluator::gradients`], with the structure factors `f` (the HKL grid's padded
+    /// layout) in place of the experiment's when given (a refinement of shared structure
+    /// factors passes its current values).
+    pub fn gradients_with_structure_factors(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective, f: Option<&[f64]>) -> Gradients {
         if self.uses_fused() {
-            self.fused_gradients(values, names, vector, obj)
+            self.fused_gradients(values, names, vector, obj, f)
         } else {
-            self.tensor_gradients(values, names, vector, obj)
+            self.tensor_gradients(values, names, vector, obj, f)
         }
     }
 
-    fn fused_gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
+    fn fused_gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective, f: Option<&[f64]>) -> Gradients {
         let dev = self.target.autodiff();
         let pt = ParamTensors::new(values, names, &dev);
         let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
-        let vp = self.vector_params(&dev, want_f, want_w);
+        let vp = self.vector_params(&dev, want_f, want_w, f);
         let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
         // one parameter graph per panel, all sharing the same leaves
         let runs = self.panel_runs();
@@ -388,7 +387,7 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn tensor_gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective) -> Gradients {
+    fn tensor_gradients(&self, values: &Values, names: &[Param], vector: Option<VectorKind>, obj: &Objective, f: Option<&[f64]>) -> Gradients {
         let dev = self.target.autodiff();
         let (want_f, want_w) = (vector == Some(VectorKind::StructureFactors), vector == Some(VectorKind::SourceWeights));
         let add = |acc: &mut Option<Vec<f64>>, g: Option<Vec<f64>>| {
@@ -410,7 +409,7 @@ impl<'a> Evaluator<'a> {
             } else {
                 ParamTensors::new(values, names, &dev)
             };
-            let vp = self.vector_params(&dev, want_f, want_w);
+            let vp = self.vector_params(&dev, want_f, want_w, f);
             let leaves = (vp.fgrid.clone(), vp.source_weights.clone());
             let params = build_params(self.panel(panel), &pt, vp, &dev);
             let model = r.render_pixels(&params, chunk);

@@ -23,12 +23,12 @@ pub struct Uncertainty {
 impl Evaluator<'_> {
     /// Jacobian of panel `panel`'s kernel inputs (flattened, rows) with respect to `names`
     /// (columns).
-    fn input_jacobian(&self, panel: usize, values: &Values, names: &[Param]) -> (crate::engine::fused::KernelValues, Vec<Vec<f64>>) {
+    fn input_jacobian(&self, panel: usize, values: &Values, names: &[Param], f: Option<&[f64]>) -> (crate::engine::fused::KernelValues, Vec<Vec<f64>>) {
         let dev = self.target.autodiff();
         let exp = self.panel(panel);
         let build = || {
             let pt = ParamTensors::new(values, names, &dev);
-            let params: Geometry = build_params(exp, &pt, self.vector_params(&dev, false, false), &dev);
+            let params: Geometry = build_params(exp, &pt, self.vector_params(&dev, false, false, f), &dev);
             (KernelTensors::from_params(exp, &params, &dev), pt)
         };
         let host = build().0.values();
@@ -54,6 +54,12 @@ impl Evaluator<'_> {
     /// `values`; None for an objective that is not a likelihood (a weighted sum) or off the
     /// fused kernel's path (float32, GPU).
     pub fn fisher_information(&self, values: &Values, names: &[Param], obj: &Objective) -> Option<Vec<Vec<f64>>> {
+        self.fisher_information_with_structure_factors(values, names, obj, None)
+    }
+
+    /// As [`Evaluator::fisher_information`], with the structure factors `f` (the HKL grid's
+    /// padded layout) in place of the experiment's when given.
+    pub fn fisher_information_with_structure_factors(&self, values: &Values, names: &[Param], obj: &Objective, f: Option<&[f64]>) -> Option<Vec<Vec<f64>>> {
         let Objective::Fit { target, loss } = obj else { return None };
         if !self.uses_fused() {
             return None;
@@ -62,7 +68,7 @@ impl Evaluator<'_> {
         let panels: Vec<(FusedKernel<'_>, Vec<Vec<f64>>)> = runs
             .iter()
             .map(|(i, _, _)| {
-                let (host, jac) = self.input_jacobian(*i, values, names);
+                let (host, jac) = self.input_jacobian(*i, values, names, f);
                 (FusedKernel::from_values(self.panel(*i), host), jac)
             })
             .collect();
