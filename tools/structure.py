@@ -106,8 +106,9 @@ USE_GROUP_RE = re.compile(r"\buse\s+([^;]+);", re.S)
 
 
 def expand_use(tree):
-    """Paths named by a `use` tree (`crate::a::{b, c::d}` -> crate::a::b, crate::a::c::d)."""
-    tree = re.sub(r"\s+", "", tree)
+    """Paths named by a `use` tree (`crate::a::{b, c::d}` -> crate::a::b, crate::a::c::d); a
+    renamed import keeps its new name after an `@` (`a::b as c` -> a::b@c)."""
+    tree = re.sub(r"\s+", "", re.sub(r"\s+as\s+", "@", tree))
     out = []
 
     def walk(prefix, t):
@@ -197,16 +198,11 @@ def reexport_table(files, texts):
             for p in expand_use(u.group(1)):
                 if p.endswith("*"):
                     continue
-                path, alias = (p.split("as", 1) + [None])[:2] if False else (p, None)
-                if " as " in u.group(1) and "as" in p:
-                    pass
-                segs = p.split("::")
-                last = segs[-1]
-                if "as" in last and re.match(r"^[A-Za-z0-9_]+as[A-Za-z0-9_]+$", last) is None:
-                    pass
+                path, _, alias = p.partition("@")
+                segs = path.split("::")
                 a = absolute(segs, m, kids)
                 if a:
-                    names[last] = a
+                    names[alias or segs[-1]] = a
         table[f] = names
     return table
 
@@ -214,21 +210,22 @@ def reexport_table(files, texts):
 INLINE_MOD_RE = re.compile(r"\bmod\s+([A-Za-z_][A-Za-z0-9_]*)\s*\{")
 
 
+def closing_brace(code, open_at):
+    """Index of the `}` that closes the `{` at `open_at` (the end of the text if none)."""
+    depth = 0
+    for k in range(open_at, len(code)):
+        if code[k] == "{":
+            depth += 1
+        elif code[k] == "}":
+            depth -= 1
+            if depth == 0:
+                return k
+    return len(code)
+
+
 def inline_modules(code):
     """(start, end, name) of every inline `mod name { ... }` block."""
-    out = []
-    for m in INLINE_MOD_RE.finditer(code):
-        depth, k = 0, m.end() - 1
-        while k < len(code):
-            if code[k] == "{":
-                depth += 1
-            elif code[k] == "}":
-                depth -= 1
-                if depth == 0:
-                    break
-            k += 1
-        out.append((m.start(), k, m.group(1)))
-    return out
+    return [(m.start(), closing_brace(code, m.end() - 1), m.group(1)) for m in INLINE_MOD_RE.finditer(code)]
 
 
 def module_at(pos, file_module, blocks):
@@ -249,7 +246,7 @@ def dependencies(files, texts, mods):
         paths = []
         for u in USE_GROUP_RE.finditer(code):
             for p in expand_use(u.group(1)):
-                paths.append((u.start(), p.split("::")))
+                paths.append((u.start(), p.partition("@")[0].split("::")))
         for p in PATH_RE.finditer(code):
             segs = [p.group(1)] + [s.strip() for s in p.group(2).split("::") if s.strip()]
             paths.append((p.start(), segs))
@@ -325,15 +322,7 @@ def long_functions(files, texts, limit):
                 j += 1
             if j < 0 or j >= len(code):
                 continue
-            depth, k = 0, j
-            while k < len(code):
-                if code[k] == "{":
-                    depth += 1
-                elif code[k] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                k += 1
+            k = closing_brace(code, j)
             first = code.count("\n", 0, m.start()) + 1
             last = code.count("\n", 0, k) + 1
             if last - first + 1 > limit:
