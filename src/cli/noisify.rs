@@ -8,7 +8,7 @@ use super::table::{closest, Flag};
 use crate::bail;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
-use crate::io::smv::{smv_header_text, smv_line};
+use crate::io::smv::{smv_header_text, smv_line, smv_preamble_of, smv_trailer};
 use crate::response::noisify::{noisify, IntBits, NoisifyResult, NoisifySettings, Seeds, DEFAULT_FLUENCE, R_E_SQUARED};
 use crate::response::psf::{Psf, PsfKind, PsfOutcome};
 
@@ -356,11 +356,8 @@ pub fn adapt_header(template: &HeaderTemplate, bits: IntBits, path: &str) -> Res
 
 /// The header noisify writes when no `-header` is given.
 pub fn own_header(g: &Geometry, bits: IntBits) -> Vec<u8> {
-    let lines = vec![
-        smv_line("HEADER_BYTES", "512"),
-        smv_line("DIM", "2"),
-        smv_line("BYTE_ORDER", "little_endian"),
-        smv_line("TYPE", bits.smv_type()),
+    let mut lines = smv_preamble_of(bits.smv_type());
+    lines.extend([
         smv_line("SIZE1", &g.width.to_string()),
         smv_line("SIZE2", &g.height.to_string()),
         smv_line("PIXEL_SIZE", &fmt_g(g.pixel * 1000.0)),
@@ -371,9 +368,8 @@ pub fn own_header(g: &Geometry, bits: IntBits) -> Vec<u8> {
         smv_line("PHI", &fmt_g(g.phi)),
         smv_line("OSC_START", &fmt_g(g.phi)),
         smv_line("OSC_RANGE", &fmt_g(g.osc)),
-        smv_line("DETECTOR_SN", "000"),
-        smv_line("BEAMLINE", "fake"),
-    ];
+    ]);
+    lines.extend(smv_trailer());
     smv_header_text(&lines)
 }
 

@@ -3,7 +3,7 @@
 
 use crate::experiment::{Experiment, RTD};
 use crate::io::cfmt::fmt_g;
-use crate::io::smv::{smv_line, smv_preamble};
+use crate::io::smv::{smv_line, smv_preamble, smv_trailer};
 use crate::engine::render::Stats;
 use crate::physics::rng::PoissonDeviates;
 
@@ -36,8 +36,7 @@ pub fn smv_header_lines(exp: &Experiment) -> Vec<String> {
     l.push(smv_line("OSC_START", &g(c.phi0 * RTD)));
     l.push(smv_line("OSC_RANGE", &g(c.osc * RTD)));
     l.push(smv_line("TWOTHETA", &g(d.twotheta * RTD)));
-    l.push(smv_line("DETECTOR_SN", "000"));
-    l.push(smv_line("BEAMLINE", "fake"));
+    l.extend(smv_trailer());
     l
 }
 
@@ -71,8 +70,7 @@ pub fn smv_header_lines_dials(exp: &Experiment, adc: f64) -> (Vec<String>, bool)
     l.push(smv_line("ROTATION_AXIS", &v(lab.rotation_axis)));
     l.push(smv_line("OSC_START", &full(c.phi0 * RTD)));
     l.push(smv_line("OSC_RANGE", &full(c.osc * RTD)));
-    l.push(smv_line("DETECTOR_SN", "000"));
-    l.push(smv_line("BEAMLINE", "fake"));
+    l.extend(smv_trailer());
     let close = |a: [f64; 3], b: [f64; 3]| (0..3).all(|k| (a[k] - b[k]).abs() < 1e-12);
     let exact = close(p.fast_axis, [1.0, 0.0, 0.0])
         && close(p.slow_axis, [0.0, -1.0, 0.0])

@@ -148,12 +148,23 @@ pub fn smv_line(key: &str, value: &str) -> String {
 
 /// The four lines every header written by the reference starts with.
 pub fn smv_preamble() -> Vec<String> {
+    smv_preamble_of("unsigned_short")
+}
+
+/// The same four lines for pixels of SMV type `pixel_type` (noisify's `-bits 32` writes
+/// `long_integer`).
+pub fn smv_preamble_of(pixel_type: &str) -> Vec<String> {
     vec![
         smv_line("HEADER_BYTES", &SMV_HEADER_BYTES.to_string()),
         smv_line("DIM", "2"),
         smv_line("BYTE_ORDER", "little_endian"),
-        smv_line("TYPE", "unsigned_short"),
+        smv_line("TYPE", pixel_type),
     ]
+}
+
+/// The two lines every header written by the reference ends with.
+pub fn smv_trailer() -> [String; 2] {
+    [smv_line("DETECTOR_SN", "000"), smv_line("BEAMLINE", "fake")]
 }
 
 /// Header bytes for the given lines: "{\n", each line followed by "\n", "}\x0c", then spaces up

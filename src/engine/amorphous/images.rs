@@ -5,7 +5,7 @@
 use super::setup::Setup;
 use crate::experiment::RTD;
 use crate::io::cfmt::fmt_g;
-use crate::io::smv::{smv_line, smv_preamble};
+use crate::io::smv::{smv_line, smv_preamble, smv_trailer};
 use crate::physics::rng::PoissonDeviates;
 
 /// Statistics of the rendered region.
@@ -129,8 +129,7 @@ pub fn header_lines(s: &Setup) -> Vec<String> {
     l.push(smv_line("OSC_START", &g(s.phi * RTD)));
     l.push(smv_line("OSC_RANGE", &g(s.osc * RTD)));
     l.push(smv_line("TWOTHETA", &g(s.twotheta * RTD)));
-    l.push(smv_line("DETECTOR_SN", "000"));
-    l.push(smv_line("BEAMLINE", "fake"));
+    l.extend(smv_trailer());
     l
 }
 
