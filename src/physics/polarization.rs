@@ -2,6 +2,7 @@
 
 use super::constants::POLAR_PROJ_SQ_BELOW;
 use super::real::Real;
+use super::vec3::{cross, dot as dot3, unitize, V3};
 
 fn dot<T: Real>(a: &[T; 3], b: &[T; 3]) -> T {
     a[0].clone() * b[0].clone() + a[1].clone() * b[1].clone() + a[2].clone() * b[2].clone()
@@ -21,4 +22,27 @@ pub fn polarization<T: Real>(kahn: T, inc: &[T; 3], e_in: &[T; 3], b_in: &[T; 3]
     let tiny = r2.less_than(POLAR_PROJ_SQ_BELOW);
     let cos2psi = T::choose(tiny.clone(), || r2.clone() * 0.0 + 1.0, || (e2.clone() - b2.clone()) / r2.clone().fill(tiny.clone(), 1.0));
     (c2 + 1.0 - cos2psi * s2 * kahn) * 0.5
+}
+
+/// The same factor written as the C programs write it, for host f64 only: psi from atan2 of the
+/// projections, then cos 2psi. [`polarization`] forms cos 2psi from the projections directly
+/// (smooth at 2theta = 0, differentiable), which differs in the last bits; nonBragg's noise
+/// images are bit-identical to the C's only with this form. Like the reference it normalises
+/// `incident` and `diffracted` in place (the next source's scattering vector then uses the
+/// renormalised direction).
+pub fn polarization_as_reference(kahn: f64, incident: &mut V3, diffracted: &mut V3, axis: V3) -> f64 {
+    *incident = unitize(*incident).0;
+    *diffracted = unitize(*diffracted).0;
+    let cos2theta = dot3(*incident, *diffracted);
+    let cos2theta_sqr = cos2theta * cos2theta;
+    let sin2theta_sqr = 1.0 - cos2theta_sqr;
+    let mut psi = 0.0;
+    if kahn != 0.0 {
+        let (b_in, _) = unitize(cross(axis, *incident));
+        let (e_in, _) = unitize(cross(*incident, b_in));
+        let e_out = dot3(*diffracted, e_in);
+        let b_out = dot3(*diffracted, b_in);
+        psi = -b_out.atan2(e_out);
+    }
+    0.5 * (1.0 + cos2theta_sqr - kahn * (2.0 * psi).cos() * sin2theta_sqr)
 }

@@ -9,7 +9,8 @@
 use super::setup::Setup;
 use super::table::StolTable;
 use crate::physics::constants::R_E_SQR;
-use crate::physics::vec3::{cross, dot, norm, rotate_axis, unitize, V3};
+use crate::physics::polarization::polarization_as_reference as polarization;
+use crate::physics::vec3::{norm, rotate_axis, unitize};
 use rayon::prelude::*;
 
 /// What the last sample (sub-pixel and source) of a pixel saw; `-img` turns pixel values back
@@ -64,28 +65,6 @@ pub struct Rendered {
     /// One per pixel when asked for (zero outside the region).
     pub probes: Option<Vec<Probe>>,
     pub reports: Vec<PixelReport>,
-}
-
-/// The polarization factor 1/2 (1 + cos^2 2theta - K cos 2psi sin^2 2theta), written as the
-/// reference writes it (physics::polarization forms cos 2psi from the projections instead,
-/// which differs in the last bits). Like the reference it normalises `incident` and
-/// `diffracted` in place (the next source's scattering vector then uses the renormalised
-/// direction).
-fn polarization(kahn: f64, incident: &mut V3, diffracted: &mut V3, axis: V3) -> f64 {
-    *incident = unitize(*incident).0;
-    *diffracted = unitize(*diffracted).0;
-    let cos2theta = dot(*incident, *diffracted);
-    let cos2theta_sqr = cos2theta * cos2theta;
-    let sin2theta_sqr = 1.0 - cos2theta_sqr;
-    let mut psi = 0.0;
-    if kahn != 0.0 {
-        let (b_in, _) = unitize(cross(axis, *incident));
-        let (e_in, _) = unitize(cross(*incident, b_in));
-        let e_out = dot(*diffracted, e_in);
-        let b_out = dot(*diffracted, b_in);
-        psi = -b_out.atan2(e_out);
-    }
-    0.5 * (1.0 + cos2theta_sqr - kahn * (2.0 * psi).cos() * sin2theta_sqr)
 }
 
 /// Everything one pixel's loop produces.
