@@ -82,7 +82,7 @@ impl Inputs {
         if let Some(path) = &o.mask {
             let img = files.mask(path)?;
             inp.apply_header(&img, true, path)?;
-            inp.mask = Some(img.data.clone());
+            inp.mask = Some(img.data);
             inp.mask_dims = Some((inp.fpixels, inp.spixels));
         }
         if let Some(path) = &o.img {
