@@ -1,6 +1,7 @@
 //! The engine: everything between the geometry tensors and the summed image.
 //!
 //! - `render`: the renderer and its choice of engine, chunked over pixels;
+//! - `inputs`: the kernels' inputs and their flat layout, declared once;
 //! - `fused`: the fused CPU kernel (float64), its hand-derived backward and the bridge into burn;
 //! - `gpu`: the CubeCL lattice-sum kernel and its launches;
 //! - `device`: CPU and GPU devices, precision and adapters;
@@ -15,6 +16,7 @@ pub mod comm;
 pub mod device;
 pub mod fused;
 pub mod gpu;
+pub mod inputs;
 pub mod plan;
 pub mod render;
 pub mod trace;

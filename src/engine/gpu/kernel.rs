@@ -8,29 +8,22 @@ use burn::cubecl::prelude::*;
 
 use crate::physics::constants;
 
-/// Layout of the scalar input buffer (`geo`).
+/// Layout of the scalar input buffer (`geo`): the fixed-width kernel inputs at their declared
+/// offsets ([`crate::engine::inputs::flat`]), then the values only this kernel reads.
 pub mod geo {
-    pub const PIX0: usize = 0;
-    pub const FDET: usize = 3;
-    pub const SDET: usize = 6;
-    pub const ODET: usize = 9;
-    pub const BEAM: usize = 12;
-    pub const N: usize = 15;
-    pub const STARS: usize = 18;
-    pub const PIXEL: usize = 27;
-    pub const CLOSE: usize = 28;
-    pub const DISTANCE: usize = 29;
-    pub const KAHN: usize = 30;
-    pub const DMIN: usize = 31;
-    pub const THICKSTEP: usize = 32;
-    pub const MU: usize = 33;
-    pub const SCALE: usize = 34;
-    pub const BG: usize = 35;
-    pub const FUDGE: usize = 36;
-    pub const DEFAULT_F: usize = 37;
-    /// h_min, h_max, k_min, k_max, l_min, l_max of the structure-factor grid.
-    pub const GRID: usize = 38;
-    pub const LEN: usize = 44;
+    pub use crate::engine::inputs::flat::{BG, CLOSE, DISTANCE, FDET, FIXED, KAHN, N, ODET, PIX0, PIXEL, SCALE, SDET};
+    crate::engine::inputs::slots!(FIXED => LEN {
+        BEAM: 3,
+        /// a*, b*, c* (the round, gauss and tophat shapes).
+        STARS: 9,
+        DMIN: 1,
+        THICKSTEP: 1,
+        MU: 1,
+        FUDGE: 1,
+        DEFAULT_F: 1,
+        /// h_min, h_max, k_min, k_max, l_min, l_max of the structure-factor grid.
+        GRID: 6,
+    });
 }
 
 /// Floats per source in the source buffer: incident direction, E and B unit vectors,
@@ -217,6 +210,145 @@ fn polar(src: &[f32], k: usize, kahn: f32, dx: f32, dy: f32, dz: f32) -> f32 {
     (c2 + 1.0f32 - cos2psi * s2 * kahn) * 0.5f32
 }
 
+/// Unit direction (dx, dy, dz) from the sample, solid angle and capture fraction of sub-pixel
+/// (`sub_f`, `sub_s`) of layer `t` of pixel (`fpix`, `spix`).
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn sub_pixel(geo: &[f32], fpix: f32, spix: f32, t: u32, sub_f: u32, sub_s: u32, #[comptime] cfg: KernelConfig) -> (f32, f32, f32, f32, f32) {
+    let os = comptime![cfg.oversample];
+    let pixel = geo[geo::PIXEL];
+    let subpix = pixel / f32::cast_from(os);
+    let toff = f32::cast_from(t) * geo[geo::THICKSTEP];
+    let fd = (fpix * f32::cast_from(os) + (f32::cast_from(sub_f) + 0.5f32)) * subpix;
+    let sd = (spix * f32::cast_from(os) + (f32::cast_from(sub_s) + 0.5f32)) * subpix;
+    let mut px = geo[geo::FDET] * fd + geo[geo::SDET] * sd + geo[geo::PIX0] + geo[geo::ODET] * toff;
+    let mut py = geo[geo::FDET + 1] * fd + geo[geo::SDET + 1] * sd + geo[geo::PIX0 + 1] + geo[geo::ODET + 1] * toff;
+    let mut pz = geo[geo::FDET + 2] * fd + geo[geo::SDET + 2] * sd + geo[geo::PIX0 + 2] + geo[geo::ODET + 2] * toff;
+    if comptime![cfg.curved] {
+        // every pixel at the same distance, pixel coordinates read as angles
+        let dist = geo[geo::DISTANCE];
+        let (bx, by, bz) = (geo[geo::BEAM] * dist, geo[geo::BEAM + 1] * dist, geo[geo::BEAM + 2] * dist);
+        let (r1x, r1y, r1z) = rotate_about(geo, bx, by, bz, geo::SDET, py / dist);
+        let (r2x, r2y, r2z) = rotate_about(geo, r1x, r1y, r1z, geo::FDET, pz / dist);
+        px = r2x;
+        py = r2y;
+        pz = r2z;
+    }
+    let air = f32::sqrt(px * px + py * py + pz * pz);
+    let (dx, dy, dz) = (px / air, py / air, pz / air);
+    let mut omega = 1.0f32 / (air * air);
+    if comptime![!cfg.point_pixel] {
+        omega = pixel * pixel / (air * air) * geo[geo::CLOSE] / air;
+    }
+    let mut capture = 1.0f32;
+    if comptime![cfg.thick] {
+        let par = dx * geo[geo::ODET] + dy * geo[geo::ODET + 1] + dz * geo[geo::ODET + 2];
+        let kk = geo[geo::THICKSTEP] * geo[geo::MU];
+        let tf = f32::cast_from(t);
+        capture = f32::exp(-tf * kk / par) - f32::exp(-(tf + 1.0f32) * kk / par);
+    }
+    (dx, dy, dz, omega, capture)
+}
+
+/// Σ over orientations of F^2 F_latt^2 at scattering vector q.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn orientation_sum(geo: &[f32], cells: &[f32], fgrid: &[f32], qx: f32, qy: f32, qz: f32, n_orient: u32, #[comptime] cfg: KernelConfig) -> f32 {
+    let mut ssum = 0.0f32;
+    for o in 0..n_orient {
+        let c = (o as usize) * 9;
+        let h = qx * cells[c] + qy * cells[c + 1] + qz * cells[c + 2];
+        let kk = qx * cells[c + 3] + qy * cells[c + 4] + qz * cells[c + 5];
+        let l = qx * cells[c + 6] + qy * cells[c + 7] + qz * cells[c + 8];
+        let fl = lattice_factor(geo, h - nearest_index(h), kk - nearest_index(kk), l - nearest_index(l), comptime![cfg.shape]);
+        let mut fc = geo[geo::DEFAULT_F];
+        if comptime![cfg.grid > 0] {
+            fc = structure_factor(geo, fgrid, h, kk, l, comptime![cfg.grid]);
+        }
+        ssum += fc * fc * (fl * fl);
+    }
+    ssum
+}
+
+/// Σ over sources (each over orientations) towards direction d, and the polarization factor
+/// of the first sample as carried through the samples (`polar_first`, `polar_found`):
+/// returns (sum, polar_first, polar_found). `first_sample`: the first sub-pixel of layer 0.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn source_sum(
+    geo: &[f32],
+    src: &[f32],
+    cells: &[f32],
+    fgrid: &[f32],
+    dx: f32,
+    dy: f32,
+    dz: f32,
+    first_sample: bool,
+    polar_first: f32,
+    polar_found: bool,
+    n_sources: u32,
+    n_orient: u32,
+    #[comptime] cfg: KernelConfig,
+) -> (f32, f32, bool) {
+    let kahn = geo[geo::KAHN];
+    let dmin = geo[geo::DMIN];
+    let mut first = polar_first;
+    let mut found = polar_found;
+    let mut psum = 0.0f32;
+    for k in 0..n_sources {
+        let b = (k as usize) * SOURCE_STRIDE;
+        let lam = src[b + 9];
+        let qx = (dx - src[b]) / lam;
+        let qy = (dy - src[b + 1]) / lam;
+        let qz = (dz - src[b + 2]) / lam;
+        let mut fail = false;
+        if comptime![cfg.dmin] {
+            fail = f32::sqrt(qx * qx + qy * qy + qz * qz) * 0.5f32 * dmin > 0.5f32;
+        }
+        let mut pol = 1.0f32;
+        if comptime![!cfg.nopolar] {
+            // the reference fixes the polarization factor at the first sub-pixel and
+            // the first source that survives the resolution cut
+            let want_first = !found && !fail && (first_sample || comptime![cfg.dmin]);
+            if want_first || comptime![cfg.oversample_polar] {
+                pol = polar(src, k as usize, kahn, dx, dy, dz);
+            }
+            if want_first {
+                first = pol;
+                found = true;
+            }
+        }
+        if !fail {
+            let mut ssum = orientation_sum(geo, cells, fgrid, qx, qy, qz, n_orient, cfg);
+            if comptime![cfg.oversample_polar && !cfg.nopolar] {
+                ssum *= pol;
+            }
+            psum += ssum * src[b + 10];
+        }
+    }
+    (psum, first, found)
+}
+
+/// The pixel's value from the sum over samples and the factors fixed at the first (solid
+/// angle, polarization) or last (capture fraction) sample, where they are not per sample.
+#[cube]
+fn combine(geo: &[f32], isum: f32, capture_last: f32, polar_first: f32, omega_first: f32, #[comptime] cfg: KernelConfig) -> f32 {
+    let mut bragg = isum;
+    if comptime![!cfg.oversample_thick] {
+        bragg *= capture_last;
+    }
+    if comptime![!cfg.oversample_polar] {
+        bragg *= polar_first;
+    }
+    if comptime![!cfg.oversample_omega] {
+        bragg *= omega_first;
+    }
+    if comptime![cfg.background] {
+        bragg += capture_last * polar_first * omega_first * geo[geo::BG];
+    }
+    bragg * geo[geo::SCALE]
+}
+
 /// The value (photons) of every pixel of a block of `rows` x `width` pixels starting at
 /// (`f0`, `s0`); `out[i]` is pixel (f0 + i % width, s0 + i / width).
 #[cube(launch)]
@@ -243,10 +375,6 @@ pub fn lattice_sum(
     let spix = f32::cast_from(s0 + idx / width);
     let os = comptime![cfg.oversample];
     let layers = comptime![cfg.layers];
-    let pixel = geo[geo::PIXEL];
-    let subpix = pixel / f32::cast_from(os);
-    let kahn = geo[geo::KAHN];
-    let dmin = geo[geo::DMIN];
     let mut isum = 0.0f32;
     let mut omega_first = 0.0f32;
     let mut capture_last = 1.0f32;
@@ -256,88 +384,20 @@ pub fn lattice_sum(
     }
     let mut polar_found = false;
     for t in 0..layers {
-        let toff = f32::cast_from(t) * geo[geo::THICKSTEP];
         for sub_s in 0..os {
             for sub_f in 0..os {
                 let first_sub = sub_s == 0 && sub_f == 0;
-                let fd = (fpix * f32::cast_from(os) + (f32::cast_from(sub_f) + 0.5f32)) * subpix;
-                let sd = (spix * f32::cast_from(os) + (f32::cast_from(sub_s) + 0.5f32)) * subpix;
-                let mut px = geo[geo::FDET] * fd + geo[geo::SDET] * sd + geo[geo::PIX0] + geo[geo::ODET] * toff;
-                let mut py = geo[geo::FDET + 1] * fd + geo[geo::SDET + 1] * sd + geo[geo::PIX0 + 1] + geo[geo::ODET + 1] * toff;
-                let mut pz = geo[geo::FDET + 2] * fd + geo[geo::SDET + 2] * sd + geo[geo::PIX0 + 2] + geo[geo::ODET + 2] * toff;
-                if comptime![cfg.curved] {
-                    // every pixel at the same distance, pixel coordinates read as angles
-                    let dist = geo[geo::DISTANCE];
-                    let (bx, by, bz) = (geo[geo::BEAM] * dist, geo[geo::BEAM + 1] * dist, geo[geo::BEAM + 2] * dist);
-                    let (r1x, r1y, r1z) = rotate_about(geo, bx, by, bz, geo::SDET, py / dist);
-                    let (r2x, r2y, r2z) = rotate_about(geo, r1x, r1y, r1z, geo::FDET, pz / dist);
-                    px = r2x;
-                    py = r2y;
-                    pz = r2z;
-                }
-                let air = f32::sqrt(px * px + py * py + pz * pz);
-                let (dx, dy, dz) = (px / air, py / air, pz / air);
-                let mut omega = 1.0f32 / (air * air);
-                if comptime![!cfg.point_pixel] {
-                    omega = pixel * pixel / (air * air) * geo[geo::CLOSE] / air;
-                }
-                let mut capture = 1.0f32;
-                if comptime![cfg.thick] {
-                    let par = dx * geo[geo::ODET] + dy * geo[geo::ODET + 1] + dz * geo[geo::ODET + 2];
-                    let kk = geo[geo::THICKSTEP] * geo[geo::MU];
-                    let tf = f32::cast_from(t);
-                    capture = f32::exp(-tf * kk / par) - f32::exp(-(tf + 1.0f32) * kk / par);
-                }
+                let (dx, dy, dz, omega, capture) = sub_pixel(geo, fpix, spix, t, sub_f, sub_s, cfg);
                 if t == 0 && first_sub {
                     omega_first = omega;
                 }
                 if t == layers - 1 && first_sub {
                     capture_last = capture;
                 }
-                let mut psum = 0.0f32;
-                for k in 0..n_sources {
-                    let b = (k as usize) * SOURCE_STRIDE;
-                    let lam = src[b + 9];
-                    let qx = (dx - src[b]) / lam;
-                    let qy = (dy - src[b + 1]) / lam;
-                    let qz = (dz - src[b + 2]) / lam;
-                    let mut fail = false;
-                    if comptime![cfg.dmin] {
-                        fail = f32::sqrt(qx * qx + qy * qy + qz * qz) * 0.5f32 * dmin > 0.5f32;
-                    }
-                    let mut pol = 1.0f32;
-                    if comptime![!cfg.nopolar] {
-                        // the reference fixes the polarization factor at the first sub-pixel and
-                        // the first source that survives the resolution cut
-                        let want_first = !polar_found && !fail && ((first_sub && t == 0) || comptime![cfg.dmin]);
-                        if want_first || comptime![cfg.oversample_polar] {
-                            pol = polar(src, k as usize, kahn, dx, dy, dz);
-                        }
-                        if want_first {
-                            polar_first = pol;
-                            polar_found = true;
-                        }
-                    }
-                    if !fail {
-                        let mut ssum = 0.0f32;
-                        for o in 0..n_orient {
-                            let c = (o as usize) * 9;
-                            let h = qx * cells[c] + qy * cells[c + 1] + qz * cells[c + 2];
-                            let kk = qx * cells[c + 3] + qy * cells[c + 4] + qz * cells[c + 5];
-                            let l = qx * cells[c + 6] + qy * cells[c + 7] + qz * cells[c + 8];
-                            let fl = lattice_factor(geo, h - nearest_index(h), kk - nearest_index(kk), l - nearest_index(l), comptime![cfg.shape]);
-                            let mut fc = geo[geo::DEFAULT_F];
-                            if comptime![cfg.grid > 0] {
-                                fc = structure_factor(geo, fgrid, h, kk, l, comptime![cfg.grid]);
-                            }
-                            ssum += fc * fc * (fl * fl);
-                        }
-                        if comptime![cfg.oversample_polar && !cfg.nopolar] {
-                            ssum *= pol;
-                        }
-                        psum += ssum * src[b + 10];
-                    }
-                }
+                let (sum, first, found) = source_sum(geo, src, cells, fgrid, dx, dy, dz, first_sub && t == 0, polar_first, polar_found, n_sources, n_orient, cfg);
+                polar_first = first;
+                polar_found = found;
+                let mut psum = sum;
                 if comptime![cfg.oversample_thick] {
                     psum *= capture;
                 }
@@ -348,18 +408,47 @@ pub fn lattice_sum(
             }
         }
     }
-    let mut bragg = isum;
-    if comptime![!cfg.oversample_thick] {
-        bragg *= capture_last;
+    out[idx as usize] = combine(geo, isum, capture_last, polar_first, omega_first, cfg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::geo;
+    use crate::engine::inputs::{flat, KernelValues};
+
+    #[test]
+    fn scalar_buffer_offsets_come_from_the_declared_layout() {
+        // the kernel inputs sit where the declaration puts them in the flat form
+        let shared = [
+            ("PIX0", geo::PIX0),
+            ("FDET", geo::FDET),
+            ("SDET", geo::SDET),
+            ("ODET", geo::ODET),
+            ("N", geo::N),
+            ("PIXEL", geo::PIXEL),
+            ("CLOSE", geo::CLOSE),
+            ("DISTANCE", geo::DISTANCE),
+            ("SCALE", geo::SCALE),
+            ("BG", geo::BG),
+            ("KAHN", geo::KAHN),
+        ];
+        let declared: Vec<(&str, usize)> = flat::SLOTS.iter().map(|&(n, at, _)| (n, at)).collect();
+        assert_eq!(declared, shared);
+        // every slot (declared inputs, then the kernel's own) tiles 0..LEN with no gap or overlap
+        let mut at = 0;
+        for &(name, off, width) in flat::SLOTS.iter().chain(geo::SLOTS) {
+            assert_eq!(off, at, "{name}");
+            at += width;
+        }
+        assert_eq!((flat::FIXED, at, geo::LEN), (21, geo::LEN, 44));
+        // a value written in the declared layout is read at the kernel's offsets
+        let v = KernelValues { pix0: [1.0, 2.0, 3.0], n: [4.0, 5.0, 6.0], pixel: 7.0, close: 8.0, distance: 9.0, kahn: 10.0, scale: 11.0, bg: 12.0, ..Default::default() };
+        let mut g = vec![0.0; geo::LEN];
+        v.put_fixed(&mut g[..geo::FIXED]);
+        assert_eq!(&g[geo::PIX0..geo::PIX0 + 3], &[1.0, 2.0, 3.0]);
+        assert_eq!(&g[geo::N..geo::N + 3], &[4.0, 5.0, 6.0]);
+        let read = [g[geo::PIXEL], g[geo::CLOSE], g[geo::DISTANCE], g[geo::KAHN], g[geo::SCALE], g[geo::BG]];
+        assert_eq!(read, [7.0, 8.0, 9.0, 10.0, 11.0, 12.0]);
+        assert!(g[geo::FIXED..].iter().all(|&x| x == 0.0));
     }
-    if comptime![!cfg.oversample_polar] {
-        bragg *= polar_first;
-    }
-    if comptime![!cfg.oversample_omega] {
-        bragg *= omega_first;
-    }
-    if comptime![cfg.background] {
-        bragg += capture_last * polar_first * omega_first * geo[geo::BG];
-    }
-    out[idx as usize] = bragg * geo[geo::SCALE];
 }

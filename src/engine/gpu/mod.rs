@@ -146,26 +146,16 @@ fn f32_bytes(values: &[f32]) -> Vec<u8> {
 /// The scalar inputs in the kernel's layout ([`kernel::geo`]).
 fn scalars(exp: &Experiment, v: &KernelValues) -> Vec<f32> {
     let mut g = vec![0.0f64; geo::LEN];
+    v.put_fixed(&mut g[..geo::FIXED]);
     let put3 = |g: &mut Vec<f64>, at: usize, x: [f64; 3]| g[at..at + 3].copy_from_slice(&x);
-    put3(&mut g, geo::PIX0, v.pix0);
-    put3(&mut g, geo::FDET, v.fdet);
-    put3(&mut g, geo::SDET, v.sdet);
-    put3(&mut g, geo::ODET, v.odet);
     put3(&mut g, geo::BEAM, exp.detector.beam_vector);
-    put3(&mut g, geo::N, v.n);
     let cr = &exp.crystal;
     for (i, s) in [cr.a_star, cr.b_star, cr.c_star].iter().enumerate() {
         put3(&mut g, geo::STARS + 3 * i, *s);
     }
-    g[geo::PIXEL] = v.pixel;
-    g[geo::CLOSE] = v.close;
-    g[geo::DISTANCE] = v.distance;
-    g[geo::KAHN] = v.kahn;
     g[geo::DMIN] = exp.sampling.dmin;
     g[geo::THICKSTEP] = exp.detector.thickstep;
     g[geo::MU] = exp.detector.mu;
-    g[geo::SCALE] = v.scale;
-    g[geo::BG] = v.bg;
     g[geo::FUDGE] = cr.fudge;
     g[geo::DEFAULT_F] = exp.structure.default_f;
     if let Some(grid) = &exp.structure.grid {
