@@ -19,41 +19,59 @@ use crate::physics::Vec3T;
 use crate::model::geometry::Geometry;
 use crate::physics::vec3::{self, V3};
 
-/// Number of scalar parameters.
-pub const N_PARAMS: usize = 26;
+/// Declares [`Param`], [`Param::ALL`], [`N_PARAMS`] and [`PARAMS`] from one list: each
+/// fixed parameter once, in the order they are reported, with its name, unit and steps.
+macro_rules! params {
+    ($($variant:ident = $info:expr,)*) => {
+        /// A continuous parameter of the model.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Param {
+            $($variant,)*
+            /// Shift (mm) of a panel along a laboratory axis, or its rotation (degrees) about a
+            /// laboratory axis through the panel's centre: `panel<i>_x`, ..., `panel<i>_rotz`.
+            Panel(usize, PanelAxis),
+        }
 
-/// A continuous parameter of the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Param {
-    CellA,
-    CellB,
-    CellC,
-    CellAlpha,
-    CellBeta,
-    CellGamma,
-    MissetX,
-    MissetY,
-    MissetZ,
-    Phi,
-    Osc,
-    Mosaic,
-    Na,
-    Nb,
-    Nc,
-    Distance,
-    BeamX,
-    BeamY,
-    RotX,
-    RotY,
-    RotZ,
-    TwoTheta,
-    Pixel,
-    Lambda,
-    Fluence,
-    Polar,
-    /// Shift (mm) of a panel along a laboratory axis, or its rotation (degrees) about a
-    /// laboratory axis through the panel's centre: `panel<i>_x`, ..., `panel<i>_rotz`.
-    Panel(usize, PanelAxis),
+        /// Number of scalar parameters.
+        pub const N_PARAMS: usize = [$(Param::$variant),*].len();
+
+        impl Param {
+            /// Every parameter, in the order they are reported.
+            pub const ALL: [Param; N_PARAMS] = [$(Param::$variant),*];
+        }
+
+        /// Name, unit and steps of every parameter, in the order of [`Param`].
+        pub const PARAMS: [ParamInfo; N_PARAMS] = [$($info),*];
+    };
+}
+
+params! {
+    CellA = ParamInfo { name: "cell_a", unit: "A", fd_step: 1e-2, scale: 0.1 },
+    CellB = ParamInfo { name: "cell_b", unit: "A", fd_step: 1e-2, scale: 0.1 },
+    CellC = ParamInfo { name: "cell_c", unit: "A", fd_step: 1e-2, scale: 0.1 },
+    CellAlpha = ParamInfo { name: "cell_alpha", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    CellBeta = ParamInfo { name: "cell_beta", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    CellGamma = ParamInfo { name: "cell_gamma", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    MissetX = ParamInfo { name: "misset_x", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    MissetY = ParamInfo { name: "misset_y", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    MissetZ = ParamInfo { name: "misset_z", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    Phi = ParamInfo { name: "phi", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    Osc = ParamInfo { name: "osc", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    Mosaic = ParamInfo { name: "mosaic", unit: "deg", fd_step: 1e-2, scale: 0.05 },
+    Na = ParamInfo { name: "Na", unit: "cells", fd_step: 1e-2, scale: 0.2 },
+    Nb = ParamInfo { name: "Nb", unit: "cells", fd_step: 1e-2, scale: 0.2 },
+    Nc = ParamInfo { name: "Nc", unit: "cells", fd_step: 1e-2, scale: 0.2 },
+    Distance = ParamInfo { name: "distance", unit: "mm", fd_step: 5e-2, scale: 0.5 },
+    BeamX = ParamInfo { name: "beam_x", unit: "mm", fd_step: 5e-3, scale: 0.05 },
+    BeamY = ParamInfo { name: "beam_y", unit: "mm", fd_step: 5e-3, scale: 0.05 },
+    RotX = ParamInfo { name: "rotx", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    RotY = ParamInfo { name: "roty", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    RotZ = ParamInfo { name: "rotz", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    TwoTheta = ParamInfo { name: "twotheta", unit: "deg", fd_step: 1e-2, scale: 0.1 },
+    Pixel = ParamInfo { name: "pixel", unit: "mm", fd_step: 1e-5, scale: 1e-4 },
+    Lambda = ParamInfo { name: "lambda", unit: "A", fd_step: 1e-5, scale: 1e-4 },
+    Fluence = ParamInfo { name: "fluence", unit: "photons/m^2", fd_step: 0.0, scale: 0.0 },
+    Polar = ParamInfo { name: "polar", unit: "", fd_step: 0.05, scale: 0.05 },
 }
 
 /// The six rigid-body parameters of a panel.
@@ -87,9 +105,6 @@ pub const PANEL_PARAMS: [ParamInfo; 6] = [
 ];
 
 impl Param {
-    /// Every parameter, in the order they are reported.
-    pub const ALL: [Param; N_PARAMS] = [Param::CellA, Param::CellB, Param::CellC, Param::CellAlpha, Param::CellBeta, Param::CellGamma, Param::MissetX, Param::MissetY, Param::MissetZ, Param::Phi, Param::Osc, Param::Mosaic, Param::Na, Param::Nb, Param::Nc, Param::Distance, Param::BeamX, Param::BeamY, Param::RotX, Param::RotY, Param::RotZ, Param::TwoTheta, Param::Pixel, Param::Lambda, Param::Fluence, Param::Polar];
-
     /// The six parameters of panel `i`.
     pub fn panel(i: usize) -> [Param; 6] {
         PanelAxis::ALL.map(|a| Param::Panel(i, a))
@@ -161,36 +176,6 @@ pub struct ParamInfo {
     /// Typical size of a refinement step (in `unit`); the optimiser works in these units.
     pub scale: f64,
 }
-
-/// Name, unit and steps of every parameter, in the order of [`Param`].
-pub const PARAMS: [ParamInfo; N_PARAMS] = [
-    ParamInfo { name: "cell_a", unit: "A", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "cell_b", unit: "A", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "cell_c", unit: "A", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "cell_alpha", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "cell_beta", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "cell_gamma", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "misset_x", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "misset_y", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "misset_z", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "phi", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "osc", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "mosaic", unit: "deg", fd_step: 1e-2, scale: 0.05 },
-    ParamInfo { name: "Na", unit: "cells", fd_step: 1e-2, scale: 0.2 },
-    ParamInfo { name: "Nb", unit: "cells", fd_step: 1e-2, scale: 0.2 },
-    ParamInfo { name: "Nc", unit: "cells", fd_step: 1e-2, scale: 0.2 },
-    ParamInfo { name: "distance", unit: "mm", fd_step: 5e-2, scale: 0.5 },
-    ParamInfo { name: "beam_x", unit: "mm", fd_step: 5e-3, scale: 0.05 },
-    ParamInfo { name: "beam_y", unit: "mm", fd_step: 5e-3, scale: 0.05 },
-    ParamInfo { name: "rotx", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "roty", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "rotz", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "twotheta", unit: "deg", fd_step: 1e-2, scale: 0.1 },
-    ParamInfo { name: "pixel", unit: "mm", fd_step: 1e-5, scale: 1e-4 },
-    ParamInfo { name: "lambda", unit: "A", fd_step: 1e-5, scale: 1e-4 },
-    ParamInfo { name: "fluence", unit: "photons/m^2", fd_step: 0.0, scale: 0.0 },
-    ParamInfo { name: "polar", unit: "", fd_step: 0.05, scale: 0.05 },
-];
 
 /// Parameter values in command-line units: the fixed parameters, then six per panel.
 #[derive(Debug, Clone, PartialEq)]
@@ -664,6 +649,23 @@ mod tests {
         v[Param::Panel(1, PanelAxis::Z)] = 3.0;
         assert_eq!(v.0[N_PARAMS + 6 + 2], 3.0);
         assert_eq!(v[Param::Polar], 0.0);
+    }
+
+    #[test]
+    fn the_declared_parameters_keep_their_order_names_and_info() {
+        let names: Vec<&str> = Param::ALL.iter().map(|p| p.info().name).collect();
+        let expect = "cell_a cell_b cell_c cell_alpha cell_beta cell_gamma misset_x misset_y misset_z phi osc mosaic Na Nb Nc distance beam_x beam_y rotx roty rotz twotheta pixel lambda fluence polar";
+        assert_eq!(names.join(" "), expect);
+        assert_eq!(N_PARAMS, 26);
+        for (i, p) in Param::ALL.into_iter().enumerate() {
+            // the enum's order (Ord) is the reporting order, each name finds its parameter
+            assert_eq!((p.index(), Param::from_name(p.info().name)), (i, Some(p)));
+            assert!(i == 0 || Param::ALL[i - 1] < p);
+        }
+        assert!(Param::Polar < Param::Panel(0, PanelAxis::X));
+        let d = Param::Distance.info();
+        assert_eq!((d.unit, d.fd_step, d.scale), ("mm", 5e-2, 0.5));
+        assert_eq!((Param::Fluence.info().unit, Param::Fluence.info().fd_step), ("photons/m^2", 0.0));
     }
 
     #[test]
