@@ -236,7 +236,7 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         }
         photons = Some(drawn);
     }
-    for line in crate::io::export::write_requested(o, exp, &panel_exps, &refs, iscale, adc, photons.as_deref())? {
+    for line in crate::io::export::write_requested(o, exp, &panel_exps, &refs, iscale, photons.as_deref())? {
         let _ = writeln!(out, "{line}");
     }
     Ok(warnings.into_inner())

@@ -9,6 +9,10 @@ Run with a Python that has dxtbx (Debian: /usr/bin/python3 with the `dials` pack
       EXPECTED (little-endian int32, the panels one after another). TRUTH itself must load
       through ExperimentListFactory and name an image whose data are the same.
 
+  dials_check.py frames IMAGE EXPECTED.i32
+      Every image of IMAGE (a NeXus series, say), as dxtbx reads them one after another, must
+      equal EXPECTED (little-endian int32, the images one after another).
+
   dials_check.py compare TRUTH.expt INDEXED.expt
       The crystal of INDEXED (from dials.index) against TRUTH's: prints the cell errors and the
       misorientation after matching the bases, as JSON on the last line.
@@ -87,6 +91,20 @@ def check_geometry(truth_path, image_path, expected_path):
     print(f"OK {fmt}: {len(detector)} panel(s), largest geometry difference {worst:.3g} mm, {expected.size} pixels equal")
 
 
+def check_frames(image_path, expected_path):
+    imageset = load_imageset(image_path)
+    fmt = imageset.get_format_class().__name__
+    expected = np.fromfile(expected_path, dtype="<i4").astype(np.int64)
+    got = []
+    for i in range(len(imageset)):
+        got.extend(np.array(d.as_numpy_array(), dtype=np.int64).ravel() for d in imageset.get_raw_data(i))
+    got = np.concatenate(got)
+    if got.shape != expected.shape or not np.array_equal(got, expected):
+        bad = np.flatnonzero(got != expected) if got.shape == expected.shape else []
+        fail(f"{fmt}: {len(imageset)} images, pixel values differ ({got.size} read, {expected.size} expected, {len(bad)} differ)")
+    print(f"OK {fmt}: {len(imageset)} images, {expected.size} pixels equal")
+
+
 def crystal_matrix(crystal):
     """Real-space vectors a, b, c as the rows of a 3x3 array (Angstrom, DIALS frame)."""
     return np.array([crystal.get_real_space_vectors()[i] for i in range(3)], dtype=float)
@@ -131,7 +149,9 @@ def compare(truth_path, indexed_path):
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "geometry":
         check_geometry(*sys.argv[2:])
+    elif len(sys.argv) == 4 and sys.argv[1] == "frames":
+        check_frames(*sys.argv[2:])
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
         compare(*sys.argv[2:])
     else:
-        fail("usage: dials_check.py geometry TRUTH IMAGE EXPECTED | compare TRUTH INDEXED")
+        fail("usage: dials_check.py geometry TRUTH IMAGE EXPECTED | frames IMAGE EXPECTED | compare TRUTH INDEXED")

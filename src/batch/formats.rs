@@ -74,15 +74,15 @@ pub fn write(f: Format, path: &Path, shot: &ShotImage) -> Result<()> {
         }),
         Format::Settings => crate::io::write_atomic(path, settings_json(shot).as_bytes()),
         Format::Cbf | Format::Nexus => {
-            // the counts of the noise image when the plan writes one (same photons), else
-            // the SMV image's scaling, as -cbffile/-nxsfile do
+            // the photons of the noise image when the plan writes one (same photons), else
+            // the SMV image's scaling, without its ADC offset, as -cbffile/-nxsfile do
             use crate::io::export::{write_all, Counts, Requests};
             let drawn;
             let counts = if shot.noise_counts {
                 drawn = photons();
-                Counts::Noise(&drawn, shot.adc)
+                Counts::Noise(&drawn)
             } else {
-                Counts::Scaled { scale: products::int_scale(shot.scale, shot.stats), adc: shot.adc }
+                Counts::Scaled { scale: products::int_scale(shot.scale, shot.stats) }
             };
             let name = path.to_string_lossy();
             let (cbffile, nxsfile) = if f == Format::Cbf { (Some(name.as_ref()), None) } else { (None, Some(name.as_ref())) };

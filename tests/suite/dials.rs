@@ -47,9 +47,19 @@ fn words(s: &str) -> Vec<String> {
     s.split_whitespace().map(String::from).collect()
 }
 
-/// The values our integer images hold: value x scale + adc, rounded in single precision.
+/// The values our integer images hold: value x scale + adc, rounded in single precision (the
+/// SMV images add -adc; CBF and NeXus images hold no offset, adc 0).
 fn expected_counts(image: &[f32], scale: f64, adc: f64) -> Vec<i32> {
     image.iter().map(|&v| ((((v as f64) * scale + adc).clamp(0.0, 65535.0) + 0.5) as f32).floor() as i32).collect()
+}
+
+/// The photons of a noise image written with the default -adc 40 (its pixels minus 40); none
+/// may be overloaded, so that the subtraction is exact.
+fn noise_photons(path: &Path) -> Vec<i32> {
+    let smv = nanobragg::io::smv::read_smv(path).unwrap();
+    let photons: Vec<i32> = smv.data.iter().map(|&v| v as i32 - 40).collect();
+    assert!(photons.iter().all(|&p| (0..65535 - 40).contains(&p)), "{}: pixels below the offset or overloaded", path.display());
+    photons
 }
 
 fn write_i32(path: &Path, values: &[i32]) {
@@ -133,27 +143,87 @@ fn dxtbx_reads_our_cbf_nexus_and_smv_geometry_and_pixels() {
     let t0 = Instant::now();
     // off-centre beam, rotation scan, in every format
     let d = scratch("dials_geom");
-    let (image, scale) = simulate(&d, "-Xbeam 5.3 -Ybeam 3.7", "-cbffile a_0001.cbf -nxsfile a.nxs -intfile s_0001.img -smv_header dials -write_expt a.expt");
-    write_i32(&d.join("want.i32"), &expected_counts(&image, scale, 40.0));
-    for image in ["a_0001.cbf", "a.nxs", "s_0001.img"] {
+    let (image, scale) = simulate(&d, "-Xbeam 5.3 -Ybeam 3.7", "-cbffile a_0001.cbf -nxsfile a.nxs -write_expt a.expt");
+    write_i32(&d.join("want.i32"), &expected_counts(&image, scale, 0.0));
+    for image in ["a_0001.cbf", "a.nxs"] {
         dxtbx_check(&d, "a.expt", image, "want.i32");
     }
+    // -adc 40 is in the SMV pixels (dxtbx takes it as the pedestal), not in CBF or NeXus ones;
+    // this experiment list names the SMV image
+    let (image, scale) = simulate(&d, "-Xbeam 5.3 -Ybeam 3.7", "-intfile s_0001.img -smv_header dials -write_expt s.expt");
+    write_i32(&d.join("want_smv.i32"), &expected_counts(&image, scale, 40.0));
+    dxtbx_check(&d, "s.expt", "s_0001.img", "want_smv.i32");
     // a rotated, shifted detector (CBF and NeXus hold any orientation)
     let r = scratch("dials_geom_rot");
     let (image, scale) = simulate(&r, "-detector_rotx 3 -detector_roty -4 -detector_rotz 7 -twotheta 12 -Xbeam 4 -Ybeam 6", "-cbffile r_0001.cbf -nxsfile r.nxs -write_expt r.expt");
-    write_i32(&r.join("want.i32"), &expected_counts(&image, scale, 40.0));
+    write_i32(&r.join("want.i32"), &expected_counts(&image, scale, 0.0));
     for image in ["r_0001.cbf", "r.nxs"] {
         dxtbx_check(&r, "r.expt", image, "want.i32");
     }
     // another convention's frame, written as CBF
     let x = scratch("dials_geom_xds");
     let (image, scale) = simulate(&x, "-xds -ORGX 50.5 -ORGY 40.25", "-cbffile x_0001.cbf -write_expt x.expt");
-    write_i32(&x.join("want.i32"), &expected_counts(&image, scale, 40.0));
+    write_i32(&x.join("want.i32"), &expected_counts(&image, scale, 0.0));
     dxtbx_check(&x, "x.expt", "x_0001.cbf", "want.i32");
     eprintln!("dxtbx geometry round trips: {:.1} s", t0.elapsed().as_secs_f64());
     for dir in [d, r, x] {
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Noisy images with the default flags (so -adc 40): DIALS must read photons from the CBF and
+/// NeXus pixels, or it takes the offset for signal (a fifth of the spots of a rotation series).
+#[test]
+fn dxtbx_reads_photons_not_the_adc_offset_from_default_flag_cbf_and_nexus() {
+    if !dials_ready() {
+        return;
+    }
+    let d = scratch("dials_photons");
+    let base = "-cell 40 50 60 85 95 105 -default_F 100 -N 3 -lambda 1.1 -distance 100 -pixel 0.1 -detpixels_f 120 -detpixels_s 90 \
+                -phi 10 -osc 1 -water 0.02 -seed 3 -noprogress -noisefile n.img";
+    run_ok(&d, &words(&format!("{base} -cbffile p_0001.cbf -nxsfile p.nxs -write_expt p.expt")));
+    let photons = noise_photons(&d.join("n.img"));
+    assert!(photons.contains(&0) && photons.iter().any(|&p| p > 5), "the test needs empty and bright pixels");
+    write_i32(&d.join("want.i32"), &photons);
+    for image in ["p_0001.cbf", "p.nxs"] {
+        dxtbx_check(&d, "p.expt", image, "want.i32");
+    }
+    // -adc changes the SMV images only: the CBF of an -adc 0 run is the same file (same name,
+    // since the name is in its header)
+    std::fs::create_dir_all(d.join("q")).unwrap();
+    run_ok(&d, &words(&format!("{base} -adc 0 -cbffile q/p_0001.cbf")));
+    assert!(std::fs::read(d.join("p_0001.cbf")).unwrap() == std::fs::read(d.join("q/p_0001.cbf")).unwrap(), "-adc must not reach the CBF pixels");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Three noisy 1024^2 frames in one NeXus series (default flags, -nxs_append) are stored at
+/// least 5 times smaller than their raw 32-bit pixels, and dxtbx reads every frame exactly.
+#[test]
+fn a_noisy_three_frame_nexus_series_is_compressed_and_read_back_exactly() {
+    if !dials_ready() {
+        return;
+    }
+    let d = scratch("dials_nexus_size");
+    let mut photons = Vec::new();
+    for i in 0..3 {
+        run_ok(&d, &words(&format!(
+            "-cell 41 53 67 95 101 107 -misset 10 20 30 -default_F 100 -N 5 -lambda 1.0 -distance 120 -pixel 0.1 -detpixels 1024 \
+             -oversample 1 -phi {i} -osc 1 -water 0.05 -seed {} -noprogress -noisefile n{i}.img -nxsfile s.nxs -nxs_append",
+            i + 1
+        )));
+        photons.extend(noise_photons(&d.join(format!("n{i}.img"))));
+    }
+    let raw = photons.len() as u64 * 4;
+    let size = std::fs::metadata(d.join("s.nxs")).unwrap().len();
+    let mean = photons.iter().map(|&p| p as f64).sum::<f64>() / photons.len() as f64;
+    eprintln!("3 x 1024^2 NeXus: {size} bytes, {:.1}x below the raw {raw} (mean {mean:.2} photons per pixel)", raw as f64 / size as f64);
+    assert!(mean > 0.5, "the frames must be noisy (mean {mean} photons)");
+    assert!(size * 5 <= raw, "{size} bytes is less than 5x below the raw {raw}");
+    write_i32(&d.join("want.i32"), &photons);
+    let out = Command::new(PYTHON).arg(script()).args(["frames", "s.nxs", "want.i32"]).current_dir(&d).output().expect("run python");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("OK") && text.contains("3 images"), "dxtbx read of s.nxs failed:\n{text}");
+    let _ = std::fs::remove_dir_all(&d);
 }
 
 /// The end-to-end rotation series: the flags of frame `i` (0-based) of 20 one-degree images.
@@ -321,7 +391,7 @@ fn dxtbx_reads_a_four_panel_detector_from_an_expt_in_our_nexus_and_experiment_li
     let scale = 50000.0 / max;
     run_ok(&d, &words(&format!("{base} -floatfile img.bin -scale {scale:?} -adc 40 -nxsfile f.nxs -write_expt f.expt")));
     let images = panel_floats(&d, "img");
-    let counts: Vec<i32> = images.iter().flat_map(|p| expected_counts(p, scale, 40.0)).collect();
+    let counts: Vec<i32> = images.iter().flat_map(|p| expected_counts(p, scale, 0.0)).collect();
     write_i32(&d.join("want.i32"), &counts);
     // our experiment list holds the four panels as the list read
     let truth: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("f.expt")).unwrap()).unwrap();

@@ -2,10 +2,11 @@
 //! (`-nxsfile`) and the DIALS experiment list of the simulation (`-write_expt`), all written
 //! from [`LabGeometry`], the experiment in DIALS' laboratory frame, with one image per panel.
 //!
-//! Pixel values: the Poisson-noise counts plus `-adc` when a noise image is requested
-//! (`-noisefile` without `-nonoise`), otherwise the `-intfile` scaling (value x scale + adc,
-//! rounded); unlike the 16-bit SMV images they are not clipped at 65535, only at the 32-bit
-//! limit, and the panels' trusted range says so.
+//! Pixel values: the Poisson photon counts when a noise image is requested (`-noisefile`
+//! without `-nonoise`), otherwise the `-intfile` scaling (value x scale, rounded); unlike the
+//! 16-bit SMV images they are not clipped at 65535, only at the 32-bit limit, and the panels'
+//! trusted range says so. They never carry the `-adc` offset: dxtbx's CBF and NXmx readers
+//! subtract no pedestal, so an offset in the pixels would be read as signal (specs/physics.md).
 
 pub mod cbf;
 pub mod expt;
@@ -41,12 +42,12 @@ pub fn check_requests(o: &Options, exp: &Experiment) -> Result<()> {
 }
 
 /// Writes the files the options ask for from the rendered panel images; the counts follow the
-/// noise image when one is requested (same seed, so the same photons), else the -intfile
-/// scaling. Returns one line per file written.
+/// noise image's photons when one is requested (same seed, so the same photons), else the
+/// -intfile scaling, without the SMV images' -adc offset. Returns one line per file written.
 ///
 /// `panels` is the experiment seen through each panel (for its ROI), `photons` the noise
 /// image's photons of each panel when a noise image was drawn.
-pub fn write_requested(o: &Options, exp: &Experiment, panels: &[&Experiment], images: &[&[f32]], scale: f64, adc: f64, photons: Option<&[Vec<f64>]>) -> Result<Vec<String>> {
+pub fn write_requested(o: &Options, exp: &Experiment, panels: &[&Experiment], images: &[&[f32]], scale: f64, photons: Option<&[Vec<f64>]>) -> Result<Vec<String>> {
     if o.cbffile.is_none() && o.nxsfile.is_none() && o.write_expt.is_none() {
         return Ok(Vec::new());
     }
@@ -54,8 +55,8 @@ pub fn write_requested(o: &Options, exp: &Experiment, panels: &[&Experiment], im
     let smv = if noise { o.noisefile.as_deref() } else { o.intfile.as_deref() };
     let req = Requests { cbffile: o.cbffile.as_deref(), nxsfile: o.nxsfile.as_deref(), write_expt: o.write_expt.as_deref(), nxs_append: o.nxs_append, smv };
     match photons {
-        Some(p) if noise => write_all(&req, exp, panels, images, &Counts::Noise(p, adc)),
-        _ => write_all(&req, exp, panels, images, &Counts::Scaled { scale, adc }),
+        Some(p) if noise => write_all(&req, exp, panels, images, &Counts::Noise(p)),
+        _ => write_all(&req, exp, panels, images, &Counts::Scaled { scale }),
     }
 }
 
@@ -63,12 +64,12 @@ pub fn write_requested(o: &Options, exp: &Experiment, panels: &[&Experiment], im
 /// trusted range as overloads.
 pub const INT32_IMAGE_MAX: f64 = 2147483646.0;
 
-/// Where the image's counts come from.
+/// Where the image's counts come from; neither adds an ADC offset (see the module's note).
 pub enum Counts<'a> {
-    /// The float image scaled as `-intfile` does: value x scale + adc.
-    Scaled { scale: f64, adc: f64 },
-    /// Poisson photon counts of each panel (from the run's noise generator) plus adc.
-    Noise(&'a [Vec<f64>], f64),
+    /// The float image scaled as `-intfile` does, without its offset: value x scale.
+    Scaled { scale: f64 },
+    /// Poisson photon counts of each panel (from the run's noise generator).
+    Noise(&'a [Vec<f64>]),
 }
 
 /// The 32-bit pixel values of panel `panel`'s image (`exp`: the experiment seen through it).
@@ -81,8 +82,8 @@ pub fn int32_counts(exp: &Experiment, panel: usize, image: &[f32], counts: &Coun
             }
             match counts {
                 // rounded in single precision, as the SMV image is, so the two agree
-                Counts::Scaled { scale, adc } => ((clip(image[i] as f64 * scale + adc) + 0.5) as f32).floor() as i32,
-                Counts::Noise(photons, adc) => clip(photons[panel][i] + adc) as i32,
+                Counts::Scaled { scale } => ((clip(image[i] as f64 * scale) + 0.5) as f32).floor() as i32,
+                Counts::Noise(photons) => clip(photons[panel][i]) as i32,
             }
         })
         .collect()
