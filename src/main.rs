@@ -110,18 +110,18 @@ fn top_level(args: &[String]) -> Result<()> {
 }
 
 fn run(args: &[String]) -> Result<()> {
-    let (mut o, print_config) = cli::runfile::resolve(args)?;
+    let (mut cfg, print_config, help) = cli::runfile::resolve(args)?;
     if print_config {
-        print!("{}", cli::runfile::to_toml(&o));
+        print!("{}", cli::runfile::to_toml(&cfg));
         return Ok(());
     }
-    if o.help || args.is_empty() {
+    if help || args.is_empty() {
         print!("{}", cli::help());
         return Ok(());
     }
     // the C program writes its float image to floatimage.bin when no -floatfile is named
-    o.floatfile.get_or_insert_with(|| "floatimage.bin".to_string());
-    let sim = Simulation::from_options(o)?;
+    cfg.outputs.float_file.get_or_insert_with(|| "floatimage.bin".to_string());
+    let sim = Simulation::from_config(cfg)?;
     // every output name and the device before any work or output: a bad name or a missing GPU
     // adapter must leave no file behind
     sim.check_outputs()?;
@@ -129,7 +129,7 @@ fn run(args: &[String]) -> Result<()> {
     if let Some(adapter) = dev.adapter_description() {
         eprintln!("GPU adapter: {adapter}");
     }
-    let (o, exp) = (&sim.options, &sim.experiment);
+    let (cfg, exp) = (&sim.config, &sim.experiment);
     let out = std::io::stdout();
     let mut out = out.lock();
     let _ = writeln!(out, "nanobragg (nanoBragg-compatible diffraction simulator)");
@@ -141,9 +141,9 @@ fn run(args: &[String]) -> Result<()> {
     for line in &sim.notes.warnings {
         eprintln!("{line}");
     }
-    if let (Some(_), Some(grid)) = (&o.hkl, &exp.structure.grid) {
+    if let (Some(_), Some(grid)) = (&cfg.structure.hkl_file, &exp.structure.grid) {
         // the C program's cache of the structure factors, for a later run without -hkl
-        let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
+        let dump = cfg.structure.dump_file.clone().unwrap_or_else(|| "Fdump.bin".to_string());
         match io::fdump::write_fdump(&io::osname::path(&dump), grid) {
             Ok(()) => {
                 let _ = writeln!(out, "writing dump file for next time: {dump}");
@@ -153,7 +153,7 @@ fn run(args: &[String]) -> Result<()> {
             }
         }
     }
-    let mut meter = nanobragg::cli::progress::Meter::new(o.progress);
+    let mut meter = nanobragg::cli::progress::Meter::new(cfg.outputs.progress);
     let images = sim.render_on(&dev, &mut out, |done, total| meter.update(done, total))?;
     meter.finish();
     // every requested file appears, or none

@@ -5,7 +5,7 @@
 
 use std::io::Write;
 
-use crate::cli::{self, Options};
+use crate::config::{self, Config};
 use crate::engine::device::{self, Precision, Target};
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, Notes};
@@ -18,7 +18,7 @@ use crate::io::products;
 
 /// The resolved settings of one simulation and the experiment they describe.
 pub struct Simulation {
-    pub options: Options,
+    pub config: Config,
     pub experiment: Experiment,
     /// Warnings and remarks from building the experiment.
     pub notes: Notes,
@@ -30,24 +30,27 @@ pub struct Simulation {
 impl Simulation {
     /// The simulation of a command line's flags (single-dash, as a render takes them).
     pub fn from_flags(argv: &[String]) -> Result<Simulation> {
-        Self::from_options(cli::parse(argv)?)
+        Self::from_config(config::parse(argv)?)
     }
 
     /// The simulation of a table of settings named as in a run file.
     pub fn from_table(table: &toml::Table) -> Result<Simulation> {
-        Self::from_flags(&cli::runfile::flags_from_table(table)?)
+        Self::from_flags(&config::runfile::flags_from_table(table)?)
     }
 
-    pub fn from_options(options: Options) -> Result<Simulation> {
-        let (experiment, notes) = experiment::build(&options)?;
+    /// The simulation of a typed configuration (checked first: a configuration made in code
+    /// has not been through the flag parser's checks).
+    pub fn from_config(config: Config) -> Result<Simulation> {
+        config.validate()?;
+        let (experiment, notes) = experiment::build(&config)?;
         // a traced pixel off the detector is an error before any work, as on the command line
-        let trace_requests = crate::engine::trace::requests(&options, &experiment)?;
+        let trace_requests = crate::engine::trace::requests(&config, &experiment)?;
         let n = experiment.panel_count();
         if n > 1 && !trace_requests.is_empty() {
             return Err(Error::new("-printout_pixel/-trace_pixel: not available for a multi-panel detector"));
         }
         let panels = if n == 1 { vec![] } else { (0..n).map(|i| experiment.panel(i)).collect() };
-        Ok(Simulation { options, experiment, notes, panels, trace_requests })
+        Ok(Simulation { config, experiment, notes, panels, trace_requests })
     }
 
     /// The experiment of panel `i` alone (the whole experiment for one panel).
@@ -67,16 +70,16 @@ impl Simulation {
     /// The device the settings ask for (`-device`, `-precision`), checked against the engine
     /// they ask for (`-engine`).
     pub fn target(&self) -> Result<Target> {
-        let o = &self.options;
-        let dev = if o.gpu {
-            if o.precision == Some(Precision::F64) {
+        let cfg = &self.config;
+        let dev = if cfg.engine.gpu {
+            if cfg.engine.precision == Some(Precision::F64) {
                 return Err(Error::new("-precision f64: the GPU device renders in float32"));
             }
-            device::Target::gpu(o.gpu_software)?
+            device::Target::gpu(cfg.engine.gpu_software)?
         } else {
-            device::Target::cpu(o.precision.unwrap_or(Precision::F64))
+            device::Target::cpu(cfg.engine.precision.unwrap_or(Precision::F64))
         };
-        o.engine.resolve(&dev)?;
+        cfg.engine.engine.resolve(&dev)?;
         Ok(dev)
     }
 
@@ -94,7 +97,7 @@ impl Simulation {
         let mut done_before = 0;
         let mut images = Vec::with_capacity(self.experiment.panel_count());
         for i in 0..self.experiment.panel_count() {
-            let image = render_panel(&self.options, self.panel(i), dev, &self.trace_requests, trace_out, |done, _| progress(done_before + done, total))?;
+            let image = render_panel(&self.config, self.panel(i), dev, &self.trace_requests, trace_out, |done, _| progress(done_before + done, total))?;
             done_before += image.len();
             images.push(image);
         }
@@ -104,11 +107,11 @@ impl Simulation {
     /// The output files the settings name (floatfile, intfile, pgmfile unless nopgm, noisefile
     /// unless nonoise; one per panel), and the HKL file's dump when `dump` is named.
     pub fn named_outputs(&self) -> Vec<String> {
-        let o = &self.options;
+        let cfg = &self.config;
         let n = self.experiment.panel_count();
-        let images = [o.floatfile.as_deref(), o.intfile.as_deref(), o.pgmfile.as_deref().filter(|_| !o.nopgm), o.noisefile.as_deref().filter(|_| !o.nonoise)];
+        let images = [cfg.outputs.float_file.as_deref(), cfg.outputs.int_file.as_deref(), cfg.outputs.pgm_file.as_deref().filter(|_| !cfg.outputs.no_pgm), cfg.outputs.noise_file.as_deref().filter(|_| !cfg.outputs.no_noise)];
         let mut names: Vec<String> = images.into_iter().flatten().flat_map(|f| (0..n).map(move |i| products::panel_file_name(f, i, n))).collect();
-        if let (Some(dump), Some(_)) = (&o.dump, &o.hkl) {
+        if let (Some(dump), Some(_)) = (&cfg.structure.dump_file, &cfg.structure.hkl_file) {
             names.push(dump.clone());
         }
         names
@@ -117,17 +120,17 @@ impl Simulation {
     /// Check, before rendering, that every named output can be written.
     pub fn check_outputs(&self) -> Result<()> {
         products::check_writable(&self.named_outputs().iter().map(String::as_str).collect::<Vec<_>>())?;
-        crate::io::export::check_requests(&self.options, &self.experiment)
+        crate::io::export::check_requests(&self.config, &self.experiment)
     }
 
     /// Write the named outputs of `images` (from [`Simulation::render`]) in the command line's
     /// formats, with its scales and noise seed.
     /// Returns the warnings of the writers (e.g. an SMV header dxtbx cannot read as meant).
     pub fn write_outputs(&self, images: &[Vec<f32>]) -> Result<Vec<String>> {
-        let o = &self.options;
+        let cfg = &self.config;
         // every named file appears, or none
         io::output_set(|| {
-            if let (Some(dump), Some(_), Some(grid)) = (&o.dump, &o.hkl, &self.experiment.structure.grid) {
+            if let (Some(dump), Some(_), Some(grid)) = (&cfg.structure.dump_file, &cfg.structure.hkl_file, &self.experiment.structure.grid) {
                 io::fdump::write_fdump(&crate::io::osname::path(dump), grid)?;
             }
             self.write_images(images, &mut std::io::sink())
@@ -138,21 +141,21 @@ impl Simulation {
     /// experiment list) of `images`, logging each to `out` as the command line does; returns
     /// the writers' warnings.
     pub fn write_images(&self, images: &[Vec<f32>], out: &mut dyn Write) -> Result<Vec<String>> {
-        let o = &self.options;
-        write_images(o, &self.experiment, &self.panels, images, o.floatfile.as_deref(), out)
+        let cfg = &self.config;
+        write_images(cfg, &self.experiment, &self.panels, images, cfg.outputs.float_file.as_deref(), out)
     }
 }
 
 /// Render one panel (the whole detector for one panel) as the single-precision float image,
 /// printing the traces asked for to `out`.
-pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests: &Requests, out: &mut dyn Write, progress: impl FnMut(usize, usize)) -> Result<Vec<f32>> {
+pub fn render_panel(cfg: &Config, exp: &Experiment, dev: &Target, trace_requests: &Requests, out: &mut dyn Write, progress: impl FnMut(usize, usize)) -> Result<Vec<f32>> {
     let mut renderer = Renderer::new(exp, dev);
-    if let Some(n) = o.chunk_elements {
+    if let Some(n) = cfg.engine.chunk_elements {
         renderer = renderer.with_chunk_elements(n);
     }
     // one host thread drives the GPU; on the CPU every core renders its own pixel blocks
-    renderer = renderer.with_threads(if o.gpu { 1 } else { o.threads.unwrap_or(0) });
-    renderer = renderer.with_engine(o.engine)?;
+    renderer = renderer.with_threads(if cfg.engine.gpu { 1 } else { cfg.engine.threads.unwrap_or(0) });
+    renderer = renderer.with_engine(cfg.engine.engine)?;
     let params = Geometry::from_experiment(exp, dev);
     // the float image is single precision, as the file and the reference's own buffer are; a
     // trace compares against the float64 values
@@ -165,7 +168,7 @@ pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests:
     };
     if let Some(i) = image.iter().position(|v| !v.is_finite()) {
         let fp = exp.detector.fpixels;
-        return Err(not_finite(o, exp, &format!("pixel ({}, {}) of panel {}", i % fp, i / fp, exp.detector.panel)));
+        return Err(not_finite(cfg, exp, &format!("pixel ({}, {}) of panel {}", i % fp, i / fp, exp.detector.panel)));
     }
     Ok(image)
 }
@@ -173,7 +176,7 @@ pub fn render_panel(o: &Options, exp: &Experiment, dev: &Target, trace_requests:
 /// Write the float (when `floatfile` is given), integer, PGM and noise images of every panel
 /// as the settings ask, logging to `out` as the command line does; returns the warnings.
 /// `panels` holds the experiment of each panel (empty for one panel).
-pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images: &[Vec<f32>], floatfile: Option<&str>, out: &mut dyn Write) -> Result<Vec<String>> {
+pub fn write_images(cfg: &Config, exp: &Experiment, panels: &[Experiment], images: &[Vec<f32>], floatfile: Option<&str>, out: &mut dyn Write) -> Result<Vec<String>> {
     let n = images.len();
     let panel = |i: usize| if n == 1 { exp } else { &panels[i] };
     let name = |f: &str, i: usize| products::panel_file_name(f, i, n);
@@ -195,11 +198,11 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         let _ = writeln!(out, "max_I = {}  at pixel {} {} (fast slow) of panel {i}", fmt_g(stats.max), l % fp, l / fp);
     }
     let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
-    let adc = o.adc.unwrap_or(40.0);
-    let iscale = products::int_scale(o.scale, &stats);
+    let adc = cfg.outputs.adc.unwrap_or(40.0);
+    let iscale = products::int_scale(cfg.outputs.scale, &stats);
     let warnings = std::cell::RefCell::new(Vec::new());
-    let header = |p: &Experiment| smv_header(o, p, adc, &mut warnings.borrow_mut());
-    if let Some(intfile) = &o.intfile {
+    let header = |p: &Experiment| smv_header(cfg, p, adc, &mut warnings.borrow_mut());
+    if let Some(intfile) = &cfg.outputs.int_file {
         let _ = writeln!(out, "intfile_scale = {}", fmt_g(iscale));
         for (i, image) in images.iter().enumerate() {
             let (p, f) = (panel(i), name(intfile, i));
@@ -208,8 +211,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
             let _ = writeln!(out, "writing {} as 2-byte integers", io::osname::shown(&f));
         }
     }
-    if let Some(pgmfile) = o.pgmfile.as_deref().filter(|_| !o.nopgm) {
-        let pscale = products::pgm_scale(o.pgmscale, iscale, &stats);
+    if let Some(pgmfile) = cfg.outputs.pgm_file.as_deref().filter(|_| !cfg.outputs.no_pgm) {
+        let pscale = products::pgm_scale(cfg.outputs.pgm_scale, iscale, &stats);
         let _ = writeln!(out, "pgm_scale = {}", fmt_g(pscale));
         for (i, image) in images.iter().enumerate() {
             let (p, f) = (panel(i), name(pgmfile, i));
@@ -221,8 +224,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
     // the photons of the noise image, drawn once (one stream over the panels in order) and
     // shared by the SMV noise files and the CBF/NeXus counts
     let mut photons: Option<Vec<Vec<f64>>> = None;
-    if let Some(noisefile) = o.noisefile.as_deref().filter(|_| !o.nonoise) {
-        let seed = o.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
+    if let Some(noisefile) = cfg.outputs.noise_file.as_deref().filter(|_| !cfg.outputs.no_noise) {
+        let seed = cfg.outputs.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
         let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
         let mut deviates = crate::physics::rng::PoissonDeviates::new(seed);
         let drawn: Vec<Vec<f64>> = images.iter().enumerate().map(|(i, im)| products::poisson_photons_from(panel(i), im, &mut deviates)).collect();
@@ -236,7 +239,7 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
         }
         photons = Some(drawn);
     }
-    for line in crate::io::export::write_requested(o, exp, &panel_exps, &refs, iscale, photons.as_deref())? {
+    for line in crate::io::export::write_requested(cfg, exp, &panel_exps, &refs, iscale, photons.as_deref())? {
         let _ = writeln!(out, "{line}");
     }
     Ok(warnings.into_inner())
@@ -244,8 +247,8 @@ pub fn write_images(o: &Options, exp: &Experiment, panels: &[Experiment], images
 
 /// The SMV header of panel `p`: the C program's, or with `-smv_header dials` one that dxtbx
 /// reads as we mean it (with a warning, once, where its reader cannot hold the geometry).
-fn smv_header(o: &Options, p: &Experiment, adc: f64, warnings: &mut Vec<String>) -> Vec<String> {
-    if !o.smv_header_dials {
+fn smv_header(cfg: &Config, p: &Experiment, adc: f64, warnings: &mut Vec<String>) -> Vec<String> {
+    if !cfg.outputs.smv_header_dials {
         return products::smv_header_lines(p);
     }
     let (lines, exact) = products::smv_header_lines_dials(p, adc);
@@ -259,7 +262,7 @@ fn smv_header(o: &Options, p: &Experiment, adc: f64, warnings: &mut Vec<String>)
 /// The error for a rendered pixel (`which`) that is not a finite number: when the intensity
 /// scale (r_e² x fluence x F² x cells²) is beyond what a float image holds, the flags that set
 /// it; otherwise an internal error.
-pub(crate) fn not_finite(o: &crate::cli::Options, exp: &crate::experiment::Experiment, which: &str) -> crate::error::Error {
+pub(crate) fn not_finite(cfg: &Config, exp: &crate::experiment::Experiment, which: &str) -> crate::error::Error {
     use crate::error::Error;
     use crate::io::cfmt::fmt_g;
     let grid_max = exp.structure.grid.as_ref().map_or(0.0, |g| g.values.iter().fold(0.0f64, |m, v| m.max(v.abs())));
@@ -277,17 +280,17 @@ pub(crate) fn not_finite(o: &crate::cli::Options, exp: &crate::experiment::Exper
         return Error::new(format!("internal error: {which} is not a finite number; no file written (please report these flags)"));
     }
     let mut given = Vec::new();
-    if o.default_f.is_some() || grid_max == 0.0 {
+    if cfg.structure.default_f.is_some() || grid_max == 0.0 {
         given.push(format!("-default_F {}", fmt_g(exp.structure.default_f)));
     }
     if grid_max > 0.0 {
-        let from = if o.hkl.is_some() { "-hkl " } else { "the structure-factor cache " };
+        let from = if cfg.structure.hkl_file.is_some() { "-hkl " } else { "the structure-factor cache " };
         given.push(format!("{from}{} (|F| up to {})", exp.structure.origin, fmt_g(grid_max)));
     }
-    if o.fluence.is_some() || o.flux.is_some() {
+    if cfg.beam.fluence.is_some() || cfg.beam.flux.is_some() {
         given.push(format!("-fluence/-flux ({} photons/m^2)", fmt_g(exp.beam.fluence)));
     }
-    if o.na.is_some() || o.nb.is_some() || o.nc.is_some() {
+    if cfg.crystal.cells[0].is_some() || cfg.crystal.cells[1].is_some() || cfg.crystal.cells[2].is_some() {
         given.push(format!("-N ({} cells)", fmt_g(cells)));
     }
     Error::new(format!("{}: the intensity overflows the float image ({which} is not a finite number; r_e^2 x fluence x F^2 x cells^2 = {}); make them smaller; no file written", given.join(", "), fmt_g(scale)))

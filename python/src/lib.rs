@@ -257,7 +257,7 @@ impl Model {
 
     /// The resolved settings as a run file (what `nanobragg ... --print-config` prints).
     fn to_toml(&self) -> String {
-        nanobragg::cli::runfile::to_toml(&self.sim.options)
+        nanobragg::config::runfile::to_toml(&self.sim.config)
     }
 
     /// The model's parameter values (the names of `value_and_grad` and `refine`), in their
@@ -308,7 +308,7 @@ impl Model {
         let (names, vector) = cmd::grad_params(exp, &list).map_err(py_err)?;
         let target = target.map(|t| target_values(t, exp, adc)).transpose()?;
         let dev = self.sim.target().map_err(py_err)?;
-        let threads = self.sim.options.threads.unwrap_or(0);
+        let threads = self.sim.config.engine.threads.unwrap_or(0);
         let json = py
             .detach(|| -> nanobragg::error::Result<serde_json::Value> {
                 let mut ev = Evaluator::new(exp);
@@ -361,7 +361,7 @@ impl Model {
             optimizer: cmd::parse_optimizer(optimizer).map_err(py_err)?,
             strategy: Strategy::parse(strategy).map_err(py_err)?,
             restraints: restraints(restrain)?,
-            gpu: self.sim.options.gpu.then_some(self.sim.options.gpu_software),
+            gpu: self.sim.config.engine.gpu.then_some(self.sim.config.engine.gpu_software),
             residual,
         };
         let (name, full) = target_values(target, exp, adc)?;

@@ -27,7 +27,7 @@ use spectrum::Spectrum;
 /// What rank 0 read, as every rank uses it.
 struct Inputs {
     plan: Checked,
-    base: crate::cli::Options,
+    base: crate::config::Config,
     base_energy_ev: f64,
     structure: Structure,
     spectra: Vec<Spectrum>,
@@ -83,15 +83,15 @@ pub fn run_plan(comm: &Comm, path: &str) -> Result<()> {
 fn render_mine(comm: &Comm, inputs: &Inputs, out: &Path) -> Result<(u64, u64)> {
     let plan = &inputs.plan;
     let mine: Vec<usize> = (1..=plan.total()).filter(|n| (n - 1) % comm.size() == comm.rank()).collect();
-    let threads = threads_per_rank(inputs.base.threads);
+    let threads = threads_per_rank(inputs.base.engine.threads);
     // the device is set up once for the whole run, whatever the number of shots
-    let o = &inputs.base;
-    let dev = if o.gpu {
-        let dev = crate::engine::device::Target::gpu(o.gpu_software)?;
+    let cfg = &inputs.base;
+    let dev = if cfg.engine.gpu {
+        let dev = crate::engine::device::Target::gpu(cfg.engine.gpu_software)?;
         eprintln!("{}GPU adapter: {}", comm.label(), dev.adapter_description().unwrap_or("?"));
         dev
     } else {
-        crate::engine::device::Target::cpu(o.precision.unwrap_or(crate::engine::device::Precision::F64))
+        crate::engine::device::Target::cpu(cfg.engine.precision.unwrap_or(crate::engine::device::Precision::F64))
     };
     let (mut rendered, mut skipped) = (0u64, 0u64);
     let started = Instant::now();
@@ -133,19 +133,19 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize, dev: 
     use crate::engine::render::Renderer;
     let s = shots::settings(&inputs.plan, number, inputs.base_energy_ev);
     let exp = shots::experiment(&inputs.base, &s, &inputs.files, &inputs.structure, &inputs.spectra)?;
-    let o = &inputs.base;
+    let cfg = &inputs.base;
     let n = exp.panel_count();
     let panels: Vec<Experiment> = if n == 1 { vec![] } else { (0..n).map(|i| exp.panel(i)).collect() };
     let panel_refs: Vec<&Experiment> = if n == 1 { vec![&exp] } else { panels.iter().collect() };
     let mut images = Vec::with_capacity(n);
     for p in &panel_refs {
-        let mut renderer = Renderer::new(p, dev).with_threads(if o.gpu { 1 } else { threads }).with_engine(o.engine)?;
-        if let Some(c) = o.chunk_elements {
+        let mut renderer = Renderer::new(p, dev).with_threads(if cfg.engine.gpu { 1 } else { threads }).with_engine(cfg.engine.engine)?;
+        if let Some(c) = cfg.engine.chunk_elements {
             renderer = renderer.with_chunk_elements(c);
         }
         let image = renderer.render_image_f32(&Geometry::from_experiment(p, dev), |_, _| {});
         if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-            return Err(crate::simulation::not_finite(o, p, &format!("shot {number}: pixel {i} of panel {}", p.detector.panel)));
+            return Err(crate::simulation::not_finite(cfg, p, &format!("shot {number}: pixel {i} of panel {}", p.detector.panel)));
         }
         images.push(image);
     }
@@ -153,7 +153,7 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize, dev: 
     let image_refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
     let (stats, _) = crate::io::products::detector_statistics(&panel_refs, &image_refs);
     let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
-    let shot = ShotImage { exp: &exp, panels: &panel_refs, images: &image_refs, stats: &stats, scale: o.scale, adc: o.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&plan::Format::Noise) };
+    let shot = ShotImage { exp: &exp, panels: &panel_refs, images: &image_refs, stats: &stats, scale: cfg.outputs.scale, adc: cfg.outputs.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&plan::Format::Noise) };
     // the shot's files appear together (a rerun then skips it) or not at all
     crate::io::output_set(|| inputs.plan.formats.iter().try_for_each(|&f| formats::write(f, &shot_path(out, number, f), &shot)))
 }
@@ -174,21 +174,21 @@ fn remove_stale_temporaries(out: &Path) {
 fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
     let text = std::fs::read_to_string(crate::io::osname::path(&path)).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))?;
     let plan = plan::parse(path, &text)?;
-    let o = crate::cli::parse(&plan.flags).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
-    if matches!(o.misset, Some(crate::config::Misset::Random)) && o.misset_seed.is_none() {
+    let cfg = crate::config::parse(&plan.flags).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
+    if matches!(cfg.crystal.misset, Some(crate::config::Misset::Random)) && cfg.crystal.misset_seed.is_none() {
         return Err(Error::new(format!("{path}: flags: -misset random needs -misset_seed in a batch (every shot must be reproducible)")));
     }
-    let files = crate::experiment::InputFiles::read(&o).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
-    let (exp, notes) = crate::experiment::build_from(&o, &files, None).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
+    let files = crate::experiment::InputFiles::read(&cfg).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
+    let (exp, notes) = crate::experiment::build_from(&cfg, &files, None).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
     for w in &notes.warnings {
         eprintln!("{w}");
     }
-    if o.floatfile.is_some() || o.intfile.is_some() || o.noisefile.is_some() || o.pgmfile.is_some() {
+    if cfg.outputs.float_file.is_some() || cfg.outputs.int_file.is_some() || cfg.outputs.noise_file.is_some() || cfg.outputs.pgm_file.is_some() {
         eprintln!("WARNING: {path}: the output file flags of the base simulation are ignored; a batch writes <out>/shot_NNNNN.<ext> in the plan's formats");
     }
     let mut spectra = Vec::new();
     if let Some(st) = &plan.stills {
-        if st.energy_jitter_ev.is_some() && o.sourcefile.is_some() {
+        if st.energy_jitter_ev.is_some() && cfg.beam.source_file.is_some() {
             return Err(Error::new(format!("{path}: stills.energy_jitter_ev shifts the base wavelength (-lambda or -energy), which a -sourcefile replaces")));
         }
         if !st.spectra.is_empty() && exp.beam.sources.len() > 1 {
@@ -244,7 +244,7 @@ fn decode(path: &str, bytes: &[u8], files: Option<crate::experiment::InputFiles>
     let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + len).ok_or_else(bad)?).map_err(|_| bad())?;
     let text = header["plan"].as_str().ok_or_else(bad)?;
     let plan = plan::parse(path, text)?;
-    let base = crate::cli::parse(&plan.flags)?;
+    let base = crate::config::parse(&plan.flags)?;
     let spectra = header["spectra"]
         .as_array()
         .ok_or_else(bad)?

@@ -7,7 +7,7 @@
 
 use super::plan::Checked;
 use super::spectrum::Spectrum;
-use crate::cli::Options;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, Structure, RTD};
 use crate::config::Misset;
@@ -130,25 +130,27 @@ pub fn settings(plan: &Checked, number: usize, base_energy_ev: f64) -> ShotSetti
 
 /// The shot's experiment: the base flags with the shot's settings, the structure factors read
 /// once, and a spectrum in place of the base's single wavelength.
-pub fn experiment(base: &Options, s: &ShotSettings, files: &crate::experiment::InputFiles, structure: &Structure, spectra: &[Spectrum]) -> Result<Experiment> {
-    let mut o = base.clone();
+pub fn experiment(base: &Config, s: &ShotSettings, files: &crate::experiment::InputFiles, structure: &Structure, spectra: &[Spectrum]) -> Result<Experiment> {
+    let mut cfg = base.clone();
     if let Some((phi, osc)) = s.rotation {
-        o.phi = Some(phi);
-        o.osc = Some(osc);
+        // degrees as a plan gives them, converted as the flags are
+        cfg.crystal.phi0 = Some(phi / RTD);
+        cfg.crystal.osc = Some(osc / RTD);
     }
     if let Some(m) = s.misset_deg {
-        o.misset = Some(Misset::Angles(m));
+        cfg.crystal.misset = Some(Misset::Angles(m.map(|d| d / RTD)));
     }
     if let Some(e) = s.energy_ev {
         if !(e > 0.0) {
             return Err(Error::new(format!("shot {}: energy jitter gives a photon energy of {e} eV (make energy_jitter_ev smaller)", s.number)));
         }
-        o.lambda = Some(HC_EV_A / e);
+        cfg.beam.lambda = Some(HC_EV_A / e / 1e10);
     }
     if let Some(size) = s.crystal_size_mm {
-        (o.sample_x, o.sample_y, o.sample_z) = (Some(size), Some(size), Some(size));
+        // mm as a plan gives it, converted as the flags are
+        cfg.crystal.size = [Some(size / 1000.0); 3];
     }
-    let (mut exp, _) = crate::experiment::build_from(&o, files, Some(structure))?;
+    let (mut exp, _) = crate::experiment::build_from(&cfg, files, Some(structure))?;
     exp.beam.fluence *= s.fluence_factor;
     if let Some(k) = s.spectrum {
         spectra[k].apply(&mut exp);

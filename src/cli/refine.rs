@@ -181,12 +181,12 @@ fn build(sim: &[String], run: &RunFileOpts) -> Result<Option<crate::experiment::
     if let Some(path) = &run.config {
         args.extend(["--config".to_string(), path.clone()]);
     }
-    let (o, _) = crate::cli::runfile::resolve(&args)?;
+    let (cfg, _, _) = crate::cli::runfile::resolve(&args)?;
     if run.print_config {
-        print!("{}", crate::cli::runfile::to_toml(&o));
+        print!("{}", crate::cli::runfile::to_toml(&cfg));
         return Ok(None);
     }
-    let (exp, notes) = crate::experiment::build(&o)?;
+    let (exp, notes) = crate::experiment::build(&cfg)?;
     for w in &notes.warnings {
         eprintln!("{w}");
     }

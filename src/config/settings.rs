@@ -1,5 +1,5 @@
-//! The experiment's discrete settings: detector pivot, axis convention, crystal shape and
-//! orientation request. The flag parser (`cli`) produces them and the experiment, the physics
+//! The discrete settings: detector pivot, axis convention, crystal shape, orientation
+//! request, engine and precision. The flag parser (`cli`) produces them and the experiment, the physics
 //! and the trace read them, so they live below all of those.
 
 /// Detector pivot: what stays fixed when the detector is rotated.
@@ -29,9 +29,57 @@ pub enum Shape {
     Tophat,
 }
 
-/// Orientation request: explicit angles (degrees, as typed) or a random one.
+/// Orientation request: explicit angles about x, y and z (rad) or a random one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Misset {
     Angles([f64; 3]),
     Random,
+}
+
+/// Floating-point precision of the tensors this crate creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Precision {
+    F64,
+    F32,
+}
+
+
+/// Evaluation engine of forward renders (`-engine`). Every engine gives the same image
+/// within its precision; they differ in speed and in what they run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// The fused CPU kernel (`engine::fused`) for float64 renders on a CPU device
+    /// without autodiff, the lattice-sum kernel (`engine::gpu`) on a GPU device without
+    /// autodiff; the tensor path otherwise.
+    #[default]
+    Auto,
+    /// The fused CPU kernel: the CPU in float64 only.
+    Fused,
+    /// The batched tensor path, on any device and precision.
+    Tensor,
+    /// The GPU lattice-sum kernel: the GPU device only.
+    Gpu,
+}
+
+impl Engine {
+    /// The engine of a `-engine` value.
+    pub fn parse(name: &str) -> Option<Engine> {
+        match name {
+            "auto" => Some(Engine::Auto),
+            "fused" => Some(Engine::Fused),
+            "tensor" => Some(Engine::Tensor),
+            "gpu" => Some(Engine::Gpu),
+            _ => None,
+        }
+    }
+
+    /// The `-engine` value of this engine.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Auto => "auto",
+            Engine::Fused => "fused",
+            Engine::Tensor => "tensor",
+            Engine::Gpu => "gpu",
+        }
+    }
 }

@@ -2,12 +2,7 @@
 
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 
-/// Floating-point precision of the tensors this crate creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Precision {
-    F64,
-    F32,
-}
+pub use crate::config::Precision;
 
 impl Precision {
     pub fn dtype(self) -> DType {

@@ -29,45 +29,9 @@ pub struct Renderer<'a> {
     pub engine: Engine,
 }
 
-/// Evaluation engine of forward renders (`-engine`). Every engine gives the same image
-/// within its precision; they differ in speed and in what they run on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Engine {
-    /// The fused CPU kernel ([`crate::engine::fused`]) for float64 renders on a CPU device
-    /// without autodiff, the lattice-sum kernel ([`crate::engine::gpu`]) on a GPU device without
-    /// autodiff; the tensor path otherwise.
-    #[default]
-    Auto,
-    /// The fused CPU kernel: the CPU in float64 only.
-    Fused,
-    /// The batched tensor path, on any device and precision.
-    Tensor,
-    /// The GPU lattice-sum kernel: the GPU device only.
-    Gpu,
-}
+pub use crate::config::Engine;
 
 impl Engine {
-    /// The engine of a `-engine` value.
-    pub fn parse(name: &str) -> Option<Engine> {
-        match name {
-            "auto" => Some(Engine::Auto),
-            "fused" => Some(Engine::Fused),
-            "tensor" => Some(Engine::Tensor),
-            "gpu" => Some(Engine::Gpu),
-            _ => None,
-        }
-    }
-
-    /// The `-engine` value of this engine.
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Auto => "auto",
-            Engine::Fused => "fused",
-            Engine::Tensor => "tensor",
-            Engine::Gpu => "gpu",
-        }
-    }
-
     /// What runs a forward render on `target` (never `Auto`), or an error naming why this
     /// engine cannot run there. Autodiff targets always take the tensor path: burn
     /// differentiates it.

@@ -10,7 +10,7 @@
 
 use std::io::Write;
 
-use crate::cli::Options;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::experiment::{Experiment, Source, RTD};
 use crate::io::cfmt::fmt_g_prec;
@@ -43,7 +43,7 @@ impl Requests {
     }
 }
 
-pub fn requests(o: &Options, exp: &Experiment) -> Result<Requests> {
+pub fn requests(cfg: &Config, exp: &Experiment) -> Result<Requests> {
     let d = &exp.detector;
     let check = |flag: &str, f: i64, s: i64| -> Result<(usize, usize)> {
         if f < 0 || s < 0 || f >= d.fpixels as i64 || s >= d.spixels as i64 {
@@ -55,16 +55,16 @@ pub fn requests(o: &Options, exp: &Experiment) -> Result<Requests> {
         Ok((f as usize, s as usize))
     };
     let mut r = Requests::default();
-    if let Some([f, s]) = o.printout_pixel {
+    if let Some([f, s]) = cfg.outputs.printout_pixel {
         r.pixels.push(check("-printout_pixel", f, s)?);
     }
-    if let Some([s, f]) = o.trace_pixel {
+    if let Some([s, f]) = cfg.outputs.trace_pixel {
         let p = check("-trace_pixel", f, s)?;
         if !r.pixels.contains(&p) {
             r.pixels.push(p);
         }
     }
-    r.all = o.printout && o.printout_pixel.is_none();
+    r.all = cfg.outputs.printout && cfg.outputs.printout_pixel.is_none();
     Ok(r)
 }
 

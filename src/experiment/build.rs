@@ -5,66 +5,66 @@
 use super::files::InputFiles;
 use super::inputs::Inputs;
 use super::{crystal, detector, panels, sampling, sources, structure, Experiment, Notes, Structure};
-use crate::cli::Options;
+use crate::config::Config;
 use crate::error::Result;
 
 /// Build the experiment from parsed options, reading every input file.
-pub fn build(o: &Options) -> Result<(Experiment, Notes)> {
-    build_from(o, &InputFiles::read(o)?, None)
+pub fn build(cfg: &Config) -> Result<(Experiment, Notes)> {
+    build_from(cfg, &InputFiles::read(cfg)?, None)
 }
 
 /// As [`build`], from input files read before (a batch reads them once for all its shots)
 /// and, when given, structure factors read before instead of from -hkl or the dump file; the
 /// interpolation is still chosen for this experiment's crystal.
-pub fn build_from(o: &Options, files: &InputFiles, given: Option<&Structure>) -> Result<(Experiment, Notes)> {
+pub fn build_from(cfg: &Config, files: &InputFiles, given: Option<&Structure>) -> Result<(Experiment, Notes)> {
     let mut notes = Notes::default();
-    let inputs = Inputs::read(o, files)?;
-    let grid = detector::pixel_grid(o, &inputs)?;
-    let fluence = sources::fluence(o)?;
-    let sample = crystal::clipped_sample(o, &mut notes);
-    let roi = detector::roi(o, &grid)?;
-    let mut frame = detector::frame(o, &inputs, &grid, &mut notes)?;
+    let inputs = Inputs::read(cfg, files)?;
+    let grid = detector::pixel_grid(cfg, &inputs)?;
+    let fluence = sources::fluence(cfg)?;
+    let sample = crystal::clipped_sample(cfg, &mut notes);
+    let roi = detector::roi(cfg, &grid)?;
+    let mut frame = detector::frame(cfg, &inputs, &grid, &mut notes)?;
     let (detector, more_panels) = match &inputs.expt {
         None => {
-            let sensor = detector::sensor(o, &mut notes);
-            (detector::place(o, &inputs, &grid, &frame, roi, sensor)?, vec![])
+            let sensor = detector::sensor(cfg, &mut notes);
+            (detector::place(cfg, &inputs, &grid, &frame, roi, sensor)?, vec![])
         }
         Some(x) => {
-            panels::check_flags(o, x)?;
-            panels::apply_to_frame(o, x, &mut frame);
-            let mut all = panels::panel_detectors(o, x, &frame, &mut notes)?;
+            panels::check_flags(cfg, x)?;
+            panels::apply_to_frame(cfg, x, &mut frame);
+            let mut all = panels::panel_detectors(cfg, x, &frame, &mut notes)?;
             // the same total-pixel limit as -detpixels, over all the panels
             let pixels: f64 = all.iter().map(|d| d.fpixels as f64 * d.spixels as f64).sum();
-            let flag = format!("-expt {}", o.expt.as_deref().unwrap_or(""));
+            let flag = format!("-expt {}", cfg.detector.expt_file.as_deref().unwrap_or(""));
             crate::io::limits::check(&flag, &format!("pixels (in {} panels)", all.len()), pixels, crate::io::limits::BYTES_PER_PIXEL)?;
             let rest = all.split_off(1);
             (all.pop().expect("a list has at least one panel"), rest)
         }
     };
-    let cell = inputs.expt.as_ref().and_then(|x| panels::cell_vectors(o, x));
-    let matrix = o.mat.as_deref().map(|p| files.mat(p)).transpose()?;
-    let crystal = crystal::build_crystal(o, &inputs, frame.spindle, sample, cell, matrix, &mut notes)?;
+    let cell = inputs.expt.as_ref().and_then(|x| panels::cell_vectors(cfg, x));
+    let matrix = cfg.crystal.matrix_file.as_deref().map(|p| files.mat(p)).transpose()?;
+    let crystal = crystal::build_crystal(cfg, &inputs, frame.spindle, sample, cell, matrix, &mut notes)?;
     // the panel that needs the finest sampling sets it for all
     let finest = std::iter::once(&detector).chain(&more_panels).min_by(|a, b| (a.distance / a.pixel_size).total_cmp(&(b.distance / b.pixel_size))).expect("one panel");
-    let oversample = sampling::oversample(o, &crystal, finest, inputs.lambda0, &mut notes)?;
+    let oversample = sampling::oversample(cfg, &crystal, finest, inputs.lambda0, &mut notes)?;
     let structure = match given {
-        Some(s) => structure::reuse_structure(o, &crystal, s),
-        None => structure::load_structure(o, &crystal, &mut notes)?,
+        Some(s) => structure::reuse_structure(cfg, &crystal, s),
+        None => structure::load_structure(cfg, &crystal, &mut notes)?,
     };
-    let source_rows = o.sourcefile.as_deref().map(|p| files.sources(p)).transpose()?;
-    let mut beam = sources::build_beam(o, inputs.lambda0, &frame, fluence, source_rows, &mut notes)?;
-    if let Some(k) = inputs.expt.as_ref().and_then(|x| panels::kahn_factor(o, x)) {
+    let source_rows = cfg.beam.source_file.as_deref().map(|p| files.sources(p)).transpose()?;
+    let mut beam = sources::build_beam(cfg, inputs.lambda0, &frame, fluence, source_rows, &mut notes)?;
+    if let Some(k) = inputs.expt.as_ref().and_then(|x| panels::kahn_factor(cfg, x)) {
         beam.kahn_factor = k;
     }
     let panels = 1 + more_panels.len();
     if panels > 1 {
         // each panel's experiment holds its own copy of the orientations and sources
         use crate::io::limits::{check, BYTES_PER_ORIENTATION, BYTES_PER_SOURCE};
-        let flag = format!("-expt {} ({panels} panels)", o.expt.as_deref().unwrap_or(""));
+        let flag = format!("-expt {} ({panels} panels)", cfg.detector.expt_file.as_deref().unwrap_or(""));
         check(&format!("{flag} x -phisteps x -mosaic_domains"), "orientations over the panels", (crystal.phisteps * crystal.mosaic_umats.len() * panels) as f64, BYTES_PER_ORIENTATION)?;
         check(&format!("{flag} x sources"), "sources over the panels", (beam.sources.len() * panels) as f64, BYTES_PER_SOURCE)?;
     }
-    let sampling = sampling::build_sampling(o, oversample, &beam, &crystal)?;
+    let sampling = sampling::build_sampling(cfg, oversample, &beam, &crystal)?;
     Ok((Experiment { detector, more_panels, beam, crystal, sampling, structure, mask: inputs.mask }, notes))
 }
 
@@ -73,8 +73,8 @@ mod tests {
     use super::*;
     use crate::config::Convention;
 
-    fn opts(s: &str) -> Options {
-        crate::cli::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+    fn opts(s: &str) -> Config {
+        crate::config::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
     }
 
     #[test]

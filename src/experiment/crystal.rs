@@ -4,8 +4,8 @@
 use super::inputs::Inputs;
 use super::sampling::phi_steps;
 use super::sources::beam_size;
-use super::{deg, mm, Crystal, CrystalSetup, Notes, RTD};
-use crate::cli::Options;
+use super::{Crystal, CrystalSetup, Notes, RTD};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::physics::rng::{mosaic_rotation_umat, umat2misset, Ran1};
@@ -16,30 +16,30 @@ use crate::physics::vec3::*;
 /// cells (from -N or from the sample size `sample` (m)), shape.
 /// `cell` gives the real-space vectors (Angstrom) where an experiment list does.
 /// `matrix`: the -mat file's MOSFLM matrix, read before.
-pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, cell: Option<[V3; 3]>, matrix: Option<[[f64; 3]; 3]>, notes: &mut Notes) -> Result<Crystal> {
-    let (phisteps, osc, phistep) = phi_steps(o.phisteps, inp.osc, o.phistep.map(deg));
-    let (mosaic_spread, mosaic_domains) = mosaic_domains(o, notes);
+pub(super) fn build_crystal(cfg: &Config, inp: &Inputs, spindle: V3, sample: V3, cell: Option<[V3; 3]>, matrix: Option<[[f64; 3]; 3]>, notes: &mut Notes) -> Result<Crystal> {
+    let (phisteps, osc, phistep) = phi_steps(cfg.crystal.phisteps, inp.osc, cfg.crystal.phistep);
+    let (mosaic_spread, mosaic_domains) = mosaic_domains(cfg, notes);
     // every (phi step, mosaic domain) pair is held as a rotated cell
     use crate::io::limits::{check, BYTES_PER_ORIENTATION};
     check("-mosaic_domains", "mosaic domains", mosaic_domains as f64, BYTES_PER_ORIENTATION)?;
     check("-phisteps", "phi steps", phisteps as f64, BYTES_PER_ORIENTATION)?;
     check("-phisteps x -mosaic_domains", "orientations", phisteps as f64 * mosaic_domains as f64, BYTES_PER_ORIENTATION)?;
-    let mut crystal = cell_and_orientation_of(o, inp.lambda0, cell, matrix, notes)?;
+    let mut crystal = cell_and_orientation_of(cfg, inp.lambda0, cell, matrix, notes)?;
     crystal.phi0 = inp.phi0;
     crystal.phistep = phistep;
     crystal.phisteps = phisteps;
     crystal.osc = osc;
     crystal.spindle = spindle;
     crystal.mosaic_spread = mosaic_spread;
-    let mosaic_seed = o.mosaic_seed.map(|s| -s).unwrap_or(-12345678);
+    let mosaic_seed = cfg.crystal.mosaic_seed.map(|s| -s).unwrap_or(-12345678);
     crystal.mosaic_umats = mosaic_umats(mosaic_spread, mosaic_domains, mosaic_seed);
     crystal.setup.mosaic = mosaic_axes_angles(mosaic_spread, mosaic_domains, mosaic_seed);
     if crystal.mosaic_umats.iter().flatten().any(|v| !v.is_finite()) {
         return Err(Error::new(format!("-mosaic: a spread of {} degrees is too large to draw the domains' rotations from", fmt_g(mosaic_spread * RTD))));
     }
-    [crystal.na, crystal.nb, crystal.nc] = size_in_cells(o, &crystal, sample);
-    crystal.shape = o.shape.unwrap_or(Shape::Square);
-    crystal.fudge = o.fudge.unwrap_or(1.0);
+    [crystal.na, crystal.nb, crystal.nc] = size_in_cells(cfg, &crystal, sample);
+    crystal.shape = cfg.crystal.shape.unwrap_or(Shape::Square);
+    crystal.fudge = cfg.crystal.fudge.unwrap_or(1.0);
     let xtal = crystal.extent();
     notes.info.push(format!(
         "crystal is {} x {} x {} microns",
@@ -51,11 +51,11 @@ pub(super) fn build_crystal(o: &Options, inp: &Inputs, spindle: V3, sample: V3, 
 }
 
 /// Sample size (m) along x, y, z from -sample_x/-y/-z, clipped to the beam size.
-pub(super) fn clipped_sample(o: &Options, notes: &mut Notes) -> V3 {
-    let beamsize = beam_size(o);
-    let sample_x = o.sample_x.map(mm).unwrap_or(0.0);
-    let mut sample_y = o.sample_y.map(mm).unwrap_or(0.0);
-    let mut sample_z = o.sample_z.map(mm).unwrap_or(0.0);
+pub(super) fn clipped_sample(cfg: &Config, notes: &mut Notes) -> V3 {
+    let beamsize = beam_size(cfg);
+    let sample_x = cfg.crystal.size[0].unwrap_or(0.0);
+    let mut sample_y = cfg.crystal.size[1].unwrap_or(0.0);
+    let mut sample_z = cfg.crystal.size[2].unwrap_or(0.0);
     if beamsize >= 0.0 {
         if beamsize < sample_y {
             notes.warnings.push(format!(
@@ -79,9 +79,9 @@ pub(super) fn clipped_sample(o: &Options, notes: &mut Notes) -> V3 {
 
 /// Mosaic spread (rad) and number of domains: a spread needs several domains and several
 /// domains need a spread, as in the reference.
-fn mosaic_domains(o: &Options, notes: &mut Notes) -> (f64, usize) {
-    let mut mosaic_spread = o.mosaic.map(deg).unwrap_or(-1.0);
-    let domains = match o.mosaic_domains {
+fn mosaic_domains(cfg: &Config, notes: &mut Notes) -> (f64, usize) {
+    let mut mosaic_spread = cfg.crystal.mosaic_spread.unwrap_or(-1.0);
+    let domains = match cfg.crystal.mosaic_domains {
         Some(n) if n > 0 => {
             if mosaic_spread < 0.0 {
                 notes.warnings.push("WARNING: no mosaic spread specified.  setting mosaic_domains = 1".into());
@@ -110,10 +110,10 @@ fn mosaic_domains(o: &Options, notes: &mut Notes) -> (f64, usize) {
 }
 
 /// Unit cells along a, b, c: -Na/-Nb/-Nc, or as many as fit the sample size; at least one.
-fn size_in_cells(o: &Options, crystal: &Crystal, sample: V3) -> [f64; 3] {
-    let mut na = o.na.unwrap_or(1.0);
-    let mut nb = o.nb.unwrap_or(1.0);
-    let mut nc = o.nc.unwrap_or(1.0);
+fn size_in_cells(cfg: &Config, crystal: &Crystal, sample: V3) -> [f64; 3] {
+    let mut na = cfg.crystal.cells[0].unwrap_or(1.0);
+    let mut nb = cfg.crystal.cells[1].unwrap_or(1.0);
+    let mut nc = cfg.crystal.cells[2].unwrap_or(1.0);
     if sample[0] > 0.0 {
         na = (sample[0] / norm(crystal.a)).ceil();
     }
@@ -129,9 +129,9 @@ fn size_in_cells(o: &Options, crystal: &Crystal, sample: V3) -> [f64; 3] {
 /// Build cell vectors from `-cell` and/or `-mat`, apply the missetting rotation, and derive
 /// real- and reciprocal-space vectors. Rotation, size and mosaic fields are filled in by
 /// `build_crystal`.
-pub fn cell_and_orientation(o: &Options, lambda0: f64, notes: &mut Notes) -> Result<Crystal> {
-    let matrix = o.mat.as_deref().map(|p| crate::io::matrix::read_mosflm_matrix(&crate::io::osname::path(p))).transpose()?;
-    cell_and_orientation_of(o, lambda0, None, matrix, notes)
+pub fn cell_and_orientation(cfg: &Config, lambda0: f64, notes: &mut Notes) -> Result<Crystal> {
+    let matrix = cfg.crystal.matrix_file.as_deref().map(|p| crate::io::matrix::read_mosflm_matrix(&crate::io::osname::path(p))).transpose()?;
+    cell_and_orientation_of(cfg, lambda0, None, matrix, notes)
 }
 
 /// The six cell parameters of `-cell` (lengths in Angstrom, angles in rad): missing or
@@ -148,9 +148,9 @@ fn cell_parameters(cell: &[f64]) -> Result<[f64; 6]> {
         a0,
         or_default(1, a0),
         or_default(2, a0),
-        cell.get(3).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
-        cell.get(4).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
-        cell.get(5).map(|v| v / RTD).filter(|&v| v > 0.0).unwrap_or(right),
+        cell.get(3).copied().filter(|&v| v > 0.0).unwrap_or(right),
+        cell.get(4).copied().filter(|&v| v > 0.0).unwrap_or(right),
+        cell.get(5).copied().filter(|&v| v > 0.0).unwrap_or(right),
     ];
     check_lattice_angles(cell, [p[3], p[4], p[5]])?;
     Ok(p)
@@ -177,10 +177,10 @@ fn matrix_reciprocals(path: &str, m: &[[f64; 3]; 3], lambda0: f64) -> Result<[V3
 
 /// The missetting angles (rad) asked for: given, drawn (`-misset random`, reported in the
 /// notes), or none.
-fn misset_angles(o: &Options, notes: &mut Notes) -> Option<V3> {
-    match o.misset {
+fn misset_angles(cfg: &Config, notes: &mut Notes) -> Option<V3> {
+    match cfg.crystal.misset {
         Some(Misset::Random) => {
-            let seed = o.misset_seed.map(|s| -s).unwrap_or_else(clock_seed);
+            let seed = cfg.crystal.misset_seed.map(|s| -s).unwrap_or_else(clock_seed);
             let mut rng = Ran1::new(seed);
             let umat = mosaic_rotation_umat(90.0, &mut rng);
             let m = umat2misset(&umat);
@@ -192,7 +192,7 @@ fn misset_angles(o: &Options, notes: &mut Notes) -> Option<V3> {
             ));
             Some(m)
         }
-        Some(Misset::Angles(d)) => Some([d[0] / RTD, d[1] / RTD, d[2] / RTD]),
+        Some(Misset::Angles(r)) => Some(r),
         None => None,
     }
 }
@@ -207,18 +207,18 @@ fn cell_of_reciprocals(a_star: V3, b_star: V3, c_star: V3) -> [f64; 6] {
 
 /// As [`cell_and_orientation`], with the real-space vectors (Angstrom) of an experiment list
 /// where no -cell or -mat gives the cell (they then act as a -mat would).
-fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>, matrix: Option<[[f64; 3]; 3]>, notes: &mut Notes) -> Result<Crystal> {
-    let from_matrix = o.mat.is_some() || expt_cell.is_some();
+fn cell_and_orientation_of(cfg: &Config, lambda0: f64, expt_cell: Option<[V3; 3]>, matrix: Option<[[f64; 3]; 3]>, notes: &mut Notes) -> Result<Crystal> {
+    let from_matrix = cfg.crystal.matrix_file.is_some() || expt_cell.is_some();
     let [mut a_star, mut b_star, mut c_star] = [[0.0; 3]; 3];
     let mut user_cell: Option<([f64; 3], f64)> = None; // (a,b,c lengths, V_cell)
     // the reference's construction only matters where the vectors come from cell parameters:
     // a -mat gives them directly, and its r0 below is then a true rotation
-    let legacy = o.legacy_cell && !from_matrix;
-    if o.legacy_cell && from_matrix {
+    let legacy = cfg.crystal.legacy_cell && !from_matrix;
+    if cfg.crystal.legacy_cell && from_matrix {
         notes.warnings.push("WARNING: -legacy_cell has no effect with -mat (the matrix gives the cell vectors)".into());
     }
     let mut cell_params: Option<[f64; 6]> = None;
-    if let Some(cell) = &o.cell {
+    if let Some(cell) = &cfg.crystal.cell {
         let p = cell_parameters(cell)?;
         let (stars, v_cell) = canonical_reciprocal(p, legacy, notes);
         [a_star, b_star, c_star] = stars;
@@ -229,7 +229,7 @@ fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>
         let v = dot(a, cross(b, c));
         [a_star, b_star, c_star] = [scale(cross(b, c), 1.0 / v), scale(cross(c, a), 1.0 / v), scale(cross(a, b), 1.0 / v)];
     }
-    if let (Some(path), Some(m)) = (&o.mat, matrix) {
+    if let (Some(path), Some(m)) = (&cfg.crystal.matrix_file, matrix) {
         [a_star, b_star, c_star] = matrix_reciprocals(path, &m, lambda0)?;
         notes.info.push(format!("reading {path}"));
     }
@@ -246,7 +246,7 @@ fn cell_and_orientation_of(o: &Options, lambda0: f64, expt_cell: Option<[V3; 3]>
         if from_matrix { matmul3(&m, &invert3(&c)) } else { [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]] }
     };
     // orientation
-    let angles = misset_angles(o, notes);
+    let angles = misset_angles(cfg, notes);
     let misset_deg = angles.map(|m| [m[0] * RTD, m[1] * RTD, m[2] * RTD]);
     if let Some(m) = angles {
         [a_star, b_star, c_star] = [a_star, b_star, c_star].map(|v| rotate_xyz(v, m[0], m[1], m[2]));
@@ -315,7 +315,7 @@ fn check_lattice_angles(typed: &[f64], angles: [f64; 3]) -> Result<()> {
     if term > 1e-12 && angles.iter().all(|&x| x < std::f64::consts::PI) {
         return Ok(());
     }
-    let shown: Vec<String> = typed.iter().map(|&v| fmt_g(v)).collect();
+    let shown: Vec<String> = typed.iter().enumerate().map(|(i, &v)| fmt_g(if i >= 3 { v * RTD } else { v })).collect();
     Err(Error::new(format!(
         "-cell {}: the angles {} {} {} cannot form a lattice (1 - cos²α - cos²β - cos²γ + 2 cosα cosβ cosγ = {} must be positive)",
         shown.join(" "),
@@ -416,8 +416,8 @@ pub fn mosaic_axes_angles(spread: f64, domains: usize, seed: i64) -> Vec<(V3, f6
 mod tests {
     use super::*;
 
-    fn opts(s: &str) -> Options {
-        crate::cli::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+    fn opts(s: &str) -> Config {
+        crate::config::parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
     }
 
     /// Lengths (Angstrom) and angles (degrees) of the real-space vectors a crystal ended up with.

@@ -3,8 +3,8 @@
 
 use super::inputs::Inputs;
 use super::sampling::thickness_steps;
-use super::{deg, mm, Detector, DetectorSetup, Notes};
-use crate::cli::Options;
+use super::{Detector, DetectorSetup, Notes};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::config::{Convention, Pivot};
@@ -21,7 +21,7 @@ pub(super) struct PixelGrid {
 }
 
 /// Pixel counts from the given counts or sizes; the mask must cover exactly this grid.
-pub(super) fn pixel_grid(o: &Options, inp: &Inputs) -> Result<PixelGrid> {
+pub(super) fn pixel_grid(cfg: &Config, inp: &Inputs) -> Result<PixelGrid> {
     let (fpixels, spixels, pixel_size) = (inp.fpixels, inp.spixels, inp.pixel_size);
     let size_from_pixels = fpixels != 0 && spixels != 0;
     let mut detsize_f = inp.detsize_f;
@@ -40,9 +40,9 @@ pub(super) fn pixel_grid(o: &Options, inp: &Inputs) -> Result<PixelGrid> {
         )));
     }
     // the flag (or header) the pixel counts came from
-    let flag = if o.detpixels_f.is_some() || o.detpixels_s.is_some() {
+    let flag = if cfg.detector.pixels[0].is_some() || cfg.detector.pixels[1].is_some() {
         "-detpixels".to_string()
-    } else if let (Some(img), true) = (&o.img, o.detsize_f.is_none() && o.detsize_s.is_none()) {
+    } else if let (Some(img), true) = (&cfg.detector.header_image, cfg.detector.size[0].is_none() && cfg.detector.size[1].is_none()) {
         format!("-img {img}")
     } else {
         "-detsize/-pixel".to_string()
@@ -54,7 +54,7 @@ pub(super) fn pixel_grid(o: &Options, inp: &Inputs) -> Result<PixelGrid> {
         if mf as usize != fpixels || ms as usize != spixels || m.len() != fpixels * spixels {
             return Err(Error::new(format!(
                 "{}: mask is {mf} x {ms} pixels but the detector is {fpixels} x {spixels}",
-                o.mask.as_deref().unwrap_or("mask")
+                cfg.detector.mask_file.as_deref().unwrap_or("mask")
             )));
         }
     }
@@ -63,9 +63,9 @@ pub(super) fn pixel_grid(o: &Options, inp: &Inputs) -> Result<PixelGrid> {
 
 /// Inclusive pixel limits (fast min, fast max, slow min, slow max); a negative maximum means
 /// the detector's edge.
-pub(super) fn roi(o: &Options, g: &PixelGrid) -> Result<[i64; 4]> {
+pub(super) fn roi(cfg: &Config, g: &PixelGrid) -> Result<[i64; 4]> {
     let (fp, sp) = (g.fpixels as i64, g.spixels as i64);
-    let roi = match o.roi {
+    let roi = match cfg.detector.roi {
         Some(r) => [r[0].max(0), if r[1] < 0 { fp } else { r[1] }, r[2].max(0), if r[3] < 0 { sp } else { r[3] }],
         None => [0, fp, 0, sp],
     };
@@ -101,9 +101,9 @@ pub(super) struct Frame {
 }
 
 /// The frame the convention (or the user's vectors) sets, with unit axes.
-pub(super) fn frame(o: &Options, inp: &Inputs, g: &PixelGrid, notes: &mut Notes) -> Result<Frame> {
-    let mut fr = convention_frame(o, inp, g);
-    if o.pix0_vector.is_some() {
+pub(super) fn frame(cfg: &Config, inp: &Inputs, g: &PixelGrid, notes: &mut Notes) -> Result<Frame> {
+    let mut fr = convention_frame(cfg, inp, g);
+    if cfg.detector.pix0.is_some() {
         notes.warnings.push(
             "WARNING: -pix0_vector is accepted but, as in the reference program, the detector origin is recomputed from the beam centre and pivot".into(),
         );
@@ -114,25 +114,25 @@ pub(super) fn frame(o: &Options, inp: &Inputs, g: &PixelGrid, notes: &mut Notes)
 
 /// Axes and beam-centre mapping of each convention; a named convention replaces the user's
 /// vectors and pivot, as in the reference.
-fn convention_frame(o: &Options, inp: &Inputs, g: &PixelGrid) -> Frame {
+fn convention_frame(cfg: &Config, inp: &Inputs, g: &PixelGrid) -> Frame {
     let (pixel_size, detsize_f, detsize_s) = (inp.pixel_size, g.detsize_f, g.detsize_s);
     let (xbeam, ybeam) = (inp.xbeam, inp.ybeam);
     let mut fclose = inp.orgx.map(|v| (v - 0.5) * pixel_size).unwrap_or(detsize_f / 2.0);
     let mut sclose = inp.orgy.map(|v| (v - 0.5) * pixel_size).unwrap_or(detsize_s / 2.0);
-    let xclose = o.xclose.map(mm).unwrap_or(fclose);
-    let yclose = o.yclose.map(mm).unwrap_or(sclose);
+    let xclose = cfg.detector.close_point[0].unwrap_or(fclose);
+    let yclose = cfg.detector.close_point[1].unwrap_or(sclose);
     let fbeam;
     let sbeam;
-    let convention = o.convention.unwrap_or(Convention::Mosflm);
-    let mut pivot = o.pivot.unwrap_or(Pivot::Beam);
-    let mut beam_vector: V3 = o.beam_vector.unwrap_or([1.0, 0.0, 0.0]);
-    let mut fdet: V3 = o.fdet_vector.unwrap_or([0.0, 0.0, 1.0]);
-    let mut sdet: V3 = o.sdet_vector.unwrap_or([0.0, -1.0, 0.0]);
-    let mut odet: V3 = o.odet_vector.unwrap_or([1.0, 0.0, 0.0]);
+    let convention = cfg.detector.convention.unwrap_or(Convention::Mosflm);
+    let mut pivot = cfg.detector.pivot.unwrap_or(Pivot::Beam);
+    let mut beam_vector: V3 = cfg.detector.beam_vector.unwrap_or([1.0, 0.0, 0.0]);
+    let mut fdet: V3 = cfg.detector.fdet.unwrap_or([0.0, 0.0, 1.0]);
+    let mut sdet: V3 = cfg.detector.sdet.unwrap_or([0.0, -1.0, 0.0]);
+    let mut odet: V3 = cfg.detector.odet.unwrap_or([1.0, 0.0, 0.0]);
     // the reference's initial two-theta axis is +y; only the named conventions replace it
-    let mut twotheta_axis: V3 = o.twotheta_axis.unwrap_or([0.0, 1.0, 0.0]);
-    let mut polar_vector: V3 = o.polar_vector.unwrap_or([0.0, 0.0, 1.0]);
-    let mut spindle: V3 = o.spindle_axis.unwrap_or([0.0, 0.0, 1.0]);
+    let mut twotheta_axis: V3 = cfg.detector.twotheta_axis.unwrap_or([0.0, 1.0, 0.0]);
+    let mut polar_vector: V3 = cfg.detector.polar_vector.unwrap_or([0.0, 0.0, 1.0]);
+    let mut spindle: V3 = cfg.detector.spindle_axis.unwrap_or([0.0, 0.0, 1.0]);
     let (xb, yb);
     match convention {
         Convention::Adxv => {
@@ -244,19 +244,19 @@ pub(super) struct Sensor {
     pub mu: f64,
 }
 
-pub(super) fn sensor(o: &Options, notes: &mut Notes) -> Sensor {
-    let mut mu = match o.detector_abs {
-        Some(Some(v)) => 1.0 / (v * 1e-6),
+pub(super) fn sensor(cfg: &Config, notes: &mut Notes) -> Sensor {
+    let mut mu = match cfg.detector.attenuation_depth {
+        Some(Some(depth)) => 1.0 / depth,
         Some(None) => 0.0,
         None => -1.0,
     };
     // -detector_abs 0 or inf means "no sensor model", whatever the order of the flags (the
     // reference zeroes the thickness only when -detector_thick came first)
-    let thick_in = match o.detector_abs {
+    let thick_in = match cfg.detector.attenuation_depth {
         Some(None) => Some(0.0),
-        _ => o.detector_thick.map(|v| v * 1e-6),
+        _ => cfg.detector.thickness,
     };
-    let (thicksteps, thick, thickstep) = thickness_steps(o.detector_thicksteps, thick_in);
+    let (thicksteps, thick, thickstep) = thickness_steps(cfg.detector.thicksteps, thick_in);
     if thick > 0.0 && mu < 0.0 {
         mu = 1.0 / thick;
         notes.warnings.push(format!("WARNING: setting detector attenuation depth to {} m", fmt_g(mu)));
@@ -286,14 +286,14 @@ fn setup_of(inp: &Inputs, g: &PixelGrid, fr: &Frame, rot: V3) -> DetectorSetup {
 
 /// Rotate the detector (x, y, z rotations, then two-theta) about the pivot and derive the
 /// origin pix0, distances and beam centre of the placed detector.
-pub(super) fn place(o: &Options, inp: &Inputs, g: &PixelGrid, fr: &Frame, roi: [i64; 4], sensor: Sensor) -> Result<Detector> {
+pub(super) fn place(cfg: &Config, inp: &Inputs, g: &PixelGrid, fr: &Frame, roi: [i64; 4], sensor: Sensor) -> Result<Detector> {
     let pixel_size = inp.pixel_size;
     let rot = [
-        o.detector_rot[0].map(deg).unwrap_or(0.0),
-        o.detector_rot[1].map(deg).unwrap_or(0.0),
-        o.detector_rot[2].map(deg).unwrap_or(0.0),
+        cfg.detector.rotation[0].unwrap_or(0.0),
+        cfg.detector.rotation[1].unwrap_or(0.0),
+        cfg.detector.rotation[2].unwrap_or(0.0),
     ];
-    let detector_twotheta = o.twotheta.map(deg).unwrap_or(0.0);
+    let detector_twotheta = cfg.detector.twotheta.unwrap_or(0.0);
     let setup = setup_of(inp, g, fr, rot);
     let (beam_vector, twotheta_axis) = (fr.beam_vector, fr.twotheta_axis);
     let (mut fdet, mut sdet, mut odet) = (fr.fdet, fr.sdet, fr.odet);
@@ -346,8 +346,8 @@ pub(super) fn place(o: &Options, inp: &Inputs, g: &PixelGrid, fr: &Frame, roi: [
         beam_vector,
         distance,
         close_distance,
-        curved: o.curved_det,
-        point_pixel: o.point_pixel,
+        curved: cfg.detector.curved,
+        point_pixel: cfg.detector.point_pixel,
         thick: sensor.thick,
         thickstep: sensor.thickstep,
         thicksteps: sensor.thicksteps,

@@ -2,7 +2,7 @@
 //! -sourcefile), read once. A batch renders every shot from one read: per-shot settings
 //! change orientations, wavelengths and sizes, never these files.
 
-use crate::cli::Options;
+use crate::config::Config;
 use crate::error::Result;
 use crate::io::expt::ExptList;
 use crate::io::smv::SmvImage;
@@ -42,13 +42,13 @@ fn cached<T: Clone>(have: &Option<Read<T>>, path: &str, read: impl FnOnce(&Path)
 
 impl InputFiles {
     /// Read every file the settings name.
-    pub fn read(o: &Options) -> Result<InputFiles> {
+    pub fn read(cfg: &Config) -> Result<InputFiles> {
         Ok(InputFiles {
-            expt: read_one(&o.expt, crate::io::expt::read_expt)?,
-            mask: read_one(&o.mask, crate::io::smv::read_smv)?,
-            img: read_one(&o.img, crate::io::smv::read_smv)?,
-            mat: read_one(&o.mat, crate::io::matrix::read_mosflm_matrix)?,
-            sources: read_one(&o.sourcefile, crate::io::sourcefile::read_sourcefile_counted)?,
+            expt: read_one(&cfg.detector.expt_file, crate::io::expt::read_expt)?,
+            mask: read_one(&cfg.detector.mask_file, crate::io::smv::read_smv)?,
+            img: read_one(&cfg.detector.header_image, crate::io::smv::read_smv)?,
+            mat: read_one(&cfg.crystal.matrix_file, crate::io::matrix::read_mosflm_matrix)?,
+            sources: read_one(&cfg.beam.source_file, crate::io::sourcefile::read_sourcefile_counted)?,
         })
     }
 

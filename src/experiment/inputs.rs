@@ -2,7 +2,7 @@
 //! the reference program's defaults, then the headers of -mask and -img, then the flags.
 
 use super::{deg, mm};
-use crate::cli::Options;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::expt::ExptList;
 use crate::io::smv::SmvImage;
@@ -53,7 +53,7 @@ struct Origins {
 
 impl Inputs {
     /// Defaults, then headers (so flags override them), then flags; rejects impossible values.
-    pub fn read(o: &Options, files: &InputFiles) -> Result<Inputs> {
+    pub fn read(c: &Config, files: &InputFiles) -> Result<Inputs> {
         let mut inp = Inputs {
             pixel_size: 0.1e-3,
             distance: 100.0e-3,
@@ -74,22 +74,22 @@ impl Inputs {
             expt: None,
             origin: Origins::default(),
         };
-        if let Some(path) = &o.expt {
+        if let Some(path) = &c.detector.expt_file {
             let list = files.expt(path)?;
             inp.apply_expt(&list);
             inp.expt = Some(Expt { file: path.clone(), list });
         }
-        if let Some(path) = &o.mask {
+        if let Some(path) = &c.detector.mask_file {
             let img = files.mask(path)?;
             inp.apply_header(&img, true, path)?;
             inp.mask = Some(img.data);
             inp.mask_dims = Some((inp.fpixels, inp.spixels));
         }
-        if let Some(path) = &o.img {
+        if let Some(path) = &c.detector.header_image {
             let img = files.img(path)?;
             inp.apply_header(&img, false, path)?;
         }
-        inp.apply_flags(o);
+        inp.apply_settings(c);
         inp.validate()?;
         Ok(inp)
     }
@@ -155,52 +155,54 @@ impl Inputs {
         Ok(())
     }
 
-    fn apply_flags(&mut self, o: &Options) {
-        if let Some(v) = o.pixel {
-            self.pixel_size = mm(v);
+    /// The settings given directly (SI already), over defaults and headers.
+    fn apply_settings(&mut self, c: &Config) {
+        let d = &c.detector;
+        if let Some(v) = d.pixel_size {
+            self.pixel_size = v;
             self.origin.pixel = None;
         }
-        if let Some(v) = o.distance {
-            self.distance = mm(v);
+        if let Some(v) = d.distance {
+            self.distance = v;
             self.origin.distance = None;
         }
-        if let Some(v) = o.close_distance {
-            self.close_distance = Some(mm(v));
+        if let Some(v) = d.close_distance {
+            self.close_distance = Some(v);
             self.origin.close_distance = None;
         }
-        if let Some(v) = o.detsize_f {
-            self.detsize_f = mm(v);
+        if let Some(v) = d.size[0] {
+            self.detsize_f = v;
         }
-        if let Some(v) = o.detsize_s {
-            self.detsize_s = mm(v);
+        if let Some(v) = d.size[1] {
+            self.detsize_s = v;
         }
-        if let Some(v) = o.detpixels_f {
+        if let Some(v) = d.pixels[0] {
             self.fpixels = v;
         }
-        if let Some(v) = o.detpixels_s {
+        if let Some(v) = d.pixels[1] {
             self.spixels = v;
         }
-        if let Some(v) = o.lambda {
-            self.lambda0 = v / 1e10;
+        if let Some(v) = c.beam.lambda {
+            self.lambda0 = v;
             self.origin.lambda = None;
         }
-        if let Some(v) = o.xbeam {
-            self.xbeam = Some(mm(v));
+        if let Some(v) = d.beam_center[0] {
+            self.xbeam = Some(v);
         }
-        if let Some(v) = o.ybeam {
-            self.ybeam = Some(mm(v));
+        if let Some(v) = d.beam_center[1] {
+            self.ybeam = Some(v);
         }
-        if let Some(v) = o.orgx {
+        if let Some(v) = d.origin_pixels[0] {
             self.orgx = Some(v);
         }
-        if let Some(v) = o.orgy {
+        if let Some(v) = d.origin_pixels[1] {
             self.orgy = Some(v);
         }
-        if let Some(v) = o.phi {
-            self.phi0 = deg(v);
+        if let Some(v) = c.crystal.phi0 {
+            self.phi0 = v;
         }
-        if let Some(v) = o.osc {
-            self.osc = Some(deg(v));
+        if let Some(v) = c.crystal.osc {
+            self.osc = Some(v);
         }
     }
 

@@ -1,7 +1,7 @@
 //! The resolved description of one experiment: every default filled in, every unit converted
 //! to SI (metres, radians), every derived vector computed, exactly as the reference program
 //! does before it starts its pixel loop. [`build`] makes it from the parsed flags
-//! ([`cli::Options`](crate::cli::Options)); `render`, `geometry`, `model` and `trace` read it.
+//! (the typed [`Config`](crate::config::Config)); `render`, `geometry`, `model` and `trace` read it.
 //!
 //! `types` holds the data. The builder works through `inputs` (headers and flags as given),
 //! `detector` (pixel grid, convention, sensor, placement), `crystal` (cell, orientation,

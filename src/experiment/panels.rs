@@ -7,7 +7,7 @@ use super::inputs::Expt;
 use super::lab::{from_dials, to_dials};
 use super::sampling::thickness_steps;
 use super::{mm, Detector, DetectorSetup, Notes};
-use crate::cli::Options;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 use crate::io::expt::PanelGeometry;
@@ -16,34 +16,34 @@ use crate::physics::vec3::*;
 
 /// Flags that place one flat detector of the reference's kind: they cannot also place the
 /// panels of an experiment list (move those with the `panel<i>_*` parameters instead).
-fn placement_flags(o: &Options) -> Vec<&'static str> {
+fn placement_flags(cfg: &Config) -> Vec<&'static str> {
     let mut given = vec![];
     let mut check = |is: bool, name: &'static str| {
         if is {
             given.push(name);
         }
     };
-    check(o.distance.is_some(), "-distance");
-    check(o.close_distance.is_some(), "-close_distance");
-    check(o.xbeam.is_some() || o.ybeam.is_some(), "-Xbeam/-Ybeam");
-    check(o.xclose.is_some() || o.yclose.is_some(), "-Xclose/-Yclose");
-    check(o.orgx.is_some() || o.orgy.is_some(), "-ORGX/-ORGY");
-    check(o.detpixels_f.is_some() || o.detpixels_s.is_some(), "-detpixels");
-    check(o.detsize_f.is_some() || o.detsize_s.is_some(), "-detsize");
-    check(o.detector_rot.iter().any(|r| r.is_some()), "-detector_rotx/-roty/-rotz");
-    check(o.twotheta.is_some(), "-twotheta");
-    check(o.twotheta_axis.is_some(), "-twotheta_axis");
-    check(o.pivot.is_some(), "-pivot");
-    check(o.fdet_vector.is_some() || o.sdet_vector.is_some() || o.odet_vector.is_some(), "-fdet_vector/-sdet_vector/-odet_vector");
-    check(o.pix0_vector.is_some(), "-pix0_vector");
-    check(o.mask.is_some(), "-mask");
-    check(o.img.is_some(), "-img");
+    check(cfg.detector.distance.is_some(), "-distance");
+    check(cfg.detector.close_distance.is_some(), "-close_distance");
+    check(cfg.detector.beam_center[0].is_some() || cfg.detector.beam_center[1].is_some(), "-Xbeam/-Ybeam");
+    check(cfg.detector.close_point[0].is_some() || cfg.detector.close_point[1].is_some(), "-Xclose/-Yclose");
+    check(cfg.detector.origin_pixels[0].is_some() || cfg.detector.origin_pixels[1].is_some(), "-ORGX/-ORGY");
+    check(cfg.detector.pixels[0].is_some() || cfg.detector.pixels[1].is_some(), "-detpixels");
+    check(cfg.detector.size[0].is_some() || cfg.detector.size[1].is_some(), "-detsize");
+    check(cfg.detector.rotation.iter().any(|r| r.is_some()), "-detector_rotx/-roty/-rotz");
+    check(cfg.detector.twotheta.is_some(), "-twotheta");
+    check(cfg.detector.twotheta_axis.is_some(), "-twotheta_axis");
+    check(cfg.detector.pivot.is_some(), "-pivot");
+    check(cfg.detector.fdet.is_some() || cfg.detector.sdet.is_some() || cfg.detector.odet.is_some(), "-fdet_vector/-sdet_vector/-odet_vector");
+    check(cfg.detector.pix0.is_some(), "-pix0_vector");
+    check(cfg.detector.mask_file.is_some(), "-mask");
+    check(cfg.detector.header_image.is_some(), "-img");
     given
 }
 
 /// Refuse flags that would place a detector the experiment list already places.
-pub(super) fn check_flags(o: &Options, x: &Expt) -> Result<()> {
-    match placement_flags(o).first() {
+pub(super) fn check_flags(cfg: &Config, x: &Expt) -> Result<()> {
+    match placement_flags(cfg).first() {
         Some(flag) => Err(Error::new(format!("{flag}: cannot be combined with -expt {} (the detector comes from the experiment list)", x.file))),
         None => Ok(()),
     }
@@ -51,14 +51,14 @@ pub(super) fn check_flags(o: &Options, x: &Expt) -> Result<()> {
 
 /// The beam direction, polarization axis and rotation axis of the list, where no flag gives
 /// them (a named convention's axes give way to the list's).
-pub(super) fn apply_to_frame(o: &Options, x: &Expt, frame: &mut Frame) {
+pub(super) fn apply_to_frame(cfg: &Config, x: &Expt, frame: &mut Frame) {
     if let Some(b) = &x.list.beam {
         // DIALS gives the direction towards the source; nanoBragg the direction of travel
         let beam = from_dials(scale(b.direction, -1.0));
-        if o.beam_vector.is_none() {
+        if cfg.detector.beam_vector.is_none() {
             frame.beam_vector = beam;
         }
-        if let (Some(n), None) = (b.polarization_normal, o.polar_vector) {
+        if let (Some(n), None) = (b.polarization_normal, cfg.detector.polar_vector) {
             // the polarization axis lies in the plane normal to `n`, across the beam
             let (e, len) = unitize(cross(from_dials(n), frame.beam_vector));
             if len > 0.0 {
@@ -66,7 +66,7 @@ pub(super) fn apply_to_frame(o: &Options, x: &Expt, frame: &mut Frame) {
             }
         }
     }
-    if let (Some(axis), None) = (x.list.rotation_axis, o.spindle_axis) {
+    if let (Some(axis), None) = (x.list.rotation_axis, cfg.detector.spindle_axis) {
         frame.spindle = from_dials(axis);
     }
     frame.convention = Convention::Custom;
@@ -74,37 +74,37 @@ pub(super) fn apply_to_frame(o: &Options, x: &Expt, frame: &mut Frame) {
 }
 
 /// The Kahn factor of the list's polarization fraction f (2f - 1), unless -polar gives one.
-pub(super) fn kahn_factor(o: &Options, x: &Expt) -> Option<f64> {
+pub(super) fn kahn_factor(cfg: &Config, x: &Expt) -> Option<f64> {
     let f = x.list.beam.as_ref()?.polarization_fraction?;
-    o.polar.is_none().then_some(2.0 * f - 1.0)
+    cfg.beam.kahn_factor.is_none().then_some(2.0 * f - 1.0)
 }
 
 /// The crystal's real-space vectors (Angstrom, nanoBragg frame), unless -cell or -mat give the
 /// cell.
-pub(super) fn cell_vectors(o: &Options, x: &Expt) -> Option<[V3; 3]> {
-    if o.cell.is_some() || o.mat.is_some() {
+pub(super) fn cell_vectors(cfg: &Config, x: &Expt) -> Option<[V3; 3]> {
+    if cfg.crystal.cell.is_some() || cfg.crystal.matrix_file.is_some() {
         return None;
     }
     x.list.crystal.map(|abc| abc.map(from_dials))
 }
 
 /// Every panel of the list as a placed flat detector.
-pub(super) fn panel_detectors(o: &Options, x: &Expt, frame: &Frame, notes: &mut Notes) -> Result<Vec<Detector>> {
+pub(super) fn panel_detectors(cfg: &Config, x: &Expt, frame: &Frame, notes: &mut Notes) -> Result<Vec<Detector>> {
     let dname = "detector";
     x.list
         .panels
         .iter()
         .enumerate()
-        .map(|(i, p)| panel_detector(o, p, i, frame, notes).map_err(|msg| Error::new(format!("{}: {dname}.panels[{i}]{msg}", x.file))))
+        .map(|(i, p)| panel_detector(cfg, p, i, frame, notes).map_err(|msg| Error::new(format!("{}: {dname}.panels[{i}]{msg}", x.file))))
         .collect()
 }
 
 /// One panel: its axes and origin in the nanoBragg frame, the distances and beam position the
 /// kernel and the image headers use, its sensor and region of interest. Errors are the tail of
 /// a message that names the panel.
-fn panel_detector(o: &Options, p: &PanelGeometry, index: usize, fr: &Frame, notes: &mut Notes) -> std::result::Result<Detector, String> {
-    let pixel_size = match o.pixel {
-        Some(v) => mm(v),
+fn panel_detector(cfg: &Config, p: &PanelGeometry, index: usize, fr: &Frame, notes: &mut Notes) -> std::result::Result<Detector, String> {
+    let pixel_size = match cfg.detector.pixel_size {
+        Some(v) => v,
         None => {
             let [pf, ps] = p.pixel_size;
             if (pf - ps).abs() > 1e-9 * pf.max(ps) {
@@ -134,9 +134,9 @@ fn panel_detector(o: &Options, p: &PanelGeometry, index: usize, fr: &Frame, note
     let (fbeam, sbeam) = (dot(fdet, hit), dot(sdet, hit));
     let (fclose, sclose) = (-dot(pix0, fdet), -dot(pix0, sdet));
     let (fpixels, spixels) = (p.image_size[0], p.image_size[1]);
-    let (thick, thickstep, thicksteps, mu) = sensor(o, p, notes);
+    let (thick, thickstep, thicksteps, mu) = sensor(cfg, p, notes);
     let (fp, sp) = (fpixels as i64, spixels as i64);
-    let roi = match o.roi {
+    let roi = match cfg.detector.roi {
         Some(r) => [r[0].max(0), if r[1] < 0 { fp } else { r[1] }, r[2].max(0), if r[3] < 0 { sp } else { r[3] }],
         None => [0, fp, 0, sp],
     };
@@ -151,8 +151,8 @@ fn panel_detector(o: &Options, p: &PanelGeometry, index: usize, fr: &Frame, note
         beam_vector: beam,
         distance,
         close_distance: close,
-        curved: o.curved_det,
-        point_pixel: o.point_pixel,
+        curved: cfg.detector.curved,
+        point_pixel: cfg.detector.point_pixel,
         thick,
         thickstep,
         thicksteps,
@@ -196,18 +196,18 @@ fn panel_detector(o: &Options, p: &PanelGeometry, index: usize, fr: &Frame, note
 
 /// Thickness (m), layer step (m), layers and attenuation coefficient (1/m): the panel's, or
 /// -detector_thick / -detector_abs / -detector_thicksteps where given.
-fn sensor(o: &Options, p: &PanelGeometry, notes: &mut Notes) -> (f64, f64, usize, f64) {
-    let thick_in = match o.detector_abs {
+fn sensor(cfg: &Config, p: &PanelGeometry, notes: &mut Notes) -> (f64, f64, usize, f64) {
+    let thick_in = match cfg.detector.attenuation_depth {
         Some(None) => Some(0.0),
-        _ => Some(o.detector_thick.map(|v| v * 1e-6).unwrap_or(mm(p.thickness))),
+        _ => Some(cfg.detector.thickness.unwrap_or(mm(p.thickness))),
     };
-    let mut mu = match o.detector_abs {
-        Some(Some(v)) => 1.0 / (v * 1e-6),
+    let mut mu = match cfg.detector.attenuation_depth {
+        Some(Some(depth)) => 1.0 / depth,
         Some(None) => 0.0,
         None if p.mu > 0.0 => p.mu * 1000.0,
         None => -1.0,
     };
-    let (thicksteps, thick, thickstep) = thickness_steps(o.detector_thicksteps, thick_in.filter(|&t| t > 0.0));
+    let (thicksteps, thick, thickstep) = thickness_steps(cfg.detector.thicksteps, thick_in.filter(|&t| t > 0.0));
     if thick > 0.0 && mu <= 0.0 {
         mu = 1.0 / thick;
         notes.warnings.push(format!("WARNING: panel {}: no attenuation given; setting detector attenuation depth to {} m", p.name, fmt_g(thick)));

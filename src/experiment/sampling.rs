@@ -2,7 +2,7 @@
 //! dispersion, phi, sensor layers) and the sub-pixel oversampling.
 
 use super::{Beam, Crystal, Detector, Notes, Sampling, RTD};
-use crate::cli::Options;
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::io::cfmt::fmt_g;
 
@@ -132,7 +132,7 @@ const MAX_OVERSAMPLE: i64 = 4096;
 
 /// Sub-pixels per pixel side: -oversample, or enough that the crystal's largest dimension
 /// cannot vary the intensity much across a sub-pixel.
-pub(super) fn oversample(o: &Options, crystal: &Crystal, detector: &Detector, lambda0: f64, notes: &mut Notes) -> Result<usize> {
+pub(super) fn oversample(cfg: &Config, crystal: &Crystal, detector: &Detector, lambda0: f64, notes: &mut Notes) -> Result<usize> {
     let xtal = crystal.extent();
     let xtalsize_max = xtal[0].max(xtal[1]).max(xtal[2]);
     let reciprocal_pixel_size = lambda0 * detector.distance / detector.pixel_size;
@@ -144,7 +144,7 @@ pub(super) fn oversample(o: &Options, crystal: &Crystal, detector: &Detector, la
     if recommended <= 0 {
         recommended = 1;
     }
-    let mut oversample = o.oversample.unwrap_or(-1);
+    let mut oversample = cfg.sampling.oversample.unwrap_or(-1);
     if oversample <= 0 {
         if beyond {
             return Err(Error::new(format!(
@@ -171,18 +171,18 @@ pub(super) fn oversample(o: &Options, crystal: &Crystal, detector: &Detector, la
 
 /// Sampling choices and the number of samples per pixel (sources x mosaic domains x phi
 /// steps x oversample^2) that normalises the intensity.
-pub(super) fn build_sampling(o: &Options, oversample: usize, beam: &Beam, crystal: &Crystal) -> Result<Sampling> {
+pub(super) fn build_sampling(cfg: &Config, oversample: usize, beam: &Beam, crystal: &Crystal) -> Result<Sampling> {
     let steps = [beam.sources.len(), crystal.mosaic_umats.len(), crystal.phisteps, oversample * oversample]
         .iter()
         .try_fold(1usize, |n, &k| n.checked_mul(k))
         .ok_or_else(|| Error::new("-phisteps x -mosaic_domains x sources x -oversample^2: more samples per pixel than can be counted"))?;
     Ok(Sampling {
         oversample,
-        oversample_thick: o.oversample_thick,
-        oversample_polar: o.oversample_polar,
-        oversample_omega: o.oversample_omega,
-        dmin: o.dmin.map(|v| v * 1e-10).unwrap_or(0.0),
-        water_size: o.water.map(|v| v / 1e6).unwrap_or(0.0),
+        oversample_thick: cfg.sampling.oversample_thick,
+        oversample_polar: cfg.sampling.oversample_polar,
+        oversample_omega: cfg.sampling.oversample_omega,
+        dmin: cfg.sampling.dmin.unwrap_or(0.0),
+        water_size: cfg.background.water_size.unwrap_or(0.0),
         steps,
     })
 }

@@ -3,22 +3,22 @@
 
 use super::detector::Frame;
 use super::sampling::resolve_steps;
-use super::{mm, Beam, Notes, Source, DEFAULT_FLUENCE};
-use crate::cli::Options;
+use super::{Beam, Notes, Source, DEFAULT_FLUENCE};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::physics::vec3::*;
 
 /// Beam size at the sample (m).
-pub(super) fn beam_size(o: &Options) -> f64 {
-    o.beamsize.map(mm).unwrap_or(1e-4)
+pub(super) fn beam_size(cfg: &Config) -> f64 {
+    cfg.beam.beamsize.unwrap_or(1e-4)
 }
 
 /// Incident fluence (photons/m^2): -fluence, or -flux x -exposure over the beam area.
-pub(super) fn fluence(o: &Options) -> Result<f64> {
-    let mut fluence = o.fluence.unwrap_or(DEFAULT_FLUENCE);
-    let flux = o.flux.unwrap_or(0.0);
-    let exposure = o.exposure.unwrap_or(1.0);
-    let beamsize = beam_size(o);
+pub(super) fn fluence(cfg: &Config) -> Result<f64> {
+    let mut fluence = cfg.beam.fluence.unwrap_or(DEFAULT_FLUENCE);
+    let flux = cfg.beam.flux.unwrap_or(0.0);
+    let exposure = cfg.beam.exposure.unwrap_or(1.0);
+    let beamsize = beam_size(cfg);
     if flux != 0.0 && exposure > 0.0 && beamsize >= 0.0 {
         fluence = flux * exposure / beamsize / beamsize;
     }
@@ -30,14 +30,14 @@ pub(super) fn fluence(o: &Options) -> Result<f64> {
 
 /// The incident beam: divergence and dispersion sampling, the sources, polarization.
 /// `source_rows`: the -sourcefile's rows and skipped comment lines, read before.
-pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, source_rows: Option<(Vec<crate::io::sourcefile::SourceRow>, usize)>, notes: &mut Notes) -> Result<Beam> {
+pub(super) fn build_beam(cfg: &Config, lambda0: f64, fr: &Frame, fluence: f64, source_rows: Option<(Vec<crate::io::sourcefile::SourceRow>, usize)>, notes: &mut Notes) -> Result<Beam> {
     let (hdivsteps, hdivrange, hdivstep) =
-        resolve_steps(o.hdivsteps, o.hdivrange.map(|v| v / 1000.0), o.hdivstep.map(|v| v / 1000.0), 1.0);
+        resolve_steps(cfg.beam.hdivsteps, cfg.beam.hdivrange, cfg.beam.hdivstep, 1.0);
     let (vdivsteps, vdivrange, vdivstep) =
-        resolve_steps(o.vdivsteps, o.vdivrange.map(|v| v / 1000.0), o.vdivstep.map(|v| v / 1000.0), 1.0);
+        resolve_steps(cfg.beam.vdivsteps, cfg.beam.vdivrange, cfg.beam.vdivstep, 1.0);
     let (dispsteps, dispersion, dispstep) =
-        resolve_steps(o.dispsteps, Some(o.dispersion.unwrap_or(0.0) / 100.0), None, 1.0);
-    if o.sourcefile.is_none() {
+        resolve_steps(cfg.beam.dispsteps, Some(cfg.beam.dispersion.unwrap_or(0.0)), None, 1.0);
+    if cfg.beam.source_file.is_none() {
         use crate::io::limits::{check, BYTES_PER_SOURCE};
         let (h, v, d) = (hdivsteps as f64, vdivsteps as f64, dispsteps as f64);
         check("-divsteps (-hdivsteps x -vdivsteps)", "divergence samples", h * v, BYTES_PER_SOURCE)?;
@@ -45,7 +45,7 @@ pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, so
         check("-divsteps x -dispsteps", "sources", h * v * d, BYTES_PER_SOURCE)?;
     }
     let sources = build_sources(
-        o,
+        cfg,
         source_rows,
         notes,
         SourceGrid {
@@ -58,7 +58,7 @@ pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, so
             vdivsteps: vdivsteps as usize,
             vdivrange,
             vdivstep,
-            round_div: !o.square_div,
+            round_div: !cfg.beam.square_div,
             dispsteps: dispsteps as usize,
             dispersion,
             dispstep,
@@ -67,20 +67,20 @@ pub(super) fn build_beam(o: &Options, lambda0: f64, fr: &Frame, fluence: f64, so
     if let Some(bad) = sources.iter().find(|s| !(s.dir.iter().all(|x| x.is_finite()) && s.lambda.is_finite())) {
         return Err(Error::new(format!(
             "{}: source position {:?} or wavelength {} is not a finite number",
-            o.sourcefile.as_deref().unwrap_or("beam"),
+            cfg.beam.source_file.as_deref().unwrap_or("beam"),
             bad.dir,
             bad.lambda
         )));
     }
-    let divsteps = if o.sourcefile.is_some() { 0 } else { sources.len() / dispsteps as usize };
+    let divsteps = if cfg.beam.source_file.is_some() { 0 } else { sources.len() / dispsteps as usize };
     Ok(Beam {
         lambda0,
         sources,
         polar_vector: fr.polar_vector,
-        kahn_factor: o.polar.unwrap_or(0.0),
-        nopolar: o.nopolar,
+        kahn_factor: cfg.beam.kahn_factor.unwrap_or(0.0),
+        nopolar: cfg.beam.nopolar,
         fluence,
-        use_weights: o.source_weights,
+        use_weights: cfg.beam.source_weights,
         dispersion,
         dispsteps: dispsteps as usize,
         hdivrange,
@@ -135,9 +135,9 @@ pub fn divergence_grid(g: &SourceGrid) -> Vec<(f64, f64)> {
 
 /// The sources: the -sourcefile's rows (`rows`, with the count of comment lines skipped) or
 /// the divergence x dispersion grid `g`.
-pub fn build_sources(o: &Options, rows: Option<(Vec<crate::io::sourcefile::SourceRow>, usize)>, notes: &mut Notes, g: SourceGrid) -> Result<Vec<Source>> {
+pub fn build_sources(cfg: &Config, rows: Option<(Vec<crate::io::sourcefile::SourceRow>, usize)>, notes: &mut Notes, g: SourceGrid) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
-    if let (Some(path), Some((rows, comments))) = (&o.sourcefile, rows) {
+    if let (Some(path), Some((rows, comments))) = (&cfg.beam.source_file, rows) {
         if comments > 0 {
             notes.warnings.push(format!(
                 "WARNING: {path} has {comments} comment line(s) starting with '#'; they are skipped, but the C program nanoBragg turns each into a phantom source at the origin with zero wavelength that enters its normalisation, so its image differs"
@@ -160,19 +160,19 @@ pub fn build_sources(o: &Options, rows: Option<(Vec<crate::io::sourcefile::Sourc
             sources.push(Source { dir, lambda, weight: r.weight.unwrap_or(1.0) });
         }
         let w0 = sources[0].weight;
-        if sources.iter().any(|s| s.weight != w0) && !o.source_weights {
+        if sources.iter().any(|s| s.weight != w0) && !cfg.beam.source_weights {
             notes.warnings.push(format!(
                 "WARNING: {path} has non-uniform source weights; they are ignored (every source counts equally, as in the reference program). Use -source_weights to scale each source by its weight"
             ));
         }
-        if o.hdivrange.is_some() || o.vdivrange.is_some() || o.hdivstep.is_some() || o.vdivstep.is_some()
-            || o.hdivsteps.is_some() || o.vdivsteps.is_some() || o.dispersion.is_some() || o.dispsteps.is_some()
+        if cfg.beam.hdivrange.is_some() || cfg.beam.vdivrange.is_some() || cfg.beam.hdivstep.is_some() || cfg.beam.vdivstep.is_some()
+            || cfg.beam.hdivsteps.is_some() || cfg.beam.vdivsteps.is_some() || cfg.beam.dispersion.is_some() || cfg.beam.dispsteps.is_some()
         {
             notes.warnings.push(format!(
                 "WARNING: -sourcefile {path} given: divergence and dispersion flags are ignored"
             ));
         }
-        if o.source_weights {
+        if cfg.beam.source_weights {
             let sum: f64 = sources.iter().map(|s| s.weight).sum();
             if !(sum > 0.0) || sources.iter().any(|s| s.weight < 0.0 || !s.weight.is_finite()) {
                 return Err(Error::new(format!("{path}: -source_weights needs non-negative weights with a positive sum")));

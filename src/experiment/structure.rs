@@ -1,16 +1,16 @@
 //! Structure factors: an -hkl file, the dump file an earlier run wrote, or -default_F alone.
 
 use super::{Crystal, Notes, Structure};
-use crate::cli::Options;
+use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// Load structure factors from -hkl (writing the dump file), or from the dump file when no
 /// -hkl is given, or fall back to -default_F alone; tricubic interpolation by default for
 /// crystals of at most two cells along an axis.
-pub(super) fn load_structure(o: &Options, crystal: &Crystal, notes: &mut Notes) -> Result<Structure> {
-    let default_f = o.default_f.unwrap_or(0.0);
-    let dump = o.dump.clone().unwrap_or_else(|| "Fdump.bin".to_string());
-    let (grid, origin) = if let Some(path) = &o.hkl {
+pub(super) fn load_structure(cfg: &Config, crystal: &Crystal, notes: &mut Notes) -> Result<Structure> {
+    let default_f = cfg.structure.default_f.unwrap_or(0.0);
+    let dump = cfg.structure.dump_file.clone().unwrap_or_else(|| "Fdump.bin".to_string());
+    let (grid, origin) = if let Some(path) = &cfg.structure.hkl_file {
         let (grid, warnings) = crate::io::hkl::read_hkl(&crate::io::osname::path(&path), default_f)?;
         notes.warnings.extend(warnings);
         (Some(grid), path.clone())
@@ -25,8 +25,8 @@ pub(super) fn load_structure(o: &Options, crystal: &Crystal, notes: &mut Notes) 
         (None, String::new())
     };
     let has_grid = grid.as_ref().map(|g| g.count > 0).unwrap_or(false);
-    let interpolate = interpolation(o, crystal, has_grid);
-    if o.interpolate.is_none() && interpolate {
+    let interpolate = interpolation(cfg, crystal, has_grid);
+    if cfg.structure.interpolate.is_none() && interpolate {
         notes.info.push("auto-selected tricubic interpolation of structure factors".into());
     }
     if let Some(g) = &grid {
@@ -39,9 +39,9 @@ pub(super) fn load_structure(o: &Options, crystal: &Crystal, notes: &mut Notes) 
 
 /// Tricubic interpolation: as asked, or automatically for crystals of at most two cells along
 /// an axis; only with a grid.
-fn interpolation(o: &Options, crystal: &Crystal, has_grid: bool) -> bool {
+fn interpolation(cfg: &Config, crystal: &Crystal, has_grid: bool) -> bool {
     let (na, nb, nc) = (crystal.na, crystal.nb, crystal.nc);
-    let wanted = match o.interpolate {
+    let wanted = match cfg.structure.interpolate {
         Some(v) => v,
         None => na <= 2.0 || nb <= 2.0 || nc <= 2.0,
     };
@@ -49,7 +49,7 @@ fn interpolation(o: &Options, crystal: &Crystal, has_grid: bool) -> bool {
 }
 
 /// Structure factors read before (the same grid), with the interpolation chosen for `crystal`.
-pub(super) fn reuse_structure(o: &Options, crystal: &Crystal, given: &Structure) -> Structure {
+pub(super) fn reuse_structure(cfg: &Config, crystal: &Crystal, given: &Structure) -> Structure {
     let has_grid = given.grid.as_ref().map(|g| g.count > 0).unwrap_or(false);
-    Structure { interpolate: interpolation(o, crystal, has_grid), ..given.clone() }
+    Structure { interpolate: interpolation(cfg, crystal, has_grid), ..given.clone() }
 }

@@ -12,8 +12,7 @@ pub use crate::physics::constants::R_E_SQR;
 pub use crate::physics::constants::AVOGADRO;
 /// Default incident fluence (photons/m^2) of the reference program.
 pub const DEFAULT_FLUENCE: f64 = 125932015286227086360700780544.0;
-/// Radians to degrees.
-pub const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;
+pub use crate::physics::constants::RTD;
 
 /// Detector geometry after conventions, pivots and rotations.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -600,7 +600,7 @@ mod tests {
     use crate::engine::device::to_vec;
 
     fn exp_of(args: &str) -> Experiment {
-        let o = crate::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
+        let o = crate::config::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
         crate::experiment::build(&o).unwrap().0
     }
 

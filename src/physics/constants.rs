@@ -29,3 +29,5 @@ pub const HC_EV_ANGSTROM: f64 = 12398.42;
 /// Squared projection of the diffracted direction on the polarization plane below which
 /// 2 psi is undefined (forward scattering) and cos 2 psi is taken as 1.
 pub const POLAR_PROJ_SQ_BELOW: f64 = 1e-30;
+/// Degrees per radian, as the reference computes it (angles typed in degrees are divided by it).
+pub const RTD: f64 = 180.0 * std::f64::consts::FRAC_1_PI;

@@ -172,7 +172,7 @@ pub fn experiments(plan: &Plan, path: &str) -> Result<Vec<(Experiment, crate::ex
         .enumerate()
         .map(|(i, img)| {
             let args: Vec<String> = plan.flags.split_whitespace().chain(img.flags.split_whitespace()).map(String::from).collect();
-            let built = crate::cli::parse(&args).and_then(|o| crate::experiment::build(&o));
+            let built = crate::config::parse(&args).and_then(|o| crate::experiment::build(&o));
             built.map_err(|e| Error::new(format!("{path}: {}: {e}", image_label(i, &img.target))))
         })
         .collect()

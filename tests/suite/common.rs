@@ -89,7 +89,7 @@ pub fn experiment(args: &str) -> nanobragg::experiment::Experiment {
     nanobragg::experiment::build(&options(args)).unwrap_or_else(|e| panic!("{args}: {e}")).0
 }
 
-/// Parsed simulation flags.
-pub fn options(args: &str) -> nanobragg::cli::Options {
-    nanobragg::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+/// The typed configuration of simulation flags.
+pub fn options(args: &str) -> nanobragg::config::Config {
+    nanobragg::config::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
 }

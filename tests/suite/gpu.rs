@@ -79,7 +79,7 @@ fn gpu_gradients_agree_with_the_cpu_at_1024() {
     use nanobragg::refine::gradcheck::ramp_weights;
     use nanobragg::refine::{Evaluator, Objective};
     let args = "-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1.0 -distance 100 -pixel 0.1 -detpixels 1024 -oversample 1 -polar 0.9";
-    let o = nanobragg::cli::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
+    let o = nanobragg::config::parse(&args.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap();
     let (exp, _) = nanobragg::experiment::build(&o).unwrap();
     let names: Vec<nanobragg::model::Param> = ["cell_a", "cell_gamma", "misset_x", "misset_z", "distance", "beam_x", "beam_y", "rotz", "pixel", "lambda", "Na", "fluence", "polar"]
         .iter()

@@ -171,7 +171,7 @@ fn parsers(dir: &Path) -> Vec<Parser> {
     let cbf = nanobragg::io::export::cbf::byte_offset_compress(&[0, 1, -1, 200, -300, 40000, -70000, 5, 1 << 30, -(1 << 30), 7, 7]);
     let exp = experiment("-cell 70 80 90 75 85 95 -default_F 1 -N 5 -detpixels 8 -distance 100");
     let expt = serde_json::to_vec_pretty(&crate::panels::expt_of(&exp)).unwrap();
-    let run = nanobragg::cli::runfile::to_toml(&crate::common::options("-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1 -distance 100 -pixel 0.1 -detpixels 16 -mosaic 0.2 -mosaic_domains 3 -divergence 0.1 -divsteps 2 -floatfile f.bin -roi 0 10 0 10"))
+    let run = nanobragg::config::runfile::to_toml(&crate::common::options("-cell 70 80 90 75 85 95 -misset 10 20 30 -default_F 100 -N 5 -lambda 1 -distance 100 -pixel 0.1 -detpixels 16 -mosaic 0.2 -mosaic_domains 3 -divergence 0.1 -divsteps 2 -floatfile f.bin -roi 0 10 0 10"))
         .into_bytes();
     let batch = b"flags = \"-cell 70 80 90 90 90 90 -default_F 100 -N 5 -detpixels 16\"\nseed = 3\nout = \"o\"\nformats = [\"float\", \"smv\", \"noise\"]\n[rotation]\nstart = 10\nwidth = 0.5\ncount = 4\n[stills]\ncount = 8\nenergy_jitter_ev = 20\ncrystal_size_um = [0.3, 0.6]\nfluence_jitter = 0.2\n".to_vec();
     let refine_plan = b"flags = \"-cell 70 80 90 90 90 90 -default_F 100 -N 5 -detpixels 16\"\nloss = \"poisson\"\nshared = [\"distance\", \"cell_a\"]\nper_image = [\"misset_x\"]\nsteps = 3\nadc = 40\n[restrain]\ndistance = [100.0, 1.0]\n[[image]]\ntarget = \"a.bin\"\nflags = \"-phi 1\"\n[[image]]\ntarget = \"b.bin\"\n".to_vec();
@@ -185,7 +185,7 @@ fn parsers(dir: &Path) -> Vec<Parser> {
         ("CBF byte offset", cbf, Box::new(|b: &[u8], _: &Path| nanobragg::io::export::cbf::byte_offset_decompress(b, 12).is_some() | nanobragg::io::export::cbf::byte_offset_decompress(b, b.len()).is_some())),
         ("float image", floats, Box::new(|_: &[u8], p: &Path| io::floatimg::read_float_image(p, Some(12)).is_ok() | io::floatimg::read_float_image(p, None).is_ok())),
         ("experiment list", expt, Box::new(|_: &[u8], p: &Path| io::expt::read_expt(p).is_ok())),
-        ("run file", run, Box::new(move |b: &[u8], _: &Path| nanobragg::cli::runfile::flags_from_toml("r.toml", &text(b)).and_then(|f| nanobragg::cli::parse(&f)).is_ok())),
+        ("run file", run, Box::new(move |b: &[u8], _: &Path| nanobragg::config::runfile::flags_from_toml("r.toml", &text(b)).and_then(|f| nanobragg::config::parse(&f)).is_ok())),
         ("batch plan", batch, Box::new(move |b: &[u8], _: &Path| nanobragg::batch::plan::parse("p.toml", &text(b)).is_ok())),
         ("refinement plan", refine_plan, Box::new(move |b: &[u8], _: &Path| {
             use nanobragg::refine::joint::{Layout, Plan};

@@ -16,17 +16,17 @@ pub mod nexus;
 #[path = "nexus_absent.rs"]
 pub mod nexus;
 
-use crate::cli::Options;
+use crate::config::Config;
 use crate::error::Result;
 use crate::experiment::lab::{lab_geometry, LabGeometry};
 use crate::experiment::Experiment;
 
 /// Checks, before any rendering, that the requested files can be written: their folders are
 /// writable and a NeXus file can hold this geometry.
-pub fn check_requests(o: &Options, exp: &Experiment) -> Result<()> {
-    let names: Vec<&str> = [o.cbffile.as_deref(), o.nxsfile.as_deref(), o.write_expt.as_deref()].into_iter().flatten().collect();
+pub fn check_requests(cfg: &Config, exp: &Experiment) -> Result<()> {
+    let names: Vec<&str> = [cfg.outputs.cbf_file.as_deref(), cfg.outputs.nexus_file.as_deref(), cfg.outputs.expt_file.as_deref()].into_iter().flatten().collect();
     crate::io::products::check_writable(&names)?;
-    if let Some(name) = &o.nxsfile {
+    if let Some(name) = &cfg.outputs.nexus_file {
         if crate::io::osname::path(name).to_str().is_none() {
             return Err(crate::error::Error::new(format!("{name}: cannot write NeXus file: the HDF5 library needs a file name in UTF-8")));
         }
@@ -34,7 +34,7 @@ pub fn check_requests(o: &Options, exp: &Experiment) -> Result<()> {
         if let Some(why) = nexus::unsupported(&lab) {
             return Err(crate::error::Error::new(format!("{name}: cannot write NeXus file: {why}")));
         }
-        if o.nxs_append && crate::io::osname::path(&name).exists() {
+        if cfg.outputs.nexus_append && crate::io::osname::path(&name).exists() {
             nexus::check_append(&crate::io::osname::path(&name), &lab)?;
         }
     }
@@ -47,13 +47,13 @@ pub fn check_requests(o: &Options, exp: &Experiment) -> Result<()> {
 ///
 /// `panels` is the experiment seen through each panel (for its ROI), `photons` the noise
 /// image's photons of each panel when a noise image was drawn.
-pub fn write_requested(o: &Options, exp: &Experiment, panels: &[&Experiment], images: &[&[f32]], scale: f64, photons: Option<&[Vec<f64>]>) -> Result<Vec<String>> {
-    if o.cbffile.is_none() && o.nxsfile.is_none() && o.write_expt.is_none() {
+pub fn write_requested(cfg: &Config, exp: &Experiment, panels: &[&Experiment], images: &[&[f32]], scale: f64, photons: Option<&[Vec<f64>]>) -> Result<Vec<String>> {
+    if cfg.outputs.cbf_file.is_none() && cfg.outputs.nexus_file.is_none() && cfg.outputs.expt_file.is_none() {
         return Ok(Vec::new());
     }
-    let noise = o.noisefile.is_some() && !o.nonoise;
-    let smv = if noise { o.noisefile.as_deref() } else { o.intfile.as_deref() };
-    let req = Requests { cbffile: o.cbffile.as_deref(), nxsfile: o.nxsfile.as_deref(), write_expt: o.write_expt.as_deref(), nxs_append: o.nxs_append, smv };
+    let noise = cfg.outputs.noise_file.is_some() && !cfg.outputs.no_noise;
+    let smv = if noise { cfg.outputs.noise_file.as_deref() } else { cfg.outputs.int_file.as_deref() };
+    let req = Requests { cbffile: cfg.outputs.cbf_file.as_deref(), nxsfile: cfg.outputs.nexus_file.as_deref(), write_expt: cfg.outputs.expt_file.as_deref(), nxs_append: cfg.outputs.nexus_append, smv };
     match photons {
         Some(p) if noise => write_all(&req, exp, panels, images, &Counts::Noise(p)),
         _ => write_all(&req, exp, panels, images, &Counts::Scaled { scale }),
