@@ -1,18 +1,10 @@
 //! The shape of src/ (issue 17): no import cycle between files, at most 12 top-level modules,
-//! and the known debts (functions over 100 lines, command-line types used outside the
-//! command-line layer) may only shrink. `tools/structure.py` measures; this test holds the line.
+//! no function over 100 lines, and no command-line type outside the command-line layer.
+//! `tools/structure.py` measures; this test holds the line.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
-
-/// Functions over 100 lines that exist today; a new one fails the test, and one that is split
-/// must be removed from this list.
-const LONG_FUNCTIONS_ALLOWED: &[&str] = &[];
-
-/// Files outside the command-line layer that still name a command-line type (the typed
-/// configuration of issue 17 removes them); a new one fails the test.
-const CLI_LEAKS_ALLOWED: &[&str] = &[];
 
 fn report() -> serde_json::Value {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/structure.py");
@@ -35,18 +27,10 @@ fn no_import_cycles_and_at_most_twelve_top_level_modules() {
 }
 
 #[test]
-fn known_structural_debts_only_shrink() {
+fn no_function_over_100_lines_and_no_command_line_type_outside_the_command_line() {
     let r = report();
     let long = strings(&r["functions_over_100_lines"], |d| format!("{} {}", d["file"].as_str().unwrap(), d["function"].as_str().unwrap()));
-    let allowed: BTreeSet<String> = LONG_FUNCTIONS_ALLOWED.iter().map(|s| s.to_string()).collect();
-    let new: Vec<_> = long.difference(&allowed).collect();
-    assert!(new.is_empty(), "new functions over 100 lines: {new:?}");
-    let gone: Vec<_> = allowed.difference(&long).collect();
-    assert!(gone.is_empty(), "no longer over 100 lines, remove from LONG_FUNCTIONS_ALLOWED: {gone:?}");
+    assert!(long.is_empty(), "functions over 100 lines: {long:?}");
     let leaks = strings(&r["cli_types_outside_cli"], |d| d["file"].as_str().unwrap().to_string());
-    let allowed: BTreeSet<String> = CLI_LEAKS_ALLOWED.iter().map(|s| s.to_string()).collect();
-    let new: Vec<_> = leaks.difference(&allowed).collect();
-    assert!(new.is_empty(), "command-line types used outside the command-line layer: {new:?}");
-    let gone: Vec<_> = allowed.difference(&leaks).collect();
-    assert!(gone.is_empty(), "no longer using command-line types, remove from CLI_LEAKS_ALLOWED: {gone:?}");
+    assert!(leaks.is_empty(), "command-line types used outside the command-line layer: {leaks:?}");
 }
