@@ -13,6 +13,15 @@ Params = Union[str, Sequence[str]]
 class NanobraggError(ValueError):
     """A bad setting, option or input file: the command line's one-line message."""
 
+class InputFileError(NanobraggError):
+    """A file that cannot be read or written, or whose content is malformed."""
+
+class ResourceError(NanobraggError):
+    """A run that needs more memory than it can hold."""
+
+class DeviceError(NanobraggError):
+    """The device asked for cannot run: no GPU adapter, or one that fails."""
+
 def simulate(**settings: Any) -> npt.NDArray[np.float32]:
     """Render the settings (run-file names); the float image shaped (slow, fast). Writes the
     files the settings name and no others."""

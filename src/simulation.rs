@@ -305,6 +305,25 @@ mod tests {
     }
 
     #[test]
+    fn errors_say_what_kind_of_problem_they_are() {
+        use crate::error::ErrorKind;
+        let kind = |flags: &str| {
+            let argv: Vec<String> = format!("-cell 70 80 90 90 90 90 -default_F 1 -detpixels 8 {flags}").split_whitespace().map(String::from).collect();
+            Simulation::from_flags(&argv).err().map(|e| e.kind())
+        };
+        assert_eq!(kind(""), None);
+        assert_eq!(kind("-hkl /no/such/file.hkl"), Some(ErrorKind::File));
+        assert_eq!(kind("-mat /no/such/file.mat"), Some(ErrorKind::File));
+        assert_eq!(kind("-distance -5"), Some(ErrorKind::Invalid));
+        assert_eq!(kind("-detpixels 60000"), Some(ErrorKind::Resource));
+        // a configuration made in code is checked before it is built
+        let mut c = crate::config::Config::default();
+        c.detector.distance = Some(-1.0);
+        let e = Simulation::from_config(c).err().unwrap();
+        assert_eq!((e.kind(), e.0.as_str()), (ErrorKind::Invalid, "detector.distance: must be positive, got -1"));
+    }
+
+    #[test]
     fn a_table_renders_as_its_flags_do() {
         let settings = "cell = [70, 80, 90, 90, 90, 90]\ndefault_F = 100\nN = 3\nlambda = 1\ndistance = 50\ndetpixels = 24\npixel = 0.5\n";
         let sim = Simulation::from_table(&table(settings)).unwrap();

@@ -23,8 +23,20 @@ create_exception!(
     "A bad setting, option or input file: the command line's one-line message."
 );
 
+create_exception!(nanobragg, InputFileError, NanobraggError, "An input or output file that cannot be read or written, or whose content is malformed.");
+create_exception!(nanobragg, ResourceError, NanobraggError, "A run that needs more memory than it can hold (the message names the setting and the limit).");
+create_exception!(nanobragg, DeviceError, NanobraggError, "The device asked for cannot run: no GPU adapter, or one that fails.");
+
+/// The library's error as the exception class of its kind (each a `NanobraggError`, so one
+/// `except` still catches them all), with the command line's one-line message.
 fn py_err(e: Error) -> PyErr {
-    NanobraggError::new_err(e.0)
+    use nanobragg::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::Invalid => NanobraggError::new_err(e.0),
+        ErrorKind::File => InputFileError::new_err(e.0),
+        ErrorKind::Resource => ResourceError::new_err(e.0),
+        ErrorKind::Device => DeviceError::new_err(e.0),
+    }
 }
 
 /// One keyword argument as a run-file value: None drops it; booleans, integers, floats and
@@ -402,6 +414,9 @@ impl Model {
 fn nanobragg_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("NanobraggError", m.py().get_type::<NanobraggError>())?;
+    m.add("InputFileError", m.py().get_type::<InputFileError>())?;
+    m.add("ResourceError", m.py().get_type::<ResourceError>())?;
+    m.add("DeviceError", m.py().get_type::<DeviceError>())?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_class::<Model>()?;
     Ok(())

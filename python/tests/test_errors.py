@@ -98,3 +98,20 @@ def test_targets_that_are_not_finite_or_of_another_shape_are_refused():
     assert "shape" in message(lambda **k: rect.value_and_grad(target.ravel(), ["distance"]))
     value, _ = rect.value_and_grad(target, ["distance"])
     assert np.isfinite(value)
+
+
+def test_each_kind_of_error_has_its_class():
+    def raised(call, **kwargs):
+        with pytest.raises(nanobragg.NanobraggError) as e:
+            call(**kwargs)
+        return type(e.value)
+
+    # a file that is missing, or a folder that does not exist, is the file's fault
+    assert raised(nanobragg.simulate, **SMALL, hkl="missing.hkl") is nanobragg.InputFileError
+    assert raised(nanobragg.simulate, **SMALL, floatfile="no/such/folder/f.bin") is nanobragg.InputFileError
+    # a value no experiment can have is a plain NanobraggError
+    assert raised(nanobragg.simulate, **SMALL, twotheta_axis=[0, 0, 0]) is nanobragg.NanobraggError
+    # more pixels than memory holds: the resource, before any allocation
+    assert raised(nanobragg.simulate, **dict(SMALL, detpixels=60000)) is nanobragg.ResourceError
+    for cls in (nanobragg.InputFileError, nanobragg.ResourceError, nanobragg.DeviceError):
+        assert issubclass(cls, nanobragg.NanobraggError) and issubclass(cls, ValueError)

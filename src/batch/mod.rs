@@ -172,14 +172,14 @@ fn remove_stale_temporaries(out: &Path) {
 /// Rank 0: read and check the plan and everything it names; the bytes every rank decodes, and
 /// the input files as read.
 fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
-    let text = std::fs::read_to_string(crate::io::osname::path(&path)).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))?;
+    let text = std::fs::read_to_string(crate::io::osname::path(&path)).map_err(|e| Error::file(format!("{path}: cannot read plan: {e}")))?;
     let plan = plan::parse(path, &text)?;
-    let cfg = crate::config::parse(&plan.flags).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
+    let cfg = crate::config::parse(&plan.flags).map_err(|e| e.context(format!("{path}: flags")))?;
     if matches!(cfg.crystal.misset, Some(crate::config::Misset::Random)) && cfg.crystal.misset_seed.is_none() {
         return Err(Error::new(format!("{path}: flags: -misset random needs -misset_seed in a batch (every shot must be reproducible)")));
     }
-    let files = crate::experiment::InputFiles::read(&cfg).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
-    let (exp, notes) = crate::experiment::build_from(&cfg, &files, None).map_err(|e| Error::new(format!("{path}: flags: {e}")))?;
+    let files = crate::experiment::InputFiles::read(&cfg).map_err(|e| e.context(format!("{path}: flags")))?;
+    let (exp, notes) = crate::experiment::build_from(&cfg, &files, None).map_err(|e| e.context(format!("{path}: flags")))?;
     for w in &notes.warnings {
         eprintln!("{w}");
     }
@@ -195,7 +195,7 @@ fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
             return Err(Error::new(format!("{path}: stills.spectra replaces the base's wavelength, but the base flags already give {} sources (divergence, dispersion or -sourcefile)", exp.beam.sources.len())));
         }
         for sp in &st.spectra {
-            let text = std::fs::read_to_string(crate::io::osname::path(&sp)).map_err(|e| Error::new(format!("{sp}: cannot read spectrum: {e}")))?;
+            let text = std::fs::read_to_string(crate::io::osname::path(&sp)).map_err(|e| Error::file(format!("{sp}: cannot read spectrum: {e}")))?;
             Spectrum::parse(sp, &text)?;
             spectra.push((sp.clone(), text));
         }
@@ -210,9 +210,9 @@ fn prepare_output(out: &str) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
         return Err(Error::new(format!("{out}: output folder is a file")));
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::new(format!("{out}: cannot create output folder: {e}")))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::file(format!("{out}: cannot create output folder: {e}")))?;
     let probe = dir.join(format!(".nanobragg_probe_{}", std::process::id()));
-    std::fs::File::create(&probe).map_err(|e| Error::new(format!("{out}: output folder is not writable: {e}")))?;
+    std::fs::File::create(&probe).map_err(|e| Error::file(format!("{out}: output folder is not writable: {e}")))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
 }

@@ -48,11 +48,11 @@ pub fn flags_from_toml(path: &str, text: &str) -> Result<Vec<String>> {
         let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
         let msg = e.message().lines().next().unwrap_or("invalid TOML").to_string();
         match line {
-            Some(l) => Error::new(format!("{path} line {l}: {msg}")),
-            None => Error::new(format!("{path}: {msg}")),
+            Some(l) => Error::file(format!("{path} line {l}: {msg}")),
+            None => Error::file(format!("{path}: {msg}")),
         }
     })?;
-    flags_from_table(&table).map_err(|e| Error::new(format!("{path}: {e}")))
+    flags_from_table(&table).map_err(|e| Error::file(format!("{path}: {}", e.0)))
 }
 
 /// The command-line flags a table of settings stands for (a run file's, or the keyword
@@ -133,10 +133,10 @@ pub fn resolve(args: &[String]) -> Result<(Config, bool, bool)> {
     let mut argv = Vec::new();
     if let Some(path) = config {
         let bytes = crate::io::read_all(&crate::io::osname::path(&path))?;
-        let text = String::from_utf8(bytes).map_err(|_| Error::new(format!("{path}: not UTF-8 text")))?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::file(format!("{path}: not UTF-8 text")))?;
         argv = flags_from_toml(&path, &text)?;
         // check the file alone, so that its errors name it
-        parse(&argv).map_err(|e| Error::new(format!("{path}: {e}")))?;
+        parse(&argv).map_err(|e| Error::file(format!("{path}: {e}")))?;
     }
     argv.extend(rest);
     let (config, help) = parse_with_help(&argv)?;

@@ -154,12 +154,13 @@ fn choose_adapter(allow_software: bool) -> crate::error::Result<GpuAdapter> {
         if allow_software {
             return Ok(GpuAdapter { kind: DeviceKind::Cpu, description: format!("{} [software, as asked]", describe(a)), software: true });
         }
-        return Err(crate::error::Error::new(format!(
+        return Err(crate::error::Error::of_kind(crate::error::ErrorKind::Device, format!(
             "-device gpu: no hardware GPU adapter found by wgpu (looked for discrete, integrated and virtual GPUs on Vulkan/Metal/DX12/GL; found only the software driver {}; use -device gpu:software or {SOFTWARE_GPU_ENV}=1 to run on it)",
             a.name
         )));
     }
-    Err(crate::error::Error::new(
+    Err(crate::error::Error::of_kind(
+        crate::error::ErrorKind::Device,
         "-device gpu: no GPU adapter found by wgpu (looked for discrete, integrated and virtual GPUs on Vulkan/Metal/DX12/GL; install a driver, e.g. the NVIDIA driver's Vulkan ICD, or Debian's mesa-vulkan-drivers with -device gpu:software)",
     ))
 }
@@ -182,7 +183,7 @@ pub fn gpu(allow_software: bool) -> crate::error::Result<(Device, GpuAdapter)> {
     });
     match probe {
         Ok((d, v)) if v == [3.0, -4.0] => Ok((d, adapter)),
-        _ => Err(crate::error::Error::new(format!("-device gpu: the adapter {} could not run a tensor operation", adapter.description))),
+        _ => Err(crate::error::Error::of_kind(crate::error::ErrorKind::Device, format!("-device gpu: the adapter {} could not run a tensor operation", adapter.description))),
     }
 }
 

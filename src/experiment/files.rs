@@ -3,7 +3,7 @@
 //! change orientations, wavelengths and sizes, never these files.
 
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::expt::ExptList;
 use crate::io::smv::SmvImage;
 use crate::io::sourcefile::SourceRow;
@@ -29,14 +29,14 @@ pub struct InputFiles {
 
 fn read_one<T>(path: &Option<String>, read: impl FnOnce(&Path) -> Result<T>) -> Result<Option<Read<T>>> {
     // names are carried as text that may encode a non-UTF-8 file name (io::osname)
-    path.as_ref().map(|p| Ok(Read { path: p.clone(), value: read(&crate::io::osname::path(p))? })).transpose()
+    path.as_ref().map(|p| Ok(Read { path: p.clone(), value: read(&crate::io::osname::path(p)).map_err(Error::in_file)? })).transpose()
 }
 
 /// The contents of `path`: the copy read before when it names the same file, else read now.
 fn cached<T: Clone>(have: &Option<Read<T>>, path: &str, read: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
     match have {
         Some(r) if r.path == path => Ok(r.value.clone()),
-        _ => read(&crate::io::osname::path(path)),
+        _ => read(&crate::io::osname::path(path)).map_err(Error::in_file),
     }
 }
 

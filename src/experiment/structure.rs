@@ -11,11 +11,11 @@ pub(super) fn load_structure(cfg: &Config, crystal: &Crystal, notes: &mut Notes)
     let default_f = cfg.structure.default_f.unwrap_or(0.0);
     let dump = cfg.structure.dump_file.clone().unwrap_or_else(|| "Fdump.bin".to_string());
     let (grid, origin) = if let Some(path) = &cfg.structure.hkl_file {
-        let (grid, warnings) = crate::io::hkl::read_hkl(&crate::io::osname::path(&path), default_f)?;
+        let (grid, warnings) = crate::io::hkl::read_hkl(&crate::io::osname::path(&path), default_f).map_err(Error::in_file)?;
         notes.warnings.extend(warnings);
         (Some(grid), path.clone())
     } else if crate::io::osname::path(&dump).exists() {
-        let grid = crate::io::fdump::read_fdump(&crate::io::osname::path(&dump))?;
+        let grid = crate::io::fdump::read_fdump(&crate::io::osname::path(&dump)).map_err(Error::in_file)?;
         notes.info.push(format!("reading Fs from {dump} (structure-factor cache written by an earlier run with -hkl)"));
         (Some(grid), dump.clone())
     } else {

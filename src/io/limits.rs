@@ -76,7 +76,7 @@ pub fn check_within(flag: &str, what: &str, count: f64, bytes_each: f64, budget:
         return Ok(());
     }
     let most = (budget / bytes_each).floor();
-    Err(Error::new(format!(
+    Err(Error::of_kind(crate::error::ErrorKind::Resource, format!(
         "{flag}: {} {what} need {}, more than this run can hold ({}); at most {}",
         count_shown(count),
         if need.is_finite() { bytes_shown(need) } else { "more memory than exists".to_string() },

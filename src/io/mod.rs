@@ -84,7 +84,7 @@ pub fn output_set<T>(write: impl FnOnce() -> Result<T>) -> Result<T> {
                     for (t, _) in &staged[k..] {
                         let _ = std::fs::remove_file(t);
                     }
-                    return Err(Error::new(format!("{}: cannot write file: {e}", osname::display(path))));
+                    return Err(Error::file(format!("{}: cannot write file: {e}", osname::display(path))));
                 }
             }
             Ok(v)
@@ -130,7 +130,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::new(format!("{}: cannot write file: {}", osname::display(path), e)));
+        return Err(Error::file(format!("{}: cannot write file: {}", osname::display(path), e)));
     }
     Ok(())
 }
@@ -138,7 +138,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Reads a whole file, with a one-line error naming it.
 pub fn read_all(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path)
-        .map_err(|e| Error::new(format!("{}: cannot read file: {}", osname::display(path), e)))
+        .map_err(|e| Error::file(format!("{}: cannot read file: {}", osname::display(path), e)))
 }
 
 /// Length of the longest prefix of `s` that C's `strtod` would consume as a decimal number

@@ -211,26 +211,26 @@ pub fn check_writable(paths: &[&str]) -> crate::error::Result<()> {
     for p in paths {
         let path = &crate::io::osname::path(&p);
         if path.is_dir() {
-            return Err(Error::new(format!("{p}: cannot write file: it is a folder")));
+            return Err(Error::file(format!("{p}: cannot write file: it is a folder")));
         }
         // the file systems' limit on one name (a too-long name would fail only after the work)
         let len = path.file_name().map_or(0, |n| n.as_encoded_bytes().len());
         if len > 255 {
-            return Err(Error::new(format!("{p}: cannot write file: the name is {len} bytes long (at most 255)")));
+            return Err(Error::file(format!("{p}: cannot write file: the name is {len} bytes long (at most 255)")));
         }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
         if !dir.is_dir() {
-            return Err(Error::new(format!("{p}: cannot write file: folder {} does not exist", dir.display())));
+            return Err(Error::file(format!("{p}: cannot write file: folder {} does not exist", dir.display())));
         }
         let probe = dir.join(format!(".nanobragg_probe_{}", std::process::id()));
         match std::fs::File::create(&probe) {
             Ok(_) => {
                 let _ = std::fs::remove_file(&probe);
             }
-            Err(e) => return Err(Error::new(format!("{p}: cannot write file: {e}"))),
+            Err(e) => return Err(Error::file(format!("{p}: cannot write file: {e}"))),
         }
     }
     Ok(())

@@ -65,7 +65,7 @@ impl Plan {
 
     /// A plan file's text.
     pub fn read_text(path: &str) -> Result<String> {
-        std::fs::read_to_string(crate::io::osname::path(&path)).map_err(|e| Error::new(format!("{path}: cannot read plan: {e}")))
+        std::fs::read_to_string(crate::io::osname::path(&path)).map_err(|e| Error::file(format!("{path}: cannot read plan: {e}")))
     }
 
     /// Parse and check a plan's text (`path` names it in messages).

@@ -28,11 +28,11 @@ pub fn check_requests(cfg: &Config, exp: &Experiment) -> Result<()> {
     crate::io::products::check_writable(&names)?;
     if let Some(name) = &cfg.outputs.nexus_file {
         if crate::io::osname::path(name).to_str().is_none() {
-            return Err(crate::error::Error::new(format!("{name}: cannot write NeXus file: the HDF5 library needs a file name in UTF-8")));
+            return Err(crate::error::Error::file(format!("{name}: cannot write NeXus file: the HDF5 library needs a file name in UTF-8")));
         }
         let lab = lab_geometry(exp);
         if let Some(why) = nexus::unsupported(&lab) {
-            return Err(crate::error::Error::new(format!("{name}: cannot write NeXus file: {why}")));
+            return Err(crate::error::Error::file(format!("{name}: cannot write NeXus file: {why}")));
         }
         if cfg.outputs.nexus_append && crate::io::osname::path(&name).exists() {
             nexus::check_append(&crate::io::osname::path(&name), &lab)?;

@@ -35,7 +35,7 @@ pub fn unsupported(lab: &LabGeometry) -> Option<String> {
 }
 
 fn h5err(path: &Path, e: hdf5::Error) -> Error {
-    Error::new(format!("{}: cannot write NeXus file: {e}", crate::io::osname::display(path)))
+    Error::file(format!("{}: cannot write NeXus file: {e}", crate::io::osname::display(path)))
 }
 
 fn text(s: &str) -> hdf5::Result<VarLenUnicode> {
@@ -224,7 +224,7 @@ fn read_earlier(path: &Path, panels: usize) -> hdf5::Result<Earlier> {
 /// file is not one to which this image can be appended.
 fn earlier_frames(path: &Path, lab: &LabGeometry) -> Result<(Vec<i32>, usize)> {
     let name = crate::io::osname::display(path);
-    let e = read_earlier(path, lab.panels.len()).map_err(|e| Error::new(format!("{name}: cannot append to NeXus file: {e}")))?;
+    let e = read_earlier(path, lab.panels.len()).map_err(|e| Error::file(format!("{name}: cannot append to NeXus file: {e}")))?;
     let (frames, shape, wavelength, before, ends) = (e.frames, e.shape, e.wavelength, e.geometry, e.ends);
     let (height, width) = frame_shape(lab);
     if shape.len() != 3 || shape[1] != height || shape[2] != width || (wavelength - lab.beam.wavelength).abs() > 1e-12 {
@@ -289,7 +289,7 @@ pub fn write_nexus(path: &Path, lab: &LabGeometry, images: &[&[i32]], append: bo
         return Err(h5err(path, e));
     }
     crate::io::finish_temp(&tmp, path).map_err(|e| {
-        Error::new(format!("{name}: cannot write NeXus file: {e}"))
+        Error::file(format!("{name}: cannot write NeXus file: {e}"))
     })
 }
 
