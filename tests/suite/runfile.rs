@@ -39,6 +39,70 @@ fn replaying_a_printed_run_file_renders_the_same_image() {
     }
 }
 
+/// A run file printed by the command line before the typed configuration (main at 6cdfc98),
+/// for flags whose units the configuration converts (mm, degrees, mrad, %, um, Angstrom).
+const RUN_FILE_BEFORE_THE_TYPED_CONFIGURATION: &str = r#"# nanobragg run file: flag names without the dash; replay with nanobragg --config FILE
+cell = [70.1, 80.0, 90.0, 75.0, 85.0, 95.5]
+misset = [10.5, 20.0, 0.0000001]
+Na = 5
+Nb = 5
+Nc = 7
+round_xtal = true
+fudge = 0.7
+mosaic = 0.3
+mosaic_domains = 4
+mosaic_seed = 9
+phi = 1.0
+osc = 2.0
+phisteps = 3
+default_F = 100.0
+distance = 90.0
+pixel = 0.15
+detpixels_f = 64
+detpixels_s = 64
+Xbeam = 5.1
+Ybeam = 4.9
+twotheta = 3.0
+detector_rotx = 1.0
+detector_abs = 200.0
+detector_thick = 300.0
+detector_thicksteps = 2
+lambda = 1.1
+dispersion = 0.2
+dispsteps = 3
+hdivrange = 0.3
+vdivrange = 0.3
+hdivsteps = 3
+vdivsteps = 3
+polar = 0.5
+flux = 1000000000000.0
+exposure = 2.0
+beamsize = 0.05
+oversample = 2
+dmin = 3.0
+water = 50.0
+floatfile = "f.bin"
+nonoise = true
+nopgm = true
+noprogress = true
+xds = true
+pivot = "sample"
+"#;
+
+#[test]
+fn a_run_file_printed_before_the_typed_configuration_replays_and_reprints_unchanged() {
+    let dir = scratch("runfile_before");
+    std::fs::write(dir.join("old.toml"), RUN_FILE_BEFORE_THE_TYPED_CONFIGURATION).unwrap();
+    let flags = "-cell 70.1 80 90 75 85 95.5 -misset 10.5 20 1e-7 -N 5 -Nc 7 -round_xtal -fudge 0.7 -mosaic 0.3 -mosaic_domains 4 -mosaic_seed 9 -phi 1 -osc 2 -phisteps 3 -default_F 100 -lambda 1.1 -dispersion 0.2 -dispsteps 3 -divergence 0.3 -divsteps 3 -polar 0.5 -distance 90 -pixel 0.15 -detpixels 64 -Xbeam 5.1 -Ybeam 4.9 -detector_rotx 1 -twotheta 3 -detector_thick 300 -detector_abs 200 -thicksteps 2 -oversample 2 -dmin 3 -water 50 -beamsize 0.05 -flux 1e12 -exposure 2 -xds -nopgm -nonoise -noprogress";
+    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+    assert_eq!(stdout_of(&dir, &args("--config old.toml --print-config")), RUN_FILE_BEFORE_THE_TYPED_CONFIGURATION);
+    assert_eq!(stdout_of(&dir, &args(&format!("{flags} -floatfile f.bin --print-config"))), RUN_FILE_BEFORE_THE_TYPED_CONFIGURATION);
+    stdout_of(&dir, &args("--config old.toml"));
+    stdout_of(&dir, &args(&format!("{flags} -floatfile direct.bin")));
+    assert!(std::fs::read(dir.join("f.bin")).unwrap() == std::fs::read(dir.join("direct.bin")).unwrap(), "the old run file renders another image");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn flags_override_the_run_file_and_bad_files_are_one_line_errors() {
     let dir = scratch("runfile");
