@@ -6,23 +6,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// The C flags of the base simulation: one string of words, or a list of words (a list keeps
-/// file names with spaces whole).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Flags {
-    Line(String),
-    Words(Vec<String>),
-}
-
-impl Flags {
-    pub fn words(&self) -> Vec<String> {
-        match self {
-            Flags::Line(s) => s.split_whitespace().map(String::from).collect(),
-            Flags::Words(w) => w.clone(),
-        }
-    }
-}
+pub use crate::config::FlagWords as Flags;
 
 /// The plan file as written.
 #[derive(Debug, Clone, Deserialize)]

@@ -15,7 +15,7 @@ mod settings;
 mod types;
 
 pub use args::Args;
-pub use parse::{parse, parse_with_help};
+pub use parse::{parse, parse_with_help, FlagWords};
 pub use settings::{Convention, Engine, Misset, Pivot, Precision, Shape};
 pub use types::{BackgroundConfig, BeamConfig, Config, CrystalConfig, DetectorConfig, EngineConfig, OutputConfig, SamplingConfig, StructureConfig};
 

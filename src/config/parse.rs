@@ -8,6 +8,31 @@ use super::flags;
 use super::types::Config;
 use crate::error::{Error, Result};
 
+/// Flags as a plan file gives them (batch and joint-refinement plans alike): one string of
+/// words, or a list of words (a list keeps file names with spaces whole).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(untagged)]
+pub enum FlagWords {
+    Line(String),
+    Words(Vec<String>),
+}
+
+impl Default for FlagWords {
+    fn default() -> Self {
+        FlagWords::Words(Vec::new())
+    }
+}
+
+impl FlagWords {
+    /// The words, in order.
+    pub fn words(&self) -> Vec<String> {
+        match self {
+            FlagWords::Line(s) => s.split_whitespace().map(String::from).collect(),
+            FlagWords::Words(w) => w.clone(),
+        }
+    }
+}
+
 /// Parse the simulation flags (everything after the program name) into the configuration
 /// they describe; flags apply in the order given, as in the reference.
 pub fn parse(argv: &[String]) -> Result<Config> {

@@ -21,8 +21,9 @@ use crate::model::{Param, Values};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Plan {
-    /// Simulation flags common to every image, as one string.
-    pub flags: String,
+    /// Simulation flags common to every image: one string of words or a list of words, as in a
+    /// batch plan.
+    pub flags: crate::config::FlagWords,
     /// poisson (default), gaussian or mse.
     #[serde(default)]
     pub loss: Option<String>,
@@ -54,7 +55,7 @@ pub struct PlanImage {
     pub target: String,
     /// This image's own flags (e.g. `-phi 3 -osc 1`), after the common ones.
     #[serde(default)]
-    pub flags: String,
+    pub flags: crate::config::FlagWords,
 }
 
 impl Plan {
@@ -171,7 +172,7 @@ pub fn experiments(plan: &Plan, path: &str) -> Result<Vec<(Experiment, crate::ex
         .iter()
         .enumerate()
         .map(|(i, img)| {
-            let args: Vec<String> = plan.flags.split_whitespace().chain(img.flags.split_whitespace()).map(String::from).collect();
+            let args: Vec<String> = plan.flags.words().into_iter().chain(img.flags.words()).collect();
             let built = crate::config::parse(&args).and_then(|o| crate::experiment::build(&o));
             built.map_err(|e| Error::new(format!("{path}: {}: {e}", image_label(i, &img.target))))
         })
@@ -371,4 +372,21 @@ fn joint_sigma(comm: &Comm, images: &[JointImage], layout: &Layout, values: &[Va
     let shared = (0..ns).map(sd).collect();
     let own = (0..images.len()).map(|i| pos(i)[ns..].iter().map(|&k| sd(k)).collect()).collect();
     Some((shared, own))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_flags_are_read_as_a_batch_plan_reads_them() {
+        let line = Plan::parse("p.toml", "flags = \"-cell 70 80 90 90 90 90 -N 3\"\nshared = [\"distance\"]\n[[image]]\ntarget = \"a.bin\"\nflags = \"-phi 1\"\n").unwrap();
+        let words = Plan::parse("p.toml", "flags = [\"-cell\", \"70\", \"80\", \"90\", \"90\", \"90\", \"90\", \"-N\", \"3\"]\nshared = [\"distance\"]\n[[image]]\ntarget = \"a.bin\"\nflags = [\"-phi\", \"1\"]\n").unwrap();
+        assert_eq!(line.flags.words(), words.flags.words());
+        assert_eq!(line.image[0].flags.words(), ["-phi", "1"]);
+        assert_eq!(words.image[0].flags.words(), ["-phi", "1"]);
+        // an image without its own flags has none
+        let none = Plan::parse("p.toml", "flags = \"-N 3\"\nshared = [\"distance\"]\n[[image]]\ntarget = \"a.bin\"\n").unwrap();
+        assert!(none.image[0].flags.words().is_empty());
+    }
 }
