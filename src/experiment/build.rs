@@ -95,4 +95,19 @@ mod tests {
             assert_eq!(e.detector.thicksteps, 1, "{args}");
         }
     }
+
+    #[test]
+    fn a_beam_centre_off_the_detector_and_costly_automatic_oversampling_are_warned() {
+        let warned = |flags: &str, needle: &str| {
+            let (_, notes) = build(&opts(&format!("-cell 70 80 90 90 90 90 -default_F 1 -detpixels 16 {flags}"))).unwrap();
+            notes.warnings.iter().any(|w| w.contains(needle))
+        };
+        assert!(warned("-Xbeam 500", "off the 1.6 x 1.6 mm detector"));
+        assert!(warned("-Ybeam -1", "off the"));
+        assert!(!warned("-Xbeam 0.8 -Ybeam 0.8", "off the"));
+        assert!(!warned("", "off the"));
+        assert!(warned("-N 60", "sub-pixels per pixel"));
+        assert!(!warned("-N 60 -oversample 5", "sub-pixels per pixel"));
+        assert!(!warned("-N 5", "sub-pixels per pixel"));
+    }
 }

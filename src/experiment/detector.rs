@@ -103,6 +103,18 @@ pub(super) struct Frame {
 /// The frame the convention (or the user's vectors) sets, with unit axes.
 pub(super) fn frame(cfg: &Config, inp: &Inputs, g: &PixelGrid, notes: &mut Notes) -> Result<Frame> {
     let mut fr = convention_frame(cfg, inp, g);
+    if cfg.detector.beam_center.iter().any(Option::is_some) {
+        let inside = |x: f64, size: f64| (0.0..=size).contains(&x);
+        if !inside(fr.fbeam, g.detsize_f) || !inside(fr.sbeam, g.detsize_s) {
+            notes.warnings.push(format!(
+                "WARNING: -Xbeam/-Ybeam put the beam centre ({} {} mm) off the {} x {} mm detector",
+                fmt_g(fr.xbeam * 1000.0),
+                fmt_g(fr.ybeam * 1000.0),
+                fmt_g(g.detsize_f * 1000.0),
+                fmt_g(g.detsize_s * 1000.0)
+            ));
+        }
+    }
     if cfg.detector.pix0.is_some() {
         notes.warnings.push(
             "WARNING: -pix0_vector is accepted but, as in the reference program, the detector origin is recomputed from the beam centre and pivot".into(),

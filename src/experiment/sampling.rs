@@ -154,6 +154,14 @@ pub(super) fn oversample(cfg: &Config, crystal: &Crystal, detector: &Detector, l
         }
         oversample = recommended;
         notes.info.push(format!("auto-selected {oversample}-fold oversampling"));
+        if oversample >= 3 {
+            // the cost grows with the square, and nothing else says so
+            notes.warnings.push(format!(
+                "WARNING: the automatic oversampling renders {} sub-pixels per pixel ({}x the work of -oversample 1); give -oversample N to choose",
+                oversample * oversample,
+                oversample * oversample
+            ));
+        }
     }
     if oversample < recommended {
         notes.warnings.push(format!(
