@@ -19,7 +19,7 @@ use crate::engine::device::{to_vec, Target};
 use crate::physics::constants::R_E_SQR;
 use crate::physics::lattice::lattice_factor_grad;
 use crate::physics::structure::HostLookup;
-use crate::physics::{lattice_factor, nearest_index, polarization, water_background_per_fluence, Dual, ShapeSpec, Vec3T};
+use crate::physics::{capture_fraction, lattice_factor, nearest_index, polarization, solid_angle, water_background_per_fluence, Dual, ShapeSpec, Vec3T};
 use crate::model::geometry::Geometry;
 use crate::physics::vec3::{self, V3};
 
@@ -239,11 +239,9 @@ impl<'a> FusedKernel<'a> {
         }
         let air = vec3::norm(pos);
         let d = [pos[0] / air, pos[1] / air, pos[2] / air];
-        let omega = if det.point_pixel { 1.0 / (air * air) } else { v.pixel * v.pixel / (air * air) * v.close / air };
+        let omega = solid_angle(v.pixel, v.close, air, det.point_pixel);
         let capture = if det.thick > 0.0 {
-            let par = vec3::dot(d, v.odet);
-            let k = det.thickstep * det.mu;
-            (-(t as f64) * k / par).exp() - (-((t + 1) as f64) * k / par).exp()
+            capture_fraction(vec3::dot(d, v.odet), det.thickstep * det.mu, t)
         } else {
             1.0
         };
@@ -540,9 +538,7 @@ impl<'a> FusedKernel<'a> {
         let d = sp.d;
         if det.thick > 0.0 && g_capture != 0.0 {
             let par = vec3::dot(d, v.odet);
-            let k = det.thickstep * det.mu;
-            let t = sp.layer as f64;
-            let dcap = (t * (-t * k / par).exp() - (t + 1.0) * (-(t + 1.0) * k / par).exp()) * k / (par * par);
+            let dcap = capture_fraction(Dual::<1>::var(par, 0), det.thickstep * det.mu, sp.layer).d[0];
             let g_par = g_capture * dcap;
             for i in 0..3 {
                 g_d[i] += g_par * v.odet[i];
@@ -552,14 +548,11 @@ impl<'a> FusedKernel<'a> {
         let air = sp.air;
         let mut g_air = 0.0;
         if g_omega != 0.0 {
-            if det.point_pixel {
-                g_air -= g_omega * 2.0 * sp.omega / air;
-            } else {
-                let air3 = air * air * air;
-                g_air -= g_omega * 3.0 * sp.omega / air;
-                acc.pixel += g_omega * 2.0 * v.pixel * v.close / air3;
-                acc.close += g_omega * v.pixel * v.pixel / air3;
-            }
+            // the partials of the same definition the forward pass evaluates
+            let om = solid_angle(Dual::<3>::var(v.pixel, 0), Dual::var(v.close, 1), Dual::var(air, 2), det.point_pixel);
+            g_air += g_omega * om.d[2];
+            acc.pixel += g_omega * om.d[0];
+            acc.close += g_omega * om.d[1];
         }
         // d = pos / |pos|
         let dg = vec3::dot(d, g_d);

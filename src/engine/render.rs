@@ -15,7 +15,7 @@ use crate::physics::constants::R_E_SQR;
 use crate::physics::water_background_per_fluence;
 use crate::physics::structure::{grid_position, neighbourhood_incomplete, outside_range, tricubic_weights};
 use crate::engine::plan::DEFAULT_CHUNK_ELEMENTS;
-use crate::physics::{frac_index, lattice_factor, polarization, ShapeSpec, Vec3T};
+use crate::physics::{capture_fraction, frac_index, lattice_factor, polarization, solid_angle, ShapeSpec, Vec3T};
 
 /// The renderer: host-side constants and the batch plan for one experiment on one device.
 pub struct Renderer<'a> {
@@ -421,15 +421,9 @@ impl<'a> Renderer<'a> {
         }
         let airpath = pos.norm();
         let dvec = pos.div(&airpath);
-        let omega = if det.point_pixel {
-            (airpath.clone() * airpath.clone()).recip()
-        } else {
-            p.pixel_size.clone() * p.pixel_size.clone() / (airpath.clone() * airpath.clone()) * p.close_distance.clone() / airpath.clone()
-        };
+        let omega = solid_angle(p.pixel_size.clone(), p.close_distance.clone(), airpath.clone(), det.point_pixel);
         let capture = if det.thick > 0.0 {
-            let par = dvec.dot(&p.odet);
-            let k = det.thickstep * det.mu;
-            ((par.clone().recip() * (-(t as f64) * k)).exp()) - ((par.recip() * (-((t + 1) as f64) * k)).exp())
+            capture_fraction(dvec.dot(&p.odet), det.thickstep * det.mu, t)
         } else {
             dev.ones([np, 1, 1])
         };

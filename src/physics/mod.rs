@@ -6,6 +6,7 @@
 pub mod constants;
 mod index;
 pub mod lattice;
+pub mod pixel;
 pub mod polarization;
 pub mod real;
 pub mod rng;
@@ -15,6 +16,7 @@ pub mod vec3;
 mod water;
 
 pub use lattice::{lattice_factor, sinc3_of_sq, sincg, ShapeSpec};
+pub use pixel::{capture_fraction, solid_angle};
 pub use polarization::polarization;
 pub use real::{Dual, Real};
 pub use index::{frac_index, nearest_index, small_whole};

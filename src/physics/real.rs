@@ -28,6 +28,8 @@ pub trait Real:
     fn exp(self) -> Self;
     fn abs(self) -> Self;
     fn neg(self) -> Self;
+    /// `k / self`.
+    fn rdiv(self, k: f64) -> Self;
     /// Where `self < k`.
     fn less_than(&self, k: f64) -> Self::Mask;
     /// Where `self > k`.
@@ -71,6 +73,10 @@ impl Real for f64 {
     #[inline]
     fn neg(self) -> Self {
         -self
+    }
+    #[inline]
+    fn rdiv(self, k: f64) -> Self {
+        k / self
     }
     #[inline]
     fn less_than(&self, k: f64) -> bool {
@@ -234,6 +240,12 @@ impl<const K: usize> Real for Dual<K> {
         Dual { v: -self.v, d: self.d.map(|x| -x) }
     }
     #[inline]
+    fn rdiv(self, k: f64) -> Self {
+        let v = k / self.v;
+        // d(k/x) = -(k/x) / x dx
+        self.chain(v, -v / self.v)
+    }
+    #[inline]
     fn less_than(&self, k: f64) -> bool {
         self.v < k
     }
@@ -316,6 +328,12 @@ impl<const D: usize> Real for Tensor<D> {
     #[inline]
     fn neg(self) -> Self {
         Tensor::neg(self)
+    }
+    /// As the reciprocal times k (burn's backward of a host scalar divided by a tensor is
+    /// taken through `recip`).
+    #[inline]
+    fn rdiv(self, k: f64) -> Self {
+        self.recip() * k
     }
     #[inline]
     fn less_than(&self, k: f64) -> Self::Mask {

@@ -8,7 +8,7 @@ use nanobragg::engine::device::{to_vec, Precision, Target};
 use nanobragg::physics::real::Dual;
 use nanobragg::physics::structure::{grid_position, tricubic_weights};
 use nanobragg::physics::constants::{SINC3_SERIES_BELOW, SINCG_SERIES_BELOW};
-use nanobragg::physics::{lattice_factor, polarization, sinc3_of_sq, sincg, ShapeSpec};
+use nanobragg::physics::{capture_fraction, lattice_factor, polarization, sinc3_of_sq, sincg, solid_angle, ShapeSpec};
 
 /// A term of one scalar input (the others fixed inside), on every number type.
 struct Term1 {
@@ -57,6 +57,19 @@ fn every_per_sample_term_agrees_on_f64_dual_and_tensors() {
     let fractions = [0.0, 1e-6, 3.1e-5, 3.3e-5, 0.01, 0.1234, -0.27, 0.5];
     check(&Term1 { name: "sincg", f64: |f| sincg(f, 5.0), dual: |f| sincg(f, Dual::cst(5.0)), tensor: |f| sincg(f.clone(), f.zeros_like() + 5.0), switch: Some(SINCG_SERIES_BELOW / std::f64::consts::PI) }, &fractions);
     check(&Term1 { name: "sincg(n)", f64: |n| sincg(0.137, n), dual: |n| sincg(Dual::cst(0.137), n), tensor: |n| sincg(n.zeros_like() + 0.137, n), switch: None }, &[1.0, 2.5, 5.0, 7.3, 16.0]);
+    // the detector terms of a sub-pixel: solid angle along the air path (0.1 mm pixel, plane at
+    // 100 mm), flat and point pixels; capture fraction of three sensor layers along the cosine
+    // to the normal (k = 0.3: a layer of 0.3 attenuation depths)
+    let airs = [0.1, 0.1003, 0.12, 0.25, 1.0];
+    check(&Term1 { name: "solid_angle", f64: |r| solid_angle(1e-4, 0.1, r, false), dual: |r| solid_angle(Dual::cst(1e-4), Dual::cst(0.1), r, false), tensor: |r| solid_angle(r.zeros_like() + 1e-4, r.zeros_like() + 0.1, r, false), switch: None }, &airs);
+    check(&Term1 { name: "solid_angle(pixel)", f64: |p| solid_angle(p, 0.1, 0.12, false), dual: |p| solid_angle(p, Dual::cst(0.1), Dual::cst(0.12), false), tensor: |p| solid_angle(p.clone(), p.zeros_like() + 0.1, p.zeros_like() + 0.12, false), switch: None }, &[5e-5, 1e-4, 1.72e-4]);
+    check(&Term1 { name: "solid_angle point", f64: |r| solid_angle(1e-4, 0.1, r, true), dual: |r| solid_angle(Dual::cst(1e-4), Dual::cst(0.1), r, true), tensor: |r| solid_angle(r.zeros_like() + 1e-4, r.zeros_like() + 0.1, r, true), switch: None }, &airs);
+    let cosines = [0.2, 0.5, 0.83, 0.99, 1.0];
+    check(&Term1 { name: "capture_fraction t=0", f64: |c| capture_fraction(c, 0.3, 0), dual: |c| capture_fraction(c, 0.3, 0), tensor: |c| capture_fraction(c, 0.3, 0), switch: None }, &cosines);
+    check(&Term1 { name: "capture_fraction t=2", f64: |c| capture_fraction(c, 0.3, 2), dual: |c| capture_fraction(c, 0.3, 2), tensor: |c| capture_fraction(c, 0.3, 2), switch: None }, &cosines);
+    // a thick sensor's layers capture what the whole thickness absorbs
+    let whole: f64 = (0..4).map(|t| capture_fraction(0.7, 0.25, t)).sum();
+    assert!((whole - (1.0 - (-1.0f64 / 0.7).exp())).abs() < 1e-15, "{whole}");
     // x^2 on both sides of the sphere transform's series switch (1e-6); the closed form cancels
     // badly just above it (its own values are noisy there), so its points start at 0.3
     check(&Term1 { name: "sinc3_of_sq", f64: sinc3_of_sq, dual: sinc3_of_sq, tensor: sinc3_of_sq, switch: Some(SINC3_SERIES_BELOW) }, &[0.0, 1e-8, 9e-7, 0.3, 4.0, 30.0]);
