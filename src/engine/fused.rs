@@ -19,7 +19,7 @@ use crate::engine::device::{to_vec, Target};
 use crate::physics::constants::R_E_SQR;
 use crate::physics::lattice::lattice_factor_grad;
 use crate::physics::structure::HostLookup;
-use crate::physics::{capture_fraction, lattice_factor, nearest_index, polarization, solid_angle, water_background_per_fluence, Dual, ShapeSpec, Vec3T};
+use crate::physics::{beyond_resolution, capture_fraction, lattice_factor, scattering_vector, nearest_index, polarization, solid_angle, water_background_per_fluence, Dual, ShapeSpec, Vec3T};
 use crate::model::geometry::Geometry;
 use crate::physics::vec3::{self, V3};
 
@@ -252,11 +252,9 @@ impl<'a> FusedKernel<'a> {
     /// cut removes it.
     #[inline]
     fn scattering(&self, k: usize, d: V3) -> (V3, bool) {
-        let inc = self.sources[k].inc;
-        let lam = self.v.lambda[k];
-        let q: V3 = std::array::from_fn(|i| (d[i] - inc[i]) / lam);
+        let q = scattering_vector(&d, &self.sources[k].inc, self.v.lambda[k]);
         let dmin = self.exp.sampling.dmin;
-        (q, dmin > 0.0 && vec3::norm(q) * 0.5 * dmin > 0.5)
+        (q, dmin > 0.0 && beyond_resolution(&q, dmin))
     }
 
     fn polar(&self, k: usize, d: V3) -> f64 {

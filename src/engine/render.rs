@@ -15,7 +15,7 @@ use crate::physics::constants::R_E_SQR;
 use crate::physics::water_background_per_fluence;
 use crate::physics::structure::{grid_position, neighbourhood_incomplete, outside_range, tricubic_weights};
 use crate::engine::plan::DEFAULT_CHUNK_ELEMENTS;
-use crate::physics::{capture_fraction, frac_index, lattice_factor, polarization, solid_angle, ShapeSpec, Vec3T};
+use crate::physics::{beyond_resolution, capture_fraction, frac_index, scattering_vector, lattice_factor, polarization, solid_angle, ShapeSpec, Vec3T};
 
 /// The renderer: host-side constants and the batch plan for one experiment on one device.
 pub struct Renderer<'a> {
@@ -322,14 +322,9 @@ impl<'a> Renderer<'a> {
                     let mut psum = zeros();
                     for src in &sources {
                         // scattering vector (1/m) for every pixel x source
-                        let q = dvec.sub(&src.inc).div(&(src.lambda.clone() * p.lambda_scale.clone()));
-                        let fail: Option<Tensor<3, Bool>> = if smp.dmin > 0.0 {
-                            // a cut, not a differentiable quantity: |S| has no gradient at S = 0
-                            let stol = q.map(|t| t.detach()).norm() * 0.5;
-                            Some(stol.mul_scalar(smp.dmin).greater_elem(0.5))
-                        } else {
-                            None
-                        };
+                        let q = scattering_vector(&dvec.arr(), &src.inc.arr(), src.lambda.clone() * p.lambda_scale.clone());
+                        let fail: Option<Tensor<3, Bool>> = (smp.dmin > 0.0).then(|| beyond_resolution(&q, smp.dmin));
+                        let q = Vec3T::from_arr(q);
                         let pol = if beam.nopolar {
                             None
                         } else {

@@ -16,7 +16,7 @@ pub mod vec3;
 mod water;
 
 pub use lattice::{lattice_factor, sinc3_of_sq, sincg, ShapeSpec};
-pub use pixel::{capture_fraction, solid_angle};
+pub use pixel::{beyond_resolution, capture_fraction, scattering_vector, solid_angle};
 pub use polarization::polarization;
 pub use real::{Dual, Real};
 pub use index::{frac_index, nearest_index, small_whole};

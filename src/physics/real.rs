@@ -30,6 +30,8 @@ pub trait Real:
     fn neg(self) -> Self;
     /// `k / self`.
     fn rdiv(self, k: f64) -> Self;
+    /// The value without its derivative (a cut or a decision, not a differentiable quantity).
+    fn detach(self) -> Self;
     /// Where `self < k`.
     fn less_than(&self, k: f64) -> Self::Mask;
     /// Where `self > k`.
@@ -77,6 +79,10 @@ impl Real for f64 {
     #[inline]
     fn rdiv(self, k: f64) -> Self {
         k / self
+    }
+    #[inline]
+    fn detach(self) -> Self {
+        self
     }
     #[inline]
     fn less_than(&self, k: f64) -> bool {
@@ -246,6 +252,10 @@ impl<const K: usize> Real for Dual<K> {
         self.chain(v, -v / self.v)
     }
     #[inline]
+    fn detach(self) -> Self {
+        Dual::cst(self.v)
+    }
+    #[inline]
     fn less_than(&self, k: f64) -> bool {
         self.v < k
     }
@@ -334,6 +344,10 @@ impl<const D: usize> Real for Tensor<D> {
     #[inline]
     fn rdiv(self, k: f64) -> Self {
         self.recip() * k
+    }
+    #[inline]
+    fn detach(self) -> Self {
+        Tensor::detach(self)
     }
     #[inline]
     fn less_than(&self, k: f64) -> Self::Mask {

@@ -42,6 +42,10 @@ impl<const D: usize> Vec3T<D> {
     pub fn norm(&self) -> Tensor<D> {
         self.dot(self).sqrt()
     }
+    /// The vector of a generic term's three components.
+    pub fn from_arr([x, y, z]: [Tensor<D>; 3]) -> Self {
+        Self { x, y, z }
+    }
     /// The components as an array, for the generic terms.
     pub fn arr(&self) -> [Tensor<D>; 3] {
         [self.x.clone(), self.y.clone(), self.z.clone()]

@@ -8,7 +8,7 @@ use nanobragg::engine::device::{to_vec, Precision, Target};
 use nanobragg::physics::real::Dual;
 use nanobragg::physics::structure::{grid_position, tricubic_weights};
 use nanobragg::physics::constants::{SINC3_SERIES_BELOW, SINCG_SERIES_BELOW};
-use nanobragg::physics::{capture_fraction, lattice_factor, polarization, sinc3_of_sq, sincg, solid_angle, ShapeSpec};
+use nanobragg::physics::{beyond_resolution, capture_fraction, lattice_factor, scattering_vector, polarization, sinc3_of_sq, sincg, solid_angle, ShapeSpec};
 
 /// A term of one scalar input (the others fixed inside), on every number type.
 struct Term1 {
@@ -67,6 +67,26 @@ fn every_per_sample_term_agrees_on_f64_dual_and_tensors() {
     let cosines = [0.2, 0.5, 0.83, 0.99, 1.0];
     check(&Term1 { name: "capture_fraction t=0", f64: |c| capture_fraction(c, 0.3, 0), dual: |c| capture_fraction(c, 0.3, 0), tensor: |c| capture_fraction(c, 0.3, 0), switch: None }, &cosines);
     check(&Term1 { name: "capture_fraction t=2", f64: |c| capture_fraction(c, 0.3, 2), dual: |c| capture_fraction(c, 0.3, 2), tensor: |c| capture_fraction(c, 0.3, 2), switch: None }, &cosines);
+    // the scattering vector's y component along the wavelength (Angstrom, q in 1/Angstrom), and the resolution cut on both
+    // sides of d = dmin (the same mask on every number type)
+    let d = [0.8, 0.36, 0.48];
+    let inc = [1.0, 0.0, 0.0];
+    check(&Term1 { name: "scattering_vector", f64: |l| scattering_vector(&[0.8, 0.36, 0.48], &[1.0, 0.0, 0.0], l * 1e-10)[1] * 1e-10, dual: |l| scattering_vector(&[0.8, 0.36, 0.48].map(Dual::cst), &[1.0, 0.0, 0.0].map(Dual::cst), l * 1e-10)[1] * 1e-10, tensor: |l| {
+        let c = |v: f64| l.zeros_like() + v;
+        scattering_vector(&[c(0.8), c(0.36), c(0.48)], &[c(1.0), c(0.0), c(0.0)], l * 1e-10)[1].clone() * 1e-10
+    }, switch: None }, &[0.5, 1.0, 1.5]);
+    let q = scattering_vector(&d, &inc, 1e-10);
+    let spacing = 1.0 / (q[0] * q[0] + q[1] * q[1] + q[2] * q[2]).sqrt();
+    for (dmin, cut) in [(0.9 * spacing, false), (1.1 * spacing, true)] {
+        assert_eq!(beyond_resolution(&q, dmin), cut, "f64 at dmin = {dmin}");
+        assert_eq!(beyond_resolution(&q.map(Dual::<1>::cst), dmin), cut, "Dual at dmin = {dmin}");
+        for precision in [Precision::F64, Precision::F32] {
+            let dev = Target::cpu(precision);
+            let qt = q.map(|c| dev.tensor(vec![c], [1]));
+            let mask = beyond_resolution(&qt, dmin).into_data().to_vec::<bool>().unwrap();
+            assert_eq!(mask, [cut], "{precision:?} tensor at dmin = {dmin}");
+        }
+    }
     // a thick sensor's layers capture what the whole thickness absorbs
     let whole: f64 = (0..4).map(|t| capture_fraction(0.7, 0.25, t)).sum();
     assert!((whole - (1.0 - (-1.0f64 / 0.7).exp())).abs() < 1e-15, "{whole}");
