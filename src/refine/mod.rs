@@ -8,6 +8,7 @@ pub mod strategy;
 pub mod joint;
 pub mod shared_f;
 pub mod uncertainty;
+pub mod fit;
 
 
 use crate::experiment::Experiment;
