@@ -1,11 +1,19 @@
-//! The default refinement strategy: coarse-to-fine continuation. Sharp Bragg spots make the
-//! likelihood a landscape of narrow basins (a spot predicted next to its observed position
-//! overlaps nothing, so nothing pulls it over). Blurring the model and the target alike with a
-//! Gaussian of a few pixels widens every basin; each stage starts from the previous optimum
-//! with a narrower blur, and the last stage refines the user's loss on the unblurred images.
+//! The default refinement strategy: continuation from an easier problem to the user's. Sharp
+//! Bragg spots make the likelihood a landscape of narrow basins: a still records only the
+//! reflections its orientation and spectrum excite, so a start a fraction of a degree off
+//! predicts other spots than the observed ones, and a spot predicted next to its observed
+//! position overlaps nothing, so nothing pulls it over.
 //!
-//! A coarse stage can also lead astray (a blurred landscape has its own false minima), so the
-//! default never ends worse than a plain fit: after the coarse-to-fine path it runs a plain fit
+//! - Single images: the first stages fit a crystal a third, then two thirds the starting size
+//!   (cells along each axis), with the sizes refined too. A smaller crystal has broader
+//!   reflections, which overlap the observed ones from further off in orientation, cell and
+//!   position; each stage starts from the previous one's geometry. The fine stage then refines
+//!   the user's parameters at the user's crystal size.
+//! - Joint refinement: the model and the targets are blurred alike by a Gaussian of a few
+//!   pixels, which widens the basins on the detector; each stage narrows the blur.
+//!
+//! Either path can lead astray (an easier landscape has false minima of its own), so the
+//! default never ends worse than a plain fit: after the continuation path it runs a plain fit
 //! from the same start and reports whichever of the two ends at the lower loss.
 
 use super::optimize::{refine, Optimizer, Restraint};
@@ -13,10 +21,18 @@ use super::{Evaluator, Objective};
 use crate::response::Blur;
 use crate::model::{Param, Values};
 
-/// Blur widths (pixels) of the continuation stages before the final, unblurred one.
+/// Blur widths (pixels) of the continuation stages of a joint refinement before the final,
+/// unblurred one.
 pub const STAGES_PX: [f64; 2] = [3.0, 1.5];
 /// Most optimiser steps of each continuation stage.
 pub const STAGE_STEPS: usize = 20;
+/// The crystal-size stages of single-image continuation: a name and the fraction of the
+/// starting crystal size (cells along each axis) the stage starts from.
+pub const CRYSTAL_STAGES: [(&str, f64); 2] = [("1/3", 1.0 / 3.0), ("2/3", 2.0 / 3.0)];
+/// Most optimiser steps of each crystal-size stage.
+pub const CRYSTAL_STAGE_STEPS: usize = 60;
+/// The crystal-size parameters.
+const CRYSTAL_SIZE: [Param; 3] = [Param::Na, Param::Nb, Param::Nc];
 
 /// Refinement strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +63,8 @@ impl Strategy {
 
 /// Where a refinement stands after one iteration (for progress lines).
 pub struct Progress<'a> {
-    /// The stage: "coarse 3 px", "coarse 1.5 px", "fine" (the final fit after them) or "plain".
+    /// The stage: "crystal 1/3", "crystal 2/3", "fine" (the final fit after them) or "plain";
+    /// "coarse 3 px" and "coarse 1.5 px" in a joint refinement.
     pub stage: &'a str,
     /// Iterations so far over every stage, from 1.
     pub iteration: usize,
@@ -68,7 +85,8 @@ pub struct StageRecord {
     /// The stage's own objective at its start and after every iteration (for a coarse stage,
     /// the blurred images' loss).
     pub objective_history: Vec<f64>,
-    /// Whether the stage is a coarse (blurred) one.
+    /// Whether the stage is a continuation one (a crystal-size stage: the stage minimised the
+    /// loss of a smaller crystal), whose own objective is not the user's.
     pub coarse: bool,
 }
 
@@ -89,7 +107,7 @@ pub struct StrategyResult {
 }
 
 impl StrategyResult {
-    /// The blurred-image loss histories of the coarse stages.
+    /// The own-objective loss histories of the continuation stages.
     pub fn coarse_histories(&self) -> Vec<Vec<f64>> {
         self.stages.iter().filter(|s| s.coarse).map(|s| s.objective_history.clone()).collect()
     }
@@ -123,34 +141,51 @@ struct Run<'a, 'e, R: FnMut(&Progress)> {
 
 impl<R: FnMut(&Progress)> Run<'_, '_, R> {
     /// Run stage `name` from `from` (the user's loss there `from_loss`) for at most `steps`
-    /// iterations, minimising `coarse` (a blurred objective) or, when None, the user's own;
-    /// returns the end point and the user's loss there.
-    fn stage(&mut self, name: String, from: &Values, from_loss: f64, coarse: Option<&Objective>, steps: usize) -> (Values, f64) {
+    /// iterations over `names`, minimising `coarse` (a blurred objective) or, when None, the
+    /// user's own. With `restore`, the stage's crystal sizes are stand-ins: its end point (and
+    /// every point it reports) takes them from `restore` instead. Returns the end point and the
+    /// user's loss there.
+    #[allow(clippy::too_many_arguments)]
+    fn stage(&mut self, name: String, from: &Values, from_loss: f64, coarse: Option<&Objective>, names: &[Param], restore: Option<&Values>, steps: usize) -> (Values, f64) {
         let (ev, obj, restraints) = (self.ev, self.obj, self.restraints);
+        let user_names = self.names;
         let done = self.iterations;
         let (history, report) = (&mut self.history, &mut self.report);
-        let r = refine(ev, from, self.names, coarse.unwrap_or(obj), restraints, steps, self.optimizer, |it, f, v| {
-            // a coarse stage's own loss is of blurred images: report the user's
-            let f = if coarse.is_some() { total_loss(ev, v, obj, restraints) } else { f };
+        // the point as the user's model sees it
+        let seen = |v: &Values| -> Values {
+            let mut v = v.clone();
+            if let Some(r) = restore {
+                for p in CRYSTAL_SIZE.iter().filter(|p| !user_names.contains(p)) {
+                    v[*p] = r[*p];
+                }
+            }
+            v
+        };
+        let tracked = coarse.is_some() || restore.is_some();
+        let r = refine(ev, from, names, coarse.unwrap_or(obj), restraints, steps, self.optimizer, |it, f, v| {
+            // a coarse stage's own loss is not the user's: report the user's
+            let v = seen(v);
+            let f = if tracked { total_loss(ev, &v, obj, restraints) } else { f };
             history.push(f);
-            report(&Progress { stage: &name, iteration: done + it, loss: f, values: v });
+            report(&Progress { stage: &name, iteration: done + it, loss: f, values: &v });
         });
         self.iterations += r.iterations;
-        let loss = match (coarse, r.iterations) {
+        let end = seen(&r.values);
+        let loss = match (tracked, r.iterations) {
             (_, 0) => from_loss,
-            (Some(_), _) => total_loss(ev, &r.values, obj, restraints),
-            (None, _) => r.loss,
+            (true, _) => total_loss(ev, &end, obj, restraints),
+            (false, _) => r.loss,
         };
-        self.stages.push(StageRecord { name, iterations: r.iterations, start_loss: from_loss, loss, objective_history: r.history, coarse: coarse.is_some() });
-        (r.values, loss)
+        self.stages.push(StageRecord { name, iterations: r.iterations, start_loss: from_loss, loss, objective_history: r.history, coarse: tracked });
+        (end, loss)
     }
 }
 
-/// Refine with `strategy`. Continuation needs the whole image at once, so it runs on the fused
-/// kernel's path (the CPU in float64); elsewhere, and for a weighted-sum objective, a plain
-/// fit runs alone. Continuation runs the coarse stages, the fine stage from their end, then a
-/// plain fit from `start`, and reports the lower of the fine and plain ends (the fine one on a
-/// tie). `report` is called after every iteration of every stage.
+/// Refine with `strategy`. Continuation runs on the fused kernel's path (the CPU in float64;
+/// elsewhere, and for a weighted-sum objective, a plain fit runs alone): the crystal-size
+/// stages, the fine stage from their end, then a plain fit from `start`, reporting the lower of
+/// the fine and plain ends (the fine one on a tie). `report` is called after every iteration
+/// of every stage.
 #[allow(clippy::too_many_arguments)]
 pub fn refine_with_strategy(
     ev: &Evaluator,
@@ -167,18 +202,25 @@ pub fn refine_with_strategy(
     let mut run = Run { ev, names, obj, restraints, optimizer, report, history: vec![start_loss], stages: vec![], iterations: 0 };
     let continuation = matches!((strategy, obj, ev.uses_fused()), (Strategy::Continuation, Objective::Fit { .. }, true));
     let (values, loss, reported) = match obj {
-        Objective::Fit { target, .. } if continuation => {
+        Objective::Fit { .. } if continuation => {
+            // a smaller crystal's broader reflections overlap the observed ones from further
+            // off (in orientation and cell, not only on the detector); its sizes are refined
+            // too, so that its spots' intensities can follow the target's
+            let small_names: Vec<Param> = names.iter().copied().chain(CRYSTAL_SIZE.into_iter().filter(|p| !names.contains(p))).collect();
             let (mut values, mut loss) = (start.clone(), start_loss);
-            for sigma in STAGES_PX {
-                // a coarse stage only has to bring the model into the final basin
-                (values, loss) = run.stage(format!("coarse {sigma} px"), &values, loss, Some(&smoothed(ev, target, sigma)), max_steps.min(STAGE_STEPS));
+            for (label, fraction) in CRYSTAL_STAGES {
+                let mut small = values.clone();
+                for p in CRYSTAL_SIZE.iter().filter(|p| !names.contains(p)) {
+                    small[*p] = start[*p] * fraction;
+                }
+                (values, loss) = run.stage(format!("crystal {label}"), &small, loss, None, &small_names, Some(start), max_steps.min(CRYSTAL_STAGE_STEPS));
             }
-            let fine = run.stage("fine".into(), &values, loss, None, max_steps);
-            let plain = run.stage("plain".into(), start, start_loss, None, max_steps);
+            let fine = run.stage("fine".into(), &values, loss, None, names, None, max_steps);
+            let plain = run.stage("plain".into(), start, start_loss, None, names, None, max_steps);
             if plain.1 < fine.1 { (plain.0, plain.1, "plain") } else { (fine.0, fine.1, "fine") }
         }
         _ => {
-            let (values, loss) = run.stage("plain".into(), start, start_loss, None, max_steps);
+            let (values, loss) = run.stage("plain".into(), start, start_loss, None, names, None, max_steps);
             (values, loss, "plain")
         }
     };
