@@ -98,7 +98,7 @@ pub struct RefineOpts {
     /// ADC offset subtracted from an SMV target (counts)
     #[arg(long, value_name = "A", allow_hyphen_values = true, default_value = "40", help_heading = "Refinement")]
     adc: String,
-    /// continuation (default: coarse-to-fine, blurring model and target by 3 and 1.5 pixels before the final fit) or plain
+    /// continuation (default: a crystal 1/3 then 2/3 the size first, or for --plan blurred images, then the final fit; reports the better of that and a plain fit) or plain
     #[arg(long, value_name = "continuation|plain", allow_hyphen_values = true, default_value = "continuation", help_heading = "Refinement")]
     strategy: String,
     /// Gaussian prior on a parameter, ((x - value)/sigma)^2 / 2 added to the loss (repeatable)

@@ -312,7 +312,7 @@ fn random_starts_reach_the_truth_started_optimum() {
                     _ => uniform(-0.5, 0.5),
                 };
             }
-            // the default strategy (coarse-to-fine continuation)
+            // the default strategy (continuation, then the better of its end and a plain fit's)
             let r = refine_with_strategy(&ev, &start, names, &obj, &[], 200, Optimizer::Lbfgs, Strategy::Continuation, |_| {});
             assert!(r.loss - best.loss <= 1.0, "start {start_no}: loss {} vs {}", r.loss, best.loss);
             for (k, &p) in names.iter().enumerate() {
