@@ -37,7 +37,8 @@ const CRYSTAL_SIZE: [Param; 3] = [Param::Na, Param::Nb, Param::Nc];
 /// Refinement strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// Coarse-to-fine continuation, then the final refinement (default).
+    /// Continuation from an easier problem, then the final refinement, reporting the better of
+    /// its end and a plain fit's (default).
     Continuation,
     /// The final refinement alone.
     Plain,
@@ -141,12 +142,11 @@ struct Run<'a, 'e, R: FnMut(&Progress)> {
 
 impl<R: FnMut(&Progress)> Run<'_, '_, R> {
     /// Run stage `name` from `from` (the user's loss there `from_loss`) for at most `steps`
-    /// iterations over `names`, minimising `coarse` (a blurred objective) or, when None, the
-    /// user's own. With `restore`, the stage's crystal sizes are stand-ins: its end point (and
-    /// every point it reports) takes them from `restore` instead. Returns the end point and the
-    /// user's loss there.
-    #[allow(clippy::too_many_arguments)]
-    fn stage(&mut self, name: String, from: &Values, from_loss: f64, coarse: Option<&Objective>, names: &[Param], restore: Option<&Values>, steps: usize) -> (Values, f64) {
+    /// iterations over `names`. With `restore`, the stage's crystal sizes are stand-ins (a
+    /// continuation stage): its end point, and every point it reports, takes the sizes the user
+    /// does not refine from `restore`, and the losses reported are the user's model's there.
+    /// Returns the end point and the user's loss there.
+    fn stage(&mut self, name: String, from: &Values, from_loss: f64, names: &[Param], restore: Option<&Values>, steps: usize) -> (Values, f64) {
         let (ev, obj, restraints) = (self.ev, self.obj, self.restraints);
         let user_names = self.names;
         let done = self.iterations;
@@ -161,9 +161,9 @@ impl<R: FnMut(&Progress)> Run<'_, '_, R> {
             }
             v
         };
-        let tracked = coarse.is_some() || restore.is_some();
-        let r = refine(ev, from, names, coarse.unwrap_or(obj), restraints, steps, self.optimizer, |it, f, v| {
-            // a coarse stage's own loss is not the user's: report the user's
+        let tracked = restore.is_some();
+        let r = refine(ev, from, names, obj, restraints, steps, self.optimizer, |it, f, v| {
+            // a continuation stage's own loss is another model's: report the user's
             let v = seen(v);
             let f = if tracked { total_loss(ev, &v, obj, restraints) } else { f };
             history.push(f);
@@ -201,28 +201,25 @@ pub fn refine_with_strategy(
     let start_loss = total_loss(ev, start, obj, restraints);
     let mut run = Run { ev, names, obj, restraints, optimizer, report, history: vec![start_loss], stages: vec![], iterations: 0 };
     let continuation = matches!((strategy, obj, ev.uses_fused()), (Strategy::Continuation, Objective::Fit { .. }, true));
-    let (values, loss, reported) = match obj {
-        Objective::Fit { .. } if continuation => {
-            // a smaller crystal's broader reflections overlap the observed ones from further
-            // off (in orientation and cell, not only on the detector); its sizes are refined
-            // too, so that its spots' intensities can follow the target's
-            let small_names: Vec<Param> = names.iter().copied().chain(CRYSTAL_SIZE.into_iter().filter(|p| !names.contains(p))).collect();
-            let (mut values, mut loss) = (start.clone(), start_loss);
-            for (label, fraction) in CRYSTAL_STAGES {
-                let mut small = values.clone();
-                for p in CRYSTAL_SIZE.iter().filter(|p| !names.contains(p)) {
-                    small[*p] = start[*p] * fraction;
-                }
-                (values, loss) = run.stage(format!("crystal {label}"), &small, loss, None, &small_names, Some(start), max_steps.min(CRYSTAL_STAGE_STEPS));
+    let (values, loss, reported) = if continuation {
+        // a smaller crystal's broader reflections overlap the observed ones from further
+        // off (in orientation and cell, not only on the detector); its sizes are refined
+        // too, so that its spots' intensities can follow the target's
+        let small_names: Vec<Param> = names.iter().copied().chain(CRYSTAL_SIZE.into_iter().filter(|p| !names.contains(p))).collect();
+        let (mut values, mut loss) = (start.clone(), start_loss);
+        for (label, fraction) in CRYSTAL_STAGES {
+            let mut small = values.clone();
+            for p in CRYSTAL_SIZE.iter().filter(|p| !names.contains(p)) {
+                small[*p] = start[*p] * fraction;
             }
-            let fine = run.stage("fine".into(), &values, loss, None, names, None, max_steps);
-            let plain = run.stage("plain".into(), start, start_loss, None, names, None, max_steps);
-            if plain.1 < fine.1 { (plain.0, plain.1, "plain") } else { (fine.0, fine.1, "fine") }
+            (values, loss) = run.stage(format!("crystal {label}"), &small, loss, &small_names, Some(start), max_steps.min(CRYSTAL_STAGE_STEPS));
         }
-        _ => {
-            let (values, loss) = run.stage("plain".into(), start, start_loss, None, names, None, max_steps);
-            (values, loss, "plain")
-        }
+        let fine = run.stage("fine".into(), &values, loss, names, None, max_steps);
+        let plain = run.stage("plain".into(), start, start_loss, names, None, max_steps);
+        if plain.1 < fine.1 { (plain.0, plain.1, "plain") } else { (fine.0, fine.1, "fine") }
+    } else {
+        let (values, loss) = run.stage("plain".into(), start, start_loss, names, None, max_steps);
+        (values, loss, "plain")
     };
     StrategyResult { values, loss, iterations: run.iterations, history: run.history, stages: run.stages, reported: reported.into() }
 }
