@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::optimize::{minimize, scales, Minimum, Optimizer, Restraint};
 use super::shared_f::{SharedF, StructureFactorPlan};
-use super::strategy::{smoothed, StageRecord, Strategy, STAGES_PX, STAGE_STEPS};
+use super::strategy::{StageRecord, Strategy, CRYSTAL_SIZE, CRYSTAL_STAGES, CRYSTAL_STAGE_STEPS};
 use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
 use crate::engine::comm::Comm;
 use crate::error::{Error, Result};
@@ -209,47 +209,69 @@ pub fn refine_joint(comm: &Comm, images: &[JointImage], layout: &Layout, max_ste
     let mut history = Vec::new();
     let local_fit = images.iter().all(|img| img.obj.as_ref().is_none_or(|o| matches!(o, Objective::Fit { .. }) && img.ev.uses_fused()));
     let continuation = strategy == Strategy::Continuation && comm.all_ok(local_fit);
-    // one stage: minimise `stage_objs` (None: the images' own) from (values, f), tracking the own loss
-    let mut run = |name: &str, stage_objs: Option<&[Option<&Objective>]>, from: &[Values], f_from: Option<&[f64]>, from_loss: f64, steps: usize, history: &mut Vec<f64>| {
+    // the crystal sizes no one refines: per-image stand-ins in the crystal-size stages
+    let named: Vec<Param> = layout.shared.iter().chain(&layout.per_image).copied().collect();
+    let extra: Vec<Param> = CRYSTAL_SIZE.into_iter().filter(|p| !named.contains(p)).collect();
+    let small_layout = Layout {
+        shared: layout.shared.clone(),
+        per_image: layout.per_image.iter().chain(&extra).copied().collect(),
+        restraints: layout.restraints.clone(),
+        loss: layout.loss,
+        structure: layout.structure.clone(),
+    };
+    // the images' values with the stand-in sizes back at their starting values
+    let restored = |v: &[Values]| -> Vec<Values> {
+        v.iter()
+            .zip(&start)
+            .map(|(v, s0)| {
+                let mut v = v.clone();
+                extra.iter().for_each(|p| v[*p] = s0[*p]);
+                v
+            })
+            .collect()
+    };
+    // the loss at the images' values (no step)
+    let loss_at = |v: &[Values], f: Option<&[f64]>| joint_stage(comm, images, &objs, v, f, layout, 0, |_, _, _, _| {}).2.loss;
+    // one stage from (values, f); a crystal-size stage (`small`) reports the user's loss
+    let mut run = |name: &str, small: bool, from: &[Values], f_from: Option<&[f64]>, from_loss: f64, steps: usize, history: &mut Vec<f64>| {
         let done = iterations;
-        let (minimised, track) = match stage_objs {
-            Some(o) => (o, Some(&objs[..])),
-            None => (&objs[..], None),
-        };
-        let (v, f, m) = joint_stage(comm, images, minimised, track, from, f_from, layout, steps, |it, loss| {
+        let lay = if small { &small_layout } else { layout };
+        let (v, f, m) = joint_stage(comm, images, &objs, from, f_from, lay, steps, |it, loss, v, f| {
+            let loss = if small { loss_at(&restored(v), f) } else { loss };
             history.push(loss);
             report(name, done + it, loss);
         });
         iterations += m.iterations;
-        let loss = match (track, m.iterations) {
+        let v = if small { restored(&v) } else { v };
+        let loss = match (small, m.iterations) {
             (_, 0) => from_loss,
-            (Some(_), _) => *history.last().expect("a tracked stage records every iteration"),
-            (None, _) => m.loss,
+            (true, _) => *history.last().expect("a crystal-size stage records every iteration"),
+            (false, _) => m.loss,
         };
-        stages.push(StageRecord { name: name.into(), iterations: m.iterations, start_loss: from_loss, loss, objective_history: m.history, coarse: track.is_some() });
+        stages.push(StageRecord { name: name.into(), iterations: m.iterations, start_loss: from_loss, loss, objective_history: m.history, coarse: small });
         (v, f, loss)
     };
     let (image_values, fs, loss, reported) = if continuation {
-        // the loss at the start (no step)
-        let start_loss = joint_stage(comm, images, &objs, None, &start, f_start.as_deref(), layout, 0, |_, _| {}).2.loss;
+        let start_loss = loss_at(&start, f_start.as_deref());
         history.push(start_loss);
         let (mut values, mut fs, mut loss) = (start.clone(), f_start.clone(), start_loss);
-        for sigma in STAGES_PX {
-            let coarse: Vec<Option<Objective>> = images
+        for (label, fraction) in CRYSTAL_STAGES {
+            let small: Vec<Values> = values
                 .iter()
-                .map(|img| match &img.obj {
-                    Some(Objective::Fit { target, .. }) => Some(smoothed(&img.ev, target, sigma)),
-                    _ => None,
+                .zip(&start)
+                .map(|(v, s0)| {
+                    let mut v = v.clone();
+                    extra.iter().for_each(|p| v[*p] = s0[*p] * fraction);
+                    v
                 })
                 .collect();
-            let coarse: Vec<Option<&Objective>> = coarse.iter().map(Option::as_ref).collect();
-            (values, fs, loss) = run(&format!("coarse {sigma} px"), Some(&coarse), &values, fs.as_deref(), loss, max_steps.min(STAGE_STEPS), &mut history);
+            (values, fs, loss) = run(&format!("crystal {label}"), true, &small, fs.as_deref(), loss, max_steps.min(CRYSTAL_STAGE_STEPS), &mut history);
         }
-        let fine = run("fine", None, &values, fs.as_deref(), loss, max_steps, &mut history);
-        let plain = run("plain", None, &start, f_start.as_deref(), start_loss, max_steps, &mut history);
+        let fine = run("fine", false, &values, fs.as_deref(), loss, max_steps, &mut history);
+        let plain = run("plain", false, &start, f_start.as_deref(), start_loss, max_steps, &mut history);
         if plain.2 < fine.2 { (plain.0, plain.1, plain.2, "plain") } else { (fine.0, fine.1, fine.2, "fine") }
     } else {
-        let (v, f, m) = joint_stage(comm, images, &objs, None, &start, f_start.as_deref(), layout, max_steps, |it, loss| report("plain", it, loss));
+        let (v, f, m) = joint_stage(comm, images, &objs, &start, f_start.as_deref(), layout, max_steps, |it, loss, _, _| report("plain", it, loss));
         history = m.history.clone();
         iterations = m.iterations;
         stages.push(StageRecord { name: "plain".into(), iterations: m.iterations, start_loss: m.history[0], loss: m.loss, objective_history: m.history, coarse: false });
@@ -260,12 +282,11 @@ pub fn refine_joint(comm: &Comm, images: &[JointImage], layout: &Layout, max_ste
 }
 
 /// One joint minimisation of `objs` (one per image, None on other processes) from `start` (one
-/// per image) and the structure factors `f_start`. `report` gets (iteration, loss) after every
-/// iteration: the loss of `track` (the images' own objectives while a coarse stage minimises
-/// blurred ones) when given, else of `objs`. Returns the images' values, the structure factors
-/// and the minimum (of `objs`).
+/// per image) and the structure factors `f_start`. `report` gets (iteration, loss, the images'
+/// values, the structure factors) after every iteration. Returns the images' values, the
+/// structure factors and the minimum.
 #[allow(clippy::too_many_arguments)]
-fn joint_stage(comm: &Comm, images: &[JointImage], objs: &[Option<&Objective>], track: Option<&[Option<&Objective>]>, start: &[Values], f_start: Option<&[f64]>, layout: &Layout, max_steps: usize, mut report: impl FnMut(usize, f64)) -> (Vec<Values>, Option<Vec<f64>>, Minimum) {
+fn joint_stage(comm: &Comm, images: &[JointImage], objs: &[Option<&Objective>], start: &[Values], f_start: Option<&[f64]>, layout: &Layout, max_steps: usize, mut report: impl FnMut(usize, f64, &[Values], Option<&[f64]>)) -> (Vec<Values>, Option<Vec<f64>>, Minimum) {
     let n = layout.len(images.len());
     let (ns, nf, np) = (layout.shared.len(), layout.nf(), layout.per_image.len());
     // starting values and scales: shared ones from the first image
@@ -295,7 +316,7 @@ fn joint_stage(comm: &Comm, images: &[JointImage], objs: &[Option<&Objective>], 
     // one image's contribution: [loss, d/d shared, d/d F, d/d own], restraints included
     let width = 1 + ns + nf + np;
     let per_rank = images.len().div_ceil(comm.size());
-    let eval_of = |objs: &[Option<&Objective>], x: &[f64]| -> (f64, Vec<f64>) {
+    let eval = |x: &[f64]| -> (f64, Vec<f64>) {
         let grid = layout.structure.as_ref().map(|sf| sf.grid(&f_of(x)));
         let mut local = vec![0.0; per_rank * width];
         for i in (comm.rank()..images.len()).step_by(comm.size()) {
@@ -321,8 +342,11 @@ fn joint_stage(comm: &Comm, images: &[JointImage], objs: &[Option<&Objective>], 
         }
         (f, g.iter().zip(&s).map(|(gk, sk)| gk * sk).collect())
     };
-    let eval = |x: &[f64]| eval_of(objs, x);
-    let m = minimize(n, eval, max_steps, Optimizer::Lbfgs, |it, f, x| report(it, track.map_or(f, |t| eval_of(t, x).0)));
+    let m = minimize(n, eval, max_steps, Optimizer::Lbfgs, |it, f, x| {
+        let v: Vec<Values> = (0..images.len()).map(|i| values_of(i, x)).collect();
+        let fx = layout.structure.as_ref().map(|_| f_of(x));
+        report(it, f, &v, fx.as_deref())
+    });
     let fs = layout.structure.as_ref().map(|_| f_of(&m.x));
     ((0..images.len()).map(|i| values_of(i, &m.x)).collect(), fs, m)
 }

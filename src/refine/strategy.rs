@@ -4,35 +4,28 @@
 //! predicts other spots than the observed ones, and a spot predicted next to its observed
 //! position overlaps nothing, so nothing pulls it over.
 //!
-//! - Single images: the first stages fit a crystal a third, then two thirds the starting size
-//!   (cells along each axis), with the sizes refined too. A smaller crystal has broader
-//!   reflections, which overlap the observed ones from further off in orientation, cell and
-//!   position; each stage starts from the previous one's geometry. The fine stage then refines
-//!   the user's parameters at the user's crystal size.
-//! - Joint refinement: the model and the targets are blurred alike by a Gaussian of a few
-//!   pixels, which widens the basins on the detector; each stage narrows the blur.
+//! The first stages therefore fit a crystal a third, then two thirds the starting size (cells
+//! along each axis), with the sizes refined too. A smaller crystal has broader reflections,
+//! which overlap the observed ones from further off in orientation, cell and position; each
+//! stage starts from the previous one's geometry. The fine stage then refines the user's
+//! parameters at the user's crystal size. Joint refinement ([`super::joint`]) runs the same
+//! stages.
 //!
-//! Either path can lead astray (an easier landscape has false minima of its own), so the
+//! The continuation can lead astray (an easier landscape has false minima of its own), so the
 //! default never ends worse than a plain fit: after the continuation path it runs a plain fit
 //! from the same start and reports whichever of the two ends at the lower loss.
 
 use super::optimize::{refine, Optimizer, Restraint};
 use super::{Evaluator, Objective};
-use crate::response::Blur;
 use crate::model::{Param, Values};
 
-/// Blur widths (pixels) of the continuation stages of a joint refinement before the final,
-/// unblurred one.
-pub const STAGES_PX: [f64; 2] = [3.0, 1.5];
-/// Most optimiser steps of each continuation stage.
-pub const STAGE_STEPS: usize = 20;
-/// The crystal-size stages of single-image continuation: a name and the fraction of the
+/// The crystal-size stages of continuation: a name and the fraction of the
 /// starting crystal size (cells along each axis) the stage starts from.
 pub const CRYSTAL_STAGES: [(&str, f64); 2] = [("1/3", 1.0 / 3.0), ("2/3", 2.0 / 3.0)];
 /// Most optimiser steps of each crystal-size stage.
 pub const CRYSTAL_STAGE_STEPS: usize = 60;
 /// The crystal-size parameters.
-const CRYSTAL_SIZE: [Param; 3] = [Param::Na, Param::Nb, Param::Nc];
+pub const CRYSTAL_SIZE: [Param; 3] = [Param::Na, Param::Nb, Param::Nc];
 
 /// Refinement strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +57,7 @@ impl Strategy {
 
 /// Where a refinement stands after one iteration (for progress lines).
 pub struct Progress<'a> {
-    /// The stage: "crystal 1/3", "crystal 2/3", "fine" (the final fit after them) or "plain";
-    /// "coarse 3 px" and "coarse 1.5 px" in a joint refinement.
+    /// The stage: "crystal 1/3", "crystal 2/3", "fine" (the final fit after them) or "plain".
     pub stage: &'a str,
     /// Iterations so far over every stage, from 1.
     pub iteration: usize,
@@ -117,14 +109,6 @@ impl StrategyResult {
 /// The user's loss at `v`: the objective plus the restraints.
 fn total_loss(ev: &Evaluator, v: &Values, obj: &Objective, restraints: &[Restraint]) -> f64 {
     ev.value(v, obj) + restraints.iter().map(|r| r.term(v[r.param]).0).sum::<f64>()
-}
-
-/// The continuation stage of blur width `sigma_px` for `ev`'s pixels and a target given at
-/// them.
-pub fn smoothed(ev: &Evaluator, target: &[f64], sigma_px: f64) -> Objective {
-    let grids = ev.exp.panels().zip(&ev.offsets).map(|(d, &o)| (o, d.fpixels, d.spixels)).collect();
-    let blur = Blur::on_panels(grids, &ev.pixels, sigma_px);
-    Objective::Staged { target: blur.apply(target), stages: crate::response::Pipeline::new(vec![std::sync::Arc::new(blur)]), loss: super::Loss::Gaussian }
 }
 
 /// The stages of one refinement, run one after another, and what they did.

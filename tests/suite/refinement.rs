@@ -220,9 +220,8 @@ fn joint_refinement_from_a_plan() {
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    // (the default strategies of plans and single images differ in their continuation stages)
-    let one = run("one.toml", &plan(&[0], ""), "--strategy plain");
-    let single = run_in(&dir, &format!("refine {start} -phi 1 --target f0.img --adc 0 --refine distance,beam_x,beam_y,misset_x,misset_y,misset_z --strategy plain"));
+    let one = run("one.toml", &plan(&[0], ""), "");
+    let single = run_in(&dir, &format!("refine {start} -phi 1 --target f0.img --adc 0 --refine distance,beam_x,beam_y,misset_x,misset_y,misset_z"));
     assert!(single.status.success());
     let single: Value = serde_json::from_slice(&single.stdout).unwrap();
     for n in ["distance", "beam_x", "beam_y"] {
@@ -236,10 +235,13 @@ fn joint_refinement_from_a_plan() {
         assert!((a - b).abs() <= 1e-10 * b.abs(), "{n}: plan {a} vs single {b}");
     }
     assert!((one["loss"].as_f64().unwrap() - single["loss"].as_f64().unwrap()).abs() <= 1e-10 * single["loss"].as_f64().unwrap().abs());
+    assert_eq!(one["history"].as_array().unwrap().len(), single["history"].as_array().unwrap().len());
+    let stage_steps = |r: &Value| -> Vec<(String, u64)> { r["stages"].as_array().unwrap().iter().map(|s| (s["stage"].as_str().unwrap().to_string(), s["iterations"].as_u64().unwrap())).collect() };
+    assert_eq!(stage_steps(&one), stage_steps(&single));
     let five = run("five.toml", &plan(&[0, 1, 2, 3, 4], ""), "");
     // the default strategy's stages, one history value per iteration
     let stages: Vec<&str> = five["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["coarse 3 px", "coarse 1.5 px", "fine", "plain"]);
+    assert_eq!(stages, ["crystal 1/3", "crystal 2/3", "fine", "plain"]);
     assert_eq!(five["history"].as_array().unwrap().len(), five["iterations"].as_u64().unwrap() as usize + 1);
     let (d, sd) = (five["params"]["distance"].as_f64().unwrap(), five["sigma"]["distance"].as_f64().unwrap());
     let sd1 = one["sigma"]["distance"].as_f64().unwrap();
