@@ -344,7 +344,8 @@ impl Model {
 
     /// Refine `params` against `target` (an array shaped (slow, fast) or an image file) from the
     /// model's values, as `nanobragg refine` does; returns its JSON as a dict (params, loss,
-    /// iterations, history, stage_history, sigma, correlation). Options as the command's:
+    /// iterations, history, stages, strategy, stage_history, fit, warnings, sigma,
+    /// sigma_reliable, correlation); nothing is printed. Options as the command's:
     /// loss, steps, optimizer (lbfgs, adam), strategy (continuation, plain), restrain
     /// (["name=value,sigma", ...] or {name: (value, sigma)}), adc, residual and out (files).
     #[pyo3(signature = (target, params, loss="poisson", steps=100, optimizer="lbfgs", strategy="continuation", restrain=None, adc=40.0, residual=None, out=None))]
@@ -377,7 +378,7 @@ impl Model {
             residual,
         };
         let (name, full) = target_values(target, exp, adc)?;
-        let json = py.detach(|| cmd::refine_image(exp, &spec, &name, &full, adc, |_, _, _| {})).map_err(py_err)?;
+        let json = py.detach(|| cmd::refine_image(exp, &spec, &name, &full, adc, |_| {})).map_err(py_err)?;
         if let Some(path) = out {
             let text = serde_json::to_string_pretty(&json).expect("json");
             nanobragg::io::write_atomic(std::path::Path::new(&path), format!("{text}\n").as_bytes()).map_err(py_err)?;

@@ -98,7 +98,7 @@ pub struct RefineOpts {
     /// ADC offset subtracted from an SMV target (counts)
     #[arg(long, value_name = "A", allow_hyphen_values = true, default_value = "40", help_heading = "Refinement")]
     adc: String,
-    /// continuation (default: coarse-to-fine, blurring model and target by 3 and 1.5 pixels before the final fit) or plain
+    /// continuation (default: a crystal 1/3 then 2/3 the size first, or for --plan blurred images, then the final fit; reports the better of that and a plain fit) or plain
     #[arg(long, value_name = "continuation|plain", allow_hyphen_values = true, default_value = "continuation", help_heading = "Refinement")]
     strategy: String,
     /// Gaussian prior on a parameter, ((x - value)/sigma)^2 / 2 added to the loss (repeatable)
@@ -352,9 +352,9 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
             .collect::<Result<Vec<_>>>(),
     )?;
     let root = comm.is_root();
-    let result = refine_joint(comm, &images, &layout, steps.or(plan.steps).unwrap_or(100), strategy, |it, f| {
+    let result = refine_joint(comm, &images, &layout, steps.or(plan.steps).unwrap_or(100), strategy, |stage, it, f| {
         if root {
-            eprintln!("iteration {it}: loss {f:.10e}");
+            eprintln!("iteration {it} [{stage}]: loss {f:.10e}");
         }
     });
     if !result.loss.is_finite() {
@@ -363,7 +363,7 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
     if !root {
         return Ok(());
     }
-    let json = joint_json(&images, &layout, &result, comm.size());
+    let json = joint_json(&images, &layout, &result, strategy, comm.size());
     let text = serde_json::to_string_pretty(&json).expect("json");
     println!("{text}");
     if let Some(path) = outfile {
@@ -373,7 +373,7 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
 }
 
 /// The JSON report of a joint refinement.
-fn joint_json(images: &[crate::refine::joint::JointImage], layout: &crate::refine::joint::Layout, result: &crate::refine::joint::JointResult, processes: usize) -> serde_json::Value {
+fn joint_json(images: &[crate::refine::joint::JointImage], layout: &crate::refine::joint::Layout, result: &crate::refine::joint::JointResult, strategy: crate::refine::strategy::Strategy, processes: usize) -> serde_json::Value {
     let map = |names: &[crate::model::Param], vals: &dyn Fn(usize) -> f64| -> serde_json::Value {
         serde_json::Value::Object(names.iter().enumerate().map(|(i, n)| (n.to_string(), serde_json::Value::from(vals(i)))).collect())
     };
@@ -382,7 +382,9 @@ fn joint_json(images: &[crate::refine::joint::JointImage], layout: &crate::refin
         "loss": result.loss,
         "iterations": result.iterations,
         "history": result.history,
-        "stage_history": result.stages,
+        "stages": stage_list(&result.stages),
+        "strategy": { "name": strategy.name(), "reported": result.reported },
+        "stage_history": result.stages.iter().filter(|s| s.coarse).map(|s| s.objective_history.clone()).collect::<Vec<_>>(),
         "processes": processes,
     });
     let images_json: Vec<serde_json::Value> = images
@@ -405,6 +407,35 @@ fn joint_json(images: &[crate::refine::joint::JointImage], layout: &crate::refin
         json["structure_factors"] = serde_json::json!({ "count": sf.len(), "restraint_sigma": sf.sigma, "h_k_l_start_refined": rows });
     }
     json
+}
+
+/// The end of a refinement on stderr: the stages, the reported loss, the goodness of fit and
+/// the warnings of the result JSON.
+fn print_summary(json: &serde_json::Value) {
+    let stages: Vec<String> = json["stages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| format!("{} {} it, loss {:.6e}", s["stage"].as_str().unwrap_or("?"), s["iterations"], s["loss"].as_f64().unwrap_or(f64::NAN)))
+        .collect();
+    eprintln!("stages: {}", stages.join("; "));
+    eprintln!("reported: the {} stage's end, loss {:.10e} after {} iterations in all", json["strategy"]["reported"].as_str().unwrap_or("?"), json["loss"].as_f64().unwrap_or(f64::NAN), json["iterations"]);
+    let fit = &json["fit"];
+    if let (Some(d), Some(x)) = (fit["deviance_per_pixel"].as_f64(), fit["pearson_chi2_per_pixel"].as_f64()) {
+        let num = |k: &str| fit[k].as_f64().unwrap_or(f64::NAN);
+        eprintln!(
+            "goodness of fit ({}): deviance {d:.4} per pixel (expected {:.4}, {:+.1} sd), Pearson chi2 {x:.4} per pixel (expected {:.4}, {:+.1} sd) over {} pixels",
+            fit["verdict"].as_str().unwrap_or("?"),
+            num("expected_deviance_per_pixel"),
+            num("deviance_z"),
+            num("expected_pearson_chi2_per_pixel"),
+            num("pearson_z"),
+            fit["pixels"]
+        );
+    }
+    for w in json["warnings"].as_array().into_iter().flatten().filter_map(|w| w.as_str()) {
+        eprintln!("WARNING: {w}");
+    }
 }
 
 /// `nanobragg refine <simulation flags> --target FILE --refine LIST [--loss L] [--steps N]
@@ -441,10 +472,11 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let spec = RefineSpec { names, loss, steps, optimizer, strategy, restraints, gpu, residual: opts.residual.clone() };
     // the residual images and --out appear together, or neither
     let text = crate::io::output_set(|| {
-        let json = refine_image(&exp, &spec, &target, &full, adc, |it, f, v| {
-            let shown: Vec<String> = spec.names.iter().map(|&n| format!("{n}={:.6}", v[n])).collect();
-            eprintln!("iteration {it}: loss {f:.10e} {}", shown.join(" "));
+        let json = refine_image(&exp, &spec, &target, &full, adc, |p| {
+            let shown: Vec<String> = spec.names.iter().map(|&n| format!("{n}={:.6}", p.values[n])).collect();
+            eprintln!("iteration {} [{}]: loss {:.10e} {}", p.iteration, p.stage, p.loss, shown.join(" "));
         })?;
+        print_summary(&json);
         let text = serde_json::to_string_pretty(&json).expect("json");
         if let Some(path) = &outfile {
             crate::io::write_atomic(&crate::io::osname::path(&path), format!("{text}\n").as_bytes())?;

@@ -168,16 +168,19 @@ pub struct RefineSpec {
 }
 
 /// Refine the experiment's parameters against a whole-detector target image (`name` for
-/// messages) from its own values; the result as the JSON of `nanobragg refine` (params, loss,
-/// iterations, history, stage_history, and sigma and correlation where the Fisher information
-/// gives them). `report` is called after every iteration with (iteration, loss, values).
+/// messages) from its own values; the result as the JSON of `nanobragg refine`: params, loss,
+/// iterations, history (the loss at the start and after every iteration of every stage),
+/// stages, strategy, stage_history (the coarse stages' blurred losses), fit (goodness of fit,
+/// [`super::fit`]), warnings, and sigma, correlation and sigma_reliable where the Fisher
+/// information gives them. `report` is called after every iteration of every stage. Nothing is
+/// printed: the warnings are in the JSON.
 pub fn refine_image(
     exp: &crate::experiment::Experiment,
     spec: &RefineSpec,
     name: &str,
     full: &[f64],
     adc: f64,
-    report: impl FnMut(usize, f64, &crate::model::Values),
+    report: impl FnMut(&super::strategy::Progress),
 ) -> Result<serde_json::Value> {
     let ev = match spec.gpu {
         Some(software) => Evaluator::new(exp).with_target(crate::engine::device::Target::gpu(software)?),
@@ -192,30 +195,56 @@ pub fn refine_image(
     }
     let params: serde_json::Map<String, serde_json::Value> =
         names.iter().map(|&n| (n.to_string(), serde_json::Value::from(result.values[n]))).collect();
-    let mut json = serde_json::json!({ "params": params, "loss": result.loss, "iterations": result.iterations, "history": result.history, "stage_history": result.stages });
+    let stages = stage_list(&result.stages);
+    let mut json = serde_json::json!({
+        "params": params,
+        "loss": result.loss,
+        "iterations": result.iterations,
+        "history": result.history,
+        "stages": stages,
+        "strategy": { "name": spec.strategy.name(), "reported": result.reported },
+        "stage_history": result.coarse_histories(),
+    });
+    let mut warnings = vec![];
+    let model = ev.image(&result.values);
+    let fit = match &obj {
+        Objective::Fit { target, .. } => super::fit::GoodnessOfFit::new(&model, target, names.len()),
+        _ => None,
+    };
+    if let Some(fit) = &fit {
+        json["fit"] = fit.to_json();
+        warnings.extend(fit.warning());
+    }
     // error bars from the inverse Fisher information at the optimum (where available)
     if let Some(u) = ev.uncertainty(&result.values, names, &obj, &spec.restraints) {
         let sigma: serde_json::Map<String, serde_json::Value> = names.iter().zip(&u.sigma).map(|(n, s)| (n.to_string(), serde_json::Value::from(*s))).collect();
         json["sigma"] = serde_json::Value::Object(sigma);
         json["correlation"] = serde_json::json!({ "names": names.iter().map(|n| n.name()).collect::<Vec<_>>(), "matrix": u.correlation });
+        json["sigma_reliable"] = serde_json::Value::from(fit.as_ref().is_none_or(|f| f.verdict() != super::fit::Verdict::Poor));
     }
+    json["warnings"] = serde_json::Value::from(warnings);
     if let Some(path) = &spec.residual {
-        write_residual(path, &ev, &result.values, &obj)?;
+        write_residual(path, &ev, &model, &obj)?;
     }
     Ok(json)
 }
 
+/// The `stages` list of a refinement's JSON: each stage's name, iterations, and the loss at its
+/// start and end.
+pub fn stage_list(stages: &[super::strategy::StageRecord]) -> Vec<serde_json::Value> {
+    stages.iter().map(|s| serde_json::json!({ "stage": s.name, "iterations": s.iterations, "start_loss": s.start_loss, "loss": s.loss })).collect()
+}
+
 /// The normalised residual (model - target) / sqrt(model) at `values` as a float image (0
 /// outside the rendered pixels), and a colour-mapped PNG of it beside (saturating at +-5).
-fn write_residual(path: &str, ev: &Evaluator, values: &crate::model::Values, obj: &Objective) -> Result<()> {
+fn write_residual(path: &str, ev: &Evaluator, model: &[f64], obj: &Objective) -> Result<()> {
     let Objective::Fit { target, .. } = obj else { return Ok(()) };
     if ev.exp.panel_count() > 1 {
         return Err(Error::new(format!("--residual {path}: not available for a multi-panel detector")));
     }
     let d = &ev.exp.detector;
-    let model = ev.image(values);
     let mut image = vec![0.0f32; d.fpixels * d.spixels];
-    for ((&idx, m), t) in ev.pixels.iter().zip(&model).zip(target) {
+    for ((&idx, m), t) in ev.pixels.iter().zip(model).zip(target) {
         image[idx] = ((m - t) / m.max(super::POISSON_FLOOR).sqrt()) as f32;
     }
     let p = &crate::io::osname::path(&path);

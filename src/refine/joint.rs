@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::optimize::{minimize, scales, Minimum, Optimizer, Restraint};
 use super::shared_f::{SharedF, StructureFactorPlan};
-use super::strategy::{smoothed, Strategy, STAGES_PX, STAGE_STEPS};
+use super::strategy::{StageRecord, Strategy, CRYSTAL_SIZE, CRYSTAL_STAGES, CRYSTAL_STAGE_STEPS};
 use super::{parse_names, Evaluator, Loss, Objective, VectorKind};
 use crate::engine::comm::Comm;
 use crate::error::{Error, Result};
@@ -98,10 +98,15 @@ pub struct JointResult {
     /// Every image's values (shared and own).
     pub images: Vec<Values>,
     pub loss: f64,
+    /// Optimiser steps over every stage.
     pub iterations: usize,
+    /// The loss (summed over the images, restraints included) at the start and after every
+    /// iteration of every stage (`iterations + 1` values), as in single-image refinement.
     pub history: Vec<f64>,
-    /// Loss histories of the continuation stages (blurred images).
-    pub stages: Vec<Vec<f64>>,
+    /// The stages in the order run (see [`super::strategy`]).
+    pub stages: Vec<StageRecord>,
+    /// The stage whose end is reported ("fine" or "plain").
+    pub reported: String,
     /// Standard errors of the shared parameters and of each image's own (None when the joint
     /// Fisher information is unavailable or singular). With shared structure factors these are
     /// the errors at the refined structure factors (which the matrix leaves out).
@@ -189,44 +194,100 @@ pub fn owner(i: usize, comm: &Comm) -> usize {
     i % comm.size()
 }
 
-/// Refine the layout's parameters over all images, with the coarse-to-fine strategy of
-/// single-image refinement (see [`super::strategy`]) when every image is on the fused path.
+/// Refine the layout's parameters over all images, with the strategy of single-image
+/// refinement (see [`super::strategy`]: coarse stages, the fine stage, a plain fit from the
+/// start, the lower of the fine and plain ends reported) when every image is on the fused path.
 /// Under MPI every process runs this with the same plan; each evaluates its own images and the
 /// per-image contributions are gathered and summed in image order on every process, so every
 /// process takes the same steps, and the result does not depend on the number of processes.
-pub fn refine_joint(comm: &Comm, images: &[JointImage], layout: &Layout, max_steps: usize, strategy: Strategy, mut report: impl FnMut(usize, f64)) -> JointResult {
-    let mut values: Vec<Values> = images.iter().map(|img| img.start.clone()).collect();
-    let mut fs: Option<Vec<f64>> = layout.structure.as_ref().map(|s| s.start.clone());
+/// `report` is called after every iteration with (stage, iteration over every stage, loss).
+pub fn refine_joint(comm: &Comm, images: &[JointImage], layout: &Layout, max_steps: usize, strategy: Strategy, mut report: impl FnMut(&str, usize, f64)) -> JointResult {
+    let start: Vec<Values> = images.iter().map(|img| img.start.clone()).collect();
+    let f_start: Option<Vec<f64>> = layout.structure.as_ref().map(|s| s.start.clone());
+    let objs: Vec<Option<&Objective>> = images.iter().map(|img| img.obj.as_ref()).collect();
     let mut iterations = 0;
-    let mut stages = Vec::new();
+    let mut stages: Vec<StageRecord> = Vec::new();
+    let mut history = Vec::new();
     let local_fit = images.iter().all(|img| img.obj.as_ref().is_none_or(|o| matches!(o, Objective::Fit { .. }) && img.ev.uses_fused()));
-    if strategy == Strategy::Continuation && comm.all_ok(local_fit) {
-        for sigma in STAGES_PX {
-            let objs: Vec<Option<Objective>> = images
+    let continuation = strategy == Strategy::Continuation && comm.all_ok(local_fit);
+    // the crystal sizes no one refines: per-image stand-ins in the crystal-size stages
+    let named: Vec<Param> = layout.shared.iter().chain(&layout.per_image).copied().collect();
+    let extra: Vec<Param> = CRYSTAL_SIZE.into_iter().filter(|p| !named.contains(p)).collect();
+    let small_layout = Layout {
+        shared: layout.shared.clone(),
+        per_image: layout.per_image.iter().chain(&extra).copied().collect(),
+        restraints: layout.restraints.clone(),
+        loss: layout.loss,
+        structure: layout.structure.clone(),
+    };
+    // the images' values with the stand-in sizes back at their starting values
+    let restored = |v: &[Values]| -> Vec<Values> {
+        v.iter()
+            .zip(&start)
+            .map(|(v, s0)| {
+                let mut v = v.clone();
+                extra.iter().for_each(|p| v[*p] = s0[*p]);
+                v
+            })
+            .collect()
+    };
+    // the loss at the images' values (no step)
+    let loss_at = |v: &[Values], f: Option<&[f64]>| joint_stage(comm, images, &objs, v, f, layout, 0, |_, _, _, _| {}).2.loss;
+    // one stage from (values, f); a crystal-size stage (`small`) reports the user's loss
+    let mut run = |name: &str, small: bool, from: &[Values], f_from: Option<&[f64]>, from_loss: f64, steps: usize, history: &mut Vec<f64>| {
+        let done = iterations;
+        let lay = if small { &small_layout } else { layout };
+        let (v, f, m) = joint_stage(comm, images, &objs, from, f_from, lay, steps, |it, loss, v, f| {
+            let loss = if small { loss_at(&restored(v), f) } else { loss };
+            history.push(loss);
+            report(name, done + it, loss);
+        });
+        iterations += m.iterations;
+        let v = if small { restored(&v) } else { v };
+        let loss = match (small, m.iterations) {
+            (_, 0) => from_loss,
+            (true, _) => *history.last().expect("a crystal-size stage records every iteration"),
+            (false, _) => m.loss,
+        };
+        stages.push(StageRecord { name: name.into(), iterations: m.iterations, start_loss: from_loss, loss, objective_history: m.history, coarse: small });
+        (v, f, loss)
+    };
+    let (image_values, fs, loss, reported) = if continuation {
+        let start_loss = loss_at(&start, f_start.as_deref());
+        history.push(start_loss);
+        let (mut values, mut fs, mut loss) = (start.clone(), f_start.clone(), start_loss);
+        for (label, fraction) in CRYSTAL_STAGES {
+            let small: Vec<Values> = values
                 .iter()
-                .map(|img| match &img.obj {
-                    Some(Objective::Fit { target, .. }) => Some(smoothed(&img.ev, target, sigma)),
-                    _ => None,
+                .zip(&start)
+                .map(|(v, s0)| {
+                    let mut v = v.clone();
+                    extra.iter().for_each(|p| v[*p] = s0[*p] * fraction);
+                    v
                 })
                 .collect();
-            let objs: Vec<Option<&Objective>> = objs.iter().map(Option::as_ref).collect();
-            let (v, f, m) = joint_stage(comm, images, &objs, &values, fs.as_deref(), layout, max_steps.min(STAGE_STEPS), |it, f| report(iterations + it, f));
-            (values, fs) = (v, f);
-            iterations += m.iterations;
-            stages.push(m.history);
+            (values, fs, loss) = run(&format!("crystal {label}"), true, &small, fs.as_deref(), loss, max_steps.min(CRYSTAL_STAGE_STEPS), &mut history);
         }
-    }
-    let objs: Vec<Option<&Objective>> = images.iter().map(|img| img.obj.as_ref()).collect();
-    let (image_values, fs, m) = joint_stage(comm, images, &objs, &values, fs.as_deref(), layout, max_steps, |it, f| report(iterations + it, f));
+        let fine = run("fine", false, &values, fs.as_deref(), loss, max_steps, &mut history);
+        let plain = run("plain", false, &start, f_start.as_deref(), start_loss, max_steps, &mut history);
+        if plain.2 < fine.2 { (plain.0, plain.1, plain.2, "plain") } else { (fine.0, fine.1, fine.2, "fine") }
+    } else {
+        let (v, f, m) = joint_stage(comm, images, &objs, &start, f_start.as_deref(), layout, max_steps, |it, loss, _, _| report("plain", it, loss));
+        history = m.history.clone();
+        iterations = m.iterations;
+        stages.push(StageRecord { name: "plain".into(), iterations: m.iterations, start_loss: m.history[0], loss: m.loss, objective_history: m.history, coarse: false });
+        (v, f, m.loss, "plain")
+    };
     let sigma = joint_sigma(comm, images, layout, &image_values, fs.as_deref());
-    JointResult { shared: image_values[0].clone(), images: image_values, loss: m.loss, iterations: iterations + m.iterations, history: m.history, stages, sigma, structure_factors: fs }
+    JointResult { shared: image_values[0].clone(), images: image_values, loss, iterations, history, stages, reported: reported.into(), sigma, structure_factors: fs }
 }
 
 /// One joint minimisation of `objs` (one per image, None on other processes) from `start` (one
-/// per image) and the structure factors `f_start`. Returns the images' values, the structure
-/// factors and the minimum.
+/// per image) and the structure factors `f_start`. `report` gets (iteration, loss, the images'
+/// values, the structure factors) after every iteration. Returns the images' values, the
+/// structure factors and the minimum.
 #[allow(clippy::too_many_arguments)]
-fn joint_stage(comm: &Comm, images: &[JointImage], objs: &[Option<&Objective>], start: &[Values], f_start: Option<&[f64]>, layout: &Layout, max_steps: usize, mut report: impl FnMut(usize, f64)) -> (Vec<Values>, Option<Vec<f64>>, Minimum) {
+fn joint_stage(comm: &Comm, images: &[JointImage], objs: &[Option<&Objective>], start: &[Values], f_start: Option<&[f64]>, layout: &Layout, max_steps: usize, mut report: impl FnMut(usize, f64, &[Values], Option<&[f64]>)) -> (Vec<Values>, Option<Vec<f64>>, Minimum) {
     let n = layout.len(images.len());
     let (ns, nf, np) = (layout.shared.len(), layout.nf(), layout.per_image.len());
     // starting values and scales: shared ones from the first image
@@ -282,7 +343,11 @@ fn joint_stage(comm: &Comm, images: &[JointImage], objs: &[Option<&Objective>], 
         }
         (f, g.iter().zip(&s).map(|(gk, sk)| gk * sk).collect())
     };
-    let m = minimize(n, eval, max_steps, Optimizer::Lbfgs, |it, f, _| report(it, f));
+    let m = minimize(n, eval, max_steps, Optimizer::Lbfgs, |it, f, x| {
+        let v: Vec<Values> = (0..images.len()).map(|i| values_of(i, x)).collect();
+        let fx = layout.structure.as_ref().map(|_| f_of(x));
+        report(it, f, &v, fx.as_deref())
+    });
     let fs = layout.structure.as_ref().map(|_| f_of(&m.x));
     ((0..images.len()).map(|i| values_of(i, &m.x)).collect(), fs, m)
 }

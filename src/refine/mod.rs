@@ -8,6 +8,7 @@ pub mod strategy;
 pub mod joint;
 pub mod shared_f;
 pub mod uncertainty;
+pub mod fit;
 
 
 use crate::experiment::Experiment;
@@ -26,7 +27,7 @@ pub enum Objective {
     /// Loss against a target image (one value per rendered pixel, photons).
     Fit { target: Vec<f64>, loss: Loss },
     /// Loss between the model passed through image-space stages and a target (e.g. the
-    /// coarse-to-fine strategy's blurred model against the blurred target); the stages couple
+    /// a blurred model against the blurred target); the stages couple
     /// pixels, so it is evaluated on the whole image at once.
     Staged { stages: crate::response::Pipeline, target: Vec<f64>, loss: Loss },
 }

@@ -48,8 +48,6 @@ pub struct RefineResult {
     pub iterations: usize,
     /// Loss at the start and after every iteration.
     pub history: Vec<f64>,
-    /// Loss histories of the continuation stages before the final refinement, if any.
-    pub stages: Vec<Vec<f64>>,
 }
 
 /// Scale (command-line units per optimiser unit) of each parameter.
@@ -111,7 +109,7 @@ pub fn refine(
         (f, g.iter().zip(&s).map(|(gi, si)| gi * si).collect())
     };
     let m = minimize(names.len(), eval, max_steps, optimizer, |it, f, x| report(it, f, &with_x(start, names, &s, &x0, x)));
-    RefineResult { values: with_x(start, names, &s, &x0, &m.x), loss: m.loss, iterations: m.iterations, history: m.history, stages: vec![] }
+    RefineResult { values: with_x(start, names, &s, &x0, &m.x), loss: m.loss, iterations: m.iterations, history: m.history }
 }
 
 /// Result of [`minimize`].
@@ -119,8 +117,9 @@ pub struct Minimum {
     /// The point, in the scaled coordinates of the objective.
     pub x: Vec<f64>,
     pub loss: f64,
+    /// Steps taken (a failed line search or a step out of bounds is none).
     pub iterations: usize,
-    /// Loss at the start and after every iteration.
+    /// Loss at the start and after every step (`iterations + 1` values).
     pub history: Vec<f64>,
 }
 
@@ -189,8 +188,9 @@ pub fn minimize(n: usize, eval: impl Fn(&[f64]) -> (f64, Vec<f64>), max_steps: u
                     }
                     step *= 0.5;
                 }
-                iterations = it + 1;
+                // a failed line search takes no step: `iterations` counts the history's steps
                 let Some((xn, fn_, gn)) = accepted else { break };
+                iterations = it + 1;
                 let sv: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
                 let yv: Vec<f64> = gn.iter().zip(&g).map(|(a, b)| a - b).collect();
                 let sy = dotv(&sv, &yv);
@@ -234,7 +234,7 @@ pub fn minimize(n: usize, eval: impl Fn(&[f64]) -> (f64, Vec<f64>), max_steps: u
                 }
                 f = fn_;
                 g = gn;
-                iterations = it + 1;
+                iterations += 1;
                 history.push(f);
                 if f < best.0 {
                     best = (f, x.clone());

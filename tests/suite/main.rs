@@ -14,6 +14,7 @@ mod noisify;
 mod panels;
 mod parity;
 mod python;
+mod refine_fit;
 mod refinement;
 mod robustness;
 mod robustness_fuzz;

@@ -303,7 +303,7 @@ fn refinement_recovers_a_moved_panel_with_error_bars() {
     let obj = Objective::Fit { target: ev.image(&truth), loss: Loss::Gaussian };
     let names: Vec<Param> = moved.iter().map(|m| m.0).collect();
     // the default strategy blurs each panel on its own grid
-    let r = refine_with_strategy(&ev, &initial_values(&exp), &names, &obj, &[], 100, Optimizer::Lbfgs, Strategy::Continuation, |_, _, _| {});
+    let r = refine_with_strategy(&ev, &initial_values(&exp), &names, &obj, &[], 100, Optimizer::Lbfgs, Strategy::Continuation, |_| {});
     for (p, v) in moved {
         assert!((r.values[p] - v).abs() < 1e-5, "{p}: {} vs {v}", r.values[p]);
     }

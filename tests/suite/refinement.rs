@@ -144,13 +144,27 @@ fn restraints_bounds_history_and_target_checks() {
     assert!((a_held - 50.5).abs() < 0.001, "{a_held}");
     // the restraint shows in the error bar: sigma no larger than the prior's
     assert!(held["sigma"]["cell_a"].as_f64().unwrap() <= 0.0001 * (1.0 + 1e-9));
-    // history: starts at the starting loss, never increases (line search), ends at the loss
+    // history: the starting loss, then one value per iteration of every stage; within the fine
+    // and plain stages it never increases (line search); the loss is the lower of their ends
     let h: Vec<f64> = free["history"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let stage_steps: usize = free["stage_history"].as_array().unwrap().iter().map(|s| s.as_array().unwrap().len() - 1).sum();
-    assert_eq!(free["stage_history"].as_array().unwrap().len(), nanobragg::refine::strategy::STAGES_PX.len(), "the continuation stages run by default");
-    assert_eq!(h.len() + stage_steps, free["iterations"].as_u64().unwrap() as usize + 1);
-    assert!(h.windows(2).all(|w| w[1] <= w[0]));
-    assert_eq!(*h.last().unwrap(), free["loss"].as_f64().unwrap());
+    assert_eq!(free["stage_history"].as_array().unwrap().len(), nanobragg::refine::strategy::CRYSTAL_STAGES.len(), "the continuation stages run by default");
+    assert_eq!(h.len(), free["iterations"].as_u64().unwrap() as usize + 1);
+    let mut at = 1;
+    let mut ends = vec![];
+    for stage in free["stages"].as_array().unwrap() {
+        let n = stage["iterations"].as_u64().unwrap() as usize;
+        let mut run = vec![stage["start_loss"].as_f64().unwrap()];
+        run.extend(&h[at..at + n]);
+        at += n;
+        assert_eq!(*run.last().unwrap(), stage["loss"].as_f64().unwrap(), "{stage}");
+        // (a crystal-size stage minimises another crystal's loss: the user's may rise there)
+        if ["fine", "plain"].contains(&stage["stage"].as_str().unwrap()) {
+            assert!(run.windows(2).all(|w| w[1] <= w[0]), "{stage}");
+            ends.push(*run.last().unwrap());
+        }
+    }
+    assert_eq!(at, h.len());
+    assert_eq!(ends.iter().copied().fold(f64::INFINITY, f64::min), free["loss"].as_f64().unwrap());
     // the residual image at the optimum: float image of the detector's size and a PNG beside it
     let res = run_in(&dir, &format!("refine {sim} --target n.img --adc 0 --refine cell_a --residual res.bin"));
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
@@ -200,13 +214,13 @@ fn joint_refinement_from_a_plan() {
         }
         t
     };
-    let run = |name: &str, text: &str| -> Value {
+    let run = |name: &str, text: &str, extra: &str| -> Value {
         std::fs::write(dir.join(name), text).unwrap();
-        let out = run_in(&dir, &format!("refine --plan {name}"));
+        let out = run_in(&dir, &format!("refine --plan {name} {extra}"));
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    let one = run("one.toml", &plan(&[0], ""));
+    let one = run("one.toml", &plan(&[0], ""), "");
     let single = run_in(&dir, &format!("refine {start} -phi 1 --target f0.img --adc 0 --refine distance,beam_x,beam_y,misset_x,misset_y,misset_z"));
     assert!(single.status.success());
     let single: Value = serde_json::from_slice(&single.stdout).unwrap();
@@ -221,7 +235,14 @@ fn joint_refinement_from_a_plan() {
         assert!((a - b).abs() <= 1e-10 * b.abs(), "{n}: plan {a} vs single {b}");
     }
     assert!((one["loss"].as_f64().unwrap() - single["loss"].as_f64().unwrap()).abs() <= 1e-10 * single["loss"].as_f64().unwrap().abs());
-    let five = run("five.toml", &plan(&[0, 1, 2, 3, 4], ""));
+    assert_eq!(one["history"].as_array().unwrap().len(), single["history"].as_array().unwrap().len());
+    let stage_steps = |r: &Value| -> Vec<(String, u64)> { r["stages"].as_array().unwrap().iter().map(|s| (s["stage"].as_str().unwrap().to_string(), s["iterations"].as_u64().unwrap())).collect() };
+    assert_eq!(stage_steps(&one), stage_steps(&single));
+    let five = run("five.toml", &plan(&[0, 1, 2, 3, 4], ""), "");
+    // the default strategy's stages, one history value per iteration
+    let stages: Vec<&str> = five["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["crystal 1/3", "crystal 2/3", "fine", "plain"]);
+    assert_eq!(five["history"].as_array().unwrap().len(), five["iterations"].as_u64().unwrap() as usize + 1);
     let (d, sd) = (five["params"]["distance"].as_f64().unwrap(), five["sigma"]["distance"].as_f64().unwrap());
     let sd1 = one["sigma"]["distance"].as_f64().unwrap();
     assert!(sd <= 0.6 * sd1, "joint sigma {sd} vs single-frame {sd1}");
@@ -293,8 +314,8 @@ fn random_starts_reach_the_truth_started_optimum() {
                     _ => uniform(-0.5, 0.5),
                 };
             }
-            // the default strategy (coarse-to-fine continuation)
-            let r = refine_with_strategy(&ev, &start, names, &obj, &[], 200, Optimizer::Lbfgs, Strategy::Continuation, |_, _, _| {});
+            // the default strategy (continuation, then the better of its end and a plain fit's)
+            let r = refine_with_strategy(&ev, &start, names, &obj, &[], 200, Optimizer::Lbfgs, Strategy::Continuation, |_| {});
             assert!(r.loss - best.loss <= 1.0, "start {start_no}: loss {} vs {}", r.loss, best.loss);
             for (k, &p) in names.iter().enumerate() {
                 assert!((r.values[p] - best.values[p]).abs() <= 0.1 * sigma[k], "start {start_no}: {p} {} vs {} (sigma {})", r.values[p], best.values[p], sigma[k]);
