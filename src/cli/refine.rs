@@ -42,6 +42,9 @@ pub struct GradcheckOpts {
     /// Objective: the plain image sum (default: a smoothly weighted sum)
     #[arg(long, help_heading = "Gradient check")]
     sum: bool,
+    /// Worker threads (0: one per core)
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0", help_heading = "Engine")]
+    threads: String,
     /// Device of the autodiff pass: cpu or gpu
     #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
     device: String,
@@ -113,6 +116,9 @@ pub struct RefineOpts {
     /// Write (model - target) / sqrt(model) at the optimum as a float image, and a PNG beside it
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Output")]
     residual: Option<String>,
+    /// Worker threads (0: one per core)
+    #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0", help_heading = "Engine")]
+    threads: String,
     /// Device: cpu or gpu
     #[arg(long, value_name = "cpu|gpu", default_value = "cpu", help_heading = "Engine")]
     device: String,
@@ -193,6 +199,11 @@ fn build(sim: &[String], run: &RunFileOpts) -> Result<Option<crate::experiment::
     Ok(Some(exp))
 }
 
+/// The worker threads of `--threads` (0: one per core).
+fn threads(v: &str) -> Result<usize> {
+    v.parse::<usize>().map_err(|_| Error::new(format!("--threads: expected a count, got '{v}'")))
+}
+
 /// The device an option names: None for the CPU, Some(software allowed) for the GPU.
 fn parse_device(v: &str) -> Result<Option<bool>> {
     match v {
@@ -230,7 +241,7 @@ pub fn gradcheck_command(args: &[String]) -> Result<i32> {
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(0) };
     check_panel_params(&names, &exp, "--params")?;
     let device = gpu.map(gpu_target).transpose()?;
-    let rows = gradcheck_on(&exp, &names, h, weighted, device);
+    let rows = gradcheck_on(&exp, &names, h, weighted, device, threads(&opts.threads)?);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
@@ -260,8 +271,7 @@ pub fn grad_command(args: &[String]) -> Result<()> {
     let loss = opts.loss.as_deref().map(Loss::parse).transpose()?;
     let outfile = opts.out.clone();
     let adc = num("adc", &opts.adc)?;
-    let v = &opts.threads;
-    let threads = v.parse::<usize>().map_err(|_| Error::new(format!("--threads: expected a count, got '{v}'")))?;
+    let threads = threads(&opts.threads)?;
     let gpu = parse_device(&opts.device)?;
     if loss.is_some() && target.is_none() {
         return Err(Error::new("--loss: needs --target FILE (without a target the loss is the weighted image sum)"));
@@ -298,13 +308,13 @@ pub fn grad_command(args: &[String]) -> Result<()> {
 /// `nanobragg refine --plan FILE [--steps N] [--out FILE]`: joint refinement of several images,
 /// on one process or spread over the processes of an MPI run (rank 0 reads the plan and
 /// broadcasts it; each process reads the targets of its own images).
-fn refine_plan_command(path: &str, steps: Option<usize>, strategy: crate::refine::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
+fn refine_plan_command(path: &str, steps: Option<usize>, strategy: crate::refine::strategy::Strategy, outfile: Option<&str>, threads: usize) -> Result<()> {
     let comm = crate::engine::comm::Comm::init();
-    let result = refine_plan_on(&comm, path, steps, strategy, outfile);
+    let result = refine_plan_on(&comm, path, steps, strategy, outfile, threads);
     comm.finish(result)
 }
 
-fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<usize>, strategy: crate::refine::strategy::Strategy, outfile: Option<&str>) -> Result<()> {
+fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<usize>, strategy: crate::refine::strategy::Strategy, outfile: Option<&str>, threads: usize) -> Result<()> {
     use crate::refine::joint::{experiments, owner, refine_joint, JointImage, Layout, Plan};
     let text = comm.broadcast(if comm.is_root() { Plan::read_text(path).map(String::into_bytes) } else { Ok(vec![]) })?;
     let plan = Plan::parse(path, &String::from_utf8_lossy(&text))?;
@@ -338,7 +348,8 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
                 let names: Vec<crate::model::Param> = layout.shared.iter().chain(&layout.per_image).copied().collect();
                 let label = || format!("{path}: {}", crate::refine::joint::image_label(i, &img.target));
                 check_panel_params(&names, exp, &label())?;
-                let ev = Evaluator::new(exp);
+                let mut ev = Evaluator::new(exp);
+                ev.threads = crate::engine::plan::resolve(threads);
                 let obj = if owner(i, comm) == comm.rank() {
                     let full = read_detector_target(&img.target, exp, adc).map_err(|e| Error::new(format!("{}: {e}", label())))?;
                     let t: Vec<f64> = ev.pixels.iter().map(|&i| full[i]).collect();
@@ -459,7 +470,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
         if !sim.is_empty() || target.is_some() || names.is_some() || !restraints.is_empty() || opts.residual.is_some() {
             return Err(Error::new("--plan: give the simulation flags, targets, parameters and restraints in the plan, not on the command line"));
         }
-        return refine_plan_command(path, steps, strategy, outfile.as_deref());
+        return refine_plan_command(path, steps, strategy, outfile.as_deref(), threads(&opts.threads)?);
     }
     let steps = steps.unwrap_or(100);
     let target = target.ok_or_else(|| Error::new("refine: --target FILE is required"))?;
@@ -469,7 +480,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     check_panel_params(&names, &exp, "--refine")?;
     let full = read_detector_target(&target, &exp, adc)?;
-    let spec = RefineSpec { names, loss, steps, optimizer, strategy, restraints, gpu, residual: opts.residual.clone() };
+    let spec = RefineSpec { names, loss, steps, optimizer, strategy, restraints, gpu, residual: opts.residual.clone(), threads: threads(&opts.threads)? };
     // the residual images and --out appear together, or neither
     let text = crate::io::output_set(|| {
         let json = refine_image(&exp, &spec, &target, &full, adc, |p| {

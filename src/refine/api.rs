@@ -165,6 +165,8 @@ pub struct RefineSpec {
     pub gpu: Option<bool>,
     /// Write the normalised residual image here (and a PNG beside it).
     pub residual: Option<String>,
+    /// CPU worker threads (0: one per core).
+    pub threads: usize,
 }
 
 /// Refine the experiment's parameters against a whole-detector target image (`name` for
@@ -184,7 +186,11 @@ pub fn refine_image(
 ) -> Result<serde_json::Value> {
     let ev = match spec.gpu {
         Some(software) => Evaluator::new(exp).with_target(crate::engine::device::Target::gpu(software)?),
-        None => Evaluator::new(exp),
+        None => {
+            let mut ev = Evaluator::new(exp);
+            ev.threads = crate::engine::plan::resolve(spec.threads);
+            ev
+        }
     };
     let names = &spec.names;
     let obj = fit_objective(&ev, name, full, adc, spec.loss)?;

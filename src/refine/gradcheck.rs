@@ -31,13 +31,14 @@ pub fn ramp_weights(_exp: &Experiment, pixels: &[usize]) -> Vec<f64> {
 /// Gradient check of the objective for each named parameter. `h` overrides every
 /// parameter's default step (in its command-line unit).
 pub fn gradcheck(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bool) -> Vec<GradRow> {
-    gradcheck_on(exp, names, h, weighted, None)
+    gradcheck_on(exp, names, h, weighted, None, 0)
 }
 
 /// As [`gradcheck`], with the gradient computed on `target` and the finite differences in
-/// float64 on the CPU.
-pub fn gradcheck_on(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bool, target: Option<crate::engine::device::Target>) -> Vec<GradRow> {
-    let ev = Evaluator::new(exp);
+/// float64 on the CPU with `threads` workers (0: one per core).
+pub fn gradcheck_on(exp: &Experiment, names: &[Param], h: Option<f64>, weighted: bool, target: Option<crate::engine::device::Target>, threads: usize) -> Vec<GradRow> {
+    let mut ev = Evaluator::new(exp);
+    ev.threads = crate::engine::plan::resolve(threads);
     let weights = if weighted { ramp_weights(exp, &ev.pixels) } else { vec![1.0; ev.pixels.len()] };
     let obj = Objective::Weighted(weights);
     let values = initial_values(exp);

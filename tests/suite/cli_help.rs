@@ -58,8 +58,8 @@ fn render_help_lists_every_flag() {
 #[test]
 fn subcommand_help_lists_their_options() {
     for (sub, opts) in [
-        ("refine", &["--target", "--refine", "--loss", "--steps", "--optimizer", "--adc", "--out", "--device", "--config", "--print-config"][..]),
-        ("gradcheck", &["--params", "--h", "--tol", "--sum", "--device"][..]),
+        ("refine", &["--target", "--refine", "--loss", "--steps", "--optimizer", "--adc", "--out", "--threads", "--device", "--config", "--print-config"][..]),
+        ("gradcheck", &["--params", "--h", "--tol", "--sum", "--threads", "--device"][..]),
         ("grad", &["--params", "--target", "--loss", "--out", "--adc", "--threads", "--device"][..]),
     ] {
         for args in [format!("{sub} --help"), format!("{sub} -h"), format!("help {sub}"), format!("{sub} -cell 70 80 90 90 90 90 --help")] {
