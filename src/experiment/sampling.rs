@@ -154,7 +154,7 @@ pub(super) fn oversample(cfg: &Config, crystal: &Crystal, detector: &Detector, l
         }
         oversample = recommended;
         notes.info.push(format!("auto-selected {oversample}-fold oversampling"));
-        if oversample >= 3 {
+        if oversample >= 4 {
             // the cost grows with the square, and nothing else says so
             notes.warnings.push(format!(
                 "WARNING: the automatic oversampling renders {} sub-pixels per pixel ({}x the work of -oversample 1); give -oversample N to choose",
