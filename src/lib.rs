@@ -2,8 +2,8 @@
 //!
 //! Layers, top to bottom; a module uses only modules of its own layer or below, and no two
 //! files import each other, directly or through others (`tools/structure.py` checks it):
-//! - `cli`: the command line, a leaf: the C programs' flags (nanoBragg, nonBragg, noisify), run
-//!   files, progress on stderr;
+//! - `cli`: the command line, a leaf: the subcommands, the nonBragg and noisify programs' flags,
+//!   help text, progress on stderr;
 //! - `batch` (many images from a plan, on one process or under MPI) and `refine` (losses,
 //!   gradients, optimisers), both on top of
 //! - `simulation`: the one facade, a render as a library call (settings in, images out);
@@ -18,7 +18,9 @@
 //! - `response`: image-space stages after the sum (forward and adjoint) and the detector
 //!   response of the reference's noisify (PSF, counting noise, gain, calibration, readout);
 //! - `physics`: every physical term once, constants, host vector math and the reference
-//!   program's random streams; `config`: the experiment's discrete settings; `error`.
+//!   program's random streams; `config`: the typed configuration (settings grouped by concept in
+//!   SI units, the flag language that fills it, run files); `error`: the one-line error and its
+//!   kind.
 
 pub mod batch;
 pub mod cli;
