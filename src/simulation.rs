@@ -104,12 +104,12 @@ impl Simulation {
         Ok(images)
     }
 
-    /// The output files the settings name (floatfile, intfile, pgmfile unless nopgm, noisefile
-    /// unless nonoise; one per panel), and the HKL file's dump when `dump` is named.
+    /// The output files the settings name (floatfile, intfile, pgmfile unless nopgm, pngfile,
+    /// noisefile unless nonoise; one per panel), and the HKL file's dump when `dump` is named.
     pub fn named_outputs(&self) -> Vec<String> {
         let cfg = &self.config;
         let n = self.experiment.panel_count();
-        let images = [cfg.outputs.float_file.as_deref(), cfg.outputs.int_file.as_deref(), cfg.outputs.pgm_file.as_deref().filter(|_| !cfg.outputs.no_pgm), cfg.outputs.noise_file.as_deref().filter(|_| !cfg.outputs.no_noise)];
+        let images = [cfg.outputs.float_file.as_deref(), cfg.outputs.int_file.as_deref(), cfg.outputs.pgm_file.as_deref().filter(|_| !cfg.outputs.no_pgm), cfg.outputs.png_file.as_deref(), cfg.outputs.noise_file.as_deref().filter(|_| !cfg.outputs.no_noise)];
         let mut names: Vec<String> = images.into_iter().flatten().flat_map(|f| (0..n).map(move |i| products::panel_file_name(f, i, n))).collect();
         if let (Some(dump), Some(_)) = (&cfg.structure.dump_file, &cfg.structure.hkl_file) {
             names.push(dump.clone());
@@ -221,6 +221,14 @@ pub fn write_images(cfg: &Config, exp: &Experiment, panels: &[Experiment], image
             let _ = writeln!(out, "writing {} as 1-byte integers", io::osname::shown(&f));
         }
     }
+    if let Some(pngfile) = cfg.outputs.png_file.as_deref() {
+        for (i, image) in images.iter().enumerate() {
+            let (p, f) = (panel(i), name(pngfile, i));
+            let d = &p.detector;
+            io::png::write_log_png(&crate::io::osname::path(&f), image, d.fpixels, d.spixels, beam_pixel(d))?;
+            let _ = writeln!(out, "writing {} as a log-scaled PNG preview", io::osname::shown(&f));
+        }
+    }
     // the photons of the noise image, drawn once (one stream over the panels in order) and
     // shared by the SMV noise files and the CBF/NeXus counts
     let mut photons: Option<Vec<Vec<f64>>> = None;
@@ -247,6 +255,19 @@ pub fn write_images(cfg: &Config, exp: &Experiment, panels: &[Experiment], image
 
 /// The SMV header of panel `p`: the C program's, or with `-smv_header dials` one that dxtbx
 /// reads as we mean it (with a warning, once, where its reader cannot hold the geometry).
+/// Where the direct beam meets the detector plane, in pixel coordinates (fast, slow; the
+/// integer part is the pixel), or none when the beam runs away from the plane.
+fn beam_pixel(d: &crate::experiment::Detector) -> Option<(f64, f64)> {
+    use crate::physics::vec3::{dot, scale, sub};
+    let along = dot(d.beam_vector, d.odet);
+    if !(along > 0.0) {
+        return None;
+    }
+    let hit = scale(d.beam_vector, dot(d.pix0, d.odet) / along);
+    let r = sub(hit, d.pix0);
+    Some((dot(r, d.fdet) / d.pixel_size, dot(r, d.sdet) / d.pixel_size))
+}
+
 fn smv_header(cfg: &Config, p: &Experiment, adc: f64, warnings: &mut Vec<String>) -> Vec<String> {
     if !cfg.outputs.smv_header_dials {
         return products::smv_header_lines(p);

@@ -466,6 +466,7 @@ pub static GROUPS: &[Group] = &[
             flag(&["-intfile", "-intimage"], "FILE", "SMV image, scaled by -scale plus -adc", "", |c, a, f| Ok(c.outputs.int_file = Some(a.s(f)?)), |c| text(&c.outputs.int_file)),
             flag(&["-noisefile", "-noiseimage"], "FILE", "SMV image with Poisson noise", "", |c, a, f| Ok(c.outputs.noise_file = Some(a.s(f)?)), |c| text(&c.outputs.noise_file)),
             flag(&["-pgmfile", "-pgmimage"], "FILE", "8-bit PGM preview", "", |c, a, f| Ok(c.outputs.pgm_file = Some(a.s(f)?)), |c| text(&c.outputs.pgm_file)),
+            flag(&["-pngfile"], "FILE", "PNG preview: photons on a log scale, the beam centre marked in red", "", |c, a, f| Ok(c.outputs.png_file = Some(a.s(f)?)), |c| text(&c.outputs.png_file)),
             flag(&["-cbffile"], "FILE", "CBF image (imgCIF geometry, int32, byte-offset)", "", |c, a, f| Ok(c.outputs.cbf_file = Some(a.s(f)?)), |c| text(&c.outputs.cbf_file)),
             flag(&["-nxsfile"], "FILE", "NeXus NXmx HDF5 image", "", |c, a, f| Ok(c.outputs.nexus_file = Some(a.s(f)?)), |c| text(&c.outputs.nexus_file)),
             flag(&["-nxs_append"], "", "add the image to an existing -nxsfile series as its next frame", "off", |c, _, _| Ok(c.outputs.nexus_append = true), |c| on(c.outputs.nexus_append)),

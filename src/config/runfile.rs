@@ -164,7 +164,7 @@ mod tests {
             "-mat a.mat -expt e.expt -misset random -hkl x.hkl -default_F 3 -dump d.bin -nointerpolate -close_distance 90 -pixel 0.172 -detpixels_f 100 -detpixels_s 50 -detsize_f 20 -detsize 30 -Xclose 3 -Yclose 4 -ORGX 10 -ORGY 11 -twotheta 5 -twotheta_axis 0 1 0",
             "-distance 100 -Xbeam 1 -Ybeam 2 -fdet_vector 0 0 1 -sdet_vector 0 -1 0 -odet_vector 1 0 0 -beam_vector 1 0 0 -polar_vector 0 0 1 -spindle_axis 0 0 -1 -pix0_vector 0 0 0 -detector_rotx 1 -detector_rotz -2 -curved_det -point_pixel -detector_abs inf -detector_thick 300 -thicksteps 3 -roi 1 2 3 4 -mask m.img -img i.img -mosflm",
             "-energy 9000 -dispersion 0.1 -dispsteps 3 -divergence 0.2 -hdivstep 0.01 -vdivsteps 4 -square_div -sourcefile s.txt -source_weights -polar 0.5 -nopolar -fluence 1e24 -flux 1e12 -exposure 2 -beamsize 0.05 -oversample 2 -oversample_thick -oversample_polar -oversample_omega -dmin 2 -water 100 -tophat_spots -interpolate",
-            "-floatfile f.bin -intfile i.img -noisefile n.img -pgmfile p.pgm -scale 2 -pgmscale 3 -adc 10 -seed 5 -nonoise -nopgm -noprogress -printout_pixel 3 4 -trace_pixel 5 6 -memory_mb 64 -device gpu -engine tensor -precision f32 -threads 3 -xds -pivot beam",
+            "-floatfile f.bin -intfile i.img -noisefile n.img -pgmfile p.pgm -pngfile p.png -scale 2 -pgmscale 3 -adc 10 -seed 5 -nonoise -nopgm -noprogress -printout_pixel 3 4 -trace_pixel 5 6 -memory_mb 64 -device gpu -engine tensor -precision f32 -threads 3 -xds -pivot beam",
             "-device gpu:software -engine gpu -distance 90 -square_xtal",
             "-dials -detector_roty 2 -vdivstep 0.02 -hdivsteps 3 -cbffile c.cbf -nxsfile n.nxs -nxs_append -write_expt w.expt -smv_header dials",
             "-engine fused -device cpu",

@@ -170,6 +170,8 @@ pub struct OutputConfig {
     pub int_file: Option<String>,
     pub noise_file: Option<String>,
     pub pgm_file: Option<String>,
+    /// PNG preview: log-scaled photons, the beam centre marked.
+    pub png_file: Option<String>,
     pub cbf_file: Option<String>,
     pub nexus_file: Option<String>,
     pub expt_file: Option<String>,

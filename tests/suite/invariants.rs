@@ -293,3 +293,30 @@ fn cell_flags_render_the_cell_asked_for() {
     eprintln!("-cell vs -mat: r = {r:.9}, max diff {:.1e} of max; with -legacy_cell r = {r_legacy:.6}", worst / top);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn png_preview_is_log_scaled_and_marks_where_the_beam_meets_the_detector() {
+    let dir = crate::common::scratch("png_preview");
+    // MOSFLM convention: the beam spot half a pixel beyond (Xbeam, Ybeam) = (1, 2) mm, at the centre
+    // of pixel (slow 10, fast 20)
+    let out = crate::common::run_in(&dir, "-cell 70 80 90 90 90 90 -default_F 100 -N 5 -distance 80 -pixel 0.1 -detpixels 64 -Xbeam 1.0 -Ybeam 2.0 -floatfile f.bin -pngfile p.png -noprogress");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dir.join("p.png")).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut rgb).unwrap();
+    assert_eq!((info.width, info.height), (64, 64));
+    let px = |f: usize, s: usize| &rgb[3 * (s * 64 + f)..3 * (s * 64 + f) + 3];
+    // the cross and its arms
+    assert_eq!(px(20, 10), &[255, 0, 0]);
+    assert_eq!(px(22, 10), &[255, 0, 0]);
+    assert_eq!(px(20, 12), &[255, 0, 0]);
+    // grey elsewhere, white at the brightest pixel, darker (log scale) away from it
+    let image: Vec<f32> = std::fs::read(dir.join("f.bin")).unwrap().chunks(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    let (brightest, _) = image.iter().enumerate().filter(|(k, _)| (k % 64).abs_diff(20) > 3 && (k / 64).abs_diff(10) > 3).fold((0, 0.0f32), |m, (k, &v)| if v > m.1 { (k, v) } else { m });
+    let top = image.iter().copied().fold(0.0f32, f32::max);
+    let g = px(brightest % 64, brightest / 64);
+    assert!(g[0] == g[1] && g[1] == g[2], "{g:?}");
+    let want = (255.0 * (image[brightest].ln_1p() / top.ln_1p())).round() as u8;
+    assert_eq!(g[0], want);
+}
