@@ -376,6 +376,7 @@ impl Model {
             restraints: restraints(restrain)?,
             gpu: self.sim.config.engine.gpu.then_some(self.sim.config.engine.gpu_software),
             residual,
+            residual_view: cmd::ResidualView { crop: None, bin: 1 },
             threads: self.sim.config.engine.threads.unwrap_or(0),
         };
         let (name, full) = target_values(target, exp, adc)?;

@@ -113,9 +113,15 @@ pub struct RefineOpts {
     /// Also write the result JSON to this file
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Output")]
     out: Option<String>,
-    /// Write (model - target) / sqrt(model) at the optimum as a float image, and a PNG beside it
+    /// Write the deviance residual at the optimum as a float image, and a PNG beside it (start left, optimum right)
     #[arg(long, value_name = "FILE", allow_hyphen_values = true, help_heading = "Output")]
     residual: Option<String>,
+    /// Region of the residual PNG: fmin,fmax,smin,smax (pixels, inclusive) [default: the whole detector]
+    #[arg(long = "residual-crop", value_name = "F0,F1,S0,S1", allow_hyphen_values = true, help_heading = "Output")]
+    residual_crop: Option<String>,
+    /// Bin the residual PNG in N x N blocks (sum / N: noise stays at unit variance, a misfit adds up)
+    #[arg(long = "residual-bin", value_name = "N", allow_hyphen_values = true, default_value = "1", help_heading = "Output")]
+    residual_bin: String,
     /// Worker threads (0: one per core)
     #[arg(long, value_name = "N", allow_hyphen_values = true, default_value = "0", help_heading = "Engine")]
     threads: String,
@@ -480,7 +486,8 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let Some(exp) = build(&sim, &opts.run)? else { return Ok(()) };
     check_panel_params(&names, &exp, "--refine")?;
     let full = read_detector_target(&target, &exp, adc)?;
-    let spec = RefineSpec { names, loss, steps, optimizer, strategy, restraints, gpu, residual: opts.residual.clone(), threads: threads(&opts.threads)? };
+    let residual_view = crate::refine::api::ResidualView::parse(opts.residual_crop.as_deref(), &opts.residual_bin)?;
+    let spec = RefineSpec { names, loss, steps, optimizer, strategy, restraints, gpu, residual: opts.residual.clone(), residual_view, threads: threads(&opts.threads)? };
     // the residual images and --out appear together, or neither
     let text = crate::io::output_set(|| {
         let json = refine_image(&exp, &spec, &target, &full, adc, |p| {

@@ -163,8 +163,10 @@ pub struct RefineSpec {
     pub restraints: Vec<Restraint>,
     /// Evaluate on the GPU: Some(whether a software driver may stand in), None for the CPU.
     pub gpu: Option<bool>,
-    /// Write the normalised residual image here (and a PNG beside it).
+    /// Write the deviance residual image here (and a PNG beside it: the start and the optimum).
     pub residual: Option<String>,
+    /// How the residual PNG shows the image: the region and the binning.
+    pub residual_view: ResidualView,
     /// CPU worker threads (0: one per core).
     pub threads: usize,
 }
@@ -193,6 +195,9 @@ pub fn refine_image(
         }
     };
     let names = &spec.names;
+    if let Some(path) = &spec.residual {
+        spec.residual_view.check(exp.detector.fpixels, exp.detector.spixels, path)?;
+    }
     let obj = fit_objective(&ev, name, full, adc, spec.loss)?;
     let start = initial_values(exp);
     let result = super::strategy::refine_with_strategy(&ev, &start, names, &obj, &spec.restraints, spec.steps, spec.optimizer, spec.strategy, report);
@@ -230,7 +235,7 @@ pub fn refine_image(
     }
     json["warnings"] = serde_json::Value::from(warnings);
     if let Some(path) = &spec.residual {
-        write_residual(path, &ev, &model, &obj)?;
+        write_residual(path, &ev, &ev.image(&start), &model, &obj, &spec.residual_view)?;
     }
     Ok(json)
 }
@@ -241,19 +246,98 @@ pub fn stage_list(stages: &[super::strategy::StageRecord]) -> Vec<serde_json::Va
     stages.iter().map(|s| serde_json::json!({ "stage": s.name, "iterations": s.iterations, "start_loss": s.start_loss, "loss": s.loss })).collect()
 }
 
-/// The normalised residual (model - target) / sqrt(model) at `values` as a float image (0
-/// outside the rendered pixels), and a colour-mapped PNG of it beside (saturating at +-5).
-fn write_residual(path: &str, ev: &Evaluator, model: &[f64], obj: &Objective) -> Result<()> {
+/// The part of the detector a residual picture shows and how finely.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResidualView {
+    /// Inclusive pixel limits: fast min, fast max, slow min, slow max (the whole detector when
+    /// none).
+    pub crop: Option<[usize; 4]>,
+    /// Bins of `bin` x `bin` pixels, each the sum of its residuals over `bin` (unit variance
+    /// under counting noise still, while a systematic misfit adds up); 1 shows every pixel.
+    pub bin: usize,
+}
+
+impl ResidualView {
+    /// Parse `--residual-crop fmin,fmax,smin,smax` and `--residual-bin N`.
+    pub fn parse(crop: Option<&str>, bin: &str) -> Result<ResidualView> {
+        let bin = bin.parse::<usize>().ok().filter(|&b| b >= 1).ok_or_else(|| Error::new(format!("--residual-bin: expected a count of at least 1, got '{bin}'")))?;
+        let crop = match crop {
+            None => None,
+            Some(text) => {
+                let v: Vec<usize> = text.split(',').map(|x| x.trim().parse::<usize>()).collect::<std::result::Result<_, _>>().map_err(|_| Error::new(format!("--residual-crop: expected fmin,fmax,smin,smax (pixels), got '{text}'")))?;
+                match v[..] {
+                    [f0, f1, s0, s1] if f0 <= f1 && s0 <= s1 => Some([f0, f1, s0, s1]),
+                    _ => return Err(Error::new(format!("--residual-crop: expected fmin,fmax,smin,smax with each min <= max, got '{text}'"))),
+                }
+            }
+        };
+        Ok(ResidualView { crop, bin })
+    }
+
+    /// Refuse a crop beyond a detector of `width` x `height` pixels (before any work).
+    pub fn check(&self, width: usize, height: usize, path: &str) -> Result<()> {
+        match self.crop {
+            Some([f0, f1, s0, s1]) if f1 >= width || s1 >= height => {
+                Err(Error::new(format!("--residual-crop: {f0},{f1},{s0},{s1} reaches beyond the {width} x {height} detector (--residual {path})")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The shown region of an image of `width` x `height` pixels, binned: (values, width, height).
+    fn apply(&self, image: &[f32], width: usize, height: usize, path: &str) -> Result<(Vec<f32>, usize, usize)> {
+        self.check(width, height, path)?;
+        let [f0, f1, s0, s1] = self.crop.unwrap_or([0, width - 1, 0, height - 1]);
+        let b = self.bin.max(1);
+        let (w, h) = ((f1 - f0 + 1).div_ceil(b), (s1 - s0 + 1).div_ceil(b));
+        let mut out = vec![0.0f32; w * h];
+        for s in s0..=s1 {
+            for f in f0..=f1 {
+                out[((s - s0) / b) * w + (f - f0) / b] += image[s * width + f] / b as f32;
+            }
+        }
+        Ok((out, w, h))
+    }
+}
+
+/// The Poisson deviance residual of model `m` against counts `t`: sign(m - t) times the square
+/// root of the pixel's deviance 2 (t ln(t/m) - (t - m)); about unit variance under counting
+/// noise at any intensity, unlike (m - t)/sqrt(m) on nearly empty pixels.
+fn deviance_residual(m: f64, t: f64) -> f64 {
+    let m = m.max(super::POISSON_FLOOR);
+    let t = t.max(0.0);
+    let log_term = if t > 0.0 { t * (t / m).ln() } else { 0.0 };
+    let dev = (2.0 * (log_term - (t - m))).max(0.0);
+    (m - t).signum() * dev.sqrt()
+}
+
+/// The deviance residual at the optimum as a float image (0 outside the rendered pixels), and a
+/// PNG beside it: the residual at the start on the left and at the optimum on the right, in the
+/// view asked for, colour-mapped (blue negative, red positive, saturating at +-5).
+fn write_residual(path: &str, ev: &Evaluator, start: &[f64], model: &[f64], obj: &Objective, view: &ResidualView) -> Result<()> {
     let Objective::Fit { target, .. } = obj else { return Ok(()) };
     if ev.exp.panel_count() > 1 {
         return Err(Error::new(format!("--residual {path}: not available for a multi-panel detector")));
     }
     let d = &ev.exp.detector;
-    let mut image = vec![0.0f32; d.fpixels * d.spixels];
-    for ((&idx, m), t) in ev.pixels.iter().zip(model).zip(target) {
-        image[idx] = ((m - t) / m.max(super::POISSON_FLOOR).sqrt()) as f32;
+    let residual = |model: &[f64]| {
+        let mut image = vec![0.0f32; d.fpixels * d.spixels];
+        for ((&idx, &m), &t) in ev.pixels.iter().zip(model).zip(target) {
+            image[idx] = deviance_residual(m, t) as f32;
+        }
+        image
+    };
+    let (first, last) = (residual(start), residual(model));
+    let (a, w, h) = view.apply(&first, d.fpixels, d.spixels, path)?;
+    let (b, _, _) = view.apply(&last, d.fpixels, d.spixels, path)?;
+    // start | a white column | optimum
+    let gap = (w / 32).max(1);
+    let mut both = vec![0.0f32; (2 * w + gap) * h];
+    for s in 0..h {
+        both[s * (2 * w + gap)..s * (2 * w + gap) + w].copy_from_slice(&a[s * w..(s + 1) * w]);
+        both[s * (2 * w + gap) + w + gap..(s + 1) * (2 * w + gap)].copy_from_slice(&b[s * w..(s + 1) * w]);
     }
     let p = &crate::io::osname::path(&path);
-    crate::io::floatimg::write_float_image(p, &image)?;
-    crate::io::png::write_diverging_png(&p.with_extension("png"), &image, d.fpixels, d.spixels, 5.0)
+    crate::io::floatimg::write_float_image(p, &last)?;
+    crate::io::png::write_diverging_png(&p.with_extension("png"), &both, 2 * w + gap, h, 5.0)
 }

@@ -171,9 +171,23 @@ fn restraints_bounds_history_and_target_checks() {
     let r = read_f32(&dir.join("res.bin"));
     assert_eq!(r.len(), 48 * 48);
     let rms = (r.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / r.len() as f64).sqrt();
-    assert!(rms > 0.5 && rms < 1.5, "normalised residual rms {rms} (photon noise gives about 1)");
-    let png = std::fs::read(dir.join("res.png")).unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    assert!(rms > 0.5 && rms < 1.5, "deviance residual rms {rms} (photon noise gives about 1)");
+    let png_size = |name: &str| {
+        let reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(dir.join(name)).unwrap())).read_info().unwrap();
+        (reader.info().width, reader.info().height)
+    };
+    // the start's residual, a white column, the optimum's
+    assert_eq!(png_size("res.png"), (48 + 1 + 48, 48));
+    // a crop of 24 x 24 pixels in bins of 4: 6 x 6 per side
+    let res = run_in(&dir, &format!("refine {sim} --target n.img --adc 0 --refine cell_a --steps 3 --residual crop.bin --residual-crop 0,23,8,31 --residual-bin 4"));
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert_eq!(png_size("crop.png"), (6 + 1 + 6, 6));
+    for (view, needle) in [("--residual-crop 0,48,0,10", "beyond the 48 x 48 detector"), ("--residual-crop 5,4,0,1", "min <= max"), ("--residual-bin 0", "--residual-bin")] {
+        let bad = run_in(&dir, &format!("refine {sim} --target n.img --adc 0 --refine cell_a --steps 1 --residual bad.bin {view}"));
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(!bad.status.success() && err.lines().last().is_some_and(|l| l.starts_with("nanobragg: error:") && l.contains(needle)), "{view}: {err}");
+        assert!(!dir.join("bad.bin").exists() && !dir.join("bad.png").exists(), "{view}");
+    }
     // a crystal size refined toward zero stays positive
     let shrink = run_in(&dir, &format!("refine {sim} -N 4 --target n.img --adc 0 --refine Na --restrain Na=-5,0.01 --steps 30"));
     assert!(shrink.status.success(), "{}", String::from_utf8_lossy(&shrink.stderr));

@@ -239,7 +239,7 @@ fn output_sets_are_whole_or_absent_under_a_full_disk() {
     let Some(out) = run_full_disk(&dir, 600, render) else { return };
     refused(&out, "b.img", "render on a full disk");
     assert!(names(&dir).is_empty(), "render left {:?}", names(&dir));
-    // refine: --residual (400 bytes, and a PNG of about 90) fit under 450, --out (the JSON, about 500) does not
+    // refine: --residual (400 bytes and its PNG) and --out (the JSON, about 500) do not all fit under 450
     let flags = "-cell 70 80 90 75 85 95 -default_F 100 -N 5 -detpixels 10 -distance 100 -oversample 1";
     assert!(run_in(&dir, &format!("{flags} -floatfile t.bin -noprogress")).status.success());
     let before = names(&dir);
