@@ -74,6 +74,26 @@ fn toml_value(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<toml::Value>> 
     Ok(Some(value))
 }
 
+/// `spectrum=` given as (energy_eV, weight) pairs (a list of pairs or an (n, 2) array) as the
+/// flat `spectrum_lines` setting.
+fn spectrum_pairs(v: &Bound<'_, PyAny>) -> PyResult<toml::Value> {
+    let v = if v.hasattr("tolist")? { v.call_method0("tolist")? } else { v.clone() };
+    let bad = || {
+        let shown: String = v.repr().and_then(|r| r.extract()).unwrap_or_default();
+        let shown: String = shown.chars().take(80).collect();
+        NanobraggError::new_err(format!("spectrum: expected a file name or (energy_eV, weight) pairs, got {shown}"))
+    };
+    let mut flat = Vec::new();
+    for row in v.try_iter().map_err(|_| bad())? {
+        let pair: Vec<f64> = row?.extract().map_err(|_| bad())?;
+        if pair.len() != 2 {
+            return Err(bad());
+        }
+        flat.extend(pair.into_iter().map(toml::Value::Float));
+    }
+    Ok(toml::Value::Array(flat))
+}
+
 /// Keyword arguments as a run file's table of settings.
 fn settings_table(settings: Option<&Bound<'_, PyDict>>) -> PyResult<toml::Table> {
     let mut table = toml::Table::new();
@@ -82,6 +102,10 @@ fn settings_table(settings: Option<&Bound<'_, PyDict>>) -> PyResult<toml::Table>
             let key: String = k.extract()?;
             // `lambda` is a Python keyword: lambda_ spells it in a call
             let key = if key == "lambda_" { "lambda".to_string() } else { key };
+            if key == "spectrum" && !v.is_none() && !v.is_instance_of::<PyString>() && !v.hasattr("__fspath__")? {
+                table.insert("spectrum_lines".into(), spectrum_pairs(&v)?);
+                continue;
+            }
             if let Some(value) = toml_value(&key, &v)? {
                 table.insert(key, value);
             }

@@ -88,3 +88,28 @@ def test_the_gil_is_released_while_rendering():
     elapsed = time.perf_counter() - start
     # the main thread kept running during the render (with the GIL held it could not tick at all)
     assert elapsed > 0.05 and ticks >= 20, (ticks, elapsed)
+
+
+def test_a_spectrum_as_pairs_an_array_or_a_file(tmp_path):
+    base = dict(SMALL)
+    del base["lambda"]
+    pairs = [(9000.0, 3.0), (9150.0, 1.0)]
+    from_list = nanobragg.simulate(**base, spectrum=pairs)
+    from_array = nanobragg.simulate(**base, spectrum=np.array(pairs))
+    (tmp_path / "s.txt").write_text("# eV weight\n9000 3\n9150 1\n")
+    from_file = nanobragg.simulate(**base, spectrum=tmp_path / "s.txt")
+    assert from_list.max() > 0
+    assert from_list.tobytes() == from_array.tobytes() == from_file.tobytes()
+    # a one-line spectrum is the single energy
+    assert nanobragg.simulate(**base, spectrum=[[9000, 1]]).tobytes() == nanobragg.simulate(**base, energy=9000).tobytes()
+    # the run file holds the spectrum itself and replays without the array
+    text = nanobragg.Model(**base, spectrum=pairs).to_toml()
+    assert "spectrum_lines = [9000.0, 3.0, 9150.0, 1.0]" in text
+    assert nanobragg.simulate(**tomllib.loads(text)).tobytes() == from_list.tobytes()
+    with pytest.raises(nanobragg.InputFileError, match="missing.txt"):
+        nanobragg.simulate(**base, spectrum=tmp_path / "missing.txt")
+    for bad in ([(9000, 1, 2)], [9000, 1], 5, [(0, 1)], [(9000, 0)]):
+        with pytest.raises(nanobragg.NanobraggError, match="spectrum"):
+            nanobragg.simulate(**base, spectrum=bad)
+    with pytest.raises(nanobragg.NanobraggError, match="-lambda/-energy"):
+        nanobragg.simulate(**base, spectrum=pairs, energy=9000)

@@ -191,6 +191,12 @@ fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
         if st.energy_jitter_ev.is_some() && cfg.beam.source_file.is_some() {
             return Err(Error::new(format!("{path}: stills.energy_jitter_ev shifts the base wavelength (-lambda or -energy), which a -sourcefile replaces")));
         }
+        if st.energy_jitter_ev.is_some() && (cfg.beam.spectrum_file.is_some() || cfg.beam.spectrum_lines.is_some()) {
+            return Err(Error::new(format!("{path}: stills.energy_jitter_ev shifts the base wavelength (-lambda or -energy), which a -spectrum replaces")));
+        }
+        if let (false, Some(flag)) = (st.spectra.is_empty(), cfg.beam.spectrum_file.as_ref().map(|_| "-spectrum").or(cfg.beam.spectrum_lines.as_ref().map(|_| "-spectrum_lines"))) {
+            return Err(Error::new(format!("{path}: stills.spectra replaces the base's spectrum, but the base flags give one ({flag}): give one or the other")));
+        }
         if !st.spectra.is_empty() && exp.beam.sources.len() > 1 {
             return Err(Error::new(format!("{path}: stills.spectra replaces the base's wavelength, but the base flags already give {} sources (divergence, dispersion or -sourcefile)", exp.beam.sources.len())));
         }

@@ -150,11 +150,14 @@ pub fn experiment(base: &Config, s: &ShotSettings, files: &crate::experiment::In
         // mm as a plan gives it, converted as the flags are
         cfg.crystal.size = [Some(size / 1000.0); 3];
     }
+    if let Some(k) = s.spectrum {
+        // the shot's spectrum replaces the base's single wavelength, exactly as -spectrum
+        // would on the command line (nominal wavelength, sampling and sources alike)
+        cfg.beam.lambda = None;
+        cfg.beam.spectrum_lines = Some(spectra[k].lines.clone());
+    }
     let (mut exp, _) = crate::experiment::build_from(&cfg, files, Some(structure))?;
     exp.beam.fluence *= s.fluence_factor;
-    if let Some(k) = s.spectrum {
-        spectra[k].apply(&mut exp);
-    }
     Ok(exp)
 }
 

@@ -92,6 +92,20 @@ fn ints(x: &[i64]) -> Option<Vec<Val>> {
     Some(x.iter().map(|&v| Val::I(v)).collect())
 }
 
+/// `-spectrum_lines E W [E W ...]`: energy (eV) and weight pairs, checked as a spectrum
+/// file's lines are when the experiment is built.
+fn spectrum_lines(c: &mut Config, a: &mut Args, f: &str) -> Result<()> {
+    let mut v = Vec::new();
+    while let Some(x) = a.optional_number(f)? {
+        v.push(x);
+    }
+    if v.is_empty() || v.len() % 2 != 0 {
+        return Err(Error::new(format!("{f}: expected pairs of numbers (energy in eV, weight), got {} number(s)", v.len())));
+    }
+    c.beam.spectrum_lines = Some(v.chunks(2).map(|p| (p[0], p[1])).collect());
+    Ok(())
+}
+
 /// The six numbers of `-cell`: lengths not negative, angles below 180 degrees (0 = default).
 fn cell(c: &mut Config, a: &mut Args, f: &str) -> Result<()> {
     let mut v = Vec::new();
@@ -438,6 +452,10 @@ pub static GROUPS: &[Group] = &[
             flag(&["-square_div"], "", "keep the full divergence grid", "off", |c, _, _| Ok(c.beam.square_div = true), |c| on(c.beam.square_div)),
             flag(&["-round_div"], "", "trim the divergence grid to an ellipse", "on", |c, _, _| Ok(c.beam.square_div = false), none),
             flag(&["-sourcefile"], "FILE", "sources 'X Y Z weight lambda' (m), one a line; replaces the grid; '#' lines skipped (with a warning)", "", |c, a, f| Ok(c.beam.source_file = Some(a.s(f)?)), |c| text(&c.beam.source_file)),
+            flag(&["-spectrum"], "FILE", "spectrum 'energy_eV weight' per line ('# keV' or '# wavelength' names other units): one weighted source per line along the beam", "", |c, a, f| Ok(c.beam.spectrum_file = Some(a.s(f)?)), |c| text(&c.beam.spectrum_file)),
+            flag(&["-spectrum_lines"], "E W ...", "a spectrum inline: photon energy (eV) and weight pairs, one weighted source each along the beam", "", spectrum_lines, |c| {
+                c.beam.spectrum_lines.as_ref().map(|l| l.iter().flat_map(|&(e, w)| [Val::F(e), Val::F(w)]).collect())
+            }),
             flag(&["-source_weights"], "", "scale each source by weight/mean(weight) (nanoBragg.c ignores weights)", "off", |c, _, _| Ok(c.beam.source_weights = true), |c| on(c.beam.source_weights)),
             flag(&["-polar"], "K", "Kahn polarization factor, -1 to 1", "0", polar, |c| num(c.beam.kahn_factor, 1.0)),
             flag(&["-nopolar"], "", "no polarization correction", "off", |c, _, _| Ok(c.beam.nopolar = true), |c| on(c.beam.nopolar)),

@@ -134,6 +134,10 @@ pub struct BeamConfig {
     pub source_file: Option<String>,
     /// Scale each source by its weight over the mean weight.
     pub source_weights: bool,
+    /// Spectrum (`energy weight` lines): one weighted source per line along the beam.
+    pub spectrum_file: Option<String>,
+    /// A spectrum given inline: (photon energy in eV, weight) pairs.
+    pub spectrum_lines: Option<Vec<(f64, f64)>>,
     /// Kahn polarization factor (-1 to 1).
     pub kahn_factor: Option<f64>,
     pub nopolar: bool,

@@ -18,7 +18,13 @@ pub fn build(cfg: &Config) -> Result<(Experiment, Notes)> {
 /// interpolation is still chosen for this experiment's crystal.
 pub fn build_from(cfg: &Config, files: &InputFiles, given: Option<&Structure>) -> Result<(Experiment, Notes)> {
     let mut notes = Notes::default();
-    let inputs = Inputs::read(cfg, files)?;
+    let mut inputs = Inputs::read(cfg, files)?;
+    // a spectrum gives the wavelengths: its weighted mean is the nominal one (a -mat matrix's
+    // scale, the automatic oversampling), its lines the sources
+    let spectrum = sources::spectrum(cfg, files)?;
+    if let Some(s) = &spectrum {
+        inputs.lambda0 = s.mean_wavelength();
+    }
     let grid = detector::pixel_grid(cfg, &inputs)?;
     let fluence = sources::fluence(cfg)?;
     let sample = crystal::clipped_sample(cfg, &mut notes);
@@ -53,6 +59,9 @@ pub fn build_from(cfg: &Config, files: &InputFiles, given: Option<&Structure>) -
     };
     let source_rows = cfg.beam.source_file.as_deref().map(|p| files.sources(p)).transpose()?;
     let mut beam = sources::build_beam(cfg, inputs.lambda0, &frame, fluence, source_rows, &mut notes)?;
+    if let Some(s) = &spectrum {
+        sources::use_spectrum(&mut beam, s);
+    }
     if let Some(k) = inputs.expt.as_ref().and_then(|x| panels::kahn_factor(cfg, x)) {
         beam.kahn_factor = k;
     }

@@ -25,6 +25,7 @@ pub struct InputFiles {
     mat: Option<Read<[[f64; 3]; 3]>>,
     /// Source rows and the number of comment lines skipped.
     sources: Option<Read<(Vec<SourceRow>, usize)>>,
+    spectrum: Option<Read<crate::io::spectrum::Spectrum>>,
 }
 
 fn read_one<T>(path: &Option<String>, read: impl FnOnce(&Path) -> Result<T>) -> Result<Option<Read<T>>> {
@@ -49,6 +50,7 @@ impl InputFiles {
             img: read_one(&cfg.detector.header_image, crate::io::smv::read_smv)?,
             mat: read_one(&cfg.crystal.matrix_file, crate::io::matrix::read_mosflm_matrix)?,
             sources: read_one(&cfg.beam.source_file, crate::io::sourcefile::read_sourcefile_counted)?,
+            spectrum: read_one(&cfg.beam.spectrum_file, crate::io::spectrum::Spectrum::read)?,
         })
     }
 
@@ -71,6 +73,10 @@ impl InputFiles {
 
     pub(super) fn mat(&self, path: &str) -> Result<[[f64; 3]; 3]> {
         cached(&self.mat, path, crate::io::matrix::read_mosflm_matrix)
+    }
+
+    pub(super) fn spectrum(&self, path: &str) -> Result<crate::io::spectrum::Spectrum> {
+        cached(&self.spectrum, path, crate::io::spectrum::Spectrum::read)
     }
 
     pub(super) fn sources(&self, path: &str) -> Result<(Vec<SourceRow>, usize)> {

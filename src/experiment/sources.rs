@@ -199,6 +199,40 @@ pub fn build_sources(cfg: &Config, rows: Option<(Vec<crate::io::sourcefile::Sour
     Ok(sources)
 }
 
+/// The beam's sources replaced by a spectrum's lines along its direction, weights used.
+pub(super) fn use_spectrum(beam: &mut Beam, spectrum: &crate::io::spectrum::Spectrum) {
+    let dir = beam.sources[0].dir;
+    beam.sources = spectrum.wavelengths().zip(&spectrum.lines).map(|(lambda, &(_, weight))| Source { dir, lambda, weight }).collect();
+    beam.use_weights = true;
+    beam.lambda0 = spectrum.mean_wavelength();
+}
+
+/// The spectrum the settings give (a file or inline pairs), if any, after refusing the
+/// settings a spectrum replaces.
+pub(super) fn spectrum(cfg: &Config, files: &super::files::InputFiles) -> Result<Option<crate::io::spectrum::Spectrum>> {
+    let b = &cfg.beam;
+    let given = match (&b.spectrum_file, &b.spectrum_lines) {
+        (None, None) => return Ok(None),
+        (Some(p), Some(_)) => return Err(Error::new(format!("-spectrum_lines: cannot be combined with -spectrum {p} (give one spectrum)"))),
+        (Some(p), None) => format!("-spectrum {p}"),
+        (None, Some(_)) => "-spectrum_lines".to_string(),
+    };
+    let clash = [
+        (b.source_file.is_some(), "-sourcefile"),
+        (b.lambda.is_some(), "-lambda/-energy"),
+        (b.dispersion.is_some_and(|d| d > 0.0) || b.dispsteps.is_some_and(|n| n > 1), "-dispersion/-dispsteps"),
+        ([b.hdivrange, b.vdivrange].iter().any(|d| d.is_some_and(|d| d > 0.0)), "-divergence"),
+    ];
+    if let Some((_, flag)) = clash.iter().find(|c| c.0) {
+        return Err(Error::new(format!("{flag}: cannot be combined with {given} (the spectrum gives the wavelengths)")));
+    }
+    match (&b.spectrum_file, &b.spectrum_lines) {
+        (Some(p), _) => files.spectrum(p).map(Some),
+        (_, Some(l)) => crate::io::spectrum::Spectrum::from_pairs("-spectrum_lines", l).map(Some),
+        _ => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

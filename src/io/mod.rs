@@ -14,6 +14,7 @@ pub mod pgm;
 pub mod products;
 pub mod png;
 pub mod smv;
+pub mod spectrum;
 pub mod sourcefile;
 
 use crate::error::{Error, Result};

@@ -21,6 +21,10 @@ fn fixtures(dir: &std::path::Path) {
     w("bad_sources.txt", b"-10 0 zero\n");
     w("zero_lambda_sources.txt", b"-10 0 0 1 0\n");
     w("origin_sources.txt", b"0 0 0 1 1e-10\n");
+    w("spectrum.txt", b"9000 1\n9100 2\n");
+    w("ambiguous_spectrum.txt", b"9.0 1\n9.1 2\n");
+    w("bad_spectrum.txt", b"9000 1\n9100 heavy\n");
+    w("zero_spectrum.txt", b"9000 0\n");
     w("notsmv.img", b"hello, not an image");
     w("empty.img", b"");
     w("truncated.img", b"{\nHEADER_BYTES=512;\nSIZE1=32;\nSIZE2=32;\n}");
@@ -173,7 +177,7 @@ fn more_bad_numbers_and_flags() {
 #[test]
 fn unreadable_empty_and_malformed_files() {
     // a folder stands in for an unreadable file (tests may run as root, where modes do not bite)
-    for flag in ["-hkl", "-mat", "-sourcefile", "-img", "-mask"] {
+    for flag in ["-hkl", "-mat", "-sourcefile", "-spectrum", "-img", "-mask"] {
         fails(&format!("{GOOD} {flag} a_folder"), "a_folder");
         fails(&format!("{GOOD} {flag} not_there.txt"), "not_there.txt");
     }
@@ -187,6 +191,13 @@ fn unreadable_empty_and_malformed_files() {
     fails(&format!("{GOOD} -sourcefile empty_sources.txt"), "empty_sources.txt");
     fails(&format!("{GOOD} -sourcefile zero_lambda_sources.txt"), "zero_lambda_sources.txt");
     fails(&format!("{GOOD} -sourcefile origin_sources.txt"), "origin_sources.txt");
+    fails(&format!("{GOOD} -spectrum ambiguous_spectrum.txt"), "keV or Angstrom");
+    fails(&format!("{GOOD} -spectrum bad_spectrum.txt"), "bad_spectrum.txt: line 2");
+    fails(&format!("{GOOD} -spectrum zero_spectrum.txt"), "no line of positive weight");
+    // a spectrum gives the wavelengths: flags that give others are refused, not ignored
+    for (flags, named) in [("-energy 9000", "-lambda/-energy"), ("-lambda 1", "-lambda/-energy"), ("-sourcefile spectrum.txt", "-sourcefile"), ("-dispersion 0.1 -dispsteps 3", "-dispersion"), ("-divergence 0.2", "-divergence")] {
+        fails(&format!("{GOOD} -spectrum spectrum.txt {flags}"), named);
+    }
     for img in ["empty.img", "truncated.img", "nosize.img", "notsmv.img"] {
         fails(&format!("{GOOD} -img {img}"), img);
         fails(&format!("{GOOD} -mask {img}"), img);

@@ -137,6 +137,36 @@ fn source_weights_opt_in_scales_each_source() {
 }
 
 #[test]
+fn a_spectrum_is_weighted_sources_along_the_beam() {
+    use nanobragg::physics::constants::HC_EV_ANGSTROM;
+    let dir = scratch("spectrum");
+    let spectrum = dir.join("s.txt");
+    std::fs::write(&spectrum, "# photon energy (eV), weight\n9000 3\n9150, 1\n9300 0\n").unwrap();
+    let one = dir.join("one.txt");
+    std::fs::write(&one, "# keV\n9.0 1\n").unwrap();
+    let sources = dir.join("sources.txt");
+    let lambda = |ev: f64| HC_EV_ANGSTROM / ev * 1e-10;
+    std::fs::write(&sources, format!("-10 0 0 3 {:e}\n-10 0 0 1 {:e}\n", lambda(9000.0), lambda(9150.0))).unwrap();
+    let base = "-cell 70 80 90 75 85 95 -misset 10 20 30 -N 5 -default_F 100 -distance 100 -pixel 0.1 -detpixels 32 -oversample 1";
+    let with_spectrum = render(&format!("{base} -spectrum {}", spectrum.display()));
+    let with_sources = render(&format!("{base} -sourcefile {} -source_weights", sources.display()));
+    let single = render(&format!("{base} -spectrum {}", one.display()));
+    let energy = render(&format!("{base} -energy 9000"));
+    let close = |a: f32, b: f32| (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-30);
+    assert!(with_spectrum.iter().any(|&v| v > 0.0));
+    for i in 0..with_spectrum.len() {
+        assert!(close(with_spectrum[i], with_sources[i]), "pixel {i}: {} vs {}", with_spectrum[i], with_sources[i]);
+        assert!(close(single[i], energy[i]), "pixel {i}: {} vs {}", single[i], energy[i]);
+    }
+    // the zero-weight line is dropped: two sources, two steps, the mean wavelength nominal
+    let (exp, _) = build(&crate::common::options(&format!("{base} -spectrum {}", spectrum.display()))).unwrap();
+    assert_eq!(exp.beam.sources.len(), 2);
+    assert_eq!(exp.sampling.steps, 2);
+    assert!((exp.beam.lambda0 - (3.0 * lambda(9000.0) + lambda(9150.0)) / 4.0).abs() < 1e-22);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn chunk_size_does_not_change_the_image() {
     let base = "-cell 70 80 90 75 85 95 -misset 10 20 30 -N 5 -default_F 100 -distance 100 -pixel 0.1 -detpixels 40 -oversample 2 -mosaic 0.5 -mosaic_domains 3 -phi 2 -osc 1 -phisteps 2 -divergence 0.2 -divsteps 2";
     let a = render(base);
