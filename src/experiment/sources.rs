@@ -199,12 +199,12 @@ pub fn build_sources(cfg: &Config, rows: Option<(Vec<crate::io::sourcefile::Sour
     Ok(sources)
 }
 
-/// The beam's sources replaced by a spectrum's lines along its direction, weights used.
+/// The beam's sources replaced by a spectrum's lines along its direction, weights used (its
+/// nominal wavelength, the spectrum's mean, was given to `build_beam`).
 pub(super) fn use_spectrum(beam: &mut Beam, spectrum: &crate::io::spectrum::Spectrum) {
     let dir = beam.sources[0].dir;
     beam.sources = spectrum.wavelengths().zip(&spectrum.lines).map(|(lambda, &(_, weight))| Source { dir, lambda, weight }).collect();
     beam.use_weights = true;
-    beam.lambda0 = spectrum.mean_wavelength();
 }
 
 /// The spectrum the settings give (a file or inline pairs), if any, after refusing the
@@ -226,11 +226,11 @@ pub(super) fn spectrum(cfg: &Config, files: &super::files::InputFiles) -> Result
     if let Some((_, flag)) = clash.iter().find(|c| c.0) {
         return Err(Error::new(format!("{flag}: cannot be combined with {given} (the spectrum gives the wavelengths)")));
     }
-    match (&b.spectrum_file, &b.spectrum_lines) {
-        (Some(p), _) => files.spectrum(p).map(Some),
-        (_, Some(l)) => crate::io::spectrum::Spectrum::from_pairs("-spectrum_lines", l).map(Some),
-        _ => Ok(None),
-    }
+    let spectrum = match (&b.spectrum_file, &b.spectrum_lines) {
+        (Some(p), _) => files.spectrum(p)?,
+        (None, lines) => crate::io::spectrum::Spectrum::from_pairs("-spectrum_lines", lines.as_deref().unwrap_or(&[]))?,
+    };
+    Ok(Some(spectrum))
 }
 
 #[cfg(test)]
