@@ -111,6 +111,8 @@ fn top_level(args: &[String]) -> Result<()> {
 
 fn run(args: &[String]) -> Result<()> {
     let (mut cfg, print_config, help) = cli::runfile::resolve(args)?;
+    // the printed run file names the seeds this run would draw from the clock
+    cfg.resolve_clock_seeds();
     if print_config {
         print!("{}", cli::runfile::to_toml(&cfg));
         return Ok(());
@@ -119,12 +121,14 @@ fn run(args: &[String]) -> Result<()> {
         print!("{}", cli::help());
         return Ok(());
     }
-    // the C program writes its float image to floatimage.bin when no -floatfile is named
-    cfg.outputs.float_file.get_or_insert_with(|| "floatimage.bin".to_string());
     let sim = Simulation::from_config(cfg)?;
     // every output name and the device before any work or output: a bad name or a missing GPU
     // adapter must leave no file behind
     sim.check_outputs()?;
+    let o = &sim.config.outputs;
+    if sim.named_outputs().is_empty() && o.cbf_file.is_none() && o.nexus_file.is_none() && o.expt_file.is_none() {
+        eprintln!("WARNING: no output file named (-floatfile, -intfile, -noisefile, -pgmfile, -pngfile, -cbffile, -nxsfile, -write_expt): the image's statistics are printed and nothing is written");
+    }
     let dev = sim.target()?;
     if let Some(adapter) = dev.adapter_description() {
         eprintln!("GPU adapter: {adapter}");
@@ -141,23 +145,14 @@ fn run(args: &[String]) -> Result<()> {
     for line in &sim.notes.warnings {
         eprintln!("{line}");
     }
-    if let (Some(_), Some(grid)) = (&cfg.structure.hkl_file, &exp.structure.grid) {
-        // the C program's cache of the structure factors, for a later run without -hkl
-        let dump = cfg.structure.dump_file.clone().unwrap_or_else(|| "Fdump.bin".to_string());
-        match io::fdump::write_fdump(&io::osname::path(&dump), grid) {
-            Ok(()) => {
-                let _ = writeln!(out, "writing dump file for next time: {dump}");
-            }
-            Err(e) => {
-                let _ = writeln!(out, "WARNING: {e}");
-            }
-        }
-    }
     let mut meter = nanobragg::cli::progress::Meter::new(cfg.outputs.progress);
     let images = sim.render_on(&dev, &mut out, |done, total| meter.update(done, total))?;
     meter.finish();
     // every requested file appears, or none
-    let warnings = io::output_set(|| sim.write_images(&images, &mut out))?;
+    let warnings = io::output_set(|| {
+        sim.write_structure_cache(&mut out)?;
+        sim.write_images(&images, &mut out)
+    })?;
     for w in warnings {
         eprintln!("{w}");
     }

@@ -1,7 +1,7 @@
 //! The one simulation facade: a render as a library call, settings in, the float image of
 //! every panel and the output files the settings name out. The command line (`run` in
-//! main.rs), the Python module and batch render through it; the command line names
-//! `floatimage.bin` as the float file when none is given, as the C program does.
+//! main.rs), the Python module and batch render through it. Only the files the settings name
+//! are written (the C program always writes `floatimage.bin` and `Fdump.bin`).
 
 use std::io::Write;
 
@@ -40,8 +40,10 @@ impl Simulation {
 
     /// The simulation of a typed configuration (checked first: a configuration made in code
     /// has not been through the flag parser's checks).
-    pub fn from_config(config: Config) -> Result<Simulation> {
+    pub fn from_config(mut config: Config) -> Result<Simulation> {
         config.validate()?;
+        // a clock-drawn seed is fixed here, so that the configuration repeats the run
+        config.resolve_clock_seeds();
         let (experiment, notes) = experiment::build(&config)?;
         // a traced pixel off the detector is an error before any work, as on the command line
         let trace_requests = crate::engine::trace::requests(&config, &experiment)?;
@@ -127,14 +129,22 @@ impl Simulation {
     /// formats, with its scales and noise seed.
     /// Returns the warnings of the writers (e.g. an SMV header dxtbx cannot read as meant).
     pub fn write_outputs(&self, images: &[Vec<f32>]) -> Result<Vec<String>> {
-        let cfg = &self.config;
         // every named file appears, or none
         io::output_set(|| {
-            if let (Some(dump), Some(_), Some(grid)) = (&cfg.structure.dump_file, &cfg.structure.hkl_file, &self.experiment.structure.grid) {
-                io::fdump::write_fdump(&crate::io::osname::path(dump), grid)?;
-            }
+            self.write_structure_cache(&mut std::io::sink())?;
             self.write_images(images, &mut std::io::sink())
         })
+    }
+
+    /// The structure-factor cache `-dump` names, with the record of its HKL file, when `-hkl`
+    /// was read (the C program always writes Fdump.bin; we only when asked).
+    pub fn write_structure_cache(&self, out: &mut dyn Write) -> Result<()> {
+        let cfg = &self.config;
+        if let (Some(dump), Some(hkl), Some(grid)) = (&cfg.structure.dump_file, &cfg.structure.hkl_file, &self.experiment.structure.grid) {
+            io::fdump::write_cache(&crate::io::osname::path(dump), grid, hkl)?;
+            let _ = writeln!(out, "writing dump file for next time: {dump} (its source record: {dump}.source)");
+        }
+        Ok(())
     }
 
     /// Write the image files the settings name (float, integer, PGM, noise, CBF, NeXus,
@@ -198,7 +208,7 @@ pub fn write_images(cfg: &Config, exp: &Experiment, panels: &[Experiment], image
         let _ = writeln!(out, "max_I = {}  at pixel {} {} (fast slow) of panel {i}", fmt_g(stats.max), l % fp, l / fp);
     }
     let _ = writeln!(out, "mean= {} rms= {} rmsd= {}", fmt_g(stats.mean), fmt_g(stats.rms), fmt_g(stats.rmsd));
-    let adc = cfg.outputs.adc.unwrap_or(40.0);
+    let adc = cfg.outputs.adc.unwrap_or(crate::io::products::DEFAULT_ADC);
     let iscale = products::int_scale(cfg.outputs.scale, &stats);
     let warnings = std::cell::RefCell::new(Vec::new());
     let header = |p: &Experiment| smv_header(cfg, p, adc, &mut warnings.borrow_mut());
@@ -233,8 +243,9 @@ pub fn write_images(cfg: &Config, exp: &Experiment, panels: &[Experiment], image
     // shared by the SMV noise files and the CBF/NeXus counts
     let mut photons: Option<Vec<Vec<f64>>> = None;
     if let Some(noisefile) = cfg.outputs.noise_file.as_deref().filter(|_| !cfg.outputs.no_noise) {
+        // the flag's value N is the generator's seed -N, as the reference reads it
         let seed = cfg.outputs.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
-        let _ = writeln!(out, "noise image seed: {} (repeat with -seed {})", seed, -seed);
+        let _ = writeln!(out, "noise image seed: -seed {} repeats this noise", -seed);
         let mut deviates = crate::physics::rng::PoissonDeviates::new(seed);
         let drawn: Vec<Vec<f64>> = images.iter().enumerate().map(|(i, im)| products::poisson_photons_from(panel(i), im, &mut deviates)).collect();
         let noisy: Vec<(Vec<u16>, f64, usize)> = drawn.iter().enumerate().map(|(i, ph)| products::noise_counts(panel(i), ph, adc)).collect();

@@ -49,7 +49,7 @@ def test_settings_accept_numpy_values_paths_and_none(tmp_path):
 def test_only_the_files_the_settings_name_are_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     image = nanobragg.simulate(**SMALL)
-    assert os.listdir(tmp_path) == []  # the command line would write floatimage.bin
+    assert os.listdir(tmp_path) == []  # nothing named, nothing written
     image = nanobragg.simulate(**SMALL, floatfile="a.bin", intfile="a.img", pgmfile="a.pgm", noisefile="n.img", seed=7)
     assert sorted(os.listdir(tmp_path)) == ["a.bin", "a.img", "a.pgm", "n.img"]
     assert (tmp_path / "a.bin").read_bytes() == image.astype("<f4").tobytes()
@@ -113,3 +113,20 @@ def test_a_spectrum_as_pairs_an_array_or_a_file(tmp_path):
             nanobragg.simulate(**base, spectrum=bad)
     with pytest.raises(nanobragg.NanobraggError, match="-lambda/-energy"):
         nanobragg.simulate(**base, spectrum=pairs, energy=9000)
+
+
+def test_a_batch_shot_renders_again_from_its_record(tmp_path, cli):
+    # a still with a spectrum, fluence and size jitter and a random orientation
+    (tmp_path / "sp.txt").write_text("# keV\n9.00 0.5\n9.02 1\n9.04 0.7\n")
+    (tmp_path / "p.toml").write_text(
+        'flags = "-cell 70 80 90 90 90 90 -default_F 100 -N 5 -lambda 1 -distance 100 -pixel 0.1 -detpixels 64 -oversample 1"\n'
+        'seed = 21\nout = "s"\nformats = ["float", "noise", "settings"]\n'
+        '[stills]\ncount = 2\nspectra = ["sp.txt"]\nfluence_jitter = 0.3\ncrystal_size_um = [0.3, 1]\n')
+    cli(["batch", "--plan", "p.toml"], cwd=tmp_path)
+    for n in (1, 2):
+        stem = tmp_path / "s" / f"shot_{n:05}"
+        record = tomllib.loads(stem.with_suffix(".toml").read_text())
+        assert "spectrum_lines" in record and "misset" in record and "fluence" in record
+        image = nanobragg.simulate(**record, noisefile=str(tmp_path / "x.img"))
+        assert image.astype("<f4").tobytes() == stem.with_suffix(".bin").read_bytes()
+        assert (tmp_path / "x.img").read_bytes() == (tmp_path / "s" / f"shot_{n:05}.noise.img").read_bytes()

@@ -8,6 +8,7 @@
 //! an interrupted batch is completed by running it again.
 
 pub mod formats;
+pub mod interrupt;
 pub mod plan;
 pub mod shots;
 pub mod spectrum;
@@ -29,8 +30,12 @@ struct Inputs {
     plan: Checked,
     base: crate::config::Config,
     base_energy_ev: f64,
+    /// The base simulation's fluence (photons/m²), which a still's fluence factor scales.
+    base_fluence: f64,
     structure: Structure,
     spectra: Vec<Spectrum>,
+    /// SHA-256 of each spectrum file's bytes, as the shot records name them.
+    spectrum_sha256: Vec<String>,
     /// The input files the base flags name, read once for every shot of this process.
     files: crate::experiment::InputFiles,
     /// Panels of the detector (an experiment list's; 1 for the C program's detector).
@@ -94,14 +99,16 @@ fn render_mine(comm: &Comm, inputs: &Inputs, out: &Path) -> Result<(u64, u64)> {
         crate::engine::device::Target::cpu(cfg.engine.precision.unwrap_or(crate::engine::device::Precision::F64))
     };
     let (mut rendered, mut skipped) = (0u64, 0u64);
+    interrupt::begin(comm.label(), mine.len());
     let started = Instant::now();
     let mut last_line: Option<Instant> = None;
     for (k, &number) in mine.iter().enumerate() {
         if plan.formats.iter().all(|&f| formats::shot_files(out, number, f, inputs.panel_count).iter().all(|p| p.is_file())) {
             skipped += 1;
+            interrupt::shot_done();
             continue;
         }
-        render_shot(inputs, number, out, threads, &dev)?;
+        render_shot(comm, inputs, number, out, threads, &dev)?;
         rendered += 1;
         let now = Instant::now();
         if k + 1 == mine.len() || last_line.is_none_or(|t| now.duration_since(t).as_secs_f64() >= 1.0) {
@@ -127,13 +134,14 @@ fn threads_per_rank(flag: Option<usize>) -> usize {
     (crate::engine::plan::resolve(0) / local).max(1)
 }
 
-/// Render shot `number` (every panel of its detector) and write its files.
-fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize, dev: &crate::engine::device::Target) -> Result<()> {
+/// Render shot `number` (every panel of its detector) and write its files. The shot is
+/// rendered from its own run file read back, which the `settings` format writes.
+fn render_shot(comm: &Comm, inputs: &Inputs, number: usize, out: &Path, threads: usize, dev: &crate::engine::device::Target) -> Result<()> {
     use crate::model::geometry::Geometry;
     use crate::engine::render::Renderer;
     let s = shots::settings(&inputs.plan, number, inputs.base_energy_ev);
-    let exp = shots::experiment(&inputs.base, &s, &inputs.files, &inputs.structure, &inputs.spectra)?;
-    let cfg = &inputs.base;
+    let (record, cfg) = shots::record(&inputs.base, &s, &inputs.spectra, inputs.base_fluence)?;
+    let (exp, mut warnings) = shots::experiment(&cfg, &inputs.files, &inputs.structure)?;
     let n = exp.panel_count();
     let panels: Vec<Experiment> = if n == 1 { vec![] } else { (0..n).map(|i| exp.panel(i)).collect() };
     let panel_refs: Vec<&Experiment> = if n == 1 { vec![&exp] } else { panels.iter().collect() };
@@ -145,17 +153,39 @@ fn render_shot(inputs: &Inputs, number: usize, out: &Path, threads: usize, dev: 
         }
         let image = renderer.render_image_f32(&Geometry::from_experiment(p, dev), |_, _| {});
         if let Some(i) = image.iter().position(|v| !v.is_finite()) {
-            return Err(crate::simulation::not_finite(cfg, p, &format!("shot {number}: pixel {i} of panel {}", p.detector.panel)));
+            return Err(crate::simulation::not_finite(&cfg, p, &format!("shot {number}: pixel {i} of panel {}", p.detector.panel)));
         }
         images.push(image);
     }
     // one set of statistics (and so one integer scale) for the whole detector
     let image_refs: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
     let (stats, _) = crate::io::products::detector_statistics(&panel_refs, &image_refs);
-    let spectrum_file = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| st.spectra[k].as_str()));
-    let shot = ShotImage { exp: &exp, panels: &panel_refs, images: &image_refs, stats: &stats, scale: cfg.outputs.scale, adc: cfg.outputs.adc.unwrap_or(40.0), settings: &s, spectrum_file, noise_counts: inputs.plan.formats.contains(&plan::Format::Noise) };
-    // the shot's files appear together (a rerun then skips it) or not at all
-    crate::io::output_set(|| inputs.plan.formats.iter().try_for_each(|&f| formats::write(f, &shot_path(out, number, f), &shot)))
+    let formats = &inputs.plan.formats;
+    let adc = cfg.outputs.adc.unwrap_or(crate::io::products::DEFAULT_ADC);
+    let brightness = formats::brightness(&panel_refs, &image_refs, formats, adc);
+    if brightness.overloads > 0 {
+        let w = format!(
+            "WARNING: shot {number}: {} pixel{} above the full scale of {} photons (the brightest, {:.4e} photons, at panel {} fast {} slow {}): a smaller crystal or fluence keeps the shot in range",
+            brightness.overloads,
+            if brightness.overloads == 1 { "" } else { "s" },
+            brightness.full_scale_photons,
+            brightness.max_photons,
+            brightness.max_at[0],
+            brightness.max_at[1],
+            brightness.max_at[2]
+        );
+        eprintln!("{}{w}", comm.label());
+        warnings.push(w);
+    }
+    let spectrum = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| (st.spectra[k].as_str(), inputs.spectrum_sha256[k].as_str())));
+    let shot = ShotImage { exp: &exp, panels: &panel_refs, images: &image_refs, stats: &stats, cfg: &cfg, record: &record, settings: &s, spectrum, formats, brightness: &brightness, warnings: &warnings };
+    // the shot's files appear together (a rerun then skips it) or not at all, an interrupt
+    // waiting until they have
+    interrupt::uninterrupted(|| {
+        crate::io::output_set(|| formats.iter().try_for_each(|&f| formats::write(f, &shot_path(out, number, f), &shot)))?;
+        interrupt::shot_done();
+        Ok(())
+    })
 }
 
 /// Temporary files an interrupted run left in the output folder (`.shot_...tmpPID`).
@@ -183,7 +213,9 @@ fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
     for w in &notes.warnings {
         eprintln!("{w}");
     }
-    if cfg.outputs.float_file.is_some() || cfg.outputs.int_file.is_some() || cfg.outputs.noise_file.is_some() || cfg.outputs.pgm_file.is_some() {
+    let o = &cfg.outputs;
+    let cache_written = cfg.structure.hkl_file.is_some() && cfg.structure.dump_file.is_some();
+    if [&o.float_file, &o.int_file, &o.noise_file, &o.pgm_file, &o.png_file, &o.cbf_file, &o.nexus_file, &o.expt_file].iter().any(|f| f.is_some()) || cache_written {
         eprintln!("WARNING: {path}: the output file flags of the base simulation are ignored; a batch writes <out>/shot_NNNNN.<ext> in the plan's formats");
     }
     let mut spectra = Vec::new();
@@ -207,7 +239,7 @@ fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
         }
     }
     prepare_output(&plan.out)?;
-    Ok((encode(&text, &spectra, shots::energy_of(&exp), &exp.structure), files))
+    Ok((encode(&text, &spectra, shots::energy_of(&exp), exp.beam.fluence, &exp.structure), files))
 }
 
 /// Create the output folder when missing and check that files can be made in it.
@@ -225,12 +257,13 @@ fn prepare_output(out: &str) -> Result<()> {
 
 /// The inputs as bytes: a JSON header (its length first, 8 bytes little-endian), then the
 /// structure factors as raw float64 so every rank gets exactly rank 0's values.
-fn encode(plan_text: &str, spectra: &[(String, String)], energy_ev: f64, st: &Structure) -> Vec<u8> {
+fn encode(plan_text: &str, spectra: &[(String, String)], energy_ev: f64, fluence: f64, st: &Structure) -> Vec<u8> {
     let grid = st.grid.as_ref().map(|g| serde_json::json!([g.h_min, g.h_max, g.k_min, g.k_max, g.l_min, g.l_max, g.count]));
     let header = serde_json::json!({
         "plan": plan_text,
         "spectra": spectra,
         "energy_bits": energy_ev.to_bits(),
+        "fluence_bits": fluence.to_bits(),
         "default_f_bits": st.default_f.to_bits(),
         "origin": st.origin,
         "grid": grid,
@@ -251,12 +284,9 @@ fn decode(path: &str, bytes: &[u8], files: Option<crate::experiment::InputFiles>
     let text = header["plan"].as_str().ok_or_else(bad)?;
     let plan = plan::parse(path, text)?;
     let base = crate::config::parse(&plan.flags)?;
-    let spectra = header["spectra"]
-        .as_array()
-        .ok_or_else(bad)?
-        .iter()
-        .map(|p| Spectrum::parse(p[0].as_str().unwrap_or(""), p[1].as_str().unwrap_or("")))
-        .collect::<Result<Vec<_>>>()?;
+    let pairs = header["spectra"].as_array().ok_or_else(bad)?;
+    let spectra = pairs.iter().map(|p| Spectrum::parse(p[0].as_str().unwrap_or(""), p[1].as_str().unwrap_or(""))).collect::<Result<Vec<_>>>()?;
+    let spectrum_sha256 = pairs.iter().map(|p| crate::io::sha256_hex(p[1].as_str().unwrap_or("").as_bytes())).collect();
     let values: Vec<f64> = bytes[8 + len..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes"))).collect();
     let grid = match header["grid"].as_array() {
         Some(g) => {
@@ -273,7 +303,7 @@ fn decode(path: &str, bytes: &[u8], files: Option<crate::experiment::InputFiles>
         None => crate::experiment::InputFiles::read(&base)?,
     };
     let panel_count = files.panel_count();
-    Ok(Inputs { plan, base, base_energy_ev: bits("energy_bits")?, structure, spectra, files, panel_count })
+    Ok(Inputs { plan, base, base_energy_ev: bits("energy_bits")?, base_fluence: bits("fluence_bits")?, structure, spectra, spectrum_sha256, files, panel_count })
 }
 
 #[cfg(test)]
@@ -285,13 +315,16 @@ mod tests {
         let grid = HklGrid { h_min: -1, h_max: 1, k_min: 0, k_max: 0, l_min: 0, l_max: 2, values: vec![0.1, 1.0 / 3.0, 7e-300, 12.5], count: 3 };
         let st = Structure { default_f: 0.7, grid: Some(std::sync::Arc::new(grid)), interpolate: true, origin: "x.hkl".into() };
         let plan = "flags = \"-cell 70 80 90 90 90 90 -default_F 1\"\nout = \"o\"\nformats = [\"float\"]\n[stills]\ncount = 2\n";
-        let bytes = encode(plan, &[("s.txt".into(), "9000 1\n".into())], 1.0 / 3.0 * 3e4, &st);
+        let bytes = encode(plan, &[("s.txt".into(), "9000 1\n".into())], 1.0 / 3.0 * 3e4, 1.25e24, &st);
         let inputs = decode("p.toml", &bytes, None).unwrap();
         let g = inputs.structure.grid.unwrap();
         assert_eq!(g.values, vec![0.1, 1.0 / 3.0, 7e-300, 12.5]);
         assert_eq!((g.h_min, g.l_max, g.count), (-1, 2, 3));
         assert_eq!(inputs.base_energy_ev, 1.0 / 3.0 * 3e4);
         assert_eq!(inputs.spectra[0].lines, vec![(9000.0, 1.0)]);
+        assert_eq!(inputs.base_fluence, 1.25e24);
+        // the SHA-256 of the file's bytes, as sha256sum prints it
+        assert_eq!(inputs.spectrum_sha256, ["5b5af3a467130cc60dd21099a289911cb716bb733093e66fef5d2830792cd3eb"]);
     }
 
     #[test]
@@ -320,7 +353,7 @@ mod tests {
         }
         let dev = crate::engine::device::Target::cpu(crate::engine::device::Precision::F64);
         for n in 1..=100 {
-            render_shot(&inputs, n, &out, 1, &dev).unwrap();
+            render_shot(&Comm::single(), &inputs, n, &out, 1, &dev).unwrap();
         }
         let images: Vec<Vec<u8>> = (1..=100).map(|n| std::fs::read(shot_path(&out, n, plan::Format::Float)).unwrap()).collect();
         assert!(images.iter().all(|im| im.len() == 64 * 4));

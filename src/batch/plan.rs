@@ -172,13 +172,16 @@ pub enum Format {
     Noise,
     Cbf,
     Nexus,
-    /// JSON record of the shot's own settings (orientation, energy, size, fluence, seeds), so
-    /// that the truth behind each image is known (e.g. the `-misset` of a refinement plan).
+    /// JSON record of the shot's own settings (orientation, energy, size, fluence, seeds,
+    /// brightest pixel, overloads), so that the truth behind each image is known, and the run
+    /// file that renders the shot again (`--config`).
     Settings,
+    /// DIALS experiment list of the shot's truth, naming its CBF, NeXus or SMV image.
+    Expt,
 }
 
 impl Format {
-    const ALL: [Format; 6] = [Format::Float, Format::Smv, Format::Noise, Format::Cbf, Format::Nexus, Format::Settings];
+    const ALL: [Format; 7] = [Format::Float, Format::Smv, Format::Noise, Format::Cbf, Format::Nexus, Format::Settings, Format::Expt];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -188,6 +191,7 @@ impl Format {
             Format::Cbf => "cbf",
             Format::Nexus => "nexus",
             Format::Settings => "settings",
+            Format::Expt => "expt",
         }
     }
 
@@ -200,6 +204,7 @@ impl Format {
             Format::Cbf => "cbf",
             Format::Nexus => "h5",
             Format::Settings => "json",
+            Format::Expt => "expt",
         }
     }
 

@@ -128,9 +128,11 @@ pub fn settings(plan: &Checked, number: usize, base_energy_ev: f64) -> ShotSetti
     s
 }
 
-/// The shot's experiment: the base flags with the shot's settings, the structure factors read
-/// once, and a spectrum in place of the base's single wavelength.
-pub fn experiment(base: &Config, s: &ShotSettings, files: &crate::experiment::InputFiles, structure: &Structure, spectra: &[Spectrum]) -> Result<Experiment> {
+/// The shot's settings as a configuration: the base flags with the shot's orientation, spindle,
+/// wavelength or spectrum, crystal size, fluence and noise seed, and no output files.
+/// `base_fluence` is the base simulation's fluence (photons/m²), which the fluence factor
+/// scales.
+pub fn config(base: &Config, s: &ShotSettings, spectra: &[Spectrum], base_fluence: f64) -> Result<Config> {
     let mut cfg = base.clone();
     if let Some((phi, osc)) = s.rotation {
         // degrees as a plan gives them, converted as the flags are
@@ -139,6 +141,7 @@ pub fn experiment(base: &Config, s: &ShotSettings, files: &crate::experiment::In
     }
     if let Some(m) = s.misset_deg {
         cfg.crystal.misset = Some(Misset::Angles(m.map(|d| d / RTD)));
+        cfg.crystal.misset_seed = None;
     }
     if let Some(e) = s.energy_ev {
         if !(e > 0.0) {
@@ -156,9 +159,40 @@ pub fn experiment(base: &Config, s: &ShotSettings, files: &crate::experiment::In
         cfg.beam.lambda = None;
         cfg.beam.spectrum_lines = Some(spectra[k].lines.clone());
     }
-    let (mut exp, _) = crate::experiment::build_from(&cfg, files, Some(structure))?;
-    exp.beam.fluence *= s.fluence_factor;
-    Ok(exp)
+    if s.fluence_factor != 1.0 {
+        // the shot's fluence itself, so the record needs no flux, exposure or factor
+        cfg.beam.fluence = Some(base_fluence * s.fluence_factor);
+        cfg.beam.flux = None;
+    }
+    // the noise image's seed: -seed N makes the generator's seed -N
+    cfg.outputs.seed = Some(-s.noise_seed);
+    let o = &mut cfg.outputs;
+    for name in [&mut o.float_file, &mut o.int_file, &mut o.noise_file, &mut o.pgm_file, &mut o.png_file, &mut o.cbf_file, &mut o.nexus_file, &mut o.expt_file] {
+        *name = None;
+    }
+    o.nexus_append = false;
+    // a cache is an output beside -hkl (not the record's to write), an input without it
+    if cfg.structure.hkl_file.is_some() {
+        cfg.structure.dump_file = None;
+    }
+    Ok(cfg)
+}
+
+/// The shot's run file and the configuration read back from it: the shot is rendered from what
+/// the record says, so `nanobragg --config shot_N.toml` repeats it exactly.
+pub fn record(base: &Config, s: &ShotSettings, spectra: &[Spectrum], base_fluence: f64) -> Result<(String, Config)> {
+    let text = crate::config::runfile::to_toml(&config(base, s, spectra, base_fluence)?);
+    let internal = |e: Error| Error::new(format!("internal error: shot {}'s record does not read back: {}", s.number, e.0));
+    let flags = crate::config::runfile::flags_from_toml("shot record", &text).map_err(internal)?;
+    let cfg = crate::config::parse(&flags).map_err(internal)?;
+    Ok((text, cfg))
+}
+
+/// The shot's experiment: its record's configuration, with the input files and structure
+/// factors read once for the whole batch.
+pub fn experiment(cfg: &Config, files: &crate::experiment::InputFiles, structure: &Structure) -> Result<(Experiment, Vec<String>)> {
+    let (exp, notes) = crate::experiment::build_from(cfg, files, Some(structure))?;
+    Ok((exp, notes.warnings))
 }
 
 /// The base simulation's photon energy (eV).

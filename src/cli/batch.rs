@@ -17,6 +17,8 @@ pub fn batch_command(args: &[String]) -> Result<()> {
     let Some(m) = crate::cli::clap_matches(batch_cli(), argv, "batch")? else { return Ok(()) };
     let path = m.get_one::<String>("plan").expect("required").clone();
     let comm = crate::engine::comm::Comm::init();
+    // Ctrl-C or SIGTERM: one line saying how far the batch got and how to resume
+    crate::batch::interrupt::install();
     let result = crate::batch::run_plan(&comm, &path);
     comm.finish(result)
 }

@@ -339,7 +339,7 @@ pub static GROUPS: &[Group] = &[
         flags: &[
             flag(&["-hkl"], "FILE", "text file 'h k l F' per line; writes the -dump cache", "", |c, a, f| Ok(c.structure.hkl_file = Some(a.s(f)?)), |c| text(&c.structure.hkl_file)),
             flag(&["-default_F"], "F", "F of every reflection not in the file (or of all without one)", "0", |c, a, f| Ok(c.structure.default_f = Some(a.f(f)?)), |c| num(c.structure.default_f, 1.0)),
-            flag(&["-dump"], "FILE", "structure-factor cache, read when -hkl is absent", "Fdump.bin", |c, a, f| Ok(c.structure.dump_file = Some(a.s(f)?)), |c| text(&c.structure.dump_file)),
+            flag(&["-dump"], "FILE", "structure-factor cache: written after reading -hkl, read when -hkl is absent", "none", |c, a, f| Ok(c.structure.dump_file = Some(a.s(f)?)), |c| text(&c.structure.dump_file)),
             flag(&["-interpolate"], "", "tricubic interpolation between reflections", "when any N <= 2", |c, _, _| Ok(c.structure.interpolate = Some(true)), |c| on(c.structure.interpolate == Some(true))),
             flag(&["-nointerpolate"], "", "no interpolation", "", |c, _, _| Ok(c.structure.interpolate = Some(false)), |c| on(c.structure.interpolate == Some(false))),
         ],
@@ -480,7 +480,7 @@ pub static GROUPS: &[Group] = &[
     Group {
         title: "Output",
         flags: &[
-            flag(&["-floatfile", "-floatimage"], "FILE", "float32 image", "floatimage.bin", |c, a, f| Ok(c.outputs.float_file = Some(a.s(f)?)), |c| text(&c.outputs.float_file)),
+            flag(&["-floatfile", "-floatimage"], "FILE", "float32 image", "none", |c, a, f| Ok(c.outputs.float_file = Some(a.s(f)?)), |c| text(&c.outputs.float_file)),
             flag(&["-intfile", "-intimage"], "FILE", "SMV image, scaled by -scale plus -adc", "", |c, a, f| Ok(c.outputs.int_file = Some(a.s(f)?)), |c| text(&c.outputs.int_file)),
             flag(&["-noisefile", "-noiseimage"], "FILE", "SMV image with Poisson noise", "", |c, a, f| Ok(c.outputs.noise_file = Some(a.s(f)?)), |c| text(&c.outputs.noise_file)),
             flag(&["-pgmfile", "-pgmimage"], "FILE", "8-bit PGM preview", "", |c, a, f| Ok(c.outputs.pgm_file = Some(a.s(f)?)), |c| text(&c.outputs.pgm_file)),

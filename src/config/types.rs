@@ -214,6 +214,22 @@ pub struct EngineConfig {
 }
 
 impl Config {
+    /// Fix what a run would otherwise draw from the clock (the seed of `-misset random`, the
+    /// noise seed of a noise image) to the clock's value now, so that this configuration, and a
+    /// run file printed from it, repeats the run exactly. Values already given are kept.
+    pub fn resolve_clock_seeds(&mut self) {
+        // the reference's default: the current time in seconds
+        let now = || {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(1)
+        };
+        if matches!(self.crystal.misset, Some(super::Misset::Random)) && self.crystal.misset_seed.is_none() {
+            self.crystal.misset_seed = Some(now());
+        }
+        if self.outputs.noise_file.is_some() && !self.outputs.no_noise && self.outputs.seed.is_none() {
+            self.outputs.seed = Some(now());
+        }
+    }
+
     /// Refuse values no experiment can have, naming the setting. The command line checks each
     /// flag as it reads it (with the flag's name); this catches what other callers set.
     pub fn validate(&self) -> Result<()> {

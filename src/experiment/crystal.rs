@@ -180,15 +180,17 @@ fn matrix_reciprocals(path: &str, m: &[[f64; 3]; 3], lambda0: f64) -> Result<[V3
 fn misset_angles(cfg: &Config, notes: &mut Notes) -> Option<V3> {
     match cfg.crystal.misset {
         Some(Misset::Random) => {
+            // the flag's value N is the generator's seed -N, as the reference reads it
             let seed = cfg.crystal.misset_seed.map(|s| -s).unwrap_or_else(clock_seed);
             let mut rng = Ran1::new(seed);
             let umat = mosaic_rotation_umat(90.0, &mut rng);
             let m = umat2misset(&umat);
             notes.info.push(format!(
-                "random orientation misset angles: {:.6} {:.6} {:.6} deg",
+                "random orientation misset angles: {:.6} {:.6} {:.6} deg (-misset_seed {} repeats them)",
                 m[0] * RTD,
                 m[1] * RTD,
-                m[2] * RTD
+                m[2] * RTD,
+                -seed
             ));
             Some(m)
         }

@@ -1,26 +1,43 @@
-//! Structure factors: an -hkl file, the dump file an earlier run wrote, or -default_F alone.
+//! Structure factors: an -hkl file, the cache (-dump) an earlier run wrote, or -default_F alone.
 
 use super::{Crystal, Notes, Structure};
 use crate::config::Config;
 use crate::error::{Error, Result};
 
-/// Load structure factors from -hkl (writing the dump file), or from the dump file when no
-/// -hkl is given, or fall back to -default_F alone; tricubic interpolation by default for
-/// crystals of at most two cells along an axis.
+/// Load structure factors from -hkl, or from the cache named by -dump when no -hkl is given, or
+/// fall back to -default_F alone; tricubic interpolation by default for crystals of at most two
+/// cells along an axis. The cache is read only when named: a file left in the working
+/// directory by another run is never picked up (the C program reads any Fdump.bin there).
 pub(super) fn load_structure(cfg: &Config, crystal: &Crystal, notes: &mut Notes) -> Result<Structure> {
     let default_f = cfg.structure.default_f.unwrap_or(0.0);
-    let dump = cfg.structure.dump_file.clone().unwrap_or_else(|| "Fdump.bin".to_string());
+    let dump = cfg.structure.dump_file.as_deref().filter(|d| crate::io::osname::path(d).exists());
     let (grid, origin) = if let Some(path) = &cfg.structure.hkl_file {
         let (grid, warnings) = crate::io::hkl::read_hkl(&crate::io::osname::path(&path), default_f).map_err(Error::in_file)?;
         notes.warnings.extend(warnings);
         (Some(grid), path.clone())
-    } else if crate::io::osname::path(&dump).exists() {
-        let grid = crate::io::fdump::read_fdump(&crate::io::osname::path(&dump)).map_err(Error::in_file)?;
-        notes.info.push(format!("reading Fs from {dump} (structure-factor cache written by an earlier run with -hkl)"));
-        (Some(grid), dump.clone())
+    } else if let Some(dump) = dump {
+        let dump_path = crate::io::osname::path(&dump);
+        // a cache is reused only while the HKL file it was made from is unchanged
+        let checked = crate::io::fdump::check_source(&dump_path).map_err(Error::in_file)?;
+        if checked.starts_with("WARNING") {
+            notes.warnings.push(checked);
+        } else {
+            notes.info.push(checked);
+        }
+        let grid = crate::io::fdump::read_fdump(&dump_path).map_err(Error::in_file)?;
+        // the cache holds -default_F of the run that wrote it in place of missing reflections
+        notes.info.push(format!("reading Fs from {dump} (structure-factor cache written by an earlier run with -hkl; its missing reflections hold that run's -default_F)"));
+        (Some(grid), dump.to_string())
     } else {
         if default_f == 0.0 {
-            return Err(Error::new("no structure factors: give -hkl file, -default_F value, or run where Fdump.bin exists"));
+            let cache = match &cfg.structure.dump_file {
+                Some(d) => format!(" (-dump {d}: no such file)"),
+                None => String::new(),
+            };
+            return Err(Error::new(format!("no structure factors: give -hkl file, -default_F value, or -dump with the cache an earlier -hkl run wrote{cache}")));
+        }
+        if let Some(d) = &cfg.structure.dump_file {
+            notes.warnings.push(format!("WARNING: -dump {d}: no such file; the structure factors are -default_F alone"));
         }
         (None, String::new())
     };

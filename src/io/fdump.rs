@@ -106,6 +106,50 @@ pub fn read_fdump(path: &Path) -> Result<HklGrid> {
     Ok(g)
 }
 
+/// The record beside a cache `D` (`D.source`) naming the HKL file it was made from and the
+/// SHA-256 of that file's bytes, so that a later run reading the cache alone can tell whether
+/// the file has changed since.
+pub fn source_record_path(dump: &Path) -> std::path::PathBuf {
+    let mut name = dump.as_os_str().to_os_string();
+    name.push(".source");
+    std::path::PathBuf::from(name)
+}
+
+/// Write the cache `dump` of `grid` with its source record: `hkl` is the HKL file it was read
+/// from, as named on the command line.
+pub fn write_cache(dump: &Path, grid: &HklGrid, hkl: &str) -> Result<()> {
+    write_fdump(dump, grid)?;
+    let hkl_path = crate::io::osname::path(&hkl);
+    let bytes = read_all(&hkl_path)?;
+    // the absolute name, so that a run in another folder checks the same file
+    let absolute = std::fs::canonicalize(&hkl_path).unwrap_or(hkl_path);
+    let record = toml::toml! { hkl = (absolute.to_string_lossy().into_owned()) sha256 = (crate::io::sha256_hex(&bytes)) };
+    write_atomic(&source_record_path(dump), format!("# nanobragg structure-factor cache: the HKL file it holds\n{record}").as_bytes())
+}
+
+/// What reading the cache `dump` alone found out about its source: `Ok(note)` to use it (the
+/// source unchanged, gone, or unrecorded), an error when the source has changed since.
+pub fn check_source(dump: &Path) -> Result<String> {
+    let name = crate::io::osname::display(dump);
+    let record_path = source_record_path(dump);
+    if !record_path.exists() {
+        return Ok(format!("WARNING: -dump {name}: no record of the HKL file this cache was made from ({} is missing; the C program writes none), so it is used unchecked", crate::io::osname::display(&record_path)));
+    }
+    let shown = crate::io::osname::display(&record_path);
+    let bytes = read_all(&record_path)?;
+    let table: toml::Table = std::str::from_utf8(&bytes).ok().and_then(|t| t.parse().ok()).ok_or_else(|| crate::error::Error::file(format!("{shown}: not a cache source record (TOML with hkl and sha256)")))?;
+    let field = |k: &str| table.get(k).and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| crate::error::Error::file(format!("{shown}: cache source record without `{k}`")));
+    let (hkl, sha) = (field("hkl")?, field("sha256")?);
+    let hkl_path = Path::new(&hkl);
+    if !hkl_path.exists() {
+        return Ok(format!("-dump {name}: its HKL file {hkl} is gone; the cache is used as it was written"));
+    }
+    if crate::io::sha256_hex(&read_all(hkl_path)?) != sha {
+        bail!("-dump {name}: the cache was made from {hkl}, which has changed since; give -hkl {hkl} to read it again (which rewrites the cache)");
+    }
+    Ok(format!("-dump {name}: the cache matches its HKL file {hkl}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,6 +62,13 @@ fn prefix_within(name: &std::ffi::OsStr, room: usize) -> std::ffi::OsString {
     }
 }
 
+/// Lower-case hex SHA-256 of `bytes` (as sha256sum prints it): how records name the exact
+/// input files they were made from.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 thread_local! {
     /// The output set being written on this thread (see [`output_set`]): (temporary, final) pairs.
     static STAGED: std::cell::RefCell<Option<Vec<(PathBuf, PathBuf)>>> = const { std::cell::RefCell::new(None) };

@@ -93,6 +93,9 @@ pub fn detector_statistics(panels: &[&Experiment], images: &[&[f32]]) -> (Stats,
     (stats, offsets)
 }
 
+/// The reference's ADC offset of the SMV images (counts), `-adc` unless given.
+pub const DEFAULT_ADC: f64 = 40.0;
+
 /// Scale for the integer image: the user's, or 55000 / max.
 pub fn int_scale(user: Option<f64>, stats: &Stats) -> f64 {
     match user {

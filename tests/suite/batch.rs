@@ -346,3 +346,107 @@ fn batch_renders_every_panel_of_an_experiment_list() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("0 rendered, 1 already there") || String::from_utf8_lossy(&again.stdout).contains("0 rendered, 1 already there"), "{}", String::from_utf8_lossy(&again.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The plan of the record tests: stills with a spectrum, fluence and size jitter and random
+/// orientations, every per-shot record and the truth experiment list.
+fn record_plan(out: &str, count: usize, oversample: usize) -> String {
+    format!(
+        "flags = \"-cell 70 80 90 90 90 90 -default_F 100 -N 5 -lambda 1 -distance 100 -pixel 0.1 -detpixels 64 -oversample {oversample} -threads 1\"\n\
+         seed = 11\nout = \"{out}\"\nformats = [\"float\", \"noise\", \"settings\", \"cbf\", \"expt\"]\n\
+         [stills]\ncount = {count}\nspectra = [\"sp.txt\"]\nfluence_jitter = 0.3\ncrystal_size_um = [0.3, 3]\n"
+    )
+}
+
+/// A still with a spectrum, fluence and size jitter and a random orientation is rendered from
+/// its own run file: replayed on the command line it writes the same bytes; its JSON record
+/// names the spectrum by hash, the brightest pixel and the overloads (and the saturation is
+/// said on stderr); its experiment list is the truth and names its CBF image.
+#[test]
+fn a_batch_shot_replays_from_its_record_byte_for_byte() {
+    use sha2::Digest;
+    let dir = scratch("batch_record");
+    let spectrum = "# keV\n9.00 0.5\n9.02 1\n9.04 0.7\n";
+    std::fs::write(dir.join("sp.txt"), spectrum).unwrap();
+    std::fs::write(dir.join("p.toml"), record_plan("s", 2, 1)).unwrap();
+    let run = batch(&dir, "p.toml");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    for n in [1, 2] {
+        let stem = format!("s/shot_{n:05}");
+        let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(format!("{stem}.json"))).unwrap()).unwrap();
+        // the 64-bit seed as a string, the run file by name, the spectrum by its bytes' hash
+        let seed: u64 = rec["seed"].as_str().unwrap().parse().unwrap();
+        assert!(seed > 0);
+        assert_eq!(rec["run_file"], format!("shot_{n:05}.toml"));
+        let sha: String = sha2::Sha256::digest(spectrum.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(rec["spectrum"]["sha256"], sha.as_str());
+        assert_eq!((rec["spectrum"]["path"].as_str(), rec["spectrum"]["lines"].as_u64()), (Some("sp.txt"), Some(3)));
+        // the brightest pixel is the float image's, and the overloads are the pixels above it
+        let image = crate::common::read_f32(&dir.join(format!("{stem}.bin")));
+        let (imax, vmax) = image.iter().enumerate().fold((0, 0.0f32), |m, (i, &v)| if v > m.1 { (i, v) } else { m });
+        assert_eq!(rec["max_pixel_photons"].as_f64().unwrap(), vmax as f64);
+        assert_eq!((rec["max_pixel"]["fast"].as_u64(), rec["max_pixel"]["slow"].as_u64()), (Some(imax as u64 % 64), Some(imax as u64 / 64)));
+        assert_eq!(rec["full_scale_photons"].as_f64(), Some(65535.0 - 40.0));
+        let over = image.iter().filter(|&&v| v as f64 > 65495.0).count();
+        assert_eq!(rec["overloads"].as_u64(), Some(over as u64));
+        let said = stderr.contains(&format!("shot {n}: {over} pixel"));
+        assert_eq!(said, over > 0, "saturation of shot {n} ({over} pixels) on stderr: {stderr}");
+        assert_eq!(rec["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("above the full scale")), over > 0);
+        // the record renders the shot again, to the byte: float, noise and CBF (whose data
+        // block is named after the file)
+        std::fs::create_dir_all(dir.join("r")).unwrap();
+        let out = run_in(&dir, &format!("--config {stem}.toml -floatfile x.bin -noisefile x.img -cbffile r/shot_{n:05}.cbf -nopgm"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(std::fs::read(dir.join("x.bin")).unwrap() == std::fs::read(dir.join(format!("{stem}.bin"))).unwrap(), "shot {n}: float image");
+        assert!(std::fs::read(dir.join("x.img")).unwrap() == std::fs::read(dir.join(format!("{stem}.noise.img"))).unwrap(), "shot {n}: noise image");
+        assert!(std::fs::read(dir.join(format!("r/shot_{n:05}.cbf"))).unwrap() == std::fs::read(dir.join(format!("{stem}.cbf"))).unwrap(), "shot {n}: CBF");
+        // the experiment list is the truth: the one the command line writes for the record
+        let out = run_in(&dir, &format!("--config {stem}.toml -cbffile {stem}.cbf -write_expt x.expt -nopgm"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(std::fs::read(dir.join("x.expt")).unwrap() == std::fs::read(dir.join(format!("{stem}.expt"))).unwrap(), "shot {n}: experiment list");
+    }
+    // the spectrum, the fluence, the size and the orientation are the shot's own
+    let record = std::fs::read_to_string(dir.join("s/shot_00002.toml")).unwrap();
+    for key in ["spectrum_lines = [9000.0, 0.5, 9020.0, 1.0, 9040.0, 0.7]", "\nmisset = [", "\nfluence = ", "\nsample_x = ", "\nseed = "] {
+        assert!(record.contains(key), "{key}: {record}");
+    }
+    assert!(!record.contains("floatfile") && !record.contains("misset_seed"), "{record}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ctrl-C (SIGINT) part way: one line saying how many shots are written and how to resume,
+/// exit status 130, no partial shot; the rerun completes the set with an uninterrupted run's
+/// bytes.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_batch_says_how_far_it_got() {
+    let dir = scratch("batch_interrupt");
+    std::fs::write(dir.join("sp.txt"), "9000 1\n9100 0.5\n").unwrap();
+    std::fs::write(dir.join("p.toml"), record_plan("s", 12, 6)).unwrap();
+    let child = Command::new(bin()).args(["batch", "--plan", "p.toml"]).current_dir(&dir).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let start = Instant::now();
+    // names only: the batch renames files while this looks
+    let written = |d: &Path| std::fs::read_dir(d).map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("shot_") && e.file_name().to_string_lossy().ends_with(".json")).count()).unwrap_or(0);
+    while written(&dir.join("s")) < 2 && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    let line = err.lines().last().unwrap_or("");
+    let done = written(&dir.join("s"));
+    assert!(done < 12, "the interrupt came after the last shot");
+    assert_eq!(line, format!("interrupted: {done} of 12 shots written; run the same command again to resume"), "{err}");
+    // every shot on disk is whole: all five of its files
+    let names = files(&dir.join("s"));
+    assert_eq!(names.keys().filter(|k| k.starts_with("shot_")).count(), 6 * done, "{:?}", names.keys());
+    batch(&dir, "p.toml");
+    std::fs::write(dir.join("q.toml"), record_plan("whole", 12, 6)).unwrap();
+    batch(&dir, "q.toml");
+    let (resumed, whole) = (files(&dir.join("s")), files(&dir.join("whole")));
+    let shots = |m: &BTreeMap<String, Vec<u8>>| m.iter().filter(|(k, _)| k.starts_with("shot_") && !k.ends_with(".expt")).map(|(k, v)| (k.clone(), v.clone())).collect::<BTreeMap<_, _>>();
+    assert!(shots(&resumed) == shots(&whole), "a resumed batch differs from an uninterrupted one");
+    assert_eq!(resumed.len(), 12 * 6);
+    let _ = std::fs::remove_dir_all(&dir);
+}

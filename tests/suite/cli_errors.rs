@@ -206,16 +206,18 @@ fn unreadable_empty_and_malformed_files() {
 
 #[test]
 fn corrupt_structure_factor_dump() {
-    // without -hkl the dump in the working folder is read: a corrupt one is an error, with or
-    // without -default_F
+    // without -hkl the dump -dump names is read: a corrupt one is an error, with or without
+    // -default_F; one in the working folder that no flag names is not read at all
     for dump in ["Fdump_garbage.bin", "Fdump_inverted.bin", "Fdump_truncated.bin"] {
         let copy = |d: &std::path::Path| {
             std::fs::copy(d.join(dump), d.join("Fdump.bin")).unwrap();
         };
-        fails_with("-cell 70 80 90 90 90 90 -N 5 -detpixels 16", "Fdump.bin", copy);
-        fails_with("-cell 70 80 90 90 90 90 -N 5 -detpixels 16 -default_F 10", "Fdump.bin", copy);
+        fails_with("-cell 70 80 90 90 90 90 -N 5 -detpixels 16 -dump Fdump.bin", "Fdump.bin", copy);
+        fails_with("-cell 70 80 90 90 90 90 -N 5 -detpixels 16 -default_F 10 -dump Fdump.bin", "Fdump.bin", copy);
         fails(&format!("-cell 70 80 90 90 90 90 -N 5 -detpixels 16 -dump {dump}"), dump);
+        fails_with("-cell 70 80 90 90 90 90 -N 5 -detpixels 16", "no structure factors", copy);
     }
+    fails("-cell 70 80 90 90 90 90 -N 5 -detpixels 16 -dump absent.bin", "-dump absent.bin: no such file");
 }
 
 #[test]

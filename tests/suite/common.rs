@@ -69,6 +69,10 @@ pub fn golden_dir() -> Option<PathBuf> {
 pub fn golden_args(case: &serde_json::Value) -> Vec<String> {
     let mut args: Vec<String> = case["run_args"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     args.push("-legacy_cell".to_string());
+    // the reference always writes its structure-factor cache; ours writes it when named
+    if let Some(cache) = case["outputs"].get("fdump").and_then(|v| v.as_str()) {
+        args.extend(["-dump".to_string(), cache.to_string()]);
+    }
     args
 }
 

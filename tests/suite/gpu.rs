@@ -176,7 +176,7 @@ fn large_mosaic_render_on_the_gpu_has_bounded_memory() {
         return;
     }
     let dir = scratch("gpu_4096");
-    let args = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 -pixel 0.025 -detpixels 4096 -mosaic 0.5 -mosaic_domains 10 -device gpu:software";
+    let args = "-cell 100 100 100 90 90 90 -default_F 100 -N 5 -lambda 6.2 -distance 100 -pixel 0.025 -detpixels 4096 -mosaic 0.5 -mosaic_domains 10 -device gpu:software -floatfile floatimage.bin";
     let mut child = std::process::Command::new(bin())
         .args(args.split_whitespace())
         .current_dir(&dir)

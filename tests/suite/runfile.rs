@@ -131,3 +131,78 @@ fn flags_override_the_run_file_and_bad_files_are_one_line_errors() {
     assert!(toml.contains("Na = 2") && toml.contains("distance = 80.0"), "{toml}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The value after `key` on the stdout line that holds it (e.g. "-seed 17 repeats").
+fn number_after(text: &str, key: &str) -> String {
+    let at = text.find(key).unwrap_or_else(|| panic!("no '{key}' in {text}"));
+    text[at + key.len()..].split_whitespace().next().unwrap().trim_end_matches(')').to_string()
+}
+
+#[test]
+fn clock_drawn_seeds_are_reported_and_recorded() {
+    let dir = scratch("clock_seeds");
+    let base = "-cell 70 80 90 90 90 90 -default_F 100 -N 5 -detpixels 24 -distance 80 -noprogress -misset random";
+    let args = |extra: &str| -> Vec<String> { format!("{base} {extra}").split_whitespace().map(String::from).collect() };
+    // a render draws its orientation and noise from the clock and says how to repeat them
+    let first = stdout_of(&dir, &args("-floatfile a.bin -noisefile a.img"));
+    let (misset_seed, seed) = (number_after(&first, "-misset_seed "), number_after(&first, "-seed "));
+    stdout_of(&dir, &args(&format!("-misset_seed {misset_seed} -seed {seed} -floatfile b.bin -noisefile b.img")));
+    assert!(std::fs::read(dir.join("a.bin")).unwrap() == std::fs::read(dir.join("b.bin")).unwrap(), "the reported -misset_seed does not repeat the orientation");
+    assert!(std::fs::read(dir.join("a.img")).unwrap() == std::fs::read(dir.join("b.img")).unwrap(), "the reported -seed does not repeat the noise");
+    // a printed run file holds both seeds, so replaying it later repeats the run
+    let toml = stdout_of(&dir, &args("-noisefile c.img --print-config"));
+    assert!(toml.contains("misset = \"random\"") && toml.contains("misset_seed = ") && toml.contains("\nseed = "), "{toml}");
+    std::fs::write(dir.join("r.toml"), &toml).unwrap();
+    let replay = |name: &str| stdout_of(&dir, &["--config", "r.toml", "-floatfile", name].map(String::from));
+    // the run file names the noise image c.img, so each replay rewrites it
+    replay("c.bin");
+    let noise = std::fs::read(dir.join("c.img")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    replay("d.bin");
+    assert!(std::fs::read(dir.join("c.bin")).unwrap() == std::fs::read(dir.join("d.bin")).unwrap(), "{toml}");
+    assert!(std::fs::read(dir.join("c.img")).unwrap() == noise, "{toml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_render_writes_only_the_files_it_names() {
+    let dir = scratch("only_named");
+    // F(000) differs from -default_F, so the direct beam's pixels tell the two apart
+    std::fs::write(dir.join("f.hkl"), "0 0 0 50\n1 2 3 50\n0 0 2 80\n-1 1 1 20\n").unwrap();
+    let base = "-cell 70 80 90 90 90 90 -default_F 10 -N 5 -detpixels 24 -distance 80 -noprogress";
+    let listing = || {
+        let mut v: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        v.sort();
+        v
+    };
+    stdout_of(&dir, &format!("{base} -hkl f.hkl -intfile i.img").split_whitespace().map(String::from).collect::<Vec<_>>());
+    assert_eq!(listing(), ["f.hkl", "i.img"]);
+    // nothing named: nothing written, and the run says so
+    let out = run_in(&dir, &format!("{base} -hkl f.hkl"));
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no output file named"));
+    assert_eq!(listing(), ["f.hkl", "i.img"]);
+    // the cache is written when named and read back only when named
+    stdout_of(&dir, &format!("{base} -hkl f.hkl -dump cache.bin -floatfile h.bin").split_whitespace().map(String::from).collect::<Vec<_>>());
+    assert!(dir.join("cache.bin").is_file());
+    stdout_of(&dir, &format!("{base} -dump cache.bin -floatfile c.bin").split_whitespace().map(String::from).collect::<Vec<_>>());
+    assert!(std::fs::read(dir.join("h.bin")).unwrap() == std::fs::read(dir.join("c.bin")).unwrap(), "the cache renders a different image");
+    // the cache is checked against the HKL file it was made from: changed, it is refused
+    assert!(dir.join("cache.bin.source").is_file());
+    std::fs::write(dir.join("f.hkl"), "0 0 0 60\n").unwrap();
+    let stale = run_in(&dir, &format!("{base} -dump cache.bin -floatfile e.bin"));
+    let err = String::from_utf8_lossy(&stale.stderr);
+    assert!(!stale.status.success() && err.contains("-dump cache.bin: the cache was made from") && err.contains("which has changed since"), "{err}");
+    assert!(!dir.join("e.bin").exists());
+    // gone, the cache stands in for it (that is what a cache is for)
+    std::fs::remove_file(dir.join("f.hkl")).unwrap();
+    let gone = stdout_of(&dir, &format!("{base} -dump cache.bin -floatfile e.bin").split_whitespace().map(String::from).collect::<Vec<_>>());
+    assert!(gone.contains("is gone; the cache is used as it was written"), "{gone}");
+    assert!(std::fs::read(dir.join("e.bin")).unwrap() == std::fs::read(dir.join("h.bin")).unwrap());
+    std::fs::remove_file(dir.join("e.bin")).unwrap();
+    // a cache nobody names is not read: the image is -default_F's alone
+    std::fs::rename(dir.join("cache.bin"), dir.join("Fdump.bin")).unwrap();
+    stdout_of(&dir, &format!("{base} -floatfile d.bin").split_whitespace().map(String::from).collect::<Vec<_>>());
+    assert!(std::fs::read(dir.join("d.bin")).unwrap() != std::fs::read(dir.join("h.bin")).unwrap());
+    assert_eq!(read_f32(&dir.join("d.bin")), render("-cell 70 80 90 90 90 90 -default_F 10 -N 5 -detpixels 24 -distance 80"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -83,7 +83,7 @@ fn every_per_sample_term_agrees_on_f64_dual_and_tensors() {
         for precision in [Precision::F64, Precision::F32] {
             let dev = Target::cpu(precision);
             let qt = q.map(|c| dev.tensor(vec![c], [1]));
-            let mask = beyond_resolution(&qt, dmin).into_data().to_vec::<bool>().unwrap();
+            let mask = beyond_resolution(&qt, dmin).into_data().try_to_vec::<bool>().unwrap();
             assert_eq!(mask, [cut], "{precision:?} tensor at dmin = {dmin}");
         }
     }

@@ -129,6 +129,18 @@ pub fn write_all(req: &Requests, exp: &Experiment, panels: &[&Experiment], image
     Ok(done)
 }
 
+/// An experiment list alone, naming the image files `req` names (written elsewhere, as a batch
+/// shot's are), with the trusted range of those files.
+pub fn write_experiment_list_only(name: &str, req: &Requests, exp: &Experiment) -> Result<()> {
+    let mut lab = lab_geometry(exp);
+    if req.cbffile.is_some() || req.nxsfile.is_some() {
+        for p in &mut lab.panels {
+            p.trusted_range = [-1.0, INT32_IMAGE_MAX];
+        }
+    }
+    write_experiment_list(name, req, &lab)
+}
+
 /// The experiment list names the CBF image if there is one, else the NeXus one, else the SMV.
 fn write_experiment_list(name: &str, req: &Requests, lab: &LabGeometry) -> Result<()> {
     let mut lab = lab.clone();
