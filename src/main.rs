@@ -125,11 +125,12 @@ fn run(args: &[String]) -> Result<()> {
     // every output name and the device before any work or output: a bad name or a missing GPU
     // adapter must leave no file behind
     sim.check_outputs()?;
+    let dev = sim.target()?;
+    // said once the run will go ahead (an error's line stays the only line)
     let o = &sim.config.outputs;
     if sim.named_outputs().is_empty() && o.cbf_file.is_none() && o.nexus_file.is_none() && o.expt_file.is_none() {
         eprintln!("WARNING: no output file named (-floatfile, -intfile, -noisefile, -pgmfile, -pngfile, -cbffile, -nxsfile, -write_expt): the image's statistics are printed and nothing is written");
     }
-    let dev = sim.target()?;
     if let Some(adapter) = dev.adapter_description() {
         eprintln!("GPU adapter: {adapter}");
     }

@@ -51,6 +51,14 @@ impl Simulation {
         if n > 1 && !trace_requests.is_empty() {
             return Err(Error::new("-printout_pixel/-trace_pixel: not available for a multi-panel detector"));
         }
+        if config.response.is_set() {
+            if n > 1 {
+                return Err(Error::new("-psf/-gain/-calibration/-readout_noise/-flicker: the detector response takes a one-panel detector"));
+            }
+            if let Some(seed) = config.outputs.seed.filter(|s| i32::try_from(*s).is_err()) {
+                return Err(Error::new(format!("-seed: {seed} does not fit the 32-bit seed of the detector response's noise (-2147483648 to 2147483647)")));
+            }
+        }
         let panels = if n == 1 { vec![] } else { (0..n).map(|i| experiment.panel(i)).collect() };
         Ok(Simulation { config, experiment, notes, panels, trace_requests })
     }
@@ -246,9 +254,16 @@ pub fn write_images(cfg: &Config, exp: &Experiment, panels: &[Experiment], image
         // the flag's value N is the generator's seed -N, as the reference reads it
         let seed = cfg.outputs.seed.map(|s| -s).unwrap_or_else(experiment::crystal::clock_seed);
         let _ = writeln!(out, "noise image seed: -seed {} repeats this noise", -seed);
-        let mut deviates = crate::physics::rng::PoissonDeviates::new(seed);
-        let drawn: Vec<Vec<f64>> = images.iter().enumerate().map(|(i, im)| products::poisson_photons_from(panel(i), im, &mut deviates)).collect();
-        let noisy: Vec<(Vec<u16>, f64, usize)> = drawn.iter().enumerate().map(|(i, ph)| products::noise_counts(panel(i), ph, adc)).collect();
+        let (drawn, noisy): (Vec<Vec<f64>>, Vec<(Vec<u16>, f64, usize)>) = if cfg.response.is_set() {
+            // noisify's model on the float image (one panel, checked when built)
+            let (counts, noisy) = response_noise(cfg, exp, &images[0], adc, -seed, out);
+            (vec![counts], vec![noisy])
+        } else {
+            let mut deviates = crate::physics::rng::PoissonDeviates::new(seed);
+            let drawn: Vec<Vec<f64>> = images.iter().enumerate().map(|(i, im)| products::poisson_photons_from(panel(i), im, &mut deviates)).collect();
+            let noisy = drawn.iter().enumerate().map(|(i, ph)| products::noise_counts(panel(i), ph, adc)).collect();
+            (drawn, noisy)
+        };
         let (total, overloads) = noisy.iter().fold((0.0, 0), |(p, o), x| (p + x.1, o + x.2));
         let _ = writeln!(out, "{:.0} photons on noise image ({overloads} overloads)", total);
         for (i, (data, _, _)) in noisy.iter().enumerate() {
@@ -262,6 +277,32 @@ pub fn write_images(cfg: &Config, exp: &Experiment, panels: &[Experiment], image
         let _ = writeln!(out, "{line}");
     }
     Ok(warnings.into_inner())
+}
+
+/// The noise image through the detector response (-psf, -gain, ...), made from the float image
+/// exactly as noisify makes it (16-bit pixels): the ADU less the offset (what CBF and NeXus
+/// files hold), and the pixels with the photon total and the overloads. `seed` is `-seed`.
+fn response_noise(cfg: &Config, p: &Experiment, image: &[f32], adc: f64, seed: i64, out: &mut dyn Write) -> (Vec<f64>, (Vec<u16>, f64, usize)) {
+    use crate::response::noisify::{noisify, IntImage, NoisifySettings};
+    // the seed was checked to fit 32 bits when the simulation was built
+    let settings = NoisifySettings::from_config(&cfg.response, p.detector.pixel_size, adc, seed as i32);
+    let psf = match settings.psf {
+        Some(k) => format!("{:?} PSF of FWHM {} pixels", k.kind, fmt_g(k.fwhm_pixels)),
+        None => "no PSF".into(),
+    };
+    let _ = writeln!(
+        out,
+        "detector response (as noisify): {psf}, gain {}, calibration error {}, readout noise {} ADU, flicker {}",
+        fmt_g(settings.gain),
+        fmt_g(settings.calibration),
+        fmt_g(settings.readout_adu),
+        fmt_g(settings.flicker)
+    );
+    let d = &p.detector;
+    let noise = noisify(image, d.fpixels, d.spixels, &settings).noise.expect("the noise image is asked for");
+    let IntImage::U16(pixels) = noise.image else { unreachable!("16-bit pixels") };
+    let counts = pixels.iter().map(|&v| (v as f64 - adc).max(0.0)).collect();
+    (counts, (pixels, noise.photons, noise.overloads))
 }
 
 /// The SMV header of panel `p`: the C program's, or with `-smv_header dials` one that dxtbx

@@ -372,7 +372,9 @@ impl Model {
     /// sigma_reliable, correlation); nothing is printed. Options as the command's:
     /// loss, steps, optimizer (lbfgs, adam), strategy (continuation, plain), restrain
     /// (["name=value,sigma", ...] or {name: (value, sigma)}), adc, residual and out (files).
-    #[pyo3(signature = (target, params, loss="poisson", steps=100, optimizer="lbfgs", strategy="continuation", restrain=None, adc=40.0, residual=None, out=None))]
+    /// progress: a callable given {"stage", "iteration", "loss"} after every iteration (an
+    /// exception it raises stops the calls and is raised when the refinement returns).
+    #[pyo3(signature = (target, params, loss="poisson", steps=100, optimizer="lbfgs", strategy="continuation", restrain=None, adc=40.0, residual=None, out=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn refine<'py>(
         &self,
@@ -387,7 +389,13 @@ impl Model {
         adc: f64,
         residual: Option<String>,
         out: Option<String>,
+        progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if let Some(p) = &progress {
+            if !p.is_callable() {
+                return Err(NanobraggError::new_err("progress: expected a callable (or None)"));
+            }
+        }
         let exp = &self.sim.experiment;
         let names = nanobragg::refine::parse_names(&name_list(params)?, "--refine").map_err(py_err)?;
         cmd::check_panel_params(&names, exp, "--refine").map_err(py_err)?;
@@ -404,7 +412,32 @@ impl Model {
             threads: self.sim.config.engine.threads.unwrap_or(0),
         };
         let (name, full) = target_values(target, exp, adc)?;
-        let json = py.detach(|| cmd::refine_image(exp, &spec, &name, &full, adc, |_| {})).map_err(py_err)?;
+        // the callback runs with the GIL taken back for the call; its first error ends the calls
+        let callback = progress.map(|p| p.unbind());
+        let mut failed: Option<PyErr> = None;
+        let json = py
+            .detach(|| {
+                cmd::refine_image(exp, &spec, &name, &full, adc, |p| {
+                    let (Some(cb), None) = (&callback, &failed) else { return };
+                    Python::attach(|py| {
+                        let call = || -> PyResult<()> {
+                            let d = PyDict::new(py);
+                            d.set_item("stage", p.stage)?;
+                            d.set_item("iteration", p.iteration)?;
+                            d.set_item("loss", p.loss)?;
+                            cb.call1(py, (d,))?;
+                            Ok(())
+                        };
+                        if let Err(e) = call() {
+                            failed = Some(e);
+                        }
+                    });
+                })
+            })
+            .map_err(py_err)?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         if let Some(path) = out {
             let text = serde_json::to_string_pretty(&json).expect("json");
             nanobragg::io::write_atomic(std::path::Path::new(&path), format!("{text}\n").as_bytes()).map_err(py_err)?;

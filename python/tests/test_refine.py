@@ -23,6 +23,25 @@ def test_refinement_recovers_perturbed_parameters(tmp_path):
     assert json.loads(out.read_text()) == result
 
 
+def test_progress_is_a_callback_and_nothing_is_printed(capfd):
+    target = nanobragg.simulate(**dict(BASE, distance=80.3))
+    model = nanobragg.Model(**BASE)
+    seen = []
+    result = model.refine(target, "distance", strategy="plain", steps=20, progress=seen.append)
+    assert capfd.readouterr().err == ""
+    # one call per iteration, numbered from 1, with the loss the history holds
+    assert [p["iteration"] for p in seen] == list(range(1, len(seen) + 1)) and len(seen) == result["iterations"]
+    assert all(p["stage"] == "plain" for p in seen)
+    assert seen[-1]["loss"] == pytest.approx(result["history"][-1], rel=1e-9)
+
+    def stop(p):
+        raise KeyError("enough")
+    with pytest.raises(KeyError, match="enough"):
+        model.refine(target, "distance", strategy="plain", steps=20, progress=stop)
+    with pytest.raises(nanobragg.NanobraggError, match="progress: expected a callable"):
+        model.refine(target, "distance", progress=3)
+
+
 def test_a_target_file_and_restraints(tmp_path):
     target_file = tmp_path / "target.bin"
     nanobragg.simulate(**dict(BASE, distance=80.3), floatfile=str(target_file))

@@ -130,3 +130,11 @@ def test_a_batch_shot_renders_again_from_its_record(tmp_path, cli):
         image = nanobragg.simulate(**record, noisefile=str(tmp_path / "x.img"))
         assert image.astype("<f4").tobytes() == stem.with_suffix(".bin").read_bytes()
         assert (tmp_path / "x.img").read_bytes() == (tmp_path / "s" / f"shot_{n:05}.noise.img").read_bytes()
+
+
+def test_the_detector_response_flags_make_the_command_lines_noise_image(tmp_path, cli):
+    response = dict(psf="gauss", psf_fwhm=120, gain=2, readout_noise=1.5, seed=4)
+    nanobragg.simulate(**SMALL, **response, noisefile=str(tmp_path / "py.img"))
+    flags = [a for k, v in {**SMALL, **response}.items() for a in (f"-{k}", *map(str, v if isinstance(v, list) else [v]))]
+    cli([*flags, "-noisefile", "cli.img", "-nopgm"], cwd=tmp_path)
+    assert (tmp_path / "py.img").read_bytes() == (tmp_path / "cli.img").read_bytes()

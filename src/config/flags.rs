@@ -4,7 +4,7 @@
 //! run files and their round-trip test are all made from this table.
 
 use super::args::{self, Args};
-use super::settings::{Convention, Engine, Misset, Pivot, Precision, Shape};
+use super::settings::{Convention, Engine, Misset, Pivot, Precision, PsfShape, Shape};
 use super::types::Config;
 use crate::error::{Error, Result};
 use crate::physics::constants::RTD;
@@ -258,6 +258,34 @@ fn memory_mb(c: &mut Config, a: &mut Args, f: &str) -> Result<()> {
     Ok(())
 }
 
+fn psf(c: &mut Config, a: &mut Args, f: &str) -> Result<()> {
+    let v = a.s(f)?;
+    c.response.psf = Some(match v.as_str() {
+        "gauss" | "gaussian" => PsfShape::Gauss,
+        "fiber" | "fibre" => PsfShape::Fiber,
+        _ => return Err(Error::new(format!("{f}: unknown PSF type '{v}' (use gauss or fiber)"))),
+    });
+    Ok(())
+}
+
+fn psf_radius(c: &mut Config, a: &mut Args, f: &str) -> Result<()> {
+    let r = a.nonneg(f)?;
+    if r > i32::MAX as f64 {
+        return Err(Error::new(format!("{f}: {r} pixels is too large")));
+    }
+    // noisify keeps the whole pixels of the number it reads
+    Ok(c.response.psf_radius = Some(r as i64))
+}
+
+/// A seed the reference holds in a C int.
+fn c_int(a: &mut Args, f: &str) -> Result<i64> {
+    let n = a.n(f)?;
+    if i32::try_from(n).is_err() {
+        return Err(Error::new(format!("{f}: {n} does not fit a 32-bit seed (-2147483648 to 2147483647)")));
+    }
+    Ok(n)
+}
+
 fn at_least_one(a: &mut Args, f: &str) -> Result<usize> {
     let n = a.n(f)?;
     if n < 1 {
@@ -475,6 +503,24 @@ pub static GROUPS: &[Group] = &[
             flag(&["-dmin"], "A", "skip scattering beyond this resolution", "none", |c, a, f| Ok(c.sampling.dmin = Some(a.nonneg(f)? * 1e-10)), |c| times(c.sampling.dmin, 1e-10)),
             flag(&["-water"], "um", "water-layer background thickness", "0", |c, a, f| Ok(c.background.water_size = Some(si(a.nonneg(f)?, UM))), |c| num(c.background.water_size, UM)),
             flag(&["-coherent"], "", "accepted for compatibility; no effect", "", |_, _, _| Ok(()), none),
+        ],
+    },
+    Group {
+        title: "Detector response of the noise image (as noisify; any of these turns it on, with noisify's defaults for the rest)",
+        flags: &[
+            flag(&["-psf"], "gauss|fiber", "point-spread function applied to the photon counts", "none", psf, |c| {
+                c.response.psf.map(|p| vec![Val::S(if p == PsfShape::Gauss { "gauss" } else { "fiber" }.into())])
+            }),
+            flag(&["-psf_fwhm", "-psf_width"], "um", "PSF full width at half maximum", "46", |c, a, f| Ok(c.response.psf_fwhm_um = Some(a.nonneg(f)?)), |c| num(c.response.psf_fwhm_um, 1.0)),
+            flag(&["-psf_sigma"], "um", "PSF width as a Gaussian sigma (FWHM = 2.3548 sigma)", "", |c, a, f| {
+                Ok(c.response.psf_fwhm_um = Some(a.nonneg(f)? * (8.0 * std::f64::consts::LN_2).sqrt()))
+            }, none),
+            flag(&["-psf_radius"], "pixels", "PSF kernel radius (0: chosen per pixel)", "0", psf_radius, |c| int(c.response.psf_radius)),
+            flag(&["-gain"], "ADU/photon", "quantum gain", "1", |c, a, f| Ok(c.response.gain = Some(a.nonneg(f)?)), |c| num(c.response.gain, 1.0)),
+            flag(&["-calibration"], "fraction", "per-pixel calibration error (relative rms)", "0.03", |c, a, f| Ok(c.response.calibration = Some(a.nonneg(f)?)), |c| num(c.response.calibration, 1.0)),
+            flag(&["-calib_seed"], "N", "seed of the calibration error (drawn only when -flicker is 0)", "1", |c, a, f| Ok(c.response.calib_seed = Some(c_int(a, f)?)), |c| int(c.response.calib_seed)),
+            flag(&["-readout_noise", "-readout", "-readnoise"], "ADU", "Gaussian readout noise (rms), added after the gain", "0", |c, a, f| Ok(c.response.readout = Some(a.nonneg(f)?)), |c| num(c.response.readout, 1.0)),
+            flag(&["-flicker"], "fraction", "source flicker: relative rms of a per-pixel intensity factor", "0", |c, a, f| Ok(c.response.flicker = Some(a.nonneg(f)?)), |c| num(c.response.flicker, 1.0)),
         ],
     },
     Group {

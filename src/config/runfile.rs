@@ -171,6 +171,8 @@ mod tests {
             "-detector_abs 50 -gauss_xtal -progress -printout -adxv -distance 5",
             "-detector_abs 0.3 -detector_thick 17.3 -dmin 1.7 -water 33.3 -mosaic 0.07 -phi 33.3 -misset 0.1 0.2 0.3 -beamsize 0.013 -divergence 0.37 -dispersion 0.3",
             "-dials -denzo -twotheta 3 -detpixels 8",
+            "-psf fiber -psf_fwhm 123.4 -psf_radius 3 -gain 1.7 -calibration 0.02 -calib_seed -7 -readout_noise 2.5 -flicker 0.01",
+            "-psf gauss -psf_sigma 40 -readout 1",
     ];
 
     #[test]
@@ -185,7 +187,7 @@ mod tests {
     fn every_flag_is_written_unless_another_flag_writes_its_value() {
         let written: Vec<String> = LINES.iter().flat_map(|l| flags_of(&parse(&args(l)).unwrap())).map(|(k, _)| format!("-{k}")).collect();
         // these set values that more specific flags write
-        let setters_only = ["-N", "-xtalsize", "-density", "-detpixels", "-detsize", "-energy", "-divergence", "-divsteps", "-round_div", "-coherent", "-memory_mb", "-h"];
+        let setters_only = ["-N", "-xtalsize", "-density", "-detpixels", "-detsize", "-energy", "-divergence", "-divsteps", "-round_div", "-coherent", "-memory_mb", "-psf_sigma", "-h"];
         let wrong: Vec<&str> = flags::all().map(|f| f.names[0]).filter(|n| written.contains(&n.to_string()) == setters_only.contains(n)).collect();
         assert!(wrong.is_empty(), "not covered by LINES, or written though another flag writes its value: {wrong:?}");
     }

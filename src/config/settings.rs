@@ -29,6 +29,13 @@ pub enum Shape {
     Tophat,
 }
 
+/// Point-spread function of the detector response (as noisify's -psf).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsfShape {
+    Gauss,
+    Fiber,
+}
+
 /// Orientation request: explicit angles about x, y and z (rad) or a random one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Misset {

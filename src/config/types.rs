@@ -1,7 +1,7 @@
 //! The configuration's types: one group of settings per concept, and the check of a
 //! configuration made in code.
 
-use super::settings::{Convention, Engine, Misset, Pivot, Precision, Shape};
+use super::settings::{Convention, Engine, Misset, Pivot, Precision, PsfShape, Shape};
 use crate::error::{Error, Result};
 
 /// Every setting of one simulation.
@@ -13,6 +13,7 @@ pub struct Config {
     pub beam: BeamConfig,
     pub sampling: SamplingConfig,
     pub background: BackgroundConfig,
+    pub response: ResponseConfig,
     pub outputs: OutputConfig,
     pub engine: EngineConfig,
 }
@@ -165,6 +166,34 @@ pub struct SamplingConfig {
 pub struct BackgroundConfig {
     /// Thickness of the water layer of the constant-F background (m).
     pub water_size: Option<f64>,
+}
+
+/// The detector's response applied to the noise image, as noisify applies it (its flags, units
+/// and defaults). None of it given: the noise image is the reference nanoBragg's (Poisson
+/// counts plus the offset, no calibration error).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResponseConfig {
+    pub psf: Option<PsfShape>,
+    /// PSF full width at half maximum (micrometres, as noisify reads it; default 46).
+    pub psf_fwhm_um: Option<f64>,
+    /// PSF kernel radius (whole pixels; 0 or none: chosen per pixel).
+    pub psf_radius: Option<i64>,
+    /// ADU per photon (default 1).
+    pub gain: Option<f64>,
+    /// Per-pixel calibration error, relative rms (default 0.03).
+    pub calibration: Option<f64>,
+    pub calib_seed: Option<i64>,
+    /// Gaussian readout noise (ADU rms, default 0).
+    pub readout: Option<f64>,
+    /// Source flicker, relative rms (default 0).
+    pub flicker: Option<f64>,
+}
+
+impl ResponseConfig {
+    /// Whether any response flag is given (the noise image then goes through noisify's model).
+    pub fn is_set(&self) -> bool {
+        *self != ResponseConfig::default()
+    }
 }
 
 /// The files written and how counts are scaled into them.

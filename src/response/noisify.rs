@@ -114,6 +114,33 @@ impl Default for NoisifySettings {
     }
 }
 
+impl NoisifySettings {
+    /// The response a render's noise image goes through (`-psf`, `-gain`, ... on the render's
+    /// command line): noisify's model and defaults, 16-bit pixels, the input taken as photons,
+    /// the PSF width converted to pixels of `pixel_m` metres as noisify converts it.
+    pub fn from_config(r: &crate::config::ResponseConfig, pixel_m: f64, adc: f64, seed: i32) -> NoisifySettings {
+        use crate::config::PsfShape;
+        use super::psf::PsfKind;
+        // noisify holds the width in single precision, in metres
+        let fwhm_m = (r.psf_fwhm_um.unwrap_or(46.0) / 1e6) as f32;
+        let psf = r.psf.map(|shape| Psf {
+            kind: if shape == PsfShape::Gauss { PsfKind::Gaussian } else { PsfKind::Fiber },
+            fwhm_pixels: fwhm_m as f64 / pixel_m,
+            radius: r.psf_radius.filter(|&n| n > 0).map(|n| n as usize),
+        });
+        NoisifySettings {
+            flicker: r.flicker.unwrap_or(0.0),
+            calibration: r.calibration.unwrap_or(0.03),
+            readout_adu: r.readout.unwrap_or(0.0),
+            gain: r.gain.unwrap_or(1.0),
+            adc_offset: adc,
+            psf,
+            seeds: Seeds::from_user(seed, r.calib_seed.map(|m| m as i32)),
+            ..NoisifySettings::default()
+        }
+    }
+}
+
 /// Integer pixels of one width.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IntImage {
