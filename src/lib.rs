@@ -22,6 +22,15 @@
 //!   SI units, the flag language that fills it, run files); `error`: the one-line error and its
 //!   kind.
 
+/// `eprintln!` as one write (see `io::stderr_line`): every stderr line of the program goes
+/// through it so that lines of MPI ranks never interleave.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::io::stderr_line(&format!($($arg)*))
+    };
+}
+
 pub mod batch;
 pub mod cli;
 pub mod config;

@@ -39,7 +39,7 @@ pub fn main() {
 
 fn fail(e: &nanobragg::error::Error) -> ! {
     let _ = std::io::stdout().flush();
-    eprintln!("nanobragg: error: {}", io::osname::shown(&e.0));
+    nanobragg::say!("nanobragg: error: {}", io::osname::shown(&e.0));
     std::process::exit(1);
 }
 
@@ -129,10 +129,10 @@ fn run(args: &[String]) -> Result<()> {
     // said once the run will go ahead (an error's line stays the only line)
     let o = &sim.config.outputs;
     if sim.named_outputs().is_empty() && o.cbf_file.is_none() && o.nexus_file.is_none() && o.expt_file.is_none() {
-        eprintln!("WARNING: no output file named (-floatfile, -intfile, -noisefile, -pgmfile, -pngfile, -cbffile, -nxsfile, -write_expt): the image's statistics are printed and nothing is written");
+        nanobragg::say!("WARNING: no output file named (-floatfile, -intfile, -noisefile, -pgmfile, -pngfile, -cbffile, -nxsfile, -write_expt): the image's statistics are printed and nothing is written");
     }
     if let Some(adapter) = dev.adapter_description() {
-        eprintln!("GPU adapter: {adapter}");
+        nanobragg::say!("GPU adapter: {adapter}");
     }
     let (cfg, exp) = (&sim.config, &sim.experiment);
     let out = std::io::stdout();
@@ -144,7 +144,7 @@ fn run(args: &[String]) -> Result<()> {
     }
     // warnings go to stderr only: echoing them on stdout showed each twice on a terminal
     for line in &sim.notes.warnings {
-        eprintln!("{line}");
+        nanobragg::say!("{line}");
     }
     let mut meter = nanobragg::cli::progress::Meter::new(cfg.outputs.progress);
     let images = sim.render_on(&dev, &mut out, |done, total| meter.update(done, total))?;
@@ -155,7 +155,7 @@ fn run(args: &[String]) -> Result<()> {
         sim.write_images(&images, &mut out)
     })?;
     for w in warnings {
-        eprintln!("{w}");
+        nanobragg::say!("{w}");
     }
     Ok(())
 }

@@ -93,7 +93,7 @@ fn render_mine(comm: &Comm, inputs: &Inputs, out: &Path) -> Result<(u64, u64)> {
     let cfg = &inputs.base;
     let dev = if cfg.engine.gpu {
         let dev = crate::engine::device::Target::gpu(cfg.engine.gpu_software)?;
-        eprintln!("{}GPU adapter: {}", comm.label(), dev.adapter_description().unwrap_or("?"));
+        crate::say!("{}GPU adapter: {}", comm.label(), dev.adapter_description().unwrap_or("?"));
         dev
     } else {
         crate::engine::device::Target::cpu(cfg.engine.precision.unwrap_or(crate::engine::device::Precision::F64))
@@ -114,7 +114,7 @@ fn render_mine(comm: &Comm, inputs: &Inputs, out: &Path) -> Result<(u64, u64)> {
         if k + 1 == mine.len() || last_line.is_none_or(|t| now.duration_since(t).as_secs_f64() >= 1.0) {
             last_line = Some(now);
             let rate = rendered as f64 / now.duration_since(started).as_secs_f64().max(1e-9);
-            eprintln!("{}shot {number}: {}/{} done, {rate:.3} shots/s", comm.label(), k + 1, mine.len());
+            crate::say!("{}shot {number}: {}/{} done, {rate:.3} shots/s", comm.label(), k + 1, mine.len());
         }
     }
     Ok((rendered, skipped))
@@ -174,7 +174,7 @@ fn render_shot(comm: &Comm, inputs: &Inputs, number: usize, out: &Path, threads:
             brightness.max_at[1],
             brightness.max_at[2]
         );
-        eprintln!("{}{w}", comm.label());
+        crate::say!("{}{w}", comm.label());
         warnings.push(w);
     }
     let spectrum = s.spectrum.and_then(|k| inputs.plan.stills.as_ref().map(|st| (st.spectra[k].as_str(), inputs.spectrum_sha256[k].as_str())));
@@ -211,12 +211,12 @@ fn read_inputs(path: &str) -> Result<(Vec<u8>, crate::experiment::InputFiles)> {
     let files = crate::experiment::InputFiles::read(&cfg).map_err(|e| e.context(format!("{path}: flags")))?;
     let (exp, notes) = crate::experiment::build_from(&cfg, &files, None).map_err(|e| e.context(format!("{path}: flags")))?;
     for w in &notes.warnings {
-        eprintln!("{w}");
+        crate::say!("{w}");
     }
     let o = &cfg.outputs;
     let cache_written = cfg.structure.hkl_file.is_some() && cfg.structure.dump_file.is_some();
     if [&o.float_file, &o.int_file, &o.noise_file, &o.pgm_file, &o.png_file, &o.cbf_file, &o.nexus_file, &o.expt_file].iter().any(|f| f.is_some()) || cache_written {
-        eprintln!("WARNING: {path}: the output file flags of the base simulation are ignored; a batch writes <out>/shot_NNNNN.<ext> in the plan's formats");
+        crate::say!("WARNING: {path}: the output file flags of the base simulation are ignored; a batch writes <out>/shot_NNNNN.<ext> in the plan's formats");
     }
     let mut spectra = Vec::new();
     if let Some(st) = &plan.stills {

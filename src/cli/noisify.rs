@@ -610,7 +610,7 @@ fn print_summary(out: &mut impl Write, o: &NoisifyOptions, inp: &Inputs, g: &Geo
     let (width, height, input) = (inp.width, inp.height, &inp.input);
     let _ = writeln!(out, "noisify - add noise to pixels (nanobragg re-implementation of James Holton's noisify)");
     for n in notes {
-        eprintln!("noisify: note: {n}");
+        crate::say!("noisify: note: {n}");
     }
     if let Some(h) = &o.header {
         let _ = writeln!(out, "taking header from {h}");

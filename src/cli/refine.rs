@@ -200,7 +200,7 @@ fn build(sim: &[String], run: &RunFileOpts) -> Result<Option<crate::experiment::
     }
     let (exp, notes) = crate::experiment::build(&cfg)?;
     for w in &notes.warnings {
-        eprintln!("{w}");
+        crate::say!("{w}");
     }
     Ok(Some(exp))
 }
@@ -223,7 +223,7 @@ fn parse_device(v: &str) -> Result<Option<bool>> {
 /// The GPU target of a `--device` choice, naming its adapter on stderr.
 fn gpu_target(software: bool) -> Result<crate::engine::device::Target> {
     let t = crate::engine::device::Target::gpu(software)?;
-    eprintln!("GPU adapter: {}", t.adapter_description().unwrap_or("?"));
+    crate::say!("GPU adapter: {}", t.adapter_description().unwrap_or("?"));
     Ok(t)
 }
 
@@ -334,7 +334,7 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
         for (_, notes) in &built {
             for w in &notes.warnings {
                 if warned.insert(w.clone()) {
-                    eprintln!("{w}");
+                    crate::say!("{w}");
                 }
             }
         }
@@ -371,7 +371,7 @@ fn refine_plan_on(comm: &crate::engine::comm::Comm, path: &str, steps: Option<us
     let root = comm.is_root();
     let result = refine_joint(comm, &images, &layout, steps.or(plan.steps).unwrap_or(100), strategy, |stage, it, f| {
         if root {
-            eprintln!("iteration {it} [{stage}]: loss {f:.10e}");
+            crate::say!("iteration {it} [{stage}]: loss {f:.10e}");
         }
     });
     if !result.loss.is_finite() {
@@ -435,12 +435,12 @@ fn print_summary(json: &serde_json::Value) {
         .flatten()
         .map(|s| format!("{} {} it, loss {:.6e}", s["stage"].as_str().unwrap_or("?"), s["iterations"], s["loss"].as_f64().unwrap_or(f64::NAN)))
         .collect();
-    eprintln!("stages: {}", stages.join("; "));
-    eprintln!("reported: the {} stage's end, loss {:.10e} after {} iterations in all", json["strategy"]["reported"].as_str().unwrap_or("?"), json["loss"].as_f64().unwrap_or(f64::NAN), json["iterations"]);
+    crate::say!("stages: {}", stages.join("; "));
+    crate::say!("reported: the {} stage's end, loss {:.10e} after {} iterations in all", json["strategy"]["reported"].as_str().unwrap_or("?"), json["loss"].as_f64().unwrap_or(f64::NAN), json["iterations"]);
     let fit = &json["fit"];
     if let (Some(d), Some(x)) = (fit["deviance_per_pixel"].as_f64(), fit["pearson_chi2_per_pixel"].as_f64()) {
         let num = |k: &str| fit[k].as_f64().unwrap_or(f64::NAN);
-        eprintln!(
+        crate::say!(
             "goodness of fit ({}): deviance {d:.4} per pixel (expected {:.4}, {:+.1} sd), Pearson chi2 {x:.4} per pixel (expected {:.4}, {:+.1} sd) over {} pixels",
             fit["verdict"].as_str().unwrap_or("?"),
             num("expected_deviance_per_pixel"),
@@ -451,7 +451,7 @@ fn print_summary(json: &serde_json::Value) {
         );
     }
     for w in json["warnings"].as_array().into_iter().flatten().filter_map(|w| w.as_str()) {
-        eprintln!("WARNING: {w}");
+        crate::say!("WARNING: {w}");
     }
 }
 
@@ -492,7 +492,7 @@ pub fn refine_command(args: &[String]) -> Result<()> {
     let text = crate::io::output_set(|| {
         let json = refine_image(&exp, &spec, &target, &full, adc, |p| {
             let shown: Vec<String> = spec.names.iter().map(|&n| format!("{n}={:.6}", p.values[n])).collect();
-            eprintln!("iteration {} [{}]: loss {:.10e} {}", p.iteration, p.stage, p.loss, shown.join(" "));
+            crate::say!("iteration {} [{}]: loss {:.10e} {}", p.iteration, p.stage, p.loss, shown.join(" "));
         })?;
         print_summary(&json);
         let text = serde_json::to_string_pretty(&json).expect("json");

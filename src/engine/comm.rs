@@ -48,7 +48,7 @@ impl Comm {
         {
             // every process would render every shot and they would race on the files: warn
             // once per process so that the cause of a slow run is visible
-            eprintln!("WARNING: started by an MPI launcher, but this nanobragg was built without the `mpi` feature: each process runs the whole job alone (rebuild with `cargo build --release --features mpi`)");
+            crate::say!("WARNING: started by an MPI launcher, but this nanobragg was built without the `mpi` feature: each process runs the whole job alone (rebuild with `cargo build --release --features mpi`)");
         }
         Comm::single()
     }
@@ -146,7 +146,7 @@ impl Comm {
     /// End the whole run after an error on this rank alone: print the message and, under MPI,
     /// abort every rank (the others would otherwise wait for this one forever).
     pub fn fail(&self, e: &Error) -> ! {
-        eprintln!("nanobragg: error: {e}");
+        crate::say!("nanobragg: error: {e}");
         #[cfg(feature = "mpi")]
         if let Some(w) = &self.mpi {
             w.abort(1);

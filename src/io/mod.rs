@@ -21,6 +21,16 @@ use crate::error::{Error, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Print `text` and a newline on stderr in one write. Under MPI, mpirun forwards each rank's
+/// stderr as it arrives; a line written in pieces (as `eprintln!` does, one write per formatted
+/// part) can be cut by another rank's line. Lines up to the pipe buffer (4 KiB) are whole.
+pub fn stderr_line(text: &str) {
+    let mut line = String::with_capacity(text.len() + 1);
+    line.push_str(text);
+    line.push('\n');
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// The temporary name beside `path` that a write goes through: `.NAME.tmpPID.K`, with NAME cut
 /// short (at a character boundary) so the whole name fits the file-system limit of 255 bytes.
 pub fn temp_path(path: &Path) -> Result<PathBuf> {
@@ -242,7 +252,7 @@ pub(crate) mod testutil {
         if dir.join("inputs").is_dir() {
             Some(dir)
         } else {
-            eprintln!("note: golden data not found at {}; skipping", dir.display());
+            crate::say!("note: golden data not found at {}; skipping", dir.display());
             None
         }
     }

@@ -24,29 +24,32 @@ enum Unit {
     Angstrom,
 }
 
+impl Unit {
+    fn name(self) -> &'static str {
+        match self {
+            Unit::Ev => "eV",
+            Unit::Kev => "keV",
+            Unit::Angstrom => "Angstrom",
+        }
+    }
+}
+
 impl Spectrum {
     /// Parse a spectrum file's text (`path` names it in messages).
     pub fn parse(path: &str, text: &str) -> Result<Spectrum> {
         let fail = |msg: String| Error::file(format!("{path}: {msg}"));
-        let mut unit = None;
+        // every unit the comments name, with the line that names it: two different ones are
+        // refused (a file that names eV and Angstrom could mean either column)
+        let mut named: Vec<(Unit, usize)> = Vec::new();
         let mut rows = Vec::new();
         for (i, line) in text.lines().enumerate() {
             let t = line.trim();
             if let Some(comment) = t.strip_prefix('#') {
-                // whole words only: "devices" or "level" name no unit
-                let c = comment.to_lowercase();
-                let words: Vec<&str> = c.split(|ch: char| !ch.is_alphanumeric()).collect();
-                let has = |names: &[&str]| words.iter().any(|w| names.contains(w));
-                let named = if has(&["kev"]) {
-                    Some(Unit::Kev)
-                } else if has(&["wavelength", "wavelengths", "lambda", "angstrom", "angstroms", "a"]) {
-                    Some(Unit::Angstrom)
-                } else if has(&["ev"]) {
-                    Some(Unit::Ev)
-                } else {
-                    None
-                };
-                unit = unit.or(named);
+                if let Some(u) = unit_named(comment) {
+                    if !named.iter().any(|&(v, _)| v == u) {
+                        named.push((u, i + 1));
+                    }
+                }
                 continue;
             }
             if t.is_empty() {
@@ -65,8 +68,11 @@ impl Spectrum {
             }
             rows.push((x, w));
         }
-        let unit = match unit {
-            Some(u) => u,
+        if let [(a, la), (b, lb), ..] = named[..] {
+            return Err(fail(format!("comments name two units ({} on line {la}, {} on line {lb}): keep one", a.name(), b.name())));
+        }
+        let unit = match named.first() {
+            Some(&(u, _)) => u,
             None if rows.iter().any(|&(x, _)| x < 100.0) => {
                 return Err(fail("the first column is below 100: keV or Angstrom? Name the unit in a comment line ('# keV', '# wavelength (Angstrom)' or '# eV')".into()));
             }
@@ -84,6 +90,7 @@ impl Spectrum {
         if lines.is_empty() {
             return Err(fail("the spectrum has no line of positive weight".into()));
         }
+        check_xray(&lines, &format!(" (read as {})", unit.name())).map_err(fail)?;
         Ok(Spectrum { lines })
     }
 
@@ -99,6 +106,7 @@ impl Spectrum {
         if lines.is_empty() {
             return Err(Error::new(format!("{what}: the spectrum has no line of positive weight")));
         }
+        check_xray(&lines, "").map_err(|m| Error::new(format!("{what}: {m}")))?;
         Ok(Spectrum { lines })
     }
 
@@ -122,6 +130,35 @@ impl Spectrum {
     }
 }
 
+/// The unit a comment names, by whole words (`devices`, `level` or the article `a` name none;
+/// `A` counts as Angstrom only in brackets, as in `lambda (A)` or `[A]`, not in `[a.u.]`).
+fn unit_named(comment: &str) -> Option<Unit> {
+    let c = comment.to_lowercase();
+    let words: Vec<&str> = c.split(|ch: char| !ch.is_alphanumeric()).collect();
+    let has = |names: &[&str]| words.iter().any(|w| names.contains(w));
+    let squeezed: String = c.chars().filter(|ch| !ch.is_whitespace()).collect();
+    if has(&["kev"]) {
+        Some(Unit::Kev)
+    } else if has(&["wavelength", "wavelengths", "lambda", "angstrom", "angstroms", "\u{e5}"]) || squeezed.contains("(a)") || squeezed.contains("[a]") {
+        Some(Unit::Angstrom)
+    } else if has(&["ev"]) {
+        Some(Unit::Ev)
+    } else {
+        None
+    }
+}
+
+/// Photon energies a diffraction experiment can use: a line outside 10 eV to 1 MeV means a
+/// column read in the wrong unit (9500 eV read as Angstrom is 1.3 eV).
+fn check_xray(lines: &[(f64, f64)], how: &str) -> std::result::Result<(), String> {
+    const LOWEST_EV: f64 = 10.0;
+    const HIGHEST_EV: f64 = 1.0e6;
+    match lines.iter().find(|&&(e, _)| !(LOWEST_EV..=HIGHEST_EV).contains(&e)) {
+        Some(&(e, _)) => Err(format!("a line at {e:.6e} eV{how} is outside photon energies of 10 eV to 1 MeV: is the unit right? (name it in a comment line: '# eV', '# keV' or '# wavelength (Angstrom)')")),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,8 +173,13 @@ mod tests {
         assert!((a.mean_wavelength() - 1e-10).abs() < 1e-24);
         assert_eq!(Spectrum::parse("s.txt", "# lambda (A), weight\n2.0 1\n").unwrap().lines, vec![(HC_EV_ANGSTROM / 2.0, 1.0)]);
         assert_eq!(Spectrum::parse("s.txt", "# E (eV) w\n50 1\n").unwrap().lines, vec![(50.0, 1.0)]);
+        for header in ["# energy (eV) weight: 14 lines of a SASE-like spectrum", "# Photon energy [eV]  Intensity [a.u.]"] {
+            assert_eq!(Spectrum::parse("s.txt", &format!("{header}\n9500 1\n")).unwrap().lines, vec![(9500.0, 1.0)], "{header}");
+        }
+        assert_eq!(Spectrum::parse("s.txt", "# \u{c5} [a.u.]\n2.0 1\n").unwrap().lines, vec![(HC_EV_ANGSTROM / 2.0, 1.0)]);
+        assert_eq!(Spectrum::parse("s.txt", "# wavelength [A]\n2.0 1\n").unwrap().lines, vec![(HC_EV_ANGSTROM / 2.0, 1.0)]);
         assert_eq!(Spectrum::from_pairs("-spectrum_lines", &[(9000.0, 1.0), (9100.0, 0.0)]).unwrap().lines, vec![(9000.0, 1.0)]);
-        for pairs in [&[(9000.0, 0.0)][..], &[(0.0, 1.0)], &[(9000.0, -1.0)], &[(f64::NAN, 1.0)], &[]] {
+        for pairs in [&[(9000.0, 0.0)][..], &[(0.0, 1.0)], &[(9000.0, -1.0)], &[(f64::NAN, 1.0)], &[(1.3, 1.0)], &[]] {
             let e = Spectrum::from_pairs("-spectrum_lines", pairs).unwrap_err();
             assert!(e.0.starts_with("-spectrum_lines: "), "{pairs:?}: {e}");
         }
@@ -149,6 +191,11 @@ mod tests {
             ("9000 -1\n", "not negative"),
             ("9.0 1\n", "keV or Angstrom"),
             ("# written by beamline devices, level 3\n9.0 1\n", "keV or Angstrom"),
+            // "a" is an article, "a.u." arbitrary units: neither is Angstrom
+            ("# 14 lines of a SASE spectrum\n9.0 1\n", "keV or Angstrom"),
+            ("# energy (eV)\n# wavelength (A)\n9000 1\n", "two units (eV on line 1, Angstrom on line 2)"),
+            ("# wavelength (A)\n9000 1\n", "outside photon energies"),
+            ("# keV\n9000 1\n", "outside photon energies"),
         ] {
             let e = Spectrum::parse("s.txt", text).unwrap_err();
             assert!(e.0.starts_with("s.txt: ") && e.0.contains(needle), "{text:?}: {e}");

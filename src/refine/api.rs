@@ -104,7 +104,7 @@ pub fn check_target(path: &str, t: &[f64], adc: f64, loss: Loss) -> Result<()> {
     if loss == Loss::Poisson && negative * 100 > t.len() {
         return Err(Error::new(format!("{what}; a Poisson likelihood needs counts (was the image written with another -adc? give --adc)")));
     }
-    eprintln!("WARNING: {what}");
+    crate::say!("WARNING: {what}");
     Ok(())
 }
 

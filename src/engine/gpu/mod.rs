@@ -76,10 +76,10 @@ pub fn with_dispatch_count<R>(what: &str, f: impl FnOnce() -> R) -> R {
     let out = f();
     drop(guard);
     let ordering = std::sync::atomic::Ordering::Relaxed;
-    eprintln!("GPU dispatches ({what}): {}", counter.launches.load(ordering));
+    crate::say!("GPU dispatches ({what}): {}", counter.launches.load(ordering));
     if counter.timed {
         let how = if counter.host_timed.load(ordering) { "host-timed around each kernel" } else { "device timestamps" };
-        eprintln!("GPU kernel time ({what}): {:.3} ms ({how})", counter.nanos.load(ordering) as f64 * 1e-6);
+        crate::say!("GPU kernel time ({what}): {:.3} ms ({how})", counter.nanos.load(ordering) as f64 * 1e-6);
     }
     out
 }
