@@ -177,13 +177,16 @@ pub fn render_panel(cfg: &Config, exp: &Experiment, dev: &Target, trace_requests
     let params = Geometry::from_experiment(exp, dev);
     // the float image is single precision, as the file and the reference's own buffer are; a
     // trace compares against the float64 values
-    let image: Vec<f32> = if trace_requests.is_empty() {
+    let mut image: Vec<f32> = if trace_requests.is_empty() {
         renderer.render_image_f32(&params, progress)
     } else {
         let image64 = renderer.render_image(&params, progress);
         crate::engine::trace::report(out, exp, trace_requests, &image64);
         image64.iter().map(|&v| v as f32).collect()
     };
+    // -stol: nonBragg's amorphous scattering in the same geometry, added as a sum of the two
+    // programs' float images is
+    crate::engine::amorphous::setup::add_amorphous(exp, &mut image);
     if let Some(i) = image.iter().position(|v| !v.is_finite()) {
         let fp = exp.detector.fpixels;
         return Err(not_finite(cfg, exp, &format!("pixel ({}, {}) of panel {}", i % fp, i / fp, exp.detector.panel)));

@@ -341,6 +341,7 @@ impl Model {
         if loss.is_some() && target.is_none() {
             return Err(py_err(Error::new("--loss: needs --target FILE (without a target the loss is the weighted image sum)")));
         }
+        nanobragg::refine::check_refinable(exp).map_err(py_err)?;
         let (names, vector) = cmd::grad_params(exp, &list).map_err(py_err)?;
         let target = target.map(|t| target_values(t, exp, adc)).transpose()?;
         let dev = self.sim.target().map_err(py_err)?;

@@ -151,7 +151,8 @@ fn render_shot(comm: &Comm, inputs: &Inputs, number: usize, out: &Path, threads:
         if let Some(c) = cfg.engine.chunk_elements {
             renderer = renderer.with_chunk_elements(c);
         }
-        let image = renderer.render_image_f32(&Geometry::from_experiment(p, dev), |_, _| {});
+        let mut image = renderer.render_image_f32(&Geometry::from_experiment(p, dev), |_, _| {});
+        crate::engine::amorphous::setup::add_amorphous(p, &mut image);
         if let Some(i) = image.iter().position(|v| !v.is_finite()) {
             return Err(crate::simulation::not_finite(&cfg, p, &format!("shot {number}: pixel {i} of panel {}", p.detector.panel)));
         }

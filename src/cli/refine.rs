@@ -199,6 +199,7 @@ fn build(sim: &[String], run: &RunFileOpts) -> Result<Option<crate::experiment::
         return Ok(None);
     }
     let (exp, notes) = crate::experiment::build(&cfg)?;
+    crate::refine::check_refinable(&exp)?;
     for w in &notes.warnings {
         crate::say!("{w}");
     }

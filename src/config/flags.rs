@@ -106,6 +106,32 @@ fn spectrum_lines(c: &mut Config, a: &mut Args, f: &str) -> Result<()> {
     Ok(())
 }
 
+/// `-stol FILE [FILE ...]`: the names up to the next flag (at least one).
+fn stol_files(c: &mut Config, a: &mut Args, f: &str) -> Result<()> {
+    let mut files = vec![a.s(f)?];
+    while let Some(t) = a.peek().filter(|t| !t.starts_with('-')) {
+        files.push(t.to_string());
+        a.advance();
+    }
+    c.background.stol_files = files;
+    Ok(())
+}
+
+/// One or more non-negative numbers up to the next flag, in `per` units per SI unit.
+fn numbers(a: &mut Args, f: &str, per: f64) -> Result<Vec<f64>> {
+    let mut v = vec![a.nonneg(f)?];
+    while let Some(x) = a.optional_number(f)? {
+        if x < 0.0 {
+            return Err(Error::new(format!("{f}: must not be negative, got {x}")));
+        }
+        v.push(x);
+    }
+    Ok(v.into_iter().map(|x| si(x, per)).collect())
+}
+fn numbers_of(v: &[f64], per: f64) -> Option<Vec<Val>> {
+    (!v.is_empty()).then(|| v.iter().map(|&x| Val::F(x * per)).collect())
+}
+
 /// The six numbers of `-cell`: lengths not negative, angles below 180 degrees (0 = default).
 fn cell(c: &mut Config, a: &mut Args, f: &str) -> Result<()> {
     let mut v = Vec::new();
@@ -502,6 +528,12 @@ pub static GROUPS: &[Group] = &[
             flag(&["-oversample_omega"], "", "solid angle per sub-pixel", "off", |c, _, _| Ok(c.sampling.oversample_omega = true), |c| on(c.sampling.oversample_omega)),
             flag(&["-dmin"], "A", "skip scattering beyond this resolution", "none", |c, a, f| Ok(c.sampling.dmin = Some(a.nonneg(f)? * 1e-10)), |c| times(c.sampling.dmin, 1e-10)),
             flag(&["-water"], "um", "water-layer background thickness", "0", |c, a, f| Ok(c.background.water_size = Some(si(a.nonneg(f)?, UM))), |c| num(c.background.water_size, UM)),
+            flag(&["-stol"], "FILE ...", "amorphous scatterers (water, ice, air): tables of sin(theta)/lambda (1/A) and F, as nonBragg reads them, added to the image", "none", stol_files, |c| {
+                (!c.background.stol_files.is_empty()).then(|| c.background.stol_files.iter().map(|f| Val::S(f.clone())).collect())
+            }),
+            flag(&["-stol_thick"], "mm ...", "extent of each -stol material along the beam (one value for all, or one per table)", "0.1", |c, a, f| Ok(c.background.stol_thickness = numbers(a, f, MM)?), |c| numbers_of(&c.background.stol_thickness, MM)),
+            flag(&["-stol_density"], "g/cm3 ...", "density of each -stol material", "1", |c, a, f| Ok(c.background.stol_density = numbers(a, f, 1.0)?), |c| numbers_of(&c.background.stol_density, 1.0)),
+            flag(&["-stol_MW"], "g/mol ...", "molecular weight of the unit whose F each -stol table gives", "18", |c, a, f| Ok(c.background.stol_molecular_weight = numbers(a, f, 1.0)?), |c| numbers_of(&c.background.stol_molecular_weight, 1.0)),
             flag(&["-coherent"], "", "accepted for compatibility; no effect", "", |_, _, _| Ok(()), none),
         ],
     },

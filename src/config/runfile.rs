@@ -173,6 +173,8 @@ mod tests {
             "-dials -denzo -twotheta 3 -detpixels 8",
             "-psf fiber -psf_fwhm 123.4 -psf_radius 3 -gain 1.7 -calibration 0.02 -calib_seed -7 -readout_noise 2.5 -flicker 0.01",
             "-psf gauss -psf_sigma 40 -readout 1",
+            "-stol water.stol air.stol -stol_thick 0.1 5.5 -stol_density 1 0.0012 -stol_MW 18 28.8",
+            "-stol w.stol -stol_thick 0.37 -stol_density 0.92 -stol_MW 18.015",
     ];
 
     #[test]

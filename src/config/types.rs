@@ -166,6 +166,47 @@ pub struct SamplingConfig {
 pub struct BackgroundConfig {
     /// Thickness of the water layer of the constant-F background (m).
     pub water_size: Option<f64>,
+    /// Amorphous scatterers (`-stol`): tables of F against sin(theta)/lambda (1/A), one
+    /// material each, rendered as nonBragg renders them and added to the image.
+    pub stol_files: Vec<String>,
+    /// Per table, or one value for every table: extent along the beam (m; nonBragg's default
+    /// 0.1 mm), density (g/cm^3; default 1) and molecular weight (g/mol; default 18).
+    pub stol_thickness: Vec<f64>,
+    pub stol_density: Vec<f64>,
+    pub stol_molecular_weight: Vec<f64>,
+}
+
+impl BackgroundConfig {
+    /// Thickness (m), density (g/cm^3) and molecular weight (g/mol) of table `i`.
+    pub fn stol_material(&self, i: usize) -> (f64, f64, f64) {
+        let pick = |v: &[f64], default: f64| match v.len() {
+            0 => default,
+            1 => v[0],
+            _ => v[i],
+        };
+        (pick(&self.stol_thickness, 1e-4), pick(&self.stol_density, 1.0), pick(&self.stol_molecular_weight, 18.0))
+    }
+
+    /// Each list has no value, one, or one per table; values finite, not negative, and the
+    /// molecular weight positive.
+    fn validate(&self) -> Result<()> {
+        let n = self.stol_files.len();
+        for (key, v) in [("background.stol_thickness", &self.stol_thickness), ("background.stol_density", &self.stol_density), ("background.stol_molecular_weight", &self.stol_molecular_weight)] {
+            if !v.is_empty() && n == 0 {
+                return Err(Error::new(format!("{key}: describes a -stol table, but no -stol FILE is given")));
+            }
+            if v.len() > 1 && v.len() != n {
+                return Err(Error::new(format!("{key}: {} values for {n} -stol tables (give one for all, or one per table)", v.len())));
+            }
+            if let Some(x) = v.iter().find(|x| !(x.is_finite() && **x >= 0.0)) {
+                return Err(Error::new(format!("{key}: must be finite and not negative, got {x}")));
+            }
+        }
+        if let Some(x) = self.stol_molecular_weight.iter().find(|&&x| x == 0.0) {
+            return Err(Error::new(format!("background.stol_molecular_weight: must be positive, got {x}")));
+        }
+        Ok(())
+    }
 }
 
 /// The detector's response applied to the noise image, as noisify applies it (its flags, units
@@ -337,6 +378,7 @@ impl Config {
         finite("beam.fluence", b.fluence)?;
         nonneg("sampling.dmin", self.sampling.dmin)?;
         nonneg("background.water_size", self.background.water_size)?;
+        self.background.validate()?;
         finite("outputs.scale", self.outputs.scale)?;
         finite("outputs.pgm_scale", self.outputs.pgm_scale)?;
         finite("outputs.adc", self.outputs.adc)?;

@@ -74,7 +74,8 @@ pub fn build_from(cfg: &Config, files: &InputFiles, given: Option<&Structure>) -
         check(&format!("{flag} x sources"), "sources over the panels", (beam.sources.len() * panels) as f64, BYTES_PER_SOURCE)?;
     }
     let sampling = sampling::build_sampling(cfg, oversample, &beam, &crystal)?;
-    Ok((Experiment { detector, more_panels, beam, crystal, sampling, structure, mask: inputs.mask }, notes))
+    let amorphous = super::amorphous::layers(cfg)?;
+    Ok((Experiment { detector, more_panels, beam, crystal, sampling, structure, mask: inputs.mask, amorphous }, notes))
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! mosaic domains, size), `sampling` (step counts, oversampling), `structure` (structure
 //! factors) and `sources` (fluence, divergence and dispersion, source files).
 
+mod amorphous;
 mod build;
 pub mod crystal;
 mod detector;
@@ -25,6 +26,6 @@ pub use build::{build, build_from};
 pub use files::InputFiles;
 use units::{deg, mm};
 pub use types::{
-    Beam, Crystal, CrystalSetup, Detector, DetectorSetup, Experiment, Notes, Sampling, Source, Structure, AVOGADRO,
+    AmorphousLayer, Beam, Crystal, CrystalSetup, Detector, DetectorSetup, Experiment, Notes, Sampling, Source, Structure, AVOGADRO,
     DEFAULT_FLUENCE, RTD, R_E_SQR,
 };

@@ -221,6 +221,25 @@ pub struct Experiment {
     /// Pixels whose mask value is zero are not rendered.
     #[serde(skip)]
     pub mask: Option<Vec<u16>>,
+    /// Amorphous scatterers added to the image (`-stol`; empty: none).
+    #[serde(skip)]
+    pub amorphous: Vec<AmorphousLayer>,
+}
+
+/// One amorphous material of a render: its F(sin(theta)/lambda) table and the number of its
+/// molecules in the beam.
+#[derive(Debug, Clone)]
+pub struct AmorphousLayer {
+    /// The table's file, as named.
+    pub file: String,
+    pub table: std::sync::Arc<crate::io::stol::StolTable>,
+    /// Extent along the beam and width and height across it (m), density (g/cm^3),
+    /// molecular weight (g/mol).
+    pub thickness: f64,
+    pub side: f64,
+    pub density: f64,
+    pub molecular_weight: f64,
+    pub molecules: f64,
 }
 
 impl Experiment {
@@ -246,6 +265,7 @@ impl Experiment {
             sampling: self.sampling.clone(),
             structure: self.structure.clone(),
             mask: if i == 0 { self.mask.clone() } else { None },
+            amorphous: self.amorphous.clone(),
         }
     }
 

@@ -16,6 +16,7 @@ pub mod png;
 pub mod smv;
 pub mod spectrum;
 pub mod sourcefile;
+pub mod stol;
 
 use crate::error::{Error, Result};
 use std::io::Write;

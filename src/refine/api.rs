@@ -186,6 +186,7 @@ pub fn refine_image(
     adc: f64,
     report: impl FnMut(&super::strategy::Progress),
 ) -> Result<serde_json::Value> {
+    super::check_refinable(exp)?;
     let ev = match spec.gpu {
         Some(software) => Evaluator::new(exp).with_target(crate::engine::device::Target::gpu(software)?),
         None => {

@@ -178,7 +178,7 @@ pub fn experiments(plan: &Plan, path: &str) -> Result<Vec<(Experiment, crate::ex
         .enumerate()
         .map(|(i, img)| {
             let args: Vec<String> = plan.flags.words().into_iter().chain(img.flags.words()).collect();
-            let built = crate::config::parse(&args).and_then(|o| crate::experiment::build(&o));
+            let built = crate::config::parse(&args).and_then(|o| crate::experiment::build(&o)).and_then(|(e, n)| super::check_refinable(&e).map(|_| (e, n)));
             built.map_err(|e| Error::new(format!("{path}: {}: {e}", image_label(i, &img.target))))
         })
         .collect()

@@ -128,6 +128,19 @@ pub struct Gradients {
     pub source_weights: Option<Vec<f64>>,
 }
 
+/// Refuse an experiment whose image the refinement model does not render: the amorphous
+/// scattering of `-stol` is added after the sum, without parameters or gradients yet, so a
+/// fit would silently model an image without it.
+pub fn check_refinable(exp: &Experiment) -> Result<()> {
+    match exp.amorphous.first() {
+        Some(l) => Err(crate::error::Error::new(format!(
+            "-stol {}: the amorphous background is rendered, not refined: it has no parameters or gradients yet; refine without -stol (the constant-F -water is refinable)",
+            l.file
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Evaluates an objective and its gradients. On the CPU in float64 it runs the fused kernel
 /// and its backward pass ([`crate::engine::fused`]); otherwise (float32, another device, or when
 /// asked) the batched tensor path, over chunks of pixels whose graphs are freed after each

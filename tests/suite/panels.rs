@@ -125,7 +125,9 @@ fn a_detector_split_into_panels_renders_the_same_pixels_as_the_whole() {
     write_json(&dir, "whole.expt", &whole);
     write_json(&dir, "four.expt", &split_list(&whole, h, gap));
     let flags = "-default_F 100 -N 3 -oversample 2 -noprogress -scale 10";
-    for (engine, tag) in [("", "fused"), ("-engine tensor", "tensor")] {
+    // -stol's amorphous term is rendered for each panel's own pixels
+    std::fs::write(dir.join("water.stol"), "0 2.57\n0.2 2.8\n0.5 3.1\n1.0 2.0\n").unwrap();
+    for (engine, tag) in [("", "fused"), ("-engine tensor", "tensor"), ("-stol water.stol -stol_thick 0.5", "stol")] {
         let run = |list: &str, name: &str| {
             let out = run_in(&dir, &format!("-expt {list} {flags} {engine} -floatfile {name}.bin -intfile {name}.img"));
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

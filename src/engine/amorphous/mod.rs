@@ -2,7 +2,7 @@
 //! model of James Holton's nonBragg, reproduced to the reference's bits where the noise image
 //! depends on them.
 //!
-//! - [`table`]: the `.stol` reader and F(stol) interpolation;
+//! - [`table`] (`io::stol`): the `.stol` reader and F(stol) interpolation;
 //! - [`settings`]: the run's typed settings (SI units, radians) with the reference's defaults;
 //! - [`setup`]: the settings completed into a geometry, sources and scale;
 //! - [`render`]: the pixel loop;
@@ -17,7 +17,8 @@ pub mod profile;
 pub mod render;
 pub mod settings;
 pub mod setup;
-pub mod table;
+/// The `.stol` table is a file format of `io` (the experiment reads it for a render's `-stol`).
+pub use crate::io::stol as table;
 
 pub use render::{render, Probe, Rendered, Report};
 pub use settings::Settings;

@@ -106,6 +106,94 @@ impl Setup {
     }
 }
 
+/// The render of `layer` in the geometry of a nanoBragg experiment (panel 0): the same
+/// pixels (origin, axes, curvature, point pixel), region, sub-pixels, sources (weighted as the
+/// Bragg term weighs them) and polarization, so that a render's `-stol` adds what nonBragg
+/// renders for that geometry. nonBragg has no sensor depth: the front face, full capture.
+pub fn from_experiment(exp: &crate::experiment::Experiment, layer: &crate::experiment::AmorphousLayer) -> Setup {
+    let d = &exp.detector;
+    let b = &exp.beam;
+    let mean_w = b.sources.iter().map(|s| s.weight).sum::<f64>() / b.sources.len().max(1) as f64;
+    let sources = b
+        .sources
+        .iter()
+        .map(|s| Source {
+            position: s.dir,
+            weight: if b.use_weights { if mean_w > 0.0 { s.weight / mean_w } else { 0.0 } } else { 1.0 },
+            wavelength: s.lambda,
+        })
+        .collect::<Vec<_>>();
+    let os = exp.sampling.oversample.max(1);
+    let roi = [d.roi[0].max(0) as usize, d.roi[1].max(0) as usize, d.roi[2].max(0) as usize, d.roi[3].max(0) as usize];
+    Setup {
+        fpixels: d.fpixels,
+        spixels: d.spixels,
+        pixel: d.pixel_size,
+        size_x: d.fpixels as f64 * d.pixel_size,
+        size_y: d.spixels as f64 * d.pixel_size,
+        fdet: d.fdet,
+        sdet: d.sdet,
+        odet: d.odet,
+        pix0: d.pix0,
+        xbeam: d.xbeam,
+        ybeam: d.ybeam,
+        xclose: d.xclose,
+        yclose: d.yclose,
+        distance: d.distance,
+        close_distance: d.close_distance,
+        pivot: d.pivot,
+        beam: d.beam_vector,
+        polarization_axis: b.polar_vector,
+        kahn: b.kahn_factor,
+        polarized: !b.nopolar,
+        steps: sources.len() * os * os,
+        sources,
+        from_source_list: false,
+        wavelength: exp.beam.sources.first().map_or(1e-10, |s| s.lambda),
+        dispersion: b.dispersion,
+        dispsteps: b.dispsteps,
+        hdivrange: b.hdivrange,
+        hdivstep: b.hdivstep,
+        vdivrange: b.vdivrange,
+        vdivstep: b.vdivstep,
+        divsteps: b.divsteps,
+        divergence_offsets: Vec::new(),
+        oversample: os,
+        roi,
+        fluence: b.fluence,
+        thickness: layer.thickness,
+        width: layer.side,
+        height: layer.side,
+        density: layer.density * 1e6,
+        molecular_weight: layer.molecular_weight,
+        molecules: layer.molecules,
+        curved: d.curved,
+        point_pixel: d.point_pixel,
+        fmap: false,
+        phi: exp.crystal.phi0,
+        osc: exp.crystal.osc,
+        phistep: exp.crystal.phistep,
+        phisteps: exp.crystal.phisteps as i64,
+        twotheta: d.twotheta,
+        notes: Vec::new(),
+    }
+}
+
+/// Add every amorphous layer of `exp` to its float image (panel 0), pixel by pixel in
+/// single precision as a float-image sum of nanoBragg's and nonBragg's outputs is; masked
+/// pixels stay as they are (zero).
+pub fn add_amorphous(exp: &crate::experiment::Experiment, image: &mut [f32]) {
+    for layer in &exp.amorphous {
+        let setup = from_experiment(exp, layer);
+        let rendered = super::render::render(&setup, &layer.table, false, super::render::Report::None);
+        for (k, (v, a)) in image.iter_mut().zip(&rendered.image).enumerate() {
+            if exp.is_rendered(k) {
+                *v += *a;
+            }
+        }
+    }
+}
+
 /// The reference's completion of (range, step, count) for a divergence or the dispersion:
 /// a value below zero (or a count <= 0) means "not given".
 fn complete_steps(mut range: f64, mut step: f64, mut steps: i64) -> (f64, f64, i64) {
