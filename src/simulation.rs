@@ -186,7 +186,7 @@ pub fn render_panel(cfg: &Config, exp: &Experiment, dev: &Target, trace_requests
     };
     // -stol: nonBragg's amorphous scattering in the same geometry, added as a sum of the two
     // programs' float images is
-    crate::engine::amorphous::setup::add_amorphous(exp, &mut image);
+    crate::engine::amorphous::render::add_amorphous(exp, &mut image);
     if let Some(i) = image.iter().position(|v| !v.is_finite()) {
         let fp = exp.detector.fpixels;
         return Err(not_finite(cfg, exp, &format!("pixel ({}, {}) of panel {}", i % fp, i / fp, exp.detector.panel)));

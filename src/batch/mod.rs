@@ -152,7 +152,7 @@ fn render_shot(comm: &Comm, inputs: &Inputs, number: usize, out: &Path, threads:
             renderer = renderer.with_chunk_elements(c);
         }
         let mut image = renderer.render_image_f32(&Geometry::from_experiment(p, dev), |_, _| {});
-        crate::engine::amorphous::setup::add_amorphous(p, &mut image);
+        crate::engine::amorphous::render::add_amorphous(p, &mut image);
         if let Some(i) = image.iter().position(|v| !v.is_finite()) {
             return Err(crate::simulation::not_finite(&cfg, p, &format!("shot {number}: pixel {i} of panel {}", p.detector.panel)));
         }

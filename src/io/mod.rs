@@ -253,7 +253,7 @@ pub(crate) mod testutil {
         if dir.join("inputs").is_dir() {
             Some(dir)
         } else {
-            crate::say!("note: golden data not found at {}; skipping", dir.display());
+            stderr_line(&format!("note: golden data not found at {}; skipping", dir.display()));
             None
         }
     }

@@ -26,6 +26,11 @@ fn plan(out: &str, seed: i64, stills: usize, oversample: usize) -> String {
     )
 }
 
+/// The names in a folder (none when it does not exist yet).
+fn names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+}
+
 /// Every file of a folder by name (hidden temporaries included).
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap())).collect()).unwrap_or_default()
@@ -84,7 +89,8 @@ fn batch_shots_are_deterministic_and_resumable() {
     std::fs::write(dir.join("slow.toml"), plan("slow", 7, 8, 4)).unwrap();
     let mut child = Command::new(bin()).args(["batch", "--plan", "slow.toml"]).current_dir(&dir).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let start = Instant::now();
-    while files(&dir.join("slow")).keys().filter(|k| k.starts_with("shot_")).count() < 4 && start.elapsed() < Duration::from_secs(120) {
+    // names only while the batch runs: a temporary listed can be renamed before it is read
+    while names(&dir.join("slow")).iter().filter(|k| k.starts_with("shot_")).count() < 4 && start.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();

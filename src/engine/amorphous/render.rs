@@ -148,6 +148,21 @@ fn render_pixel(s: &Setup, table: &StolTable, fpixel: usize, spixel: usize, want
     PixelResult { value, omega_sum, probe: last, report }
 }
 
+/// Add every amorphous layer of `exp` to its float image (panel 0), pixel by pixel in
+/// single precision as a float-image sum of nanoBragg's and nonBragg's outputs is; masked
+/// pixels stay as they are (zero).
+pub fn add_amorphous(exp: &crate::experiment::Experiment, image: &mut [f32]) {
+    for layer in &exp.amorphous {
+        let setup = super::setup::from_experiment(exp, layer);
+        let rendered = render(&setup, &layer.table, false, Report::None);
+        for (k, (v, a)) in image.iter_mut().zip(&rendered.image).enumerate() {
+            if exp.is_rendered(k) {
+                *v += *a;
+            }
+        }
+    }
+}
+
 /// Renders the region of the detector. `probes`: also keep each pixel's last sample (for
 /// `-img`); `report`: which pixels to describe.
 pub fn render(s: &Setup, table: &StolTable, probes: bool, report: Report) -> Rendered {

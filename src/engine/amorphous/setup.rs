@@ -179,21 +179,6 @@ pub fn from_experiment(exp: &crate::experiment::Experiment, layer: &crate::exper
     }
 }
 
-/// Add every amorphous layer of `exp` to its float image (panel 0), pixel by pixel in
-/// single precision as a float-image sum of nanoBragg's and nonBragg's outputs is; masked
-/// pixels stay as they are (zero).
-pub fn add_amorphous(exp: &crate::experiment::Experiment, image: &mut [f32]) {
-    for layer in &exp.amorphous {
-        let setup = from_experiment(exp, layer);
-        let rendered = super::render::render(&setup, &layer.table, false, super::render::Report::None);
-        for (k, (v, a)) in image.iter_mut().zip(&rendered.image).enumerate() {
-            if exp.is_rendered(k) {
-                *v += *a;
-            }
-        }
-    }
-}
-
 /// The reference's completion of (range, step, count) for a divergence or the dispersion:
 /// a value below zero (or a count <= 0) means "not given".
 fn complete_steps(mut range: f64, mut step: f64, mut steps: i64) -> (f64, f64, i64) {
