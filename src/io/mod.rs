@@ -253,7 +253,7 @@ pub(crate) mod testutil {
         if dir.join("inputs").is_dir() {
             Some(dir)
         } else {
-            stderr_line(&format!("note: golden data not found at {}; skipping", dir.display()));
+            crate::io::stderr_line(&format!("note: golden data not found at {}; skipping", dir.display()));
             None
         }
     }
