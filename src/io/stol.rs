@@ -56,6 +56,9 @@ pub struct StolTable {
     f: Vec<f64>,
     /// Factor from the file's units to 1/m (for writing profiles back in the file's units).
     per_metre: f64,
+    /// The four Lagrange denominators of the stencil starting at each knot (the same products
+    /// [`lagrange4`] forms, kept: they do not depend on the point evaluated).
+    denominators: Vec<[f64; 4]>,
 }
 
 /// Characters that separate columns (the reference's delimiter set); any other white space,
@@ -101,7 +104,8 @@ impl StolTable {
         }
         knots.extend([SENTINEL_NEAR, SENTINEL_FAR]);
         f.extend([last_f, last_f]);
-        Ok(StolTable { knots, f, per_metre: mult })
+        let denominators = knots.windows(4).map(denominators4).collect();
+        Ok(StolTable { knots, f, per_metre: mult, denominators })
     }
 
     /// Number of table points (without the sentinels).
@@ -148,17 +152,32 @@ impl StolTable {
             return self.f[n - 3];
         }
         let i = self.nearest(stol) - 1;
-        lagrange4(&self.knots[i..i + 4], &self.f[i..i + 4], stol)
+        lagrange4_with(&self.knots[i..i + 4], &self.f[i..i + 4], &self.denominators[i], stol)
     }
 }
 
 /// The 4-point Lagrange polynomial through (xa[k], ya[k]) at x, each term written in the
 /// reference's order of operations (the noise image depends on the float image's bits).
 pub fn lagrange4(xa: &[f64], ya: &[f64], x: f64) -> f64 {
-    let x0 = (x - xa[1]) * (x - xa[2]) * (x - xa[3]) * ya[0] / ((xa[0] - xa[1]) * (xa[0] - xa[2]) * (xa[0] - xa[3]));
-    let x1 = (x - xa[0]) * (x - xa[2]) * (x - xa[3]) * ya[1] / ((xa[1] - xa[0]) * (xa[1] - xa[2]) * (xa[1] - xa[3]));
-    let x2 = (x - xa[0]) * (x - xa[1]) * (x - xa[3]) * ya[2] / ((xa[2] - xa[0]) * (xa[2] - xa[1]) * (xa[2] - xa[3]));
-    let x3 = (x - xa[0]) * (x - xa[1]) * (x - xa[2]) * ya[3] / ((xa[3] - xa[0]) * (xa[3] - xa[1]) * (xa[3] - xa[2]));
+    lagrange4_with(xa, ya, &denominators4(xa), x)
+}
+
+/// The denominators of [`lagrange4`]'s four terms, each formed as the reference forms it.
+fn denominators4(xa: &[f64]) -> [f64; 4] {
+    [
+        (xa[0] - xa[1]) * (xa[0] - xa[2]) * (xa[0] - xa[3]),
+        (xa[1] - xa[0]) * (xa[1] - xa[2]) * (xa[1] - xa[3]),
+        (xa[2] - xa[0]) * (xa[2] - xa[1]) * (xa[2] - xa[3]),
+        (xa[3] - xa[0]) * (xa[3] - xa[1]) * (xa[3] - xa[2]),
+    ]
+}
+
+/// [`lagrange4`] with its denominators given: the same operations, so the same bits.
+fn lagrange4_with(xa: &[f64], ya: &[f64], den: &[f64; 4], x: f64) -> f64 {
+    let x0 = (x - xa[1]) * (x - xa[2]) * (x - xa[3]) * ya[0] / den[0];
+    let x1 = (x - xa[0]) * (x - xa[2]) * (x - xa[3]) * ya[1] / den[1];
+    let x2 = (x - xa[0]) * (x - xa[1]) * (x - xa[3]) * ya[2] / den[2];
+    let x3 = (x - xa[0]) * (x - xa[1]) * (x - xa[2]) * ya[3] / den[3];
     x0 + x1 + x2 + x3
 }
 

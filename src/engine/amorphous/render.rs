@@ -10,7 +10,7 @@ use super::setup::Setup;
 use super::table::StolTable;
 use crate::physics::constants::R_E_SQR;
 use crate::physics::polarization::polarization_as_reference as polarization;
-use crate::physics::vec3::{norm, rotate_axis, unitize};
+use crate::physics::vec3::{norm, rotate_axis, unitize, V3};
 use rayon::prelude::*;
 
 /// What the last sample (sub-pixel and source) of a pixel saw; `-img` turns pixel values back
@@ -75,7 +75,8 @@ struct PixelResult {
     report: Option<PixelReport>,
 }
 
-fn render_pixel(s: &Setup, table: &StolTable, fpixel: usize, spixel: usize, want_report: bool) -> PixelResult {
+/// `incidents`: each source's unit incident direction (the same for every pixel).
+fn render_pixel(s: &Setup, table: &StolTable, incidents: &[V3], fpixel: usize, spixel: usize, want_report: bool) -> PixelResult {
     let os = s.oversample;
     let sub = s.pixel / os as f64;
     let (fdet, sdet, odet, pix0) = (s.fdet, s.sdet, s.odet, s.pix0);
@@ -107,8 +108,8 @@ fn render_pixel(s: &Setup, table: &StolTable, fpixel: usize, spixel: usize, want
             }
             omega_sum += omega;
             let capture_fraction = 1.0;
-            for src in &s.sources {
-                let (mut incident, _) = unitize([-src.position[0], -src.position[1], -src.position[2]]);
+            for (src, &unit_incident) in s.sources.iter().zip(incidents) {
+                let mut incident = unit_incident;
                 let lambda = src.wavelength;
                 let scattering = [
                     (diffracted[0] - incident[0]) / lambda,
@@ -175,6 +176,7 @@ type Row = (Vec<f32>, f64, Vec<Probe>, Vec<PixelReport>);
 /// [`render`], calling `progress(done, total)` (pixels) as rows finish.
 pub fn render_with_progress(s: &Setup, table: &StolTable, probes: bool, report: Report, progress: &(dyn Fn(usize, usize) + Sync)) -> Rendered {
     let (nf, ns) = (s.fpixels, s.spixels);
+    let incidents: Vec<V3> = s.sources.iter().map(|src| unitize([-src.position[0], -src.position[1], -src.position[2]]).0).collect();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let rows: Vec<Row> = (0..ns)
         .into_par_iter()
@@ -192,7 +194,7 @@ pub fn render_with_progress(s: &Setup, table: &StolTable, probes: bool, report: 
                     Report::All => true,
                     Report::Pixel(f, sl) => f == fpixel && sl == spixel,
                 };
-                let r = render_pixel(s, table, fpixel, spixel, want);
+                let r = render_pixel(s, table, &incidents, fpixel, spixel, want);
                 *v = r.value;
                 omega += r.omega_sum;
                 if probes {
