@@ -138,3 +138,20 @@ def test_the_detector_response_flags_make_the_command_lines_noise_image(tmp_path
     flags = [a for k, v in {**SMALL, **response}.items() for a in (f"-{k}", *map(str, v if isinstance(v, list) else [v]))]
     cli([*flags, "-noisefile", "cli.img", "-nopgm"], cwd=tmp_path)
     assert (tmp_path / "py.img").read_bytes() == (tmp_path / "cli.img").read_bytes()
+
+
+def test_stol_materials_add_the_command_lines_background(tmp_path, cli):
+    (tmp_path / "water.stol").write_text("0 2.57\n0.2 2.8\n0.5 3.1\n1.0 2.0\n")
+    (tmp_path / "air.stol").write_text("0 7.5\n0.1 4.2\n0.4 1.2\n1.0 0.5\n")
+    water = str(tmp_path / "water.stol")
+    air = str(tmp_path / "air.stol")
+    materials = dict(stol=[water, air], stol_thick=[0.1, 5], stol_density=[1, 0.0012], stol_MW=[18, 28.8])
+    plain = nanobragg.simulate(**SMALL, flux=1e12)
+    image = nanobragg.simulate(**SMALL, flux=1e12, **materials)
+    assert (image >= plain).all() and (image > plain).sum() > image.size // 2
+    flags = [a for k, v in {**SMALL, "flux": 1e12, **materials}.items() for a in (f"-{k}", *map(str, v if isinstance(v, list) else [v]))]
+    cli([*flags, "-floatfile", "cli.bin", "-nopgm"], cwd=tmp_path)
+    assert np.fromfile(tmp_path / "cli.bin", dtype="<f4").tobytes() == image.tobytes()
+    # the model has no gradients for it: refused, not left out
+    with pytest.raises(Exception, match="-stol"):
+        nanobragg.Model(**SMALL, **materials).value_and_grad(params=["distance"])
