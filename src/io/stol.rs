@@ -156,7 +156,7 @@ impl StolTable {
     }
 }
 
-/// The 4-point Lagrange polynomial through (xa[k], ya[k]) at x, each term written in the
+/// The 4-point Lagrange polynomial through (`xa[k]`, `ya[k]`) at x, each term written in the
 /// reference's order of operations (the noise image depends on the float image's bits).
 pub fn lagrange4(xa: &[f64], ya: &[f64], x: f64) -> f64 {
     lagrange4_with(xa, ya, &denominators4(xa), x)

@@ -4,8 +4,9 @@
 //!
 //! - [`table`] (`io::stol`): the `.stol` reader and F(stol) interpolation;
 //! - [`settings`]: the run's typed settings (SI units, radians) with the reference's defaults;
-//! - [`setup`]: the settings completed into a geometry, sources and scale;
-//! - [`render`]: the pixel loop;
+//! - [`setup`]: the settings completed into a geometry, sources and scale (or, for a render's
+//!   `-stol`, taken from the render's experiment);
+//! - [`render`](mod@render): the pixel loop, and its sum into a render's image;
 //! - [`images`]: statistics, integer/PGM/noise images and the SMV header;
 //! - [`profile`]: `-img`, an image turned back into an F profile.
 //!

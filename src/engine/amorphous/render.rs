@@ -149,9 +149,9 @@ fn render_pixel(s: &Setup, table: &StolTable, incidents: &[V3], fpixel: usize, s
     PixelResult { value, omega_sum, probe: last, report }
 }
 
-/// Add every amorphous layer of `exp` to its float image (panel 0), pixel by pixel in
-/// single precision as a float-image sum of nanoBragg's and nonBragg's outputs is; masked
-/// pixels stay as they are (zero).
+/// Add every amorphous layer (`-stol`) of `exp` to the float image of its detector (each
+/// panel is rendered through its own experiment), pixel by pixel in single precision as a sum
+/// of nanoBragg's and nonBragg's float images is; masked and out-of-region pixels stay zero.
 pub fn add_amorphous(exp: &crate::experiment::Experiment, image: &mut [f32]) {
     for layer in &exp.amorphous {
         let setup = super::setup::from_experiment(exp, layer);

@@ -2,8 +2,10 @@
 //! source list, the sample's molecule count and the fluence, completed by the reference's rules
 //! and in its order of operations, so that the geometry carries the same bits.
 //!
-//! The nanoBragg detector of `experiment::detector` is not used: nonBragg's beam-centre
-//! defaults, its pivot flags and its two-theta axis differ (specs/nonbragg.md, "Geometry").
+//! The nanoBragg detector of `experiment::detector` is not used for `nanobragg nonbragg`:
+//! nonBragg's beam-centre defaults, its pivot flags and its two-theta axis differ
+//! (specs/nonbragg.md, "Geometry"). A render's `-stol` goes the other way
+//! ([`from_experiment`]): its setup takes the render's own placed detector and sources.
 
 use super::settings::{Beam, Detector, Divergence, Settings};
 use crate::bail;
