@@ -175,6 +175,8 @@ mod tests {
             "-psf gauss -psf_sigma 40 -readout 1",
             "-stol water.stol air.stol -stol_thick 0.1 5.5 -stol_density 1 0.0012 -stol_MW 18 28.8",
             "-stol w.stol -stol_thick 0.37 -stol_density 0.92 -stol_MW 18.015",
+            "-Q q.stol air_q.stol -stol_thick 0.2",
+            "-4stol f.stol",
     ];
 
     #[test]

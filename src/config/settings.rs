@@ -36,6 +36,27 @@ pub enum PsfShape {
     Fiber,
 }
 
+/// What the first column of the `-stol` tables is (the flag that named them): sin(theta)/lambda
+/// (`-stol`), 4 sin(theta)/lambda (`-4stol`) or Q = 4 pi sin(theta)/lambda (`-Q`), in 1/A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StolColumn {
+    #[default]
+    Stol,
+    FourStol,
+    Q,
+}
+
+impl StolColumn {
+    /// The flag that names tables of this kind.
+    pub fn flag(self) -> &'static str {
+        match self {
+            StolColumn::Stol => "-stol",
+            StolColumn::FourStol => "-4stol",
+            StolColumn::Q => "-Q",
+        }
+    }
+}
+
 /// Orientation request: explicit angles about x, y and z (rad) or a random one.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Misset {

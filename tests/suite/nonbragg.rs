@@ -233,6 +233,7 @@ fn a_render_with_stol_adds_nonbraggs_image_and_noisify_chains_the_sum() {
     let dir = scratch("render_stol");
     std::fs::write(dir.join("water.stol"), "0 2.57\n0.1 2.6\n0.2 2.8\n0.3 3.0\n0.5 3.1\n1.0 2.0\n").unwrap();
     std::fs::write(dir.join("air.stol"), "# air\n0 7.5\n0.05 6.0\n0.1 4.2\n0.2 2.5\n0.4 1.2\n1.0 0.5\n").unwrap();
+    std::fs::write(dir.join("water_q.stol"), "0 2.57\n1.2566 2.6\n2.5133 2.8\n3.7699 3.0\n6.2832 3.1\n12.566 2.0\n").unwrap();
     let crystal = "-cell 70 80 90 90 90 90 -default_F 100 -N 6 -flux 1e12 -exposure 1";
     // (render geometry, the same pixels as nonBragg flags, materials of the render, the same one by one for nonBragg)
     let cases = [
@@ -253,6 +254,13 @@ fn a_render_with_stol_adds_nonbraggs_image_and_noisify_chains_the_sum() {
             "-lambda 0.9 -distance 50 -pixel 0.1 -detpixels 40 -Xbeam 2.0 -Ybeam 2.1 -detector_rotx 3 -detector_roty 4 -detector_rotz 5 -oversample 3 -flux 1e12 -exposure 1",
             "-stol air.stol -stol_thick 20 -stol_density 0.0012 -stol_MW 28.8",
             vec!["-stol air.stol -thick 20 -density 0.0012 -MW 28.8"],
+        ),
+        (
+            // a table in Q = 4 pi sin(theta)/lambda, as -Q names it for both programs
+            "-lambda 1 -distance 80 -pixel 0.1 -detpixels 64 -Xbeam 3.15 -Ybeam 3.25 -oversample 1",
+            "-lambda 1 -distance 80 -pixel 0.1 -detpixels 64 -Xbeam 3.3 -Ybeam 3.2 -oversample 1 -flux 1e12 -exposure 1",
+            "-Q water_q.stol -stol_thick 0.3",
+            vec!["-Q water_q.stol -thick 0.3"],
         ),
     ];
     for (k, (geometry, same_pixels, materials, alone)) in cases.iter().enumerate() {
@@ -300,6 +308,7 @@ fn a_render_with_stol_adds_nonbraggs_image_and_noisify_chains_the_sum() {
         ("-stol water.stol -stol_MW 0", "stol_molecular_weight: must be positive"),
         ("-stol_density 1", "no -stol FILE is given"),
         ("-stol", "-stol: missing file name"),
+        ("-stol water.stol -Q water_q.stol", "-Q: the tables are already given with -stol"),
         ("-stol -stol_thick 1", "-stol: missing file name"),
     ] {
         let out = run_in(&dir, &format!("{crystal} {geometry} {flags} -floatfile bad.bin -noisefile bad.img -nopgm -noprogress"));
