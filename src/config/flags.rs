@@ -4,7 +4,7 @@
 //! run files and their round-trip test are all made from this table.
 
 use super::args::{self, Args};
-use super::settings::{Convention, Engine, Misset, Pivot, Precision, PsfShape, Shape, StolColumn};
+use super::settings::{Convention, Engine, Misset, Pivot, Precision, PsfShape, Shape, StolUnits};
 use super::types::Config;
 use crate::error::{Error, Result};
 use crate::physics::constants::RTD;
@@ -108,10 +108,10 @@ fn spectrum_lines(c: &mut Config, a: &mut Args, f: &str) -> Result<()> {
 
 /// `-stol FILE [FILE ...]` (or `-4stol`, `-Q`): the names up to the next flag (at least one).
 /// The tables of a run share one first column, so two of these flags at once are refused.
-fn stol_files(c: &mut Config, a: &mut Args, f: &str, column: StolColumn) -> Result<()> {
+fn stol_files(c: &mut Config, a: &mut Args, f: &str, column: StolUnits) -> Result<()> {
     let bg = &mut c.background;
-    if !bg.stol_files.is_empty() && bg.stol_column != column {
-        return Err(Error::new(format!("{f}: the tables are already given with {}; give every table with one of -stol, -4stol, -Q", bg.stol_column.flag())));
+    if !bg.stol_files.is_empty() && bg.stol_units != column {
+        return Err(Error::new(format!("{f}: the tables are already given with {}; give every table with one of -stol, -4stol, -Q", bg.stol_units.flag())));
     }
     let mut files = vec![a.s(f)?];
     while let Some(t) = a.peek().filter(|t| !t.starts_with('-')) {
@@ -119,12 +119,12 @@ fn stol_files(c: &mut Config, a: &mut Args, f: &str, column: StolColumn) -> Resu
         a.advance();
     }
     bg.stol_files = files;
-    bg.stol_column = column;
+    bg.stol_units = column;
     Ok(())
 }
-fn stol_files_of(c: &Config, column: StolColumn) -> Option<Vec<Val>> {
+fn stol_files_of(c: &Config, column: StolUnits) -> Option<Vec<Val>> {
     let bg = &c.background;
-    (!bg.stol_files.is_empty() && bg.stol_column == column).then(|| bg.stol_files.iter().map(|f| Val::S(f.clone())).collect())
+    (!bg.stol_files.is_empty() && bg.stol_units == column).then(|| bg.stol_files.iter().map(|f| Val::S(f.clone())).collect())
 }
 
 /// One or more non-negative numbers up to the next flag, in `per` units per SI unit.
@@ -538,9 +538,9 @@ pub static GROUPS: &[Group] = &[
             flag(&["-oversample_omega"], "", "solid angle per sub-pixel", "off", |c, _, _| Ok(c.sampling.oversample_omega = true), |c| on(c.sampling.oversample_omega)),
             flag(&["-dmin"], "A", "skip scattering beyond this resolution", "none", |c, a, f| Ok(c.sampling.dmin = Some(a.nonneg(f)? * 1e-10)), |c| times(c.sampling.dmin, 1e-10)),
             flag(&["-water"], "um", "water-layer background thickness", "0", |c, a, f| Ok(c.background.water_size = Some(si(a.nonneg(f)?, UM))), |c| num(c.background.water_size, UM)),
-            flag(&["-stol"], "FILE ...", "amorphous scatterers (water, ice, air): tables of sin(theta)/lambda (1/A) and F, as nonBragg reads them, added to the image", "none", |c, a, f| stol_files(c, a, f, StolColumn::Stol), |c| stol_files_of(c, StolColumn::Stol)),
-            flag(&["-4stol"], "FILE ...", "the same, tables whose first column is 4 sin(theta)/lambda (1/A)", "", |c, a, f| stol_files(c, a, f, StolColumn::FourStol), |c| stol_files_of(c, StolColumn::FourStol)),
-            flag(&["-Q"], "FILE ...", "the same, tables whose first column is Q = 4 pi sin(theta)/lambda (1/A)", "", |c, a, f| stol_files(c, a, f, StolColumn::Q), |c| stol_files_of(c, StolColumn::Q)),
+            flag(&["-stol"], "FILE ...", "amorphous scatterers (water, ice, air): tables of sin(theta)/lambda (1/A) and F, as nonBragg reads them, added to the image", "none", |c, a, f| stol_files(c, a, f, StolUnits::Stol), |c| stol_files_of(c, StolUnits::Stol)),
+            flag(&["-4stol"], "FILE ...", "the same, tables whose first column is 4 sin(theta)/lambda (1/A)", "", |c, a, f| stol_files(c, a, f, StolUnits::FourStol), |c| stol_files_of(c, StolUnits::FourStol)),
+            flag(&["-Q"], "FILE ...", "the same, tables whose first column is Q = 4 pi sin(theta)/lambda (1/A)", "", |c, a, f| stol_files(c, a, f, StolUnits::Q), |c| stol_files_of(c, StolUnits::Q)),
             flag(&["-stol_thick"], "mm ...", "extent of each -stol material along the beam (one value for all, or one per table)", "0.1", |c, a, f| Ok(c.background.stol_thickness = numbers(a, f, MM)?), |c| numbers_of(&c.background.stol_thickness, MM)),
             flag(&["-stol_density"], "g/cm3 ...", "density of each -stol material", "1", |c, a, f| Ok(c.background.stol_density = numbers(a, f, 1.0)?), |c| numbers_of(&c.background.stol_density, 1.0)),
             flag(&["-stol_MW"], "g/mol ...", "molecular weight of the unit whose F each -stol table gives", "18", |c, a, f| Ok(c.background.stol_molecular_weight = numbers(a, f, 1.0)?), |c| numbers_of(&c.background.stol_molecular_weight, 1.0)),

@@ -16,6 +16,6 @@ mod types;
 
 pub use args::Args;
 pub use parse::{parse, parse_with_help, FlagWords};
-pub use settings::{Convention, Engine, Misset, Pivot, Precision, PsfShape, Shape, StolColumn};
+pub use settings::{Convention, Engine, Misset, Pivot, Precision, PsfShape, Shape, StolUnits};
 pub use types::{BackgroundConfig, BeamConfig, Config, CrystalConfig, DetectorConfig, EngineConfig, OutputConfig, ResponseConfig, SamplingConfig, StructureConfig};
 

@@ -36,23 +36,35 @@ pub enum PsfShape {
     Fiber,
 }
 
-/// What the first column of the `-stol` tables is (the flag that named them): sin(theta)/lambda
-/// (`-stol`), 4 sin(theta)/lambda (`-4stol`) or Q = 4 pi sin(theta)/lambda (`-Q`), in 1/A.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StolColumn {
+/// What the first column of a table holds (the flag that names the file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StolUnits {
+    /// `-stol`: sin(theta)/lambda in 1/Angstrom.
     #[default]
     Stol,
+    /// `-4stol`: 4 sin(theta)/lambda in 1/Angstrom.
     FourStol,
+    /// `-Q`: Q = 4 pi sin(theta)/lambda in 1/Angstrom.
     Q,
 }
 
-impl StolColumn {
-    /// The flag that names tables of this kind.
+impl StolUnits {
+    /// Factor from the file's first column to sin(theta)/lambda in 1/m, written as the
+    /// reference writes it (1e10/4 and 1e10/pi/4), so the knots carry the same bits.
+    pub fn to_per_metre(self) -> f64 {
+        match self {
+            StolUnits::Stol => 1e10,
+            StolUnits::FourStol => 1e10 / 4.0,
+            StolUnits::Q => 1e10 / std::f64::consts::PI / 4.0,
+        }
+    }
+
+    /// The flag that reads a table in these units.
     pub fn flag(self) -> &'static str {
         match self {
-            StolColumn::Stol => "-stol",
-            StolColumn::FourStol => "-4stol",
-            StolColumn::Q => "-Q",
+            StolUnits::Stol => "-stol",
+            StolUnits::FourStol => "-4stol",
+            StolUnits::Q => "-Q",
         }
     }
 }

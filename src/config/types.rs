@@ -1,7 +1,7 @@
 //! The configuration's types: one group of settings per concept, and the check of a
 //! configuration made in code.
 
-use super::settings::{Convention, Engine, Misset, Pivot, Precision, PsfShape, Shape, StolColumn};
+use super::settings::{Convention, Engine, Misset, Pivot, Precision, PsfShape, Shape, StolUnits};
 use crate::error::{Error, Result};
 
 /// Every setting of one simulation.
@@ -170,7 +170,7 @@ pub struct BackgroundConfig {
     /// material each, rendered as nonBragg renders them and added to the image.
     pub stol_files: Vec<String>,
     /// Their first column (every table of a run in one kind, as the flag that named them).
-    pub stol_column: StolColumn,
+    pub stol_units: StolUnits,
     /// Per table, or one value for every table: extent along the beam (m; nonBragg's default
     /// 0.1 mm), density (g/cm^3; default 1) and molecular weight (g/mol; default 18).
     pub stol_thickness: Vec<f64>,

@@ -4,9 +4,9 @@
 
 use super::sources::beam_size;
 use super::types::AmorphousLayer;
-use crate::config::{Config, StolColumn};
+use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::io::stol::{read_stol_table, StolUnits};
+use crate::io::stol::read_stol_table;
 use crate::physics::constants::AVOGADRO;
 use std::sync::Arc;
 
@@ -17,16 +17,11 @@ const DEFAULT_CROSS_SECTION: f64 = 1e-4;
 pub(super) fn layers(cfg: &Config) -> Result<Vec<AmorphousLayer>> {
     let bg = &cfg.background;
     let side = DEFAULT_CROSS_SECTION.min(beam_size(cfg));
-    let (units, flag) = match bg.stol_column {
-        StolColumn::Stol => (StolUnits::Stol, "-stol"),
-        StolColumn::FourStol => (StolUnits::FourStol, "-4stol"),
-        StolColumn::Q => (StolUnits::Q, "-Q"),
-    };
     bg.stol_files
         .iter()
         .enumerate()
         .map(|(i, file)| {
-            let table = read_stol_table(&crate::io::osname::path(file), units).map_err(|e| Error(format!("{flag} {}", e.0), e.kind()))?;
+            let table = read_stol_table(&crate::io::osname::path(file), bg.stol_units).map_err(|e| Error(format!("{} {}", bg.stol_units.flag(), e.0), e.kind()))?;
             let (thickness, density, molecular_weight) = bg.stol_material(i);
             // nonBragg's order of operations: the volume, times g/m^3, in molecules
             let molecules = thickness * side * side * (density * 1e6) * AVOGADRO / molecular_weight;

@@ -9,37 +9,9 @@ use crate::bail;
 use crate::error::Result;
 use std::path::Path;
 
-/// What the first column of a table holds (the flag that names the file).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StolUnits {
-    /// `-stol`: sin(theta)/lambda in 1/Angstrom.
-    Stol,
-    /// `-4stol`: 4 sin(theta)/lambda in 1/Angstrom.
-    FourStol,
-    /// `-Q`: Q = 4 pi sin(theta)/lambda in 1/Angstrom.
-    Q,
-}
-
-impl StolUnits {
-    /// Factor from the file's first column to sin(theta)/lambda in 1/m, written as the
-    /// reference writes it (1e10/4 and 1e10/pi/4), so the knots carry the same bits.
-    pub fn to_per_metre(self) -> f64 {
-        match self {
-            StolUnits::Stol => 1e10,
-            StolUnits::FourStol => 1e10 / 4.0,
-            StolUnits::Q => 1e10 / std::f64::consts::PI / 4.0,
-        }
-    }
-
-    /// The flag that reads a table in these units.
-    pub fn flag(self) -> &'static str {
-        match self {
-            StolUnits::Stol => "-stol",
-            StolUnits::FourStol => "-4stol",
-            StolUnits::Q => "-Q",
-        }
-    }
-}
+/// The unit of a table's first column is a setting of the configuration (`-stol`, `-4stol`,
+/// `-Q` name it in a render as in nonBragg).
+pub use crate::config::StolUnits;
 
 /// Sentinel knots placed two at each end of the table, as the reference does: they make the
 /// 4-point stencil defined next to the first and last table points.

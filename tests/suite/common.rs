@@ -36,6 +36,14 @@ pub fn read_f32(path: &Path) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
+/// The pixel bytes of an SMV file (after its header).
+pub fn smv_pixels(path: &Path) -> Vec<u8> {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = String::from_utf8_lossy(&b[..512.min(b.len())]).to_string();
+    let n: usize = text.split("HEADER_BYTES=").nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
+    b[n..].to_vec()
+}
+
 /// Render with the given flags in a scratch directory and return the float image.
 pub fn render(args: &str) -> Vec<f32> {
     let d = scratch("render");

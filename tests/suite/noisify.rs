@@ -168,14 +168,6 @@ fn render_then_noisify_reproduces_the_render_noise_image() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The pixels of an SMV file (after its header).
-fn smv_pixels(path: &Path) -> Vec<u8> {
-    let b = std::fs::read(path).unwrap();
-    let text = String::from_utf8_lossy(&b[..512.min(b.len())]).to_string();
-    let n: usize = text.split("HEADER_BYTES=").nth(1).unwrap().split(';').next().unwrap().trim().parse().unwrap();
-    b[n..].to_vec()
-}
-
 /// One render with noisify's detector flags writes the noise image `nanobragg noisify` makes
 /// from its float image with the same flags (pixel for pixel), on three geometries: a Gaussian
 /// PSF with gain and readout noise; a rectangular tilted detector with a fiber PSF of fixed
